@@ -1,0 +1,108 @@
+# octospool — build, test, install.  See README.md.
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR  ?=
+
+CC       ?= gcc
+PKGS      = openssl libbsd-overlay zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      = -Wall -Wextra -Wformat=2 -Wshadow -Werror
+HARDEN    = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection \
+	    -fPIE -fcf-protection
+OPT      ?= -O2 -g
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -pthread -Ilib \
+	    -DVERSION='"$(VERSION)"' -DLIBBSD_OPENBSD_VIS -D_GNU_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack -pthread $(EXTRA_LDFLAGS)
+LDLIBS   += $(PKG_LIBS) -lcrypto -lssl
+
+# Sanitizer build: make BUILD=asan (objects and binaries under build/asan).
+BUILD    ?= release
+ifeq ($(BUILD),asan)
+OPT       = -O1 -g -fno-omit-frame-pointer
+HARDEN    = -fstack-protector-strong -fPIE
+EXTRA_CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+EXTRA_LDFLAGS += -fsanitize=address,undefined
+OBJDIR    = build/asan
+BINOUT    = build/asan/bin
+else
+OBJDIR    = build/release
+BINOUT    = bin
+endif
+
+LIB_SRC   = $(wildcard lib/*.c)
+LIB_OBJ   = $(LIB_SRC:%.c=$(OBJDIR)/%.o)
+TOOLS     = tentacle-recv tentacle-send
+TEST_TOOLS = tt-wire tt-zip
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BINOUT)/unit/%)
+
+all: $(TOOLS:%=$(BINOUT)/%) $(TEST_TOOLS:%=$(BINOUT)/%)
+
+$(OBJDIR)/%.o: %.c $(wildcard lib/*.h src/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJDIR)/libocto.a: $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+objs_of = $(patsubst %.c,$(OBJDIR)/%.o,$(wildcard src/$(1)/*.c))
+.SECONDEXPANSION:
+$(TOOLS:%=$(BINOUT)/%): $(BINOUT)/%: $$(call objs_of,$$*) $(OBJDIR)/libocto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINOUT)/tt-%: $(OBJDIR)/tests/tools/tt-%.o $(OBJDIR)/libocto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINOUT)/unit/%: $(OBJDIR)/tests/unit/%.o $(OBJDIR)/libocto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+units: $(UNITS)
+
+deps:
+	@sh tools/deps.sh
+
+# make check: deps, build, unit tests and bats, then the same under ASan+UBSan.
+check: deps
+	@sh tools/check.sh
+
+check-quick: all units
+	@sh tools/check.sh --quick
+
+demo: deps
+	@sh tools/demo.sh
+
+bench: deps all
+	@sh bench/run.sh
+
+lint-man:
+	mandoc -Tlint -Wwarning doc/*.[1-8]
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	install -m 0755 bin/tentacle-recv $(DESTDIR)$(SBINDIR)/
+	install -m 0755 bin/tentacle-send $(DESTDIR)$(BINDIR)/
+	install -m 0644 doc/tentacle-send.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/tentacle-recv.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 doc/octospool.conf.5 doc/octospool-spool.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf.sample
+	install -m 0644 etc/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 etc/sysusers.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/
+	install -m 0644 etc/tmpfiles.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/
+
+clean:
+	rm -rf build bin/*
+
+.PHONY: all units deps check check-quick demo bench lint-man install clean
+.PRECIOUS: $(OBJDIR)/%.o

@@ -1,0 +1,215 @@
+/* Connection facts as a header block before the item body. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vis.h>
+
+#include "envelope.h"
+
+#define ENV_VIS	(VIS_CSTYLE | VIS_OCTAL | VIS_TAB | VIS_NL | VIS_NOLOCALE)
+
+/* Append "Key: vis(value)\n" to buf. */
+static int
+env_put(char *buf, size_t len, size_t *pos, const char *key, const char *val)
+{
+	char v[4 * 1024 + 1];
+	int n;
+
+	if (strnvis(v, val, sizeof(v), ENV_VIS) == -1)
+		return -1;
+	n = snprintf(buf + *pos, len - *pos, "%s: %s\n", key, v);
+	if (n < 0 || (size_t)n >= len - *pos)
+		return -1;
+	*pos += n;
+	return 0;
+}
+
+ssize_t
+envelope_format(const struct envelope *e, char *buf, size_t len,
+    size_t *sha_off)
+{
+	char tmp[2048];
+	size_t pos = 0;
+
+	if (len < sizeof(ENVELOPE_MAGIC))
+		return -1;
+	memcpy(buf, ENVELOPE_MAGIC, sizeof(ENVELOPE_MAGIC) - 1);
+	pos = sizeof(ENVELOPE_MAGIC) - 1;
+	snprintf(tmp, sizeof(tmp), "%s %d", e->peer, e->port);
+	if (env_put(buf, len, &pos, "Original-Name", e->name) == -1 ||
+	    env_put(buf, len, &pos, "Peer", tmp) == -1 ||
+	    env_put(buf, len, &pos, "Received", e->received) == -1 ||
+	    env_put(buf, len, &pos, "Receiver", e->receiver) == -1)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s%s%s", e->tls[0] ? e->tls : "none",
+	    e->cipher[0] ? " " : "", e->cipher);
+	if (env_put(buf, len, &pos, "Tls", tmp) == -1)
+		return -1;
+	if (e->fingerprint[0] != '\0' &&
+	    (env_put(buf, len, &pos, "Client-Subject", e->subject) == -1 ||
+	    env_put(buf, len, &pos, "Client-Sha256", e->fingerprint) == -1))
+		return -1;
+	if (env_put(buf, len, &pos, "Auth", e->auth[0] ? e->auth : "none") ==
+	    -1)
+		return -1;
+	if (pos + 8 + 64 + 2 >= len)
+		return -1;
+	memcpy(buf + pos, "Sha256: ", 8);
+	pos += 8;
+	if (sha_off != NULL)
+		*sha_off = pos;
+	if (e->sha256[0] != '\0' && strlen(e->sha256) == 64)
+		memcpy(buf + pos, e->sha256, 64);
+	else
+		memset(buf + pos, '0', 64);
+	pos += 64;
+	memcpy(buf + pos, "\n\n", 2);
+	pos += 2;
+	return pos;
+}
+
+/* Decode one value into dst (cap dlen); -1 if it does not decode. */
+static int
+env_get(char *dst, size_t dlen, const char *val, size_t vlen)
+{
+	char *tmp = malloc(vlen + 1);
+	int n;
+
+	if (tmp == NULL)
+		return -1;
+	memcpy(tmp, val, vlen);
+	tmp[vlen] = '\0';
+	if (vlen + 1 > dlen) {
+		free(tmp);
+		return -1;
+	}
+	n = strunvis(dst, tmp);
+	free(tmp);
+	return n < 0 ? -1 : 0;
+}
+
+static int
+env_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int
+envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
+    size_t errlen)
+{
+	size_t pos, ml = sizeof(ENVELOPE_MAGIC) - 1;
+	int have_name = 0, have_peer = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (len < ml || memcmp(buf, ENVELOPE_MAGIC, ml) != 0)
+		return 0;
+	pos = ml;
+	for (;;) {
+		const char *line = buf + pos, *nl, *colon;
+		size_t ll, kl;
+		char *dst = NULL;
+		size_t dlen = 0;
+
+		if (pos >= len || pos > ENVELOPE_MAX) {
+			snprintf(err, errlen, "envelope: no end within %d "
+			    "bytes", ENVELOPE_MAX);
+			return -1;
+		}
+		if ((nl = memchr(line, '\n', len - pos)) == NULL) {
+			snprintf(err, errlen, "envelope: unterminated line");
+			return -1;
+		}
+		ll = nl - line;
+		pos += ll + 1;
+		if (ll == 0)
+			break;
+		if ((colon = memchr(line, ':', ll)) == NULL ||
+		    colon + 1 >= nl || colon[1] != ' ') {
+			snprintf(err, errlen, "envelope: malformed line");
+			return -1;
+		}
+		kl = colon - line;
+#define KEY(k)	(kl == sizeof(k) - 1 && memcmp(line, k, kl) == 0)
+		if (KEY("Original-Name")) {
+			dst = e->name;
+			dlen = sizeof(e->name);
+			have_name = 1;
+		} else if (KEY("Peer")) {
+			char tmp[128], *sp;
+
+			if (env_get(tmp, sizeof(tmp), colon + 2,
+			    nl - colon - 2) == -1 ||
+			    (sp = strrchr(tmp, ' ')) == NULL) {
+				snprintf(err, errlen, "envelope: bad Peer");
+				return -1;
+			}
+			*sp = '\0';
+			e->port = atoi(sp + 1);
+			strlcpy(e->peer, tmp, sizeof(e->peer));
+			have_peer = 1;
+			continue;
+		} else if (KEY("Received")) {
+			dst = e->received;
+			dlen = sizeof(e->received);
+		} else if (KEY("Receiver")) {
+			dst = e->receiver;
+			dlen = sizeof(e->receiver);
+		} else if (KEY("Tls")) {
+			char tmp[160], *sp;
+
+			if (env_get(tmp, sizeof(tmp), colon + 2,
+			    nl - colon - 2) == -1) {
+				snprintf(err, errlen, "envelope: bad Tls");
+				return -1;
+			}
+			if ((sp = strchr(tmp, ' ')) != NULL) {
+				*sp = '\0';
+				strlcpy(e->cipher, sp + 1, sizeof(e->cipher));
+			}
+			strlcpy(e->tls, tmp, sizeof(e->tls));
+			continue;
+		} else if (KEY("Client-Subject")) {
+			dst = e->subject;
+			dlen = sizeof(e->subject);
+		} else if (KEY("Client-Sha256")) {
+			dst = e->fingerprint;
+			dlen = sizeof(e->fingerprint);
+		} else if (KEY("Auth")) {
+			dst = e->auth;
+			dlen = sizeof(e->auth);
+		} else if (KEY("Sha256")) {
+			dst = e->sha256;
+			dlen = sizeof(e->sha256);
+		} else
+			continue;	/* unknown keys: later versions add */
+#undef KEY
+		if (env_get(dst, dlen, colon + 2, nl - colon - 2) == -1) {
+			snprintf(err, errlen, "envelope: bad value for %.*s",
+			    (int)kl, line);
+			return -1;
+		}
+	}
+	if (!have_name || !have_peer) {
+		snprintf(err, errlen, "envelope: missing Original-Name or Peer");
+		return -1;
+	}
+	if (e->sha256[0] != '\0' && !env_hex64(e->sha256)) {
+		snprintf(err, errlen, "envelope: bad Sha256");
+		return -1;
+	}
+	if (e->fingerprint[0] != '\0' && !env_hex64(e->fingerprint)) {
+		snprintf(err, errlen, "envelope: bad Client-Sha256");
+		return -1;
+	}
+	e->hdrlen = pos;
+	return 1;
+}

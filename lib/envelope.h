@@ -1,0 +1,57 @@
+/*
+ * Connection facts that travel with an item, as a header block before
+ * the agent XML (like mail's Received: lines).  See
+ * doc/octospool-spool.5.  Values are strvis-encoded on one line each.
+ *
+ *	Octospool-Envelope: 1
+ *	Original-Name: 238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data
+ *	Peer: 192.0.2.7 53422
+ *	Received: 2026-11-28T10:00:00.123456Z
+ *	Receiver: host1 tentacle-recv
+ *	Tls: TLSv1.3 TLS_AES_256_GCM_SHA384
+ *	Client-Subject: CN=web01,O=Example
+ *	Client-Sha256: 3f...
+ *	Auth: password
+ *	Sha256: 9a...
+ *	(empty line, then the body)
+ */
+#ifndef OCTO_ENVELOPE_H
+#define OCTO_ENVELOPE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#define ENVELOPE_MAGIC		"Octospool-Envelope: 1\n"
+#define ENVELOPE_MAX		8192
+
+struct envelope {
+	char	name[1024];		/* original file name, decoded */
+	char	peer[64];
+	int	port;
+	char	received[40];
+	char	receiver[320];
+	char	tls[64];		/* "none" or version */
+	char	cipher[64];
+	char	subject[1024];		/* client certificate subject */
+	char	fingerprint[65];	/* SHA-256 of client certificate */
+	char	auth[16];		/* "password" or "none" */
+	char	sha256[65];		/* of the body */
+	size_t	hdrlen;			/* offset of the body */
+};
+
+/*
+ * Format e into buf; *sha_off gets the offset of the 64 hex digits of
+ * the Sha256 value so that the writer can fill it in after the body.
+ * Returns the length or -1 if it does not fit.
+ */
+ssize_t	envelope_format(const struct envelope *e, char *buf, size_t len,
+	    size_t *sha_off);
+/*
+ * Parse the start of an item: 1 envelope (e filled, e->hdrlen set),
+ * 0 no envelope (a bare agent file; e->hdrlen = 0), -1 malformed.
+ */
+int	envelope_parse(const char *buf, size_t len, struct envelope *e,
+	    char *err, size_t errlen);
+
+#endif

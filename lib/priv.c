@@ -1,0 +1,55 @@
+/* Privileges: drop root to a service user and prove it cannot return. */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "priv.h"
+
+int
+priv_drop(const char *user, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "no such user '%s'", user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "user '%s' is root", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		snprintf(err, errlen, "cannot become '%s': %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid ||
+	    setuid(0) != -1) {
+		snprintf(err, errlen, "privileges not fully dropped");
+		return -1;
+	}
+	return 0;
+}
+
+int
+priv_check_not_root(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1)
+		return -1;
+	return (r == 0 || e == 0 || s == 0) ? -1 : 0;
+}

@@ -1,0 +1,406 @@
+/* The spool hand-off; the one place that knows the on-disk protocol. */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#include "spool.h"
+#include "xalloc.h"
+
+static const char *const spool_sub[] = { "tmp", "new", "cur", "reject" };
+
+static int
+spool_opendir(int at, const char *name)
+{
+	return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+}
+
+/* Close every descriptor the spool holds, keeping errno. */
+void
+spool_close(struct spool *sp)
+{
+	int saved = errno;
+	int *fds[] = { &sp->dirfd, &sp->tmpfd, &sp->newfd, &sp->curfd,
+	    &sp->rejfd, &sp->lockfd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	errno = saved;
+}
+
+/* Open the queue at path for producing or consuming. */
+int
+spool_open(struct spool *sp, const char *path, int how)
+{
+	sp->dirfd = sp->tmpfd = sp->newfd = sp->curfd = sp->rejfd =
+	    sp->lockfd = -1;
+	if (strlcpy(sp->path, path, sizeof(sp->path)) >= sizeof(sp->path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto fail;
+	if ((sp->tmpfd = spool_opendir(sp->dirfd, "tmp")) == -1 ||
+	    (sp->newfd = spool_opendir(sp->dirfd, "new")) == -1)
+		goto fail;
+	if (how & SPOOL_CONSUME) {
+		if ((sp->curfd = spool_opendir(sp->dirfd, "cur")) == -1 ||
+		    (sp->rejfd = spool_opendir(sp->dirfd, "reject")) == -1)
+			goto fail;
+		sp->lockfd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (sp->lockfd == -1)
+			goto fail;
+	}
+	return 0;
+fail:
+	spool_close(sp);
+	return -1;
+}
+
+/* Make the directories of a queue that do not exist yet. */
+int
+spool_mkdirs(const char *path, int how)
+{
+	char sub[PATH_MAX];
+	size_t nsub = (how & SPOOL_CONSUME) ? 4 : 2;
+
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		return -1;
+	for (size_t i = 0; i < nsub; i++) {
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
+		    spool_sub[i]) >= sizeof(sub)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (mkdir(sub, i < 2 ? 01770 : 0700) == -1 && errno != EEXIST)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * A unique, sortable item name.  The tag (usually the sender's file name)
+ * is reduced to [A-Za-z0-9._-] so that ls shows what the item is; the
+ * name is never parsed, the original travels inside the item.
+ */
+int
+spool_mkname(char *buf, size_t len, const char *tag)
+{
+	char host[64], t[161];
+	struct timeval tv;
+	size_t i;
+	int n;
+
+	if (tag == NULL || *tag == '\0') {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		tag = host;
+	}
+	for (i = 0; tag[i] != '\0' && i < sizeof(t) - 1; i++) {
+		unsigned char ch = tag[i];
+
+		t[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '_' ? ch : '_';
+	}
+	t[i] = '\0';
+	if (t[0] == '.')
+		t[0] = '_';
+	gettimeofday(&tv, NULL);
+	n = snprintf(buf, len, "%lld.%06ld_%d_%08x.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (int)getpid(), arc4random(), t);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Create tmp/name exclusively with exactly the given mode (read-write). */
+int
+spool_create(struct spool *sp, const char *name, mode_t mode)
+{
+	int fd = openat(sp->tmpfd, name, O_RDWR | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd == -1)
+		return -1;
+	if (fchmod(fd, mode) == -1) {
+		int saved = errno;
+
+		close(fd);
+		unlinkat(sp->tmpfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Make tmp/name visible as new/name; the rename is the commit. */
+int
+spool_commit(struct spool *sp, int fd, const char *name)
+{
+	int rc = fsync(fd);
+
+	if (close(fd) == -1 || rc == -1) {
+		int saved = errno;
+
+		unlinkat(sp->tmpfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	if (renameat(sp->tmpfd, name, sp->newfd, name) == -1) {
+		int saved = errno;
+
+		unlinkat(sp->tmpfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	return fsync(sp->newfd);	/* Linux: make the rename durable */
+}
+
+/* Rename tmp/name to new/name without syncing (batch commits). */
+int
+spool_publish(struct spool *sp, const char *name)
+{
+	return renameat(sp->tmpfd, name, sp->newfd, name);
+}
+
+int
+spool_sync(struct spool *sp)
+{
+	return fsync(sp->newfd);
+}
+
+/* Give up on tmp/name: close and remove it, keeping errno. */
+int
+spool_abort(struct spool *sp, int fd, const char *name)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	unlinkat(sp->tmpfd, name, 0);
+	errno = saved;
+	return 0;
+}
+
+/* Take the queue lock: 0 taken, 1 held by another consumer, -1 error. */
+int
+spool_lock(struct spool *sp)
+{
+	if (flock(sp->lockfd, LOCK_EX | LOCK_NB) == -1)
+		return errno == EWOULDBLOCK ? 1 : -1;
+	return 0;
+}
+
+/* After a crash: move every cur/ item back to new/.  Returns the count. */
+int
+spool_recover(struct spool *sp)
+{
+	char **names;
+	size_t n;
+	int moved = 0;
+	int fd = dup(sp->curfd);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	names = NULL;
+	n = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		if (renameat(sp->curfd, names[i], sp->newfd, names[i]) == 0)
+			moved++;
+	spool_names_free(names, n);
+	if (moved > 0 && fsync(sp->newfd) == -1)
+		return -1;
+	return moved;
+}
+
+static int
+spool_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in new/, sorted; dot files are ignored. */
+int
+spool_scan(struct spool *sp, char ***namesp, size_t *np)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int fd;
+	DIR *d;
+	struct dirent *de;
+
+	if ((fd = openat(sp->newfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), spool_cmp);
+	*namesp = names;
+	*np = n;
+	return 0;
+}
+
+void
+spool_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Claim new/name: 0 ours, 1 gone (another consumer), -1 error. */
+int
+spool_claim(struct spool *sp, const char *name)
+{
+	if (renameat(sp->newfd, name, sp->curfd, name) == -1)
+		return errno == ENOENT ? 1 : -1;
+	return 0;
+}
+
+/* Open a claimed item for reading; links are never followed. */
+int
+spool_open_cur(struct spool *sp, const char *name)
+{
+	return openat(sp->curfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+}
+
+int
+spool_done(struct spool *sp, const char *name)
+{
+	return unlinkat(sp->curfd, name, 0);
+}
+
+/* Temporary failure: give the item back to new/. */
+int
+spool_retry(struct spool *sp, const char *name)
+{
+	if (renameat(sp->curfd, name, sp->newfd, name) == -1)
+		return -1;
+	return fsync(sp->newfd);
+}
+
+/*
+ * Permanent failure: write reject/name.reason (tmp + rename), then move
+ * cur/name to reject/.  The reason is one line; control bytes become '?'.
+ */
+int
+spool_reject(struct spool *sp, const char *name, const char *stage, int code,
+    const char *fmt, ...)
+{
+	char rname[SPOOL_NAME_MAX + 16], reason[1024], buf[2048], ts[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	va_list ap;
+	int fd, len;
+
+	if ((size_t)snprintf(rname, sizeof(rname), "%s.reason", name) >=
+	    sizeof(rname)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	for (char *p = reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	len = snprintf(buf, sizeof(buf), "item=%s\nstage=%s\ncode=%d\n"
+	    "time=%s\nreason=%s\n", name, stage, code, ts, reason);
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	unlinkat(sp->tmpfd, rname, 0);
+	if ((fd = spool_create(sp, rname, SPOOL_MODE)) == -1)
+		return -1;
+	if (write(fd, buf, len) != len) {
+		if (errno == 0)
+			errno = EIO;
+		spool_abort(sp, fd, rname);
+		return -1;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		spool_abort(sp, -1, rname);
+		return -1;
+	}
+	if (renameat(sp->tmpfd, rname, sp->rejfd, rname) == -1) {
+		spool_abort(sp, -1, rname);
+		return -1;
+	}
+	if (renameat(sp->curfd, name, sp->rejfd, name) == -1)
+		return -1;
+	return fsync(sp->rejfd);
+}
+
+/* Remove tmp/ files older than maxage seconds (left by crashed writers). */
+int
+spool_clean_tmp(struct spool *sp, time_t maxage)
+{
+	time_t now = time(NULL);
+	int fd, removed = 0;
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+
+	if ((fd = openat(sp->tmpfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(sp->tmpfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (now - st.st_mtime > maxage &&
+		    unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}

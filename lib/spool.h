@@ -1,0 +1,56 @@
+/*
+ * The spool hand-off: spool/<tool>/{tmp,new,cur,reject} and lock.
+ * Produce: tmp/N, fsync, rename to new/N, fsync new/.  Consume: flock,
+ * cur/ back to new/, claim by rename new/N -> cur/N, then done, retry or
+ * reject with a reason file.  See doc/octospool-spool.5.
+ */
+#ifndef OCTO_SPOOL_H
+#define OCTO_SPOOL_H
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stddef.h>
+#include <time.h>
+
+#define SPOOL_PRODUCE	0x01	/* tmp/ and new/ */
+#define SPOOL_CONSUME	0x02	/* everything, plus the lock file */
+#define SPOOL_NAME_MAX	240
+#define SPOOL_MODE	0640
+#define SPOOL_TMP_MAXAGE (36 * 3600)
+
+struct spool {
+	char	path[PATH_MAX];
+	int	dirfd;
+	int	tmpfd;
+	int	newfd;
+	int	curfd;
+	int	rejfd;
+	int	lockfd;
+};
+
+int	spool_open(struct spool *, const char *path, int how);
+void	spool_close(struct spool *);
+/* Create the queue directories that are missing (tests, -n, setup). */
+int	spool_mkdirs(const char *path, int how);
+/* A unique, sortable name: <sec>.<usec>_<pid>_<rand8>.<tag>. */
+int	spool_mkname(char *buf, size_t len, const char *tag);
+int	spool_create(struct spool *, const char *name, mode_t mode);
+int	spool_commit(struct spool *, int fd, const char *name);
+int	spool_publish(struct spool *, const char *name);
+int	spool_sync(struct spool *);
+int	spool_abort(struct spool *, int fd, const char *name);
+int	spool_lock(struct spool *);
+int	spool_recover(struct spool *);
+int	spool_scan(struct spool *, char ***names, size_t *n);
+void	spool_names_free(char **, size_t);
+int	spool_claim(struct spool *, const char *name);
+int	spool_open_cur(struct spool *, const char *name);
+int	spool_done(struct spool *, const char *name);
+int	spool_retry(struct spool *, const char *name);
+int	spool_reject(struct spool *, const char *name, const char *stage,
+	    int code, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+int	spool_clean_tmp(struct spool *, time_t maxage);
+
+#endif

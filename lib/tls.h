@@ -1,0 +1,42 @@
+/* TLS contexts (OpenSSL 3): TLS 1.2+, AEAD with (EC)DHE, own CA only. */
+#ifndef OCTO_TLS_H
+#define OCTO_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#define TLS_CLIENT_NONE		0	/* no client certificate asked for */
+#define TLS_CLIENT_OPTIONAL	1	/* asked for; verified if sent */
+#define TLS_CLIENT_REQUIRE	2	/* required and verified */
+
+struct tls_opts {
+	const char	*cert;		/* PEM certificate (chain) */
+	const char	*key;		/* PEM private key */
+	const char	*key_pass_file;	/* passphrase for key, first line */
+	const char	*key_pass;	/* or the passphrase itself */
+	const char	*ca;		/* PEM CA bundle: the only trust store */
+	const char	*ciphers;	/* TLS 1.2 list (AEAD+ECDHE default) */
+	const char	*ciphersuites;	/* TLS 1.3 suites */
+	const char	*min_version;	/* "TLSv1.2" (default) or "TLSv1.3" */
+	int		 client_mode;	/* server: TLS_CLIENT_* */
+	int		 verify;	/* client: verify the server against ca */
+};
+
+#define TLS_DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256"
+
+SSL_CTX	*tls_server_ctx(const struct tls_opts *, char *err, size_t errlen);
+SSL_CTX	*tls_client_ctx(const struct tls_opts *, char *err, size_t errlen);
+/* Client side: SNI and host name or IP address check for host. */
+int	 tls_client_expect(SSL *, const char *host, int verify);
+/* Subject (RFC 2253) and SHA-256 fingerprint of the peer; 1 if present. */
+int	 tls_peer_identity(SSL *, char *subject, size_t slen, char *fp,
+	    size_t fplen);
+/* The oldest queued OpenSSL error as text (and clear the queue). */
+const char *tls_error(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,171 @@
+/* tentacle-recv: shared declarations between main, session and store. */
+#ifndef RECV_H
+#define RECV_H
+
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "audit.h"
+#include "net.h"
+#include "spool.h"
+#include "tls.h"
+
+#define RECV_MAX_FILTERS	16
+#define RECV_MAX_DIRS		32
+#define RECV_IO_BLOCK		(64 * 1024)
+
+enum recv_layout {
+	LAYOUT_OCTOSPOOL,	/* spool/<next stage>/new, served tree ro */
+	LAYOUT_STOCK		/* -s DIR as tentacle_server stores */
+};
+
+struct recv_filter {
+	regex_t	 re;
+	char	*pattern;
+	char	*dir;		/* one path component */
+	int	 dirfd;		/* stock: DIR/dir; octospool: served/dir */
+	int	 dirix;		/* index in the syncer's table, or -1 */
+	int	 upload;	/* octospool: SEND goes to the upload queue */
+};
+
+struct recv_conf {
+	/* what the listener does */
+	char	*addresses;
+	char	*port;
+	char	*port_file;
+	int	 max_conn;
+	int	 max_per_source;
+	/* storage */
+	enum recv_layout layout;
+	char	*storage_dir;		/* stock layout */
+	char	*spool_dir;		/* octospool layout */
+	char	*served_dir;
+	char	*data_pattern;
+	regex_t	 data_re;
+	char	*filters;
+	struct recv_filter filter[RECV_MAX_FILTERS];
+	int	 nfilters;
+	int	 overwrite;
+	long long max_size;
+	size_t	 name_max;
+	mode_t	 file_mode;
+	char	 bad_chars[64];
+	int	 audit;
+	char	*audit_spool;
+	/* authentication and TLS */
+	int	 have_password;
+	char	 token[33];
+	int	 tls_on;
+	struct tls_opts tls;
+	SSL_CTX	*ssl_ctx;
+	/* time limits, in milliseconds unless said */
+	int	 idle_ms;
+	int	 session_ms;
+	long long min_rate;		/* bytes/s in the data phase */
+	int	 auth_fail_delay_ms;
+	int	 auth_fail_limit;
+	int	 auth_fail_window_s;
+	int	 auth_block_s;
+	/* process */
+	char	*user;
+	int	 daemon;
+	char	*log_file;
+	int	 verbose;
+	int	 quiet;
+	char	 hostname[256];
+};
+
+/* The group-commit directory syncer. */
+struct syncer {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	uint64_t	 req, done, failed;
+	uint32_t	 dirty;
+	int		 busy;
+	int		 fds[RECV_MAX_DIRS];
+	int		 nfds;
+};
+
+/* Where an accepted SEND goes. */
+struct route {
+	int		 kind;		/* ROUTE_* */
+	struct spool	*queue;		/* octospool: queue to produce into */
+	int		 dirfd;		/* stock: directory to store into */
+	int		 dirix;		/* syncer index of the final dir */
+	const char	*what;		/* "data", "upload", dir name */
+};
+#define ROUTE_NONE	0
+#define ROUTE_QUEUE	1
+#define ROUTE_DIR	2
+
+struct store {
+	struct recv_conf *cf;
+	struct spool	 data_q;	/* spool/xml-validate */
+	struct spool	 upload_q;	/* spool/conf-dist/uploads */
+	struct spool	 audit_q;	/* spool/audit-sign */
+	int		 have_audit;
+	int		 audit_ix;
+	int		 stock_dirfd;	/* -s DIR */
+	int		 stock_ix;
+	struct syncer	 sync;
+};
+
+/* What a session knows about its peer, for logs, envelope and audit. */
+struct peer {
+	char	addr[64];
+	int	port;
+	char	tls[32];
+	char	cipher[64];
+	char	subject[1024];
+	char	fp[65];
+	int	authed;			/* a password was checked */
+};
+
+extern struct recv_conf	 recv_cf;
+extern struct store	 recv_store;
+
+/* store.c */
+int	store_init(struct store *, struct recv_conf *, char *err, size_t);
+int	store_route_send(struct store *, const char *name, struct route *);
+int	store_route_recv(struct store *, const char *name);
+int	store_exists(struct store *, const struct route *, const char *name);
+/*
+ * Receive size bytes (or, with zip, a ZIP blob of size bytes) from c and
+ * store them durably under name.  Returns 0 stored, and otherwise the
+ * reply to send: a static string (such as "exists") or NULL meaning
+ * close the connection without a reply; *why gets a log reason.
+ */
+int	store_receive(struct store *, struct conn *, const struct peer *,
+	    const struct route *, const char *name, long long size, int zip,
+	    const char **why, char *id, size_t idlen, char *sha, size_t *outlen);
+void	store_audit(struct store *, const struct peer *, const char *action,
+	    const char *outcome, const char *name, size_t namelen,
+	    const char *reason, const char *id, long long size,
+	    const char *sha);
+int	syncer_add(struct syncer *, int fd);
+int	syncer_sync(struct syncer *, uint32_t mask);
+
+/* An accepted connection handed to its session thread. */
+struct accepted {
+	int	fd;
+	int	port;
+	char	addr[64];
+};
+
+/* session.c */
+void	*session_main(void *);	/* takes a malloc'd struct accepted */
+void	 source_release(const char *addr);
+int	 source_admit(const char *addr, const char **why);
+void	 source_auth_failed(const char *addr);
+
+#define STORE_OK	0
+#define STORE_EXISTS	1	/* reply: file already exists */
+#define STORE_CLOSE	2	/* close without a reply */
+#define STORE_ZIPERR	3	/* ZSEND ERR */
+
+#endif

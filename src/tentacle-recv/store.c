@@ -1,0 +1,699 @@
+/*
+ * tentacle-recv storage: where an upload goes, how it becomes durable
+ * (temp file, fsync, atomic publish, group-committed directory sync),
+ * and the audit event that must exist before SEND OK is sent.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "spool.h"
+#include "tentacle.h"
+#include "xalloc.h"
+#include "zip.h"
+
+#include "recv.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)
+#endif
+
+int
+syncer_add(struct syncer *s, int fd)
+{
+	if (s->nfds >= RECV_MAX_DIRS)
+		return -1;
+	s->fds[s->nfds] = fd;
+	return s->nfds++;
+}
+
+/*
+ * Make the directories in mask durable.  One caller at a time runs the
+ * fsyncs for every request made so far; the others wait for a round
+ * that started after their request, so each SEND OK still follows its
+ * own rename's durability (group commit).
+ */
+int
+syncer_sync(struct syncer *s, uint32_t mask)
+{
+	uint64_t my;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	s->dirty |= mask;
+	my = ++s->req;
+	while (s->done < my && s->failed < my) {
+		if (!s->busy) {
+			uint64_t target = s->req;
+			uint32_t m = s->dirty;
+			int err = 0;
+
+			s->dirty = 0;
+			s->busy = 1;
+			pthread_mutex_unlock(&s->mu);
+			for (int i = 0; i < s->nfds; i++)
+				if ((m & (1u << i)) && fsync(s->fds[i]) == -1)
+					err = errno;
+			pthread_mutex_lock(&s->mu);
+			s->busy = 0;
+			if (err) {
+				s->failed = target;
+				errno = err;
+			} else
+				s->done = target;
+			pthread_cond_broadcast(&s->cv);
+		} else
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	if (s->done < my)
+		rc = -1;
+	pthread_mutex_unlock(&s->mu);
+	if (rc == -1 && errno == 0)
+		errno = EIO;
+	return rc;
+}
+
+static int
+store_opendir(const char *path)
+{
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Compile "regex:dir;regex:dir" into anchored filters. */
+static int
+store_filters(struct recv_conf *cf, char *err, size_t errlen)
+{
+	char *s, *tok, *save = NULL;
+
+	if (cf->filters == NULL || *cf->filters == '\0')
+		return 0;
+	s = xstrdup(cf->filters);
+	for (tok = strtok_r(s, ";", &save); tok != NULL;
+	    tok = strtok_r(NULL, ";", &save)) {
+		struct recv_filter *f;
+		char *colon = strchr(tok, ':'), *re;
+		size_t dl;
+		int rc;
+
+		if (colon == NULL || colon == tok) {
+			snprintf(err, errlen, "filters: '%s' is not "
+			    "regex:dir", tok);
+			goto bad;
+		}
+		*colon = '\0';
+		dl = strlen(colon + 1);
+		while (dl > 0 && colon[dl] == '/')	/* stock: strip one */
+			colon[dl--] = '\0';
+		if (cf->nfilters == RECV_MAX_FILTERS) {
+			snprintf(err, errlen, "filters: more than %d",
+			    RECV_MAX_FILTERS);
+			goto bad;
+		}
+		/* A destination is one plain component: it cannot leave. */
+		if (dl == 0 || strchr(colon + 1, '/') != NULL ||
+		    colon[1] == '.' ||
+		    tentacle_name_check(colon + 1, dl, NAME_MAX) != NULL) {
+			snprintf(err, errlen, "filters: directory '%s' must be "
+			    "a plain name", colon + 1);
+			goto bad;
+		}
+		f = &cf->filter[cf->nfilters];
+		memset(f, 0, sizeof(*f));
+		f->dirfd = f->dirix = -1;
+		if (asprintf(&re, "^(%s)$", tok) == -1)
+			goto bad;
+		rc = regcomp(&f->re, re, REG_EXTENDED | REG_NOSUB);
+		free(re);
+		if (rc != 0) {
+			snprintf(err, errlen, "filters: bad regex '%s'", tok);
+			goto bad;
+		}
+		f->pattern = xstrdup(tok);
+		f->dir = xstrdup(colon + 1);
+		cf->nfilters++;
+	}
+	free(s);
+	return 0;
+bad:
+	free(s);
+	return -1;
+}
+
+int
+store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	memset(st, 0, sizeof(*st));
+	st->cf = cf;
+	st->stock_dirfd = st->stock_ix = st->audit_ix = -1;
+	pthread_mutex_init(&st->sync.mu, NULL);
+	pthread_cond_init(&st->sync.cv, NULL);
+	if (store_filters(cf, err, errlen) == -1)
+		return -1;
+	if (cf->audit && cf->audit_spool != NULL) {
+		if (spool_open(&st->audit_q, cf->audit_spool,
+		    SPOOL_PRODUCE) == -1) {
+			snprintf(err, errlen, "audit queue %s: %s",
+			    cf->audit_spool, strerror(errno));
+			return -1;
+		}
+		st->have_audit = 1;
+		st->audit_ix = syncer_add(&st->sync, st->audit_q.newfd);
+	}
+	if (cf->layout == LAYOUT_STOCK) {
+		if ((st->stock_dirfd = store_opendir(cf->storage_dir)) == -1) {
+			snprintf(err, errlen, "%s: %s", cf->storage_dir,
+			    strerror(errno));
+			return -1;
+		}
+		st->stock_ix = syncer_add(&st->sync, st->stock_dirfd);
+		for (int i = 0; i < cf->nfilters; i++) {
+			struct recv_filter *f = &cf->filter[i];
+
+			f->dirfd = openat(st->stock_dirfd, f->dir, O_RDONLY |
+			    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			if (f->dirfd == -1) {
+				snprintf(err, errlen, "filter directory %s/%s: "
+				    "%s", cf->storage_dir, f->dir,
+				    strerror(errno));
+				return -1;
+			}
+			f->dirix = syncer_add(&st->sync, f->dirfd);
+		}
+		return 0;
+	}
+	/* octospool layout */
+	snprintf(path, sizeof(path), "%s/xml-validate", cf->spool_dir);
+	if (spool_open(&st->data_q, path, SPOOL_PRODUCE) == -1) {
+		snprintf(err, errlen, "queue %s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/conf-dist/uploads", cf->spool_dir);
+	if (spool_open(&st->upload_q, path, SPOOL_PRODUCE) == -1) {
+		snprintf(err, errlen, "queue %s: %s", path, strerror(errno));
+		return -1;
+	}
+	syncer_add(&st->sync, st->data_q.newfd);	/* index 0 or 1 */
+	syncer_add(&st->sync, st->upload_q.newfd);
+	if (regcomp(&cf->data_re, cf->data_pattern, REG_EXTENDED |
+	    REG_NOSUB) != 0) {
+		snprintf(err, errlen, "data_pattern: bad regex");
+		return -1;
+	}
+	for (int i = 0; i < cf->nfilters; i++) {
+		struct recv_filter *f = &cf->filter[i];
+
+		f->upload = strcmp(f->dir, "conf") == 0 ||
+		    strcmp(f->dir, "md5") == 0;
+		snprintf(path, sizeof(path), "%s/%s", cf->served_dir, f->dir);
+		/* Served directories are read-only for us: O_RDONLY. */
+		f->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (f->dirfd == -1)
+			log_warn("event=config.warn dir=%s "
+			    "msg=\"served directory missing: RECV of these "
+			    "names answers 'does not exist'\"", path);
+	}
+	return 0;
+}
+
+static int
+store_match(const regex_t *re, const char *name)
+{
+	return regexec(re, name, 0, NULL, 0) == 0;
+}
+
+static struct recv_filter *
+store_filter(struct store *st, const char *name)
+{
+	for (int i = 0; i < st->cf->nfilters; i++)
+		if (store_match(&st->cf->filter[i].re, name))
+			return &st->cf->filter[i];
+	return NULL;
+}
+
+/* Decide where SEND name goes: 0 fine, -1 refused (invalid name). */
+int
+store_route_send(struct store *st, const char *name, struct route *r)
+{
+	struct recv_filter *f = store_filter(st, name);
+
+	memset(r, 0, sizeof(*r));
+	if (st->cf->layout == LAYOUT_STOCK) {
+		r->kind = ROUTE_DIR;
+		r->dirfd = f ? f->dirfd : st->stock_dirfd;
+		r->dirix = f ? f->dirix : st->stock_ix;
+		r->what = f ? f->dir : ".";
+		return 0;
+	}
+	r->kind = ROUTE_QUEUE;
+	if (store_match(&st->cf->data_re, name)) {
+		r->queue = &st->data_q;
+		r->dirix = 0 + (st->have_audit ? 1 : 0);
+		r->what = "data";
+		return 0;
+	}
+	if (f != NULL && f->upload) {
+		r->queue = &st->upload_q;
+		r->dirix = 1 + (st->have_audit ? 1 : 0);
+		r->what = "upload";
+		return 0;
+	}
+	return -1;
+}
+
+/* The directory fd RECV may serve name from, or -1: never the inbox. */
+int
+store_route_recv(struct store *st, const char *name)
+{
+	struct recv_filter *f = store_filter(st, name);
+
+	return f ? f->dirfd : -1;
+}
+
+/* Stock layout without overwrite: is there anything at name already? */
+int
+store_exists(struct store *st, const struct route *r, const char *name)
+{
+	struct stat sb;
+
+	if (r->kind != ROUTE_DIR || st->cf->overwrite)
+		return 0;
+	return fstatat(r->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* An anonymous scratch file next to dirfd for ZIP blobs. */
+static int
+store_scratch(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR ||
+	    errno == EINVAL)) {
+		char n[64];
+
+		snprintf(n, sizeof(n), ".octospool-scratch.%08x", arc4random());
+		fd = openat(dirfd, n, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd != -1)
+			unlinkat(dirfd, n, 0);
+	}
+	return fd;
+}
+
+/* SHA-256 over the bytes of fd from off to the end, as hex. */
+static int
+store_hash_file(int fd, off_t off, char *hex)
+{
+	unsigned char buf[RECV_IO_BLOCK], md[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int ml = 0;
+	ssize_t n;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return -1;
+	}
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		EVP_DigestUpdate(ctx, buf, n);
+		off += n;
+	}
+	if (n < 0 || EVP_DigestFinal_ex(ctx, md, &ml) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return -1;
+	}
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < ml; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* Write one audit event file into audit-sign/tmp and make it durable. */
+static int
+store_audit_prepare(struct store *st, struct audit_buf *ab, char *aname,
+    size_t alen)
+{
+	int fd;
+
+	if (spool_mkname(aname, alen, "tentacle-recv") == -1)
+		return -1;
+	if ((fd = spool_create(&st->audit_q, aname, SPOOL_MODE)) == -1)
+		return -1;
+	if (write_all(fd, ab->buf, ab->len) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1) {
+		spool_abort(&st->audit_q, -1, aname);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+store_audit_fill(struct store *st, struct audit_buf *ab,
+    const struct peer *p, const char *action, const char *outcome,
+    const char *name, size_t namelen, const char *reason, const char *id,
+    long long size, const char *sha)
+{
+	(void)st;
+	audit_begin(ab, "tentacle-recv", action, outcome);
+	audit_str(ab, "peer", p->addr);
+	audit_num(ab, "port", p->port);
+	if (name != NULL)
+		audit_strn(ab, "name", name, namelen);
+	if (id != NULL)
+		audit_str(ab, "item", id);
+	if (size >= 0)
+		audit_num(ab, "size", size);
+	if (sha != NULL)
+		audit_str(ab, "sha256", sha);
+	audit_str(ab, "tls", p->tls[0] ? p->tls : "none");
+	if (p->fp[0]) {
+		audit_str(ab, "cert_subject", p->subject);
+		audit_str(ab, "cert_sha256", p->fp);
+	}
+	audit_str(ab, "auth", p->authed ? "password" : "none");
+	if (reason != NULL)
+		audit_str(ab, "reason", reason);
+	audit_end(ab);
+}
+
+/* A best-effort audit event (refusals): one small file, committed now. */
+void
+store_audit(struct store *st, const struct peer *p, const char *action,
+    const char *outcome, const char *name, size_t namelen,
+    const char *reason, const char *id, long long size, const char *sha)
+{
+	struct audit_buf ab;
+	char aname[SPOOL_NAME_MAX];
+
+	if (!st->have_audit)
+		return;
+	audit_buf_init(&ab);
+	store_audit_fill(st, &ab, p, action, outcome, name, namelen, reason,
+	    id, size, sha);
+	if (store_audit_prepare(st, &ab, aname, sizeof(aname)) == -1 ||
+	    spool_publish(&st->audit_q, aname) == -1 ||
+	    syncer_sync(&st->sync, 1u << st->audit_ix) == -1)
+		log_warn("event=audit.fail action=%s", action);
+	audit_buf_free(&ab);
+}
+
+/* Receive exactly size bytes from c into fd, hashing them. */
+static int
+store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
+    const char **why)
+{
+	unsigned char *buf = xmalloc(RECV_IO_BLOCK);
+	int wfail = 0;
+
+	while (size > 0) {
+		ssize_t n = conn_read(c, buf, size > RECV_IO_BLOCK ?
+		    RECV_IO_BLOCK : (size_t)size);
+
+		if (n <= 0) {
+			*why = n == 0 ? "client closed during data" :
+			    errno == ETIMEDOUT ? "timeout during data" :
+			    "read error during data";
+			free(buf);
+			return -1;
+		}
+		size -= n;
+		if (md != NULL)
+			EVP_DigestUpdate(md, buf, n);
+		if (!wfail && write_all(fd, buf, n) == -1) {
+			/* Keep errno for the log; stop at once. */
+			*why = errno == ENOSPC ? "disk full" :
+			    errno == EDQUOT ? "quota exceeded" :
+			    errno == EFBIG ? "file size limit" : "write error";
+			free(buf);
+			return -1;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+int
+store_receive(struct store *st, struct conn *c, const struct peer *p,
+    const struct route *r, const char *name, long long size, int zip,
+    const char **why, char *id, size_t idlen, char *sha, size_t *outlen)
+{
+	struct recv_conf *cf = st->cf;
+	struct envelope env;
+	char hdr[ENVELOPE_MAX], tname[SPOOL_NAME_MAX], aname[SPOOL_NAME_MAX];
+	char zerr[128];
+	unsigned char md[32];
+	unsigned int ml = 0;
+	EVP_MD_CTX *mdc = NULL;
+	struct audit_buf ab;
+	size_t sha_off = 0;
+	ssize_t hl = 0;
+	int fd = -1, tmpdir, zfd = -1, rc = STORE_CLOSE, have_aname = 0;
+	uint32_t mask;
+	off_t body, zlen = 0;
+
+	audit_buf_init(&ab);
+	*why = "internal error";
+	/* 1. The temp file: in the queue's tmp/ or hidden in the target. */
+	if (r->kind == ROUTE_QUEUE) {
+		if (spool_mkname(tname, sizeof(tname), name) == -1)
+			goto out;
+		tmpdir = r->queue->tmpfd;
+		fd = spool_create(r->queue, tname, cf->file_mode);
+	} else {
+		snprintf(tname, sizeof(tname), ".octospool.%d.%08x.tmp",
+		    (int)getpid(), arc4random());
+		tmpdir = r->dirfd;
+		fd = openat(tmpdir, tname, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, cf->file_mode);
+		if (fd != -1 && fchmod(fd, cf->file_mode) == -1) {
+			close(fd);
+			unlinkat(tmpdir, tname, 0);
+			fd = -1;
+		}
+	}
+	if (fd == -1) {
+		*why = "cannot create temp file";
+		log_warn("event=store.fail what=create");
+		goto drain;
+	}
+	strlcpy(id, r->kind == ROUTE_QUEUE ? tname : name, idlen);
+	/* 2. The envelope (octospool layout only). */
+	if (r->kind == ROUTE_QUEUE) {
+		struct timespec ts;
+		struct tm tm;
+		char t[32];
+
+		memset(&env, 0, sizeof(env));
+		strlcpy(env.name, name, sizeof(env.name));
+		strlcpy(env.peer, p->addr, sizeof(env.peer));
+		env.port = p->port;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(env.received, sizeof(env.received), "%.20s.%06dZ", t,
+		    (int)(ts.tv_nsec / 1000) % 1000000);
+		snprintf(env.receiver, sizeof(env.receiver), "%s tentacle-recv",
+		    cf->hostname);
+		strlcpy(env.tls, p->tls[0] ? p->tls : "none", sizeof(env.tls));
+		strlcpy(env.cipher, p->cipher, sizeof(env.cipher));
+		strlcpy(env.subject, p->subject, sizeof(env.subject));
+		strlcpy(env.fingerprint, p->fp, sizeof(env.fingerprint));
+		strlcpy(env.auth, p->authed ? "password" : "none",
+		    sizeof(env.auth));
+		if ((hl = envelope_format(&env, hdr, sizeof(hdr),
+		    &sha_off)) == -1 || write_all(fd, hdr, hl) == -1) {
+			*why = "cannot write envelope";
+			goto drain;
+		}
+	}
+	body = hl;
+	/* 3. The data: straight into the file, or a ZIP blob to unpack. */
+	if (zip) {
+		if ((zfd = store_scratch(tmpdir)) == -1) {
+			*why = "cannot create scratch file";
+			goto drain;
+		}
+		if (store_copy_in(c, zfd, size, NULL, why) == -1)
+			goto fail;
+		switch (zip_extract_single(zfd, size, fd, cf->max_size,
+		    &zlen, zerr, sizeof(zerr))) {
+		case ZIP_OK:
+			*outlen = zlen;
+			break;
+		case ZIP_NOTZIP:	/* stock: transparent, store as is */
+			{
+				unsigned char *buf = xmalloc(RECV_IO_BLOCK);
+				off_t off = 0;
+				ssize_t n;
+
+				while ((n = pread(zfd, buf, RECV_IO_BLOCK,
+				    off)) > 0) {
+					if (write_all(fd, buf, n) == -1)
+						break;
+					off += n;
+				}
+				free(buf);
+				if (off != size) {
+					*why = "write error";
+					goto fail;
+				}
+				*outlen = size;
+			}
+			break;
+		case ZIP_IOERR:
+			*why = "write error while unpacking";
+			goto fail;
+		default:
+			*why = zerr[0] ? zerr : "bad zip";
+			rc = STORE_ZIPERR;
+			goto fail;
+		}
+		close(zfd);
+		zfd = -1;
+		if (store_hash_file(fd, body, sha) == -1) {
+			*why = "cannot hash";
+			goto fail;
+		}
+	} else {
+		if ((mdc = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestInit_ex(mdc, EVP_sha256(), NULL) != 1)
+			goto fail;
+		if (store_copy_in(c, fd, size, mdc, why) == -1)
+			goto fail;
+		if (EVP_DigestFinal_ex(mdc, md, &ml) != 1)
+			goto fail;
+		for (unsigned int i = 0; i < ml; i++)
+			snprintf(sha + 2 * i, 3, "%02x", md[i]);
+		*outlen = size;
+	}
+	if (r->kind == ROUTE_QUEUE &&
+	    pwrite(fd, sha, 64, sha_off) != 64) {
+		*why = "write error";
+		goto fail;
+	}
+	/* 4. The audit event, durable before the file is published. */
+	if (st->have_audit) {
+		store_audit_fill(st, &ab, p, "file.received", "stored", name,
+		    strlen(name), NULL, id, *outlen, sha);
+		if (store_audit_prepare(st, &ab, aname, sizeof(aname)) == -1) {
+			*why = "cannot write audit event";
+			goto fail;
+		}
+		have_aname = 1;
+	}
+	/* 5. Data durable, then publish (the commit), then the directory. */
+	if (fsync(fd) == -1) {
+		*why = "fsync failed";
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		*why = "close failed";
+		goto fail;
+	}
+	fd = -1;
+	mask = 1u << r->dirix;
+	if (have_aname) {
+		if (spool_publish(&st->audit_q, aname) == -1) {
+			*why = "cannot publish audit event";
+			goto fail;
+		}
+		have_aname = 0;
+		mask |= 1u << st->audit_ix;
+	}
+	if (r->kind == ROUTE_QUEUE) {
+		if (spool_publish(r->queue, tname) == -1) {
+			*why = "rename failed";
+			goto fail;
+		}
+	} else if (cf->overwrite) {
+		if (renameat(tmpdir, tname, r->dirfd, name) == -1) {
+			*why = "rename failed";
+			goto fail;
+		}
+	} else if (renameat2(tmpdir, tname, r->dirfd, name,
+	    RENAME_NOREPLACE) == -1) {
+		int e = errno;
+
+		if (e == EINVAL || e == ENOSYS) {
+			/* No RENAME_NOREPLACE here: link is atomic too. */
+			if (linkat(tmpdir, tname, r->dirfd, name, 0) == 0) {
+				unlinkat(tmpdir, tname, 0);
+				e = 0;
+			} else
+				e = errno;
+		}
+		if (e == EEXIST) {
+			*why = "file already exists";
+			rc = STORE_EXISTS;
+			goto fail;
+		}
+		if (e != 0) {
+			errno = e;
+			*why = "rename failed";
+			goto fail;
+		}
+	}
+	if (syncer_sync(&st->sync, mask) == -1) {
+		/* The file is visible but not provably durable: no OK. */
+		*why = "directory fsync failed";
+		rc = STORE_CLOSE;
+		goto out;
+	}
+	rc = STORE_OK;
+	goto out;
+drain:
+	/* Nothing was written: close without a reply, the client retries. */
+	rc = STORE_CLOSE;
+	goto out;
+fail:
+	if (fd != -1)
+		close(fd);
+	fd = -1;
+	unlinkat(tmpdir, tname, 0);
+	if (have_aname)
+		spool_abort(&st->audit_q, -1, aname);
+out:
+	if (zfd != -1)
+		close(zfd);
+	if (fd != -1) {
+		close(fd);
+		unlinkat(tmpdir, tname, 0);
+	}
+	EVP_MD_CTX_free(mdc);
+	audit_buf_free(&ab);
+	return rc;
+}

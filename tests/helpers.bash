@@ -1,0 +1,92 @@
+# Shared bats helpers: temp dirs, the test PKI, starting and stopping
+# tentacle-recv on 127.0.0.1 with a random free port, stopped by PID.
+BIN=${OCTO_BIN:-$BATS_TEST_DIRNAME/../bin}
+TOOLS=$BATS_TEST_DIRNAME/../tools
+DATA=$BATS_TEST_DIRNAME/data
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+load '/usr/lib/bats/bats-file/load'
+
+# Root in CI: the server must drop to an unprivileged user.
+if [ "$(id -u)" -eq 0 ]; then
+	RUN_USER=nobody
+	RUN_GROUP=nogroup
+else
+	RUN_USER=$(id -un)
+	RUN_GROUP=$(id -gn)
+fi
+
+# mk_tmp: a fresh directory T that the service user can traverse.
+mk_tmp() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/octo.XXXXXX")
+	chmod 0755 "$T"
+	: > "$T/empty.conf"
+}
+
+# mk_spool DIR: the spool tree, owned by the service user.
+mk_spool() {
+	sh "$TOOLS/mkspool.sh" "$1"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R "$RUN_USER:$RUN_GROUP" "$1"
+	fi
+}
+
+# mk_certs DIR: the test PKI (cached per test file).
+mk_certs() {
+	sh "$TOOLS/mkcerts.sh" "$1" >/dev/null
+	chmod 0755 "$1"
+	if [ "$(id -u)" -eq 0 ]; then
+		chgrp "$RUN_GROUP" "$1"/*.key
+	fi
+}
+
+# start_recv ARGS...: run tentacle-recv on a free port; sets PORT, RECV_PID.
+start_recv() {
+	rm -f "$T/port"
+	local user=()
+	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
+	"$BIN/tentacle-recv" -a 127.0.0.1 -p 0 --port-file "$T/port" \
+	    "${user[@]}" "$@" 2>>"$T/recv.log" 3>&- &
+	RECV_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$T/port" ] && break
+		if ! kill -0 "$RECV_PID" 2>/dev/null; then
+			cat "$T/recv.log" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	PORT=$(cat "$T/port")
+	[ -n "$PORT" ]
+}
+
+# stop_recv: SIGTERM by PID, wait, and fail on sanitizer reports.
+stop_recv() {
+	if [ -n "${RECV_PID:-}" ]; then
+		kill "$RECV_PID" 2>/dev/null || true
+		wait "$RECV_PID" 2>/dev/null || true
+		RECV_PID=
+	fi
+	if [ -f "$T/recv.log" ] && grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$T/recv.log" >&2; then
+		return 1
+	fi
+}
+
+# wire STEPS...: the raw client against the running server.
+wire() {
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" "$@"
+}
+
+# count FILES...: how many of the globbed paths exist.
+count() {
+	local n=0
+	for f in "$@"; do
+		[ -e "$f" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# body FILE: the item body after the envelope's blank line.
+body() {
+	sed '1,/^$/d' "$1"
+}

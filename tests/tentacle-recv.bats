@@ -1,0 +1,637 @@
+#!/usr/bin/env bats
+# tentacle-recv: wire compatibility, names, storage, limits, TLS, logs.
+# Spec references (B1, C3, ...) are the acceptance lists of tentacle.md §6.
+
+load helpers
+
+setup_file() {
+	export CERTS="$BATS_FILE_TMPDIR/certs"
+	mk_certs "$CERTS"
+}
+
+setup() {
+	mk_tmp
+	mk_spool "$T/spool"
+	SP=$T/spool
+	INBOX=$SP/xml-validate/new
+}
+
+teardown() {
+	stop_recv
+	rm -rf "$T"
+}
+
+# Start in the octospool layout with the given extra options.
+recv_octo() {
+	start_recv -F "$T/empty.conf" --spool "$SP" "$@"
+}
+
+# Start in the stock layout (-s DIR) with the given extra options.
+recv_stock() {
+	mkdir -p "$T/in"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/in"
+	start_recv -F "$T/empty.conf" -s "$T/in" "$@"
+}
+
+@test "usage: -h exits 0, bad option 64, --version, stray argument 64" {
+	run "$BIN/tentacle-recv" -h
+	assert_success
+	assert_output --partial "usage: tentacle-recv"
+	run "$BIN/tentacle-recv" --bogus
+	assert_equal "$status" 64
+	run "$BIN/tentacle-recv" --version
+	assert_success
+	assert_output --regexp '^tentacle-recv [0-9]+\.[0-9]+\.[0-9]+$'
+	run "$BIN/tentacle-recv" -F "$T/empty.conf" extra
+	assert_equal "$status" 64
+}
+
+@test "config check: -n accepts a good config, 78 for unknown keys, proxy mode, bad TLS" {
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP"
+	assert_success
+	assert_output --partial "configuration ok (octospool layout)"
+	printf '[tentacle-recv]\nmax_sise 10\n' > "$T/bad.conf"
+	run "$BIN/tentacle-recv" -n -F "$T/bad.conf" --spool "$SP"
+	assert_equal "$status" 78
+	assert_output --partial "unknown key 'max_sise'"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -b 10.0.0.1
+	assert_equal "$status" 78
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -e /nonexistent.crt
+	assert_equal "$status" 78
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -f "$CERTS/ca.crt"
+	assert_equal "$status" 78
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -e "$CERTS/server.crt" -k "$CERTS/server.key" -z TLSv1_1
+	assert_equal "$status" 78
+}
+
+@test "B1: SEND gets SEND OK twice as separate replies; the item carries envelope and exact body" {
+	recv_octo
+	run wire 'send:SEND <a.1.data> SIZE 5\n' 'expect:SEND OK\n' nothing-pending \
+	    'send:hello' 'expect:SEND OK\n' 'send:QUIT\n' expectclose
+	assert_success
+	assert_equal "$(count "$INBOX"/*.a.1.data)" 1
+	f=$(echo "$INBOX"/*.a.1.data)
+	run body "$f"
+	assert_output "hello"
+	run head -2 "$f"
+	assert_line -n 0 "Octospool-Envelope: 1"
+	assert_line -n 1 "Original-Name: a.1.data"
+	run grep -c "^Sha256: $(printf hello | sha256sum | cut -c1-64)\$" "$f"
+	assert_output 1
+	run stat -c %a "$f"
+	assert_output 640
+}
+
+@test "B2: every error text is byte-exact and the session goes on" {
+	recv_stock -m 10
+	printf 'x' > "$T/in/exists.txt"
+	run wire \
+	    'send:SEND <a/b> SIZE 5\n' 'expect:SEND ERR (invalid file name)\n' \
+	    'send:SEND <z.txt> SIZE 0\n' 'expect:SEND ERR (file is too big)\n' \
+	    'send:SEND <z.txt> SIZE 11\n' 'expect:SEND ERR (file is too big)\n' \
+	    'send:SEND <exists.txt> SIZE 1\n' 'expect:SEND ERR (file already exists)\n' \
+	    'send:ZSEND <a:b> SIZE 5\n' 'expect:ZSEND ERR (invalid file name)\n' \
+	    'send:ZSEND <z.txt> SIZE 0\n' 'expect:ZSEND ERR (file is too big)\n' \
+	    'send:ZSEND <exists.txt> SIZE 1\n' 'expect:ZSEND ERR (file already exists)\n' \
+	    'send:RECV <nope.txt>\n' 'expect:RECV ERR (file does not exist)\n' \
+	    'send:RECV <../etc/passwd>\n' 'expect:RECV ERR (file has an invalid file name)\n' \
+	    'send:ZRECV <nope.txt>\n' 'expect:ZRECV ERR (file does not exist)\n' \
+	    'send:ZRECV <a*b>\n' 'expect:ZRECV ERR (file has an invalid file name)\n' \
+	    'send:SEND <ok.txt> SIZE 2\n' 'expect:SEND OK\n' 'send:hi' 'expect:SEND OK\n' \
+	    'send:QUIT\n' expectclose
+	assert_success
+	assert_file_exists "$T/in/ok.txt"
+	assert_equal "$(cat "$T/in/ok.txt")" "hi"
+	assert_equal "$(cat "$T/in/exists.txt")" "x"
+}
+
+@test "B3: PASS OK only for hex(md5(md5_raw(pw))); anything else is a silent close" {
+	printf 's3cret\n' > "$T/pw"
+	chmod 0640 "$T/pw"
+	[ "$(id -u)" -eq 0 ] && chgrp "$RUN_GROUP" "$T/pw"
+	recv_octo --password-file "$T/pw"
+	run wire 'send:PASS 703b089710823916d4bb7ff2deff4d8f\n' 'expect:PASS OK\n' \
+	    'send:SEND <p.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run wire pass:s3cret 'expect:PASS OK\n'
+	assert_success
+	run wire 'send:PASS 00000000000000000000000000000000\n' expectclose
+	assert_success
+	run wire 'send:PASS 703B089710823916D4BB7FF2DEFF4D8F\n' expectclose
+	assert_success
+	run wire 'send:PASS s3cret\n' expectclose
+	assert_success
+	run wire 'send:SEND <q.1.data> SIZE 2\n' expectclose
+	assert_success
+	assert_equal "$(count "$INBOX"/*.q.1.data)" 0
+	grep -q 'event=auth.fail .*reason="wrong password"' "$T/recv.log"
+}
+
+@test "B3/I4: PASS to a server without a password is refused (strict, as stock)" {
+	recv_octo
+	run wire 'send:PASS 703b089710823916d4bb7ff2deff4d8f\n' expectclose
+	assert_success
+}
+
+@test "B4: RECV sends data only after RECV OK; another answer is used up" {
+	recv_octo
+	printf 'CONFDATA' > "$SP/conf-dist/out/conf/abc.conf"
+	run wire 'send:RECV <abc.conf>\n' 'expect:RECV SIZE 8\n' nothing-pending \
+	    'send:NO\n' expectsilence:300 \
+	    'send:RECV <abc.conf>\n' 'expect:RECV SIZE 8\n' 'send:RECV OK\n' \
+	    'expect:CONFDATA' 'send:QUIT\n' expectclose
+	assert_success
+	grep -q 'event=recv.notsent' "$T/recv.log"
+	grep -q 'event=file.served name="abc.conf" size=8' "$T/recv.log"
+}
+
+@test "B5: QUIT, unknown verbs, lowercase, CRLF, SIZE -1, trailing space: closed with no reply" {
+	recv_octo
+	for l in 'QUIT\n' 'HELLO\n' 'send <a.1.data> SIZE 5\n' 'QUIT\r\n' \
+	    'SEND <a.1.data> SIZE -1\n' 'SEND <a.1.data> SIZE 5 \n' '\n' '0\n' \
+	    'SEND <a.1.data> SIZE\t5\n' 'SEND <a.1.data>  SIZE 5\n' \
+	    'LS <>\n' 'MV <a.1.data>\n'; do
+		run wire "send:$l" expectclose
+		assert_success
+	done
+	assert_equal "$(count "$INBOX"/*)" 0
+}
+
+@test "B6: SIZE 05 is 5; bytes after a data block are the next command" {
+	recv_octo
+	run wire 'send:SEND <lz.1.data> SIZE 05\n' 'expect:SEND OK\n' \
+	    'send:helloQUIT\n' 'expect:SEND OK\n' expectclose
+	assert_success
+	assert_equal "$(body "$INBOX"/*.lz.1.data)" "hello"
+}
+
+@test "B7: replies arrive alone; nothing is sent unasked" {
+	recv_octo
+	run wire expectsilence:300 'send:SEND <b7.1.data> SIZE 3\n' 'expect:SEND OK\n' \
+	    nothing-pending expectsilence:200 'send:abc' 'expect:SEND OK\n' nothing-pending \
+	    expectsilence:200
+	assert_success
+}
+
+@test "B8: ZSEND of a real ZIP stores the content; ZRECV unzips with no directory part" {
+	recv_octo
+	head -c 30000 /dev/urandom > "$T/payload"
+	"$BIN/tt-zip" stream "$T/payload" "$T/p.zip"
+	size=$(stat -c %s "$T/p.zip")
+	run wire "send:ZSEND <z.1.data> SIZE $size\\n" 'expect:ZSEND OK\n' \
+	    "sendfile:$T/p.zip" 'expect:ZSEND OK\n'
+	assert_success
+	f=$(echo "$INBOX"/*.z.1.data)
+	body "$f" > "$T/got"
+	cmp "$T/payload" "$T/got"
+	# Z2: not a ZIP is stored unchanged.
+	run wire 'send:ZSEND <z2.1.data> SIZE 5\n' 'expect:ZSEND OK\n' 'send:hello' 'expect:ZSEND OK\n'
+	assert_success
+	assert_equal "$(body "$INBOX"/*.z2.1.data)" "hello"
+	cp "$T/payload" "$SP/conf-dist/out/collections/c1.zip"
+	zsize=$("$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" 'send:ZRECV <c1.zip>\n' printline | sed 's/^ZRECV SIZE //')
+	[ -n "$zsize" ]
+	run wire 'send:ZRECV <c1.zip>\n' "expect:ZRECV SIZE $zsize\\n" 'send:ZRECV OK\n' \
+	    "read:$zsize:$T/back.zip"
+	assert_success
+	run unzip -Z1 "$T/back.zip"
+	assert_output "c1.zip"
+	unzip -p "$T/back.zip" > "$T/back"
+	cmp "$T/payload" "$T/back"
+}
+
+@test "C1: forbidden names are refused before SEND OK and nothing is created" {
+	recv_stock
+	for n in 'a?b' 'a[b' 'a]b' 'a/b' 'a\\b' 'a=b' 'a+b' 'a<b' 'a:b' 'a;b' \
+	    "a'b" 'a,b' 'a*b' 'a~b' '.' '..' '' '.hidden' 'a\x01b' 'a\x1bb' \
+	    'a\x7fb' 'a\tb' 'a\0b' "$(printf 'n%.0s' $(seq 1 256))"; do
+		run wire "send:SEND <$n> SIZE 5\\n" 'expect:SEND ERR (invalid file name)\n'
+		assert_success
+	done
+	assert_equal "$(ls -A "$T/in" | wc -l)" 0
+}
+
+@test "C2: spaces, UTF-8, shell characters and 200-byte names are stored byte-exact" {
+	recv_stock
+	long=$(printf 'L%.0s' $(seq 1 200))
+	for n in 'a b.txt' 'été.txt' 'x|' 'a&b' '$(x)' '`x`' 'p!@#%{}.data' "$long"; do
+		run wire "send:SEND <$n> SIZE 3\\n" 'expect:SEND OK\n' 'send:abc' 'expect:SEND OK\n'
+		assert_success
+		assert_file_exists "$T/in/$n"
+		assert_equal "$(cat "$T/in/$n")" "abc"
+	done
+	assert_equal "$(ls -A "$T/in" | wc -l)" 8
+}
+
+@test "C3: no command execution through SEND or RECV names" {
+	mkdir -p "$T/in/files"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/in" "$T/in/files"
+	recv_stock -i '.*:files'
+	cd "$T"
+	for n in 'a&touch MARKER|' '$(touch MARKER)' '`touch MARKER`' 'touch MARKER|'; do
+		run wire "send:SEND <$n> SIZE 4\\n" 'expect:SEND OK\n' 'send:data' 'expect:SEND OK\n'
+		assert_success
+		run wire "send:RECV <$n>\\n" 'expect:RECV SIZE 4\n' 'send:RECV OK\n' 'expect:data'
+		assert_success
+	done
+	run find / -xdev -name MARKER -newer "$T/empty.conf" -print -quit
+	assert_output ""
+}
+
+@test "C4: a trailing-space name never overwrites the name without it" {
+	recv_stock
+	printf 'orig' > "$T/in/t1.txt"
+	run wire 'send:SEND <t1.txt > SIZE 7\n' 'expect:SEND OK\n' 'send:CHANGED' 'expect:SEND OK\n'
+	assert_success
+	assert_equal "$(cat "$T/in/t1.txt")" "orig"
+	assert_equal "$(cat "$T/in/t1.txt ")" "CHANGED"
+}
+
+@test "C5: symlinks are neither written through nor served" {
+	mkdir -p "$T/in/conf"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/in" "$T/in/conf"
+	recv_stock -i '.*\.conf:conf'
+	echo secret > "$T/outside"
+	chmod 0644 "$T/outside"
+	ln -s /dev/full "$T/in/full.txt"
+	ln -s "$T/outside" "$T/in/conf/host.conf"
+	run wire 'send:SEND <full.txt> SIZE 5\n' 'expect:SEND ERR (file already exists)\n' \
+	    'send:RECV <host.conf>\n' 'expect:RECV ERR (file does not exist)\n'
+	assert_success
+	assert [ -L "$T/in/full.txt" ]
+	assert_equal "$(cat "$T/outside")" "secret"
+	stop_recv
+	# With overwrite the link is replaced by a regular file, atomically.
+	recv_stock -o -i '.*\.conf:conf'
+	run wire 'send:SEND <full.txt> SIZE 5\n' 'expect:SEND OK\n' 'send:hello' 'expect:SEND OK\n'
+	assert_success
+	assert [ ! -L "$T/in/full.txt" ]
+	assert_equal "$(cat "$T/in/full.txt")" "hello"
+}
+
+@test "C6: filters are anchored; data names never go to the review area" {
+	recv_octo
+	run wire 'send:SEND <x.conf.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ab' 'expect:SEND OK\n' \
+	    'send:SEND <238cd44ae5e05cc2dd832a79a3f5ddab.conf> SIZE 2\n' 'expect:SEND OK\n' 'send:cd' 'expect:SEND OK\n' \
+	    'send:SEND <b28-name-without-sequence-number.data> SIZE 2\n' 'expect:SEND ERR (invalid file name)\n' \
+	    'send:SEND <x.zip> SIZE 2\n' 'expect:SEND ERR (invalid file name)\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.x.conf.1.data)" 1
+	assert_equal "$(count "$SP"/conf-dist/uploads/new/*.238cd44ae5e05cc2dd832a79a3f5ddab.conf)" 1
+	# Agent uploads never reach the served tree.
+	assert_equal "$(ls -A "$SP/conf-dist/out/conf" | wc -l)" 0
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -i '.*:../x'
+	assert_equal "$status" 78
+}
+
+@test "D1: no final name exists while a transfer is in progress" {
+	recv_stock
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" 'send:SEND <d1.1.data> SIZE 10\n' 'expect:SEND OK\n' \
+	    'send:hello' sleep:1500 'send:world' 'expect:SEND OK\n' 3>&- &
+	w=$!
+	sleep 0.7
+	assert_file_not_exists "$T/in/d1.1.data"
+	run ls -A "$T/in"
+	assert_output --regexp '^\.octospool\.[0-9]+\.[0-9a-f]+\.tmp$'
+	wait $w
+	assert_equal "$(cat "$T/in/d1.1.data")" "helloworld"
+	assert_equal "$(ls -A "$T/in" | wc -l)" 1
+}
+
+@test "D2: SIGKILL at random points in 1000 transfers leaves only complete items" {
+	total=0
+	round=0
+	while [ "$total" -lt 1000 ]; do
+		round=$((round + 1))
+		recv_octo
+		"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 250 --size 2048 \
+		    --name-prefix "r$round" --name-suffix .data >/dev/null 2>&1 3>&- &
+		fl=$!
+		sleep "0.$((RANDOM % 4 + 1))"
+		kill -9 "$RECV_PID"
+		wait "$RECV_PID" 2>/dev/null || true
+		RECV_PID=
+		wait $fl || true
+		total=$((total + 250))
+	done
+	# Every item in new/ is whole: body size and digest match the envelope.
+	n=0
+	for f in "$INBOX"/*; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		want=$(sed -n 's/^Sha256: //p' "$f")
+		got=$(body "$f" | sha256sum | cut -c1-64)
+		[ "$want" = "$got" ] || fail "torn item $f"
+		[ "$(body "$f" | wc -c)" -eq 2048 ] || fail "short item $f"
+	done
+	[ "$n" -gt 0 ]
+	echo "# $n complete items after $round kills" >&3
+}
+
+@test "D3: 20 concurrent SENDs of one new name: exactly one succeeds" {
+	recv_stock
+	pids=()
+	for i in $(seq 1 20); do
+		"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" 'send:SEND <same.txt> SIZE 5\n' \
+		    'expect:SEND OK\n' sleep:400 "send:abcd$((i % 10))" 'expectline:SEND OK' \
+		    >/dev/null 2>&1 3>&- &
+		pids+=($!)
+	done
+	ok=0
+	for p in "${pids[@]}"; do
+		wait "$p" && ok=$((ok + 1))
+	done
+	assert_equal "$ok" 1
+	assert_equal "$(ls -A "$T/in" | wc -l)" 1
+	grep -c 'reason="file already exists"' "$T/recv.log"
+}
+
+@test "D4: a write error (RLIMIT_FSIZE) gets no SEND OK, no final file, no temp" {
+	mkdir -p "$T/in"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/in"
+	(ulimit -f 64 && start_recv -F "$T/empty.conf" -s "$T/in" && echo "$RECV_PID $PORT" > "$T/pp"; wait) 3>&- &
+	for _ in $(seq 1 100); do [ -s "$T/pp" ] && break; sleep 0.05; done
+	read -r RECV_PID PORT < "$T/pp"
+	run wire 'send:SEND <big.txt> SIZE 100000\n' 'expect:SEND OK\n' sendzeros:100000 expectclose
+	assert_success
+	assert_equal "$(ls -A "$T/in" | wc -l)" 0
+	grep -q 'event=file.failed name="big.txt" reason="file size limit"' "$T/recv.log"
+	# The server is still there.
+	run wire 'send:SEND <small.txt> SIZE 5\n' 'expect:SEND OK\n' 'send:hello' 'expect:SEND OK\n'
+	assert_success
+}
+
+@test "D4: disk full on a small tmpfs: no SEND OK, no final file, no temp" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a tmpfs"
+	mkdir -p "$T/small"
+	mount -t tmpfs -o size=256k,mode=0755 tmpfs "$T/small"
+	mk_spool "$T/small/spool"
+	start_recv -F "$T/empty.conf" --spool "$T/small/spool"
+	run wire 'send:SEND <full.1.data> SIZE 600000\n' 'expect:SEND OK\n' sendzeros:600000 expectclose
+	st=$status
+	nnew=$(ls -A "$T/small/spool/xml-validate/new" | wc -l)
+	ntmp=$(ls -A "$T/small/spool/xml-validate/tmp" | wc -l)
+	stop_recv
+	umount "$T/small"
+	assert_equal "$st" 0
+	assert_equal "$nnew" 0
+	assert_equal "$ntmp" 0
+	grep -q 'reason="disk full"' "$T/recv.log"
+}
+
+@test "D5: files are 0640 whatever the umask; mtime is the time of receipt" {
+	mkdir -p "$T/in"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/in"
+	umask 000
+	start_recv -F "$T/empty.conf" -s "$T/in"
+	before=$(date +%s)
+	run wire 'send:SEND <m.txt> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run stat -c %a "$T/in/m.txt"
+	assert_output 640
+	[ "$(stat -c %Y "$T/in/m.txt")" -ge "$before" ]
+	if [ "$(id -u)" -eq 0 ]; then
+		assert_equal "$(stat -c %U "$T/in/m.txt")" "$RUN_USER"
+	fi
+}
+
+@test "D6: 2,000,000 bytes are accepted, 2,000,001 refused before SEND OK" {
+	recv_octo
+	run wire 'send:SEND <max.1.data> SIZE 2000000\n' 'expect:SEND OK\n' sendzeros:2000000 'expect:SEND OK\n' \
+	    'send:SEND <over.1.data> SIZE 2000001\n' 'expect:SEND ERR (file is too big)\n' \
+	    'send:SEND <huge.1.data> SIZE 99999999999999999999999\n' 'expect:SEND ERR (file is too big)\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.max.1.data)" 1
+	assert_equal "$(count "$INBOX"/*.over.1.data)" 0
+}
+
+@test "D7: a zip bomb and a two-member archive are refused and nothing is kept" {
+	recv_octo
+	"$BIN/tt-zip" bomb 50000000 "$T/bomb.zip"
+	size=$(stat -c %s "$T/bomb.zip")
+	[ "$size" -lt 100000 ]
+	run wire "send:ZSEND <bomb.1.data> SIZE $size\\n" 'expect:ZSEND OK\n' \
+	    "sendfile:$T/bomb.zip" 'expect:ZSEND ERR\n'
+	assert_success
+	printf 'abc' > "$T/small"
+	"$BIN/tt-zip" two "$T/small" "$T/two.zip"
+	size=$(stat -c %s "$T/two.zip")
+	run wire "send:ZSEND <two.1.data> SIZE $size\\n" 'expect:ZSEND OK\n' \
+	    "sendfile:$T/two.zip" 'expect:ZSEND ERR\n' \
+	    'send:SEND <after.1.data> SIZE 1\n' 'expect:SEND OK\n' 'send:x' 'expect:SEND OK\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.bomb.1.data "$INBOX"/*.two.1.data)" 0
+	assert_equal "$(ls -A "$SP/xml-validate/tmp" | wc -l)" 0
+	grep -q 'name="bomb.1.data" reason="inflated size exceeds limit"' "$T/recv.log"
+}
+
+@test "D8: memory does not grow with file size (100 MB upload)" {
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=4"
+	recv_octo -m 200000000
+	run wire 'send:SEND <warm.1.data> SIZE 1000\n' 'expect:SEND OK\n' sendzeros:1000 'expect:SEND OK\n'
+	assert_success
+	before=$(awk '/VmHWM/ {print $2}' "/proc/$RECV_PID/status")
+	run wire -t 60000 'send:SEND <big.1.data> SIZE 100000000\n' 'expect:SEND OK\n' \
+	    sendzeros:100000000 'expect:SEND OK\n'
+	assert_success
+	after=$(awk '/VmHWM/ {print $2}' "/proc/$RECV_PID/status")
+	echo "# VmHWM before=${before}kB after=${after}kB" >&3
+	[ $((after - before)) -lt 32768 ]
+}
+
+@test "E1: an idle client is closed after the idle timeout (t*(r+1))" {
+	recv_octo -t 1 -r 1
+	run wire ms expectcloseafter:1500:3500
+	assert_success
+}
+
+@test "E2: slowloris clients are cut off and cannot starve a real client" {
+	recv_octo -c 12 --max-per-source 10
+	pids=()
+	for i in $(seq 1 10); do
+		"$BIN/tt-wire" -b 127.0.0.2 -a 127.0.0.1 -p "$PORT" -t 20000 \
+		    'sendslow:SEND <slow.1.data> SIZE 5\n:1000' >/dev/null 2>&1 3>&- &
+		pids+=($!)
+	done
+	sleep 0.5
+	# The real client from another address is served at once.
+	run wire ms 'send:SEND <real.1.data> SIZE 4\n' 'expect:SEND OK\n' 'send:real' 'expect:SEND OK\n' ms
+	assert_success
+	# A line must be complete within the idle time: 4 s, not 20 bytes x 1 s.
+	start=$(date +%s)
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	[ $(( $(date +%s) - start )) -lt 8 ]
+	[ "$(grep -c 'event=session.close .*reason="timeout"' "$T/recv.log")" -ge 10 ]
+}
+
+@test "E3: long lines close; split lines reassemble; two commands in one segment run in order" {
+	recv_octo
+	run wire "send:$(printf 'A%.0s' $(seq 1 1100))" expectclose
+	assert_success
+	run wire 'send:SEND <sp' sleep:200 'send:lit.1.data> SI' sleep:200 'send:ZE 2\n' 'expect:SEND OK\n' \
+	    'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run wire 'send:RECV <n1.conf>\nRECV <n2.conf>\n' 'expect:RECV ERR (file does not exist)\n' \
+	    'expect:RECV ERR (file does not exist)\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.split.1.data)" 1
+}
+
+@test "E4: a partial line then EOF frees the slot at once, without spinning" {
+	recv_octo -c 1
+	run wire 'send:SEND <part' close
+	assert_success
+	sleep 0.2
+	run wire 'send:SEND <e4.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	t1=$(awk '{print $14 + $15}' "/proc/$RECV_PID/stat")
+	sleep 1
+	t2=$(awk '{print $14 + $15}' "/proc/$RECV_PID/stat")
+	[ $((t2 - t1)) -lt 5 ]
+}
+
+@test "E5: global and per-source limits close the excess at once" {
+	recv_octo -c 2 --max-per-source 1
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" -t 3000 expectsilence:2000 >/dev/null 2>&1 3>&- &
+	a=$!
+	sleep 0.2
+	run wire ms expectcloseafter:0:500
+	assert_success
+	"$BIN/tt-wire" -b 127.0.0.2 -a 127.0.0.1 -p "$PORT" -t 3000 expectsilence:2000 >/dev/null 2>&1 3>&- &
+	b=$!
+	sleep 0.2
+	run "$BIN/tt-wire" -b 127.0.0.3 -a 127.0.0.1 -p "$PORT" expectcloseafter:0:500
+	assert_success
+	wait $a $b || true
+	grep -q 'reason="max_per_source reached"' "$T/recv.log"
+	grep -q 'reason="max_connections reached"' "$T/recv.log"
+}
+
+@test "E6: repeated wrong passwords block the source and are logged; others still work" {
+	printf '[tentacle-recv]\npassword s3cret\nauth_fail_limit 3\nauth_fail_delay 100\n' > "$T/pw.conf"
+	start_recv -F "$T/pw.conf" --spool "$SP"
+	for i in 1 2 3; do
+		run wire pass:wrong expectclose
+		assert_success
+	done
+	run wire ms expectcloseafter:0:300
+	assert_success
+	run "$BIN/tt-wire" -b 127.0.0.2 -a 127.0.0.1 -p "$PORT" pass:s3cret 'expect:PASS OK\n'
+	assert_success
+	grep -q 'event=source.blocked peer=127.0.0.1 fails=3' "$T/recv.log"
+	grep -q 'reason="source blocked after failed passwords"' "$T/recv.log"
+}
+
+@test "F1: TLS 1.2 and 1.3 work; TLS 1.1 fails" {
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key"
+	run wire --tls --tls-max 1.3 'send:SEND <t13.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run wire --tls --tls-max 1.2 'send:SEND <t12.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run wire --tls --tls-max 1.1 'send:QUIT\n'
+	assert_equal "$status" 3
+	grep -q "Tls: TLSv1.3 TLS_" "$INBOX"/*.t13.1.data
+	grep -q "Tls: TLSv1.2 ECDHE-" "$INBOX"/*.t12.1.data
+}
+
+@test "F2: client certificates are checked against the configured CA only" {
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt"
+	run wire --tls --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
+	    'send:SEND <ok.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	f=$(echo "$INBOX"/*.ok.1.data)
+	fp=$(openssl x509 -in "$CERTS/client.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+	grep -q "^Client-Sha256: $fp\$" "$f"
+	grep -q "^Client-Subject: CN=research-agent-01\$" "$f"
+	for c in none other rogue; do
+		if [ "$c" = none ]; then
+			run wire --tls 'send:SEND <bad.1.data> SIZE 2\n' 'expect:SEND OK\n'
+		else
+			run wire --tls --cert "$CERTS/$c.crt" --key "$CERTS/$c.key" \
+			    'send:SEND <bad.1.data> SIZE 2\n' 'expect:SEND OK\n'
+		fi
+		assert_failure
+	done
+	assert_equal "$(count "$INBOX"/*.bad.1.data)" 0
+	stop_recv
+	# Optional mode: no certificate is fine, a foreign one is not.
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --client-cert optional
+	run wire --tls 'send:SEND <opt.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run wire --tls --cert "$CERTS/other.crt" --key "$CERTS/other.key" 'send:SEND <bad.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_failure
+}
+
+@test "F3/F4: failed handshakes are logged with the peer; plain vs TLS mismatches close cleanly" {
+	recv_octo -t 1 -r 1 -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt"
+	run wire --tls 'send:SEND <f3.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_equal "$status" 3
+	grep -q 'event=tls.fail peer=127.0.0.1 port=[0-9]* reason=".*certificate' "$T/recv.log"
+	run wire 'send:SEND <p.1.data> SIZE 2\n' expectclose
+	assert_success
+	grep -q 'event=tls.fail peer=127.0.0.1' "$T/recv.log"
+	kill -0 "$RECV_PID"
+	stop_recv
+	recv_octo -t 1 -r 1
+	run wire --tls 'send:QUIT\n'
+	assert_equal "$status" 3
+	kill -0 "$RECV_PID"
+}
+
+@test "G1/G2: one log record per file with peer, TLS identity, auth, size, digest; client bytes escaped" {
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" -x s3cret
+	run wire --tls --cert "$CERTS/client.crt" --key "$CERTS/client.key" pass:s3cret 'expect:PASS OK\n' \
+	    'send:SEND <g1.1.data> SIZE 5\n' 'expect:SEND OK\n' 'send:hello' 'expect:SEND OK\n' \
+	    'send:SEND <e\x1b[31m.1.data> SIZE 1\n' 'expect:SEND ERR (invalid file name)\n' \
+	    'send:X\n2026-01-01 00:00:00[log]FORGED ENTRY\n' expectclose
+	assert_success
+	run grep 'event=file.stored' "$T/recv.log"
+	assert_output --regexp 'name="g1\.1\.data" dest=data size=5 sha256=2cf24dba[0-9a-f]{56} peer=127\.0\.0\.1 port=[0-9]+ tls=TLSv1\.3 subject="CN=research-agent-01" cert_sha256=[0-9a-f]{64} auth=password'
+	grep -q 'name="e\\033\[31m.1.data" reason="control character in name"' "$T/recv.log"
+	run grep -c '^2026-01-01 00:00:00\[log\]FORGED' "$T/recv.log"
+	assert_output 0
+	run grep -c 's3cret' "$T/recv.log"
+	assert_output 0
+}
+
+@test "audit: every stored and refused file has a JSON event in audit-sign/new" {
+	recv_octo
+	run wire 'send:SEND <au.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n' \
+	    'send:SEND <bad/name> SIZE 2\n' 'expect:SEND ERR (invalid file name)\n'
+	assert_success
+	item=$(basename "$(echo "$INBOX"/*.au.1.data)")
+	cat "$SP"/audit-sign/new/* > "$T/events"
+	run grep -c "\"action\":\"file.received\",\"outcome\":\"stored\".*\"item\":\"$item\"" "$T/events"
+	assert_output 1
+	run grep -c '"outcome":"refused".*"name":"bad/name".*"reason":"forbidden character in name"' "$T/events"
+	assert_output 1
+	assert_equal "$(ls -A "$SP/audit-sign/tmp" | wc -l)" 0
+}
+
+@test "I1: RECV and ZRECV serve only the read-only served tree, never the inbox" {
+	recv_octo
+	run wire 'send:SEND <in.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	item=$(basename "$(echo "$INBOX"/*.in.1.data)")
+	printf 'abcd' > "$SP/conf-dist/out/md5/x.md5"
+	run wire "send:RECV <$item>\\n" 'expect:RECV ERR (file does not exist)\n' \
+	    'send:RECV <in.1.data>\n' 'expect:RECV ERR (file does not exist)\n' \
+	    'send:RECV <x.md5>\n' 'expect:RECV SIZE 4\n' 'send:RECV OK\n' 'expect:abcd'
+	assert_success
+}
+
+@test "privileges: started as root it runs as the service user" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	recv_octo
+	run awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$RECV_PID/status"
+	assert_output "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)"
+	run "$BIN/tentacle-recv" -F "$T/empty.conf" --spool "$SP" -a 127.0.0.1 -p 0 --user root
+	assert_equal "$status" 77
+}
+
+@test "A7: 2000 files in one session are all stored" {
+	recv_octo
+	run "$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 2000 --size 2048 --name-prefix a7 --name-suffix .data
+	assert_success
+	assert_equal "$(ls "$INBOX" | wc -l)" 2000
+}

@@ -1,0 +1,99 @@
+#!/bin/sh
+# make check: unit tests and bats suites on the release build, then the
+# same suites on an ASan+UBSan build.  Ends with "N passed, N failed".
+# --quick: release build only.
+set -u
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+pass=0
+fail=0
+failed_names=""
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# count_tap NAME: read TAP on stdin, add ok/not ok lines to the totals.
+count_tap() {
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"ok "*) pass=$((pass + 1)) ;;
+		"not ok "*)
+			fail=$((fail + 1))
+			failed_names="$failed_names
+  $1: ${line#not ok }" ;;
+		esac
+	done
+}
+
+# run_units BINDIR: each unit test prints "name: N passed, M failed".
+run_units() {
+	for t in "$1"/unit/test_*; do
+		[ -x "$t" ] || continue
+		if "$t" >"$log" 2>&1; then
+			echo "ok - unit $(basename "$t") ($1)"
+			pass=$((pass + 1))
+		else
+			cat "$log"
+			echo "not ok - unit $(basename "$t") ($1)"
+			fail=$((fail + 1))
+			failed_names="$failed_names
+  unit $(basename "$t") ($1)"
+		fi
+	done
+}
+
+# run_bats BINDIR LABEL
+run_bats() {
+	tmp=$(mktemp)
+	OCTO_BIN="$(pwd)/$1" bats --tap tests/*.bats >"$tmp" 2>&1
+	count_tap "bats $2" <"$tmp"
+	rm -f "$tmp"
+}
+
+# Static checks that need no build: man pages and unit files.
+run_static() {
+	if mandoc -Tlint -Wwarning doc/*.[1-8] >"$log" 2>&1; then
+		echo "ok - mandoc -Tlint doc/*"
+		pass=$((pass + 1))
+	else
+		cat "$log"
+		echo "not ok - mandoc -Tlint doc/*"
+		fail=$((fail + 1))
+		failed_names="$failed_names
+  mandoc lint"
+	fi
+}
+
+echo "== build (release)"
+if ! make -s -j2 all units >"$log" 2>&1; then
+	cat "$log"
+	echo "not ok - build (release)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+run_static
+echo "== unit tests (release)"
+run_units bin
+echo "== bats (release)"
+run_bats bin release
+if [ "$quick" -eq 0 ]; then
+	echo "== build (asan+ubsan)"
+	if make -s -j2 BUILD=asan all units >"$log" 2>&1; then
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		echo "== unit tests (asan)"
+		run_units build/asan/bin
+		echo "== bats (asan)"
+		run_bats build/asan/bin asan
+	else
+		cat "$log"
+		echo "not ok - build (asan)"
+		fail=$((fail + 1))
+	fi
+fi
+if [ -n "$failed_names" ]; then
+	echo "failed:$failed_names"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

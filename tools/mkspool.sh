@@ -1,0 +1,21 @@
+#!/bin/sh
+# Create the octospool spool tree (what etc/tmpfiles.d/octospool.conf
+# does on an installed system): mkspool.sh DIR [OWNER]
+# Queues: tmp/ and new/ 1770 (producers write), cur/ reject/ 0700.
+set -eu
+dir=${1:?usage: mkspool.sh DIR [OWNER]}
+owner=${2:-}
+mkdir -p "$dir"
+for q in xml-validate agent-auth db-load audit-sign conf-dist/uploads; do
+	mkdir -p "$dir/$q/tmp" "$dir/$q/new" "$dir/$q/cur" "$dir/$q/reject"
+	chmod 1770 "$dir/$q/tmp" "$dir/$q/new"
+	chmod 0700 "$dir/$q/cur" "$dir/$q/reject"
+done
+for d in conf md5 collections commands; do
+	mkdir -p "$dir/conf-dist/out/$d"
+	chmod 0755 "$dir/conf-dist/out/$d"
+done
+chmod 0755 "$dir" "$dir/conf-dist" "$dir/conf-dist/out"
+if [ -n "$owner" ]; then
+	chown -R "$owner" "$dir"
+fi
