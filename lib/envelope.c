@@ -87,7 +87,7 @@ env_get(char *dst, size_t dlen, const char *val, size_t vlen)
 	}
 	n = strunvis(dst, tmp);
 	free(tmp);
-	return n < 0 ? -1 : 0;
+	return n < 0 || (size_t)n != strlen(dst) ? -1 : 0;	/* no NUL */
 }
 
 static int
@@ -119,7 +119,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 		char *dst = NULL;
 		size_t dlen = 0;
 
-		if (pos >= len || pos > ENVELOPE_MAX) {
+		if (pos >= len || pos >= ENVELOPE_MAX) {
 			snprintf(err, errlen, "envelope: no end within %d "
 			    "bytes", ENVELOPE_MAX);
 			return -1;

@@ -635,3 +635,22 @@ recv_stock() {
 	assert_success
 	assert_equal "$(ls "$INBOX" | wc -l)" 2000
 }
+
+@test "-d daemonizes like the stock server; the pid file names the daemon" {
+	mkdir -p "$T/run"
+	chmod 0777 "$T/run"
+	user=()
+	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
+	run "$BIN/tentacle-recv" -d -F "$T/empty.conf" --spool "$SP" -a 127.0.0.1 -p 0 \
+	    --port-file "$T/port" --pid-file "$T/run/pid" -l "$T/run/log" "${user[@]}"
+	assert_success
+	for _ in $(seq 1 100); do [ -s "$T/run/pid" ] && break; sleep 0.05; done
+	RECV_PID=$(cat "$T/run/pid")
+	PORT=$(cat "$T/port")
+	run wire 'send:SEND <dm.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	grep -q 'event=file.stored .*name="dm.1.data"' "$T/run/log"
+	# Detached: its own session, no controlling terminal.
+	run ps -o sid=,tty= -p "$RECV_PID"
+	assert_output --regexp "^ *$RECV_PID +\\?"
+}

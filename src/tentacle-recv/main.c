@@ -61,7 +61,7 @@ static const char *const known_keys[] = {
 	"max_per_source", "session_timeout", "min_rate", "auth_fail_delay",
 	"auth_fail_limit", "auth_fail_window", "auth_block_time", "file_mode",
 	"name_max", "data_pattern", "audit", "audit_spool", "syslog_facility",
-	NULL
+	"pid_file", NULL
 };
 
 /* Command-line values, by config key; they win over the file. */
@@ -202,6 +202,7 @@ configure(void)
 	cf->addresses = get_str("addresses", "0.0.0.0");
 	cf->port = get_str("port", TENTACLE_PORT);
 	cf->port_file = get_str("port_file", NULL);
+	cf->pid_file = get_str("pid_file", NULL);
 	cf->max_conn = get_num("max_connections", 1, 100000, 100);
 	cf->max_per_source = get_num("max_per_source", 1, 100000, 16);
 	cf->storage_dir = get_str("directory", NULL);
@@ -401,24 +402,33 @@ listen_inherited(int *fds, int max)
 	return n;
 }
 
-/* Publish the bound port (for -p 0) with a temp file and a rename. */
+/* Write one line to path with a temp file and a rename. */
+static void
+write_small_file(const char *path, const char *line)
+{
+	char tmp[4096];
+	FILE *fp;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		fatalx(EX_CONFIG, "event=config.error msg=\"path too long\"");
+	if ((fp = fopen(tmp, "we")) == NULL || fprintf(fp, "%s\n", line) < 0 ||
+	    fclose(fp) == EOF || rename(tmp, path) == -1)
+		fatal(EX_CANTCREAT, "event=write.fail file=%s", path);
+}
+
+/* Publish the bound port (for -p 0), for tests and scripts. */
 static void
 write_port_file(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char port[NI_MAXSERV], tmp[4096];
-	FILE *fp;
+	char port[NI_MAXSERV];
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1 ||
 	    getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, port,
 	    sizeof(port), NI_NUMERICSERV) != 0)
 		fatal(EX_OSERR, "event=port_file.fail");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", recv_cf.port_file);
-	if ((fp = fopen(tmp, "we")) == NULL || fprintf(fp, "%s\n", port) < 0 ||
-	    fclose(fp) == EOF || rename(tmp, recv_cf.port_file) == -1)
-		fatal(EX_CANTCREAT, "event=port_file.fail file=%s",
-		    recv_cf.port_file);
+	write_small_file(recv_cf.port_file, port);
 }
 
 static void
@@ -515,6 +525,7 @@ main(int argc, char *argv[])
 		{ "min-rate", required_argument, NULL, 9 },
 		{ "served-dir", required_argument, NULL, 10 },
 		{ "audit-spool", required_argument, NULL, 11 },
+		{ "pid-file", required_argument, NULL, 12 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conffile = NULL;
@@ -581,6 +592,7 @@ main(int argc, char *argv[])
 		case 9: cli_set("min_rate", optarg); break;
 		case 10: cli_set("served_dir", optarg); break;
 		case 11: cli_set("audit_spool", optarg); break;
+		case 12: cli_set("pid_file", optarg); break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
@@ -632,6 +644,12 @@ main(int argc, char *argv[])
 		if (daemon(0, 0) == -1)
 			fatal(EX_OSERR, "event=daemon.fail");
 		log_init("tentacle-recv", LOG_DAEMON, 0);
+	}
+	if (recv_cf.pid_file) {
+		char pid[32];
+
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		write_small_file(recv_cf.pid_file, pid);
 	}
 	signals();
 	pthread_attr_init(&attr);

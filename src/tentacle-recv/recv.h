@@ -38,6 +38,7 @@ struct recv_conf {
 	char	*addresses;
 	char	*port;
 	char	*port_file;
+	char	*pid_file;
 	int	 max_conn;
 	int	 max_per_source;
 	/* storage */

@@ -397,6 +397,16 @@ session_open(struct session *s, SSL_CTX *ctx)
 	}
 }
 
+static SSL_CTX *send_ctx;
+
+/* At exit, on every path: the TLS context goes too (leak checkers). */
+static void
+ctx_free_atexit(void)
+{
+	SSL_CTX_free(send_ctx);
+	send_ctx = NULL;
+}
+
 /* Release the option strings (the password is already wiped). */
 static void
 opts_free(struct opts *o)
@@ -583,6 +593,8 @@ main(int argc, char *argv[])
 			fatal(EX_CONFIG, "event=tls.fail reason=\"cannot read "
 			    "the passphrase from the terminal\"");
 		ctx = tlsc_ctx(&o, err, sizeof(err));
+		send_ctx = ctx;
+		atexit(ctx_free_atexit);
 		tlsc_forget();
 		if (ctx == NULL)
 			fatalx(EX_CONFIG, "event=tls.fail error=\"%s\"", err);
@@ -625,7 +637,6 @@ main(int argc, char *argv[])
 	if (o.verbose)
 		log_info("event=session.done server=%s files=%u", s.server,
 		    s.nfiles);
-	SSL_CTX_free(ctx);
 	opts_free(&o);
 	return EX_OK;
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bats
+# Packaging: make install, systemd units checked offline, manuals lint-clean.
+
+load helpers
+
+setup() {
+	mk_tmp
+}
+
+teardown() {
+	rm -rf "$T"
+}
+
+@test "make install puts binaries, manuals, samples and units under DESTDIR" {
+	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$T/root" PREFIX=/usr
+	assert_success
+	for f in usr/sbin/tentacle-recv usr/bin/tentacle-send \
+	    usr/share/man/man8/tentacle-recv.8 usr/share/man/man1/tentacle-send.1 \
+	    usr/share/man/man5/octospool.conf.5 usr/share/man/man5/octospool-spool.5 \
+	    etc/octospool/octospool.conf.sample \
+	    usr/lib/systemd/system/tentacle-recv.service \
+	    usr/lib/systemd/system/tentacle-recv.socket \
+	    usr/lib/sysusers.d/octospool.conf usr/lib/tmpfiles.d/octospool.conf; do
+		assert_file_exists "$T/root/$f"
+	done
+	run stat -c %a "$T/root/etc/octospool/octospool.conf.sample"
+	assert_output 640
+}
+
+@test "the sample configuration parses" {
+	mk_spool "$T/spool"
+	sed "s|/var/spool/octospool|$T/spool|; /^ssl_/d; /^client_cert/d; s/^user .*/user $RUN_USER/" \
+	    "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$T/o.conf"
+	run "$BIN/tentacle-recv" -n -F "$T/o.conf"
+	assert_success
+}
+
+@test "systemd units verify offline and each exposure is at most 2.0" {
+	command -v systemd-analyze >/dev/null || fail "systemd-analyze missing"
+	mkdir -p "$T/units"
+	for u in "$BATS_TEST_DIRNAME"/../etc/systemd/*; do
+		sed "s|/usr/local/sbin/|$(cd "$BIN" && pwd)/|" "$u" > "$T/units/$(basename "$u")"
+	done
+	cd "$T/units"
+	run systemd-analyze verify --man=no ./*.service ./*.socket
+	assert_success
+	refute_output --partial "Unknown"
+	for s in ./*.service; do
+		score=$(systemd-analyze security --offline=yes "$s" 2>/dev/null |
+		    sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+		echo "# $s exposure $score" >&3
+		[ -n "$score" ]
+		awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'
+	done
+}
