@@ -8,7 +8,7 @@ SYSCONFDIR ?= /etc
 DESTDIR  ?=
 
 CC       ?= gcc
-PKGS      = openssl libbsd-overlay zlib
+PKGS      = openssl libbsd-overlay zlib libxml-2.0 libmariadb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -18,7 +18,7 @@ HARDEN    = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protectio
 OPT      ?= -O2 -g
 CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -pthread -Ilib \
 	    -DVERSION='"$(VERSION)"' -DLIBBSD_OPENBSD_VIS -D_GNU_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack -pthread $(EXTRA_LDFLAGS)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--as-needed -pthread $(EXTRA_LDFLAGS)
 LDLIBS   += $(PKG_LIBS) -lcrypto -lssl
 
 # Sanitizer build: make BUILD=asan (objects and binaries under build/asan).
@@ -37,7 +37,7 @@ endif
 
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:%.c=$(OBJDIR)/%.o)
-TOOLS     = tentacle-recv tentacle-send
+TOOLS     = $(notdir $(wildcard src/*))
 TEST_TOOLS = tt-wire tt-zip
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BINOUT)/unit/%)
@@ -91,11 +91,12 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
-	install -m 0755 bin/tentacle-recv $(DESTDIR)$(SBINDIR)/
+	for t in $(filter-out tentacle-send,$(TOOLS)); do \
+		install -m 0755 bin/$$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
 	install -m 0755 bin/tentacle-send $(DESTDIR)$(BINDIR)/
-	install -m 0644 doc/tentacle-send.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 doc/tentacle-recv.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 doc/octospool.conf.5 doc/octospool-spool.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(wildcard doc/*.5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf.sample
 	install -m 0644 etc/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -m 0644 etc/sysusers.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/

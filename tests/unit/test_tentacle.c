@@ -61,8 +61,8 @@ test_token(void)
 	} t[] = {
 		{ "s3cret", "703b089710823916d4bb7ff2deff4d8f" },
 		{ "", "59adb24ef3cdbe0297f05b395827453f" },
-		{ "pandora", "6ebf2d31a07e0da1826fc5ebd8d7b9dc" },
-		{ "p\xc3\xa4ss w\"rd", "a94f2744d8d1bfbef92745cf2b28a6c3" },
+		{ "pandora", "9ba1c4c7aeebfa552d5f62f5bbabf51c" },
+		{ "p\xc3\xa4ss w\"rd", "3e08075723bad2f469170d82a4737f1a" },
 	};
 	char out[TENTACLE_TOKEN_LEN + 1], what[64];
 
@@ -110,7 +110,7 @@ test_names(void)
 		"a", "a b.txt", "\xc3\xa9t\xc3\xa9.txt", "x|", "a&b", "$(x)",
 		"`x`", "p!@#%{}.data", "a..b", "name.", "-rf", "a\"b",
 		"238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data",
-		"\xff\xfe", "a-b_c", "..a" + 2, "x.conf", "x.md5", "^",
+		"\xff\xfe", "a-b_c", "x.conf", "x.md5", "^",
 	};
 	char name[600];
 

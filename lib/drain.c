@@ -1,0 +1,452 @@
+/* One run of a spool consumer, committing in batches (drain.h). */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "drain.h"
+#include "log.h"
+#include "xalloc.h"
+
+struct pending {
+	char	*name;		/* input name (also the output name) */
+	int	 outfd;		/* -1: no output for this item */
+};
+
+struct drain {
+	struct drain_opts opts;
+	struct spool	 in, out, audit;
+	int		 have_out, have_audit;
+	struct pending	*pend;
+	size_t		 npend;
+	struct audit_buf ab;
+	struct drain_stats *st;
+};
+
+void
+drain_crash_point(const char *point)
+{
+	const char *at = getenv("PIPELINE_CRASH_AT");
+
+	if (at != NULL && strcmp(at, point) == 0)
+		_exit(99);
+}
+
+struct drain *
+drain_open(const char *in_path, const char *out_path, const char *audit_path,
+    const struct drain_opts *o, char *err, size_t errlen)
+{
+	struct drain *d = xcalloc(1, sizeof(*d));
+
+	d->opts = *o;
+	if (d->opts.batch == 0)
+		d->opts.batch = DRAIN_BATCH;
+	d->in.dirfd = d->out.dirfd = d->audit.dirfd = -1;
+	if (spool_open(&d->in, in_path, SPOOL_CONSUME) == -1) {
+		snprintf(err, errlen, "queue %s: %s", in_path, strerror(errno));
+		goto bad;
+	}
+	if (out_path != NULL) {
+		if (spool_open(&d->out, out_path, SPOOL_PRODUCE) == -1) {
+			snprintf(err, errlen, "queue %s: %s", out_path,
+			    strerror(errno));
+			goto bad;
+		}
+		d->have_out = 1;
+	}
+	if (audit_path != NULL) {
+		if (spool_open(&d->audit, audit_path, SPOOL_PRODUCE) == -1) {
+			snprintf(err, errlen, "audit queue %s: %s", audit_path,
+			    strerror(errno));
+			goto bad;
+		}
+		d->have_audit = 1;
+	}
+	d->pend = xcalloc(d->opts.batch, sizeof(*d->pend));
+	audit_buf_init(&d->ab);
+	return d;
+bad:
+	drain_close(d);
+	return NULL;
+}
+
+void
+drain_close(struct drain *d)
+{
+	if (d == NULL)
+		return;
+	if (d->in.dirfd != -1)
+		spool_close(&d->in);
+	if (d->have_out)
+		spool_close(&d->out);
+	if (d->have_audit)
+		spool_close(&d->audit);
+	free(d->pend);
+	audit_buf_free(&d->ab);
+	free(d);
+}
+
+struct audit_buf *
+drain_audit(struct drain *d)
+{
+	return &d->ab;
+}
+
+void
+drain_reason(struct drain_item *it, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	it->code = code;
+	va_start(ap, fmt);
+	vsnprintf(it->reason, sizeof(it->reason), fmt, ap);
+	va_end(ap);
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+drain_output(struct drain *d, const struct drain_item *it, const void *buf,
+    size_t len)
+{
+	struct pending *p = &d->pend[d->npend];
+	int fd;
+
+	if (!d->have_out) {
+		errno = EINVAL;
+		return -1;
+	}
+	unlinkat(d->out.tmpfd, it->name, 0);	/* a leftover from a crash */
+	if ((fd = spool_create(&d->out, it->name, SPOOL_MODE)) == -1)
+		return -1;
+	if (write_all(fd, buf, len) == -1) {
+		spool_abort(&d->out, fd, it->name);
+		return -1;
+	}
+	/* Start writeback now; the batch's fsyncs then find it done. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	p->outfd = fd;
+	return 0;
+}
+
+/* Read the claimed item whole, up to max bytes. */
+static int
+drain_read(struct drain *d, struct drain_item *it, int *toobig)
+{
+	struct stat sb;
+	size_t got = 0;
+	int fd;
+
+	*toobig = 0;
+	if ((fd = spool_open_cur(&d->in, it->name)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((size_t)sb.st_size > d->opts.max_item) {
+		close(fd);
+		*toobig = 1;
+		it->len = sb.st_size;
+		return 0;
+	}
+	it->data = xmalloc(sb.st_size + 1);
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, it->data + got, sb.st_size - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	it->data[got] = '\0';
+	it->len = got;
+	return 0;
+}
+
+/* Give every pending item of the batch back to new/ (temporary failure). */
+static void
+drain_giveback(struct drain *d)
+{
+	for (size_t i = 0; i < d->npend; i++) {
+		struct pending *p = &d->pend[i];
+
+		if (p->outfd != -1) {
+			close(p->outfd);
+			unlinkat(d->out.tmpfd, p->name, 0);
+		}
+		if (spool_retry(&d->in, p->name) == -1)
+			log_warn("event=spool.retry.fail id=%s", p->name);
+		d->st->retried++;
+		free(p->name);
+	}
+	d->npend = 0;
+	audit_buf_reset(&d->ab);
+}
+
+/* Write the batch's audit events as one file in audit-sign/tmp. */
+static int
+drain_audit_prepare(struct drain *d, char *aname, size_t alen)
+{
+	int fd;
+
+	if (!d->have_audit || d->ab.len == 0)
+		return 0;
+	if (spool_mkname(aname, alen, d->opts.stage) == -1 ||
+	    (fd = spool_create(&d->audit, aname, SPOOL_MODE)) == -1)
+		return -1;
+	if (write_all(fd, d->ab.buf, d->ab.len) == -1 || fsync(fd) == -1) {
+		spool_abort(&d->audit, fd, aname);
+		return -1;
+	}
+	if (close(fd) == -1) {
+		spool_abort(&d->audit, -1, aname);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Commit the batch: outputs and audit durable, renamed, directories
+ * synced, the tool's own commit, then the inputs removed.
+ */
+static int
+drain_commit(struct drain *d)
+{
+	char aname[SPOOL_NAME_MAX];
+	int have_a;
+
+	if (d->npend == 0 && d->ab.len == 0)
+		return 0;
+	for (size_t i = 0; i < d->npend; i++) {
+		struct pending *p = &d->pend[i];
+
+		if (p->outfd == -1)
+			continue;
+		if (fsync(p->outfd) == -1 || close(p->outfd) == -1) {
+			log_warn("event=drain.sync.fail id=%s", p->name);
+			p->outfd = -1;
+			unlinkat(d->out.tmpfd, p->name, 0);
+			/* The others are given back with this one. */
+			for (size_t j = i + 1; j < d->npend; j++)
+				if (d->pend[j].outfd != -1) {
+					close(d->pend[j].outfd);
+					d->pend[j].outfd = -1;
+					unlinkat(d->out.tmpfd, d->pend[j].name,
+					    0);
+				}
+			for (size_t j = 0; j < i; j++)
+				unlinkat(d->out.tmpfd, d->pend[j].name, 0);
+			drain_giveback(d);
+			return EX_TEMPFAIL;
+		}
+		p->outfd = -2;	/* closed, in tmp/ */
+	}
+	drain_crash_point("synced");
+	if ((have_a = drain_audit_prepare(d, aname, sizeof(aname))) == -1) {
+		log_warn("event=audit.fail stage=%s", d->opts.stage);
+		for (size_t i = 0; i < d->npend; i++)
+			if (d->pend[i].outfd == -2) {
+				unlinkat(d->out.tmpfd, d->pend[i].name, 0);
+				d->pend[i].outfd = -1;
+			}
+		drain_giveback(d);
+		return EX_TEMPFAIL;
+	}
+	/* The audit first: an output never exists without its event. */
+	if (have_a == 1 && (spool_publish(&d->audit, aname) == -1 ||
+	    spool_sync(&d->audit) == -1)) {
+		log_warn("event=audit.fail stage=%s", d->opts.stage);
+		return EX_IOERR;
+	}
+	for (size_t i = 0; i < d->npend; i++)
+		if (d->pend[i].outfd == -2 &&
+		    spool_publish(&d->out, d->pend[i].name) == -1) {
+			log_warn("event=spool.publish.fail id=%s",
+			    d->pend[i].name);
+			return EX_IOERR;
+		}
+	if (d->have_out && spool_sync(&d->out) == -1) {
+		log_warn("event=spool.sync.fail");
+		return EX_IOERR;
+	}
+	drain_crash_point("published");
+	if (d->opts.commit != NULL && d->opts.commit(d, d->opts.arg) == -1) {
+		for (size_t i = 0; i < d->npend; i++)
+			d->pend[i].outfd = -1;
+		drain_giveback(d);
+		return EX_TEMPFAIL;
+	}
+	drain_crash_point("committed");
+	for (size_t i = 0; i < d->npend; i++) {
+		if (spool_done(&d->in, d->pend[i].name) == -1)
+			log_warn("event=spool.done.fail id=%s",
+			    d->pend[i].name);
+		free(d->pend[i].name);
+	}
+	d->npend = 0;
+	d->st->batches++;
+	audit_buf_reset(&d->ab);
+	return 0;
+}
+
+int
+drain_run(struct drain *d, drain_handler *fn, void *arg,
+    struct drain_stats *st)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int rc = 0, r;
+
+	memset(st, 0, sizeof(*st));
+	d->st = st;
+	if ((r = spool_lock(&d->in)) != 0) {
+		if (r == 1) {
+			log_debug("event=drain.busy stage=%s", d->opts.stage);
+			return 0;
+		}
+		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);
+		return EX_IOERR;
+	}
+	if ((r = spool_recover(&d->in)) > 0)
+		log_info("event=drain.recover stage=%s items=%d",
+		    d->opts.stage, r);
+	(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
+	if (spool_scan(&d->in, &names, &n) == -1) {
+		log_warn("event=spool.scan.fail stage=%s", d->opts.stage);
+		return EX_IOERR;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct drain_item it;
+		char vis[LOG_VISBUF];
+		int toobig;
+
+		if ((r = spool_claim(&d->in, names[i])) == 1)
+			continue;
+		if (r == -1) {
+			log_warn("event=spool.claim.fail id=%s", names[i]);
+			rc = EX_IOERR;
+			break;
+		}
+		drain_crash_point("claimed");
+		st->seen++;
+		memset(&it, 0, sizeof(it));
+		it.name = names[i];
+		d->pend[d->npend].outfd = -1;
+		if (drain_read(d, &it, &toobig) == -1) {
+			drain_reason(&it, EX_DATAERR, "unreadable item: %s",
+			    strerror(errno));
+			r = DRAIN_REJECT;
+		} else if (toobig) {
+			drain_reason(&it, EX_DATAERR, "item of %zu bytes "
+			    "exceeds the limit of %zu", it.len,
+			    d->opts.max_item);
+			r = DRAIN_REJECT;
+		} else {
+			char err[256];
+			int e = envelope_parse(it.data, it.len, &it.env, err,
+			    sizeof(err));
+
+			if (e == -1) {
+				drain_reason(&it, EX_DATAERR, "%s", err);
+				r = DRAIN_REJECT;
+			} else {
+				it.body = it.data + it.env.hdrlen;
+				it.bodylen = it.len - it.env.hdrlen;
+				r = fn(d, &it, arg);
+			}
+		}
+		drain_crash_point("handled");
+		switch (r) {
+		case DRAIN_DONE:
+			d->pend[d->npend++].name = xstrdup(it.name);
+			st->done++;
+			break;
+		case DRAIN_REJECT:
+			if (d->pend[d->npend].outfd >= 0) {
+				spool_abort(&d->out, d->pend[d->npend].outfd,
+				    it.name);
+				d->pend[d->npend].outfd = -1;
+			}
+			log_info("event=item.reject stage=%s id=%s code=%d "
+			    "reason=\"%s\"", d->opts.stage, it.name,
+			    it.code ? it.code : EX_DATAERR,
+			    log_vis(vis, sizeof(vis), it.reason,
+			    strlen(it.reason)));
+			audit_begin(&d->ab, d->opts.stage, "item.rejected",
+			    "refused");
+			audit_str(&d->ab, "item", it.name);
+			if (it.env.hdrlen > 0) {
+				audit_str(&d->ab, "name", it.env.name);
+				audit_str(&d->ab, "peer", it.env.peer);
+			}
+			audit_str(&d->ab, "reason", it.reason);
+			audit_end(&d->ab);
+			if (spool_reject(&d->in, it.name, d->opts.stage,
+			    it.code ? it.code : EX_DATAERR, "%s",
+			    it.reason) == -1) {
+				log_warn("event=spool.reject.fail id=%s",
+				    it.name);
+				rc = EX_IOERR;
+			}
+			st->rejected++;
+			break;
+		default:
+			if (d->pend[d->npend].outfd >= 0) {
+				spool_abort(&d->out, d->pend[d->npend].outfd,
+				    it.name);
+				d->pend[d->npend].outfd = -1;
+			}
+			if (spool_retry(&d->in, it.name) == -1)
+				log_warn("event=spool.retry.fail id=%s",
+				    it.name);
+			st->retried++;
+			rc = EX_TEMPFAIL;
+			break;
+		}
+		free(it.data);
+		if (d->npend == d->opts.batch) {
+			int c = drain_commit(d);
+
+			if (c != 0 && rc == 0)
+				rc = c;
+		}
+	}
+	if (rc == 0 || rc == EX_TEMPFAIL) {
+		int c = drain_commit(d);
+
+		if (c != 0 && rc == 0)
+			rc = c;
+	} else
+		drain_giveback(d);
+	spool_names_free(names, n);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * A drain: one run of a spool consumer.  It locks the queue, recovers
+ * cur/, claims every item in new/ in name order, hands each to the
+ * tool's handler, and commits in batches: outputs written to the next
+ * queue's tmp/, made durable together with the audit events, renamed
+ * into new/, one fsync per directory, and only then the inputs are
+ * removed.  See doc/octospool-spool.5.
+ */
+#ifndef OCTO_DRAIN_H
+#define OCTO_DRAIN_H
+
+#include <stddef.h>
+
+#include "audit.h"
+#include "envelope.h"
+#include "spool.h"
+
+#define DRAIN_DONE	0	/* handled; input goes after the commit */
+#define DRAIN_REJECT	1	/* permanent: reject/ with the reason */
+#define DRAIN_RETRY	2	/* temporary: back to new/, stop, exit 75 */
+
+#define DRAIN_BATCH	256
+#define DRAIN_REASON_MAX 512
+
+struct drain;
+
+struct drain_item {
+	const char	*name;		/* spool name of the item */
+	char		*data;		/* whole item (NUL-terminated copy) */
+	size_t		 len;
+	struct envelope	 env;		/* env.hdrlen == 0: a bare agent file */
+	const char	*body;		/* data + env.hdrlen */
+	size_t		 bodylen;
+	int		 code;		/* sysexits code for a reject */
+	char		 reason[DRAIN_REASON_MAX];
+};
+
+typedef int drain_handler(struct drain *, struct drain_item *, void *arg);
+/* Called once per batch after outputs and audit are durable and before
+ * inputs are removed (db-load: COMMIT).  Returns 0, or -1 to give the
+ * whole batch back (temporary failure). */
+typedef int drain_commit_fn(struct drain *, void *arg);
+
+struct drain_opts {
+	const char	*stage;		/* tool name, for reasons and audit */
+	size_t		 max_item;	/* bigger items are rejected unread */
+	size_t		 batch;		/* items per commit; 0: DRAIN_BATCH */
+	drain_commit_fn	*commit;
+	void		*arg;
+};
+
+struct drain_stats {
+	unsigned long	 seen, done, rejected, retried, batches;
+};
+
+/*
+ * Open a drain over the queue at in_path; out_path (the next stage's
+ * queue) and audit_path may be NULL.  Returns NULL and sets err.
+ */
+struct drain	*drain_open(const char *in_path, const char *out_path,
+		    const char *audit_path, const struct drain_opts *,
+		    char *err, size_t errlen);
+void		 drain_close(struct drain *);
+/*
+ * Drain everything present.  Returns 0 (also when the queue was locked
+ * by another run), 75 after a temporary failure (items given back), 74
+ * on an I/O error of the spool itself.
+ */
+int		 drain_run(struct drain *, drain_handler *, void *arg,
+		    struct drain_stats *);
+/* From a handler: pass the item on as buf (usually item->data). */
+int		 drain_output(struct drain *, const struct drain_item *,
+		    const void *buf, size_t len);
+/* From a handler: the batch's audit buffer, to add events to. */
+struct audit_buf *drain_audit(struct drain *);
+/* Set item->code and item->reason (one line). */
+void		 drain_reason(struct drain_item *, int code, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Test hook: if PIPELINE_CRASH_AT names this point, _exit(99) here.
+ * Points: claimed, handled, synced, published, committed.
+ */
+void		 drain_crash_point(const char *point);
+
+#endif

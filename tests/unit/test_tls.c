@@ -1,0 +1,740 @@
+/*
+ * Unit tests for lib/tls.c: context options (versions, certificates,
+ * keys and passphrases, CA rules), then in-memory handshakes between
+ * the library's server and client contexts.  A throwaway CA, server and
+ * client certificate are made at test time with the OpenSSL API.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do {						\
+	if (cond)							\
+		passed++;						\
+	else {								\
+		failed++;						\
+		printf("%s:%d: ", __FILE__, __LINE__);			\
+		printf(__VA_ARGS__);					\
+		putchar('\n');						\
+	}								\
+} while (0)
+
+#define CHECK_INT(what, got, want) do {					\
+	long long g_ = (long long)(got), w_ = (long long)(want);	\
+	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
+} while (0)
+
+#define CHECK_HAS(what, hay, needle) do {				\
+	const char *h_ = (hay), *n_ = (needle);				\
+	CHECK(h_ != NULL && strstr(h_, n_) != NULL,			\
+	    "%s: got \"%s\", want it to contain \"%s\"", (what),	\
+	    h_ ? h_ : "(null)", n_);					\
+} while (0)
+
+static char dir[PATH_MAX];
+
+/* dir/name in one of eight static buffers. */
+static const char *
+F(const char *name)
+{
+	static char buf[8][PATH_MAX + 64];
+	static int k;
+	char *p = buf[k++ % 8];
+
+	snprintf(p, PATH_MAX + 64, "%s/%s", dir, name);
+	return p;
+}
+
+/* ---- throwaway PKI ---- */
+
+static EVP_PKEY *ca_key, *ca2_key, *srv_key, *cli_key, *other_key;
+static X509 *ca_crt, *ca2_crt, *srv_crt, *cli_crt;
+
+static int
+add_ext(X509 *crt, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, crt, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(crt, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A certificate for key, signed by issuer (NULL: self-signed CA). */
+static X509 *
+make_cert(EVP_PKEY *key, const char *cn, const char *o, X509 *issuer,
+    EVP_PKEY *ikey, long serial, const char *san, int client)
+{
+	X509 *crt = X509_new();
+	X509_NAME *nm;
+
+	if (crt == NULL)
+		return NULL;
+	nm = X509_get_subject_name(crt);
+	if (!X509_set_version(crt, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(crt), serial) ||
+	    X509_gmtime_adj(X509_getm_notBefore(crt), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(crt), 86400) == NULL ||
+	    !X509_set_pubkey(crt, key) ||
+	    !X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_ASC,
+	    (const unsigned char *)o, -1, -1, 0) ||
+	    !X509_set_issuer_name(crt, issuer ? X509_get_subject_name(issuer) :
+	    nm))
+		goto bad;
+	if (issuer == NULL) {
+		if (!add_ext(crt, crt, NID_basic_constraints,
+		    "critical,CA:TRUE") ||
+		    !add_ext(crt, crt, NID_key_usage,
+		    "critical,keyCertSign,cRLSign") ||
+		    !add_ext(crt, crt, NID_subject_key_identifier, "hash"))
+			goto bad;
+	} else {
+		if (!add_ext(crt, issuer, NID_basic_constraints,
+		    "critical,CA:FALSE") ||
+		    !add_ext(crt, issuer, NID_ext_key_usage, client ?
+		    "clientAuth" : "serverAuth") ||
+		    (san != NULL && !add_ext(crt, issuer,
+		    NID_subject_alt_name, san)))
+			goto bad;
+	}
+	if (!X509_sign(crt, ikey ? ikey : key, EVP_sha256()))
+		goto bad;
+	return crt;
+bad:
+	X509_free(crt);
+	return NULL;
+}
+
+static int
+write_pem(const char *path, X509 *crt, EVP_PKEY *key, const char *pass)
+{
+	FILE *fp = fopen(path, "w");
+	int ok = 1;
+
+	if (fp == NULL)
+		return 0;
+	if (crt != NULL && !PEM_write_X509(fp, crt))
+		ok = 0;
+	if (key != NULL && !PEM_write_PrivateKey(fp, key, pass ?
+	    EVP_aes_256_cbc() : NULL, (unsigned char *)pass, pass ?
+	    (int)strlen(pass) : 0, NULL, NULL))
+		ok = 0;
+	if (fclose(fp) != 0)
+		ok = 0;
+	return ok;
+}
+
+static int
+write_text(const char *path, const char *s)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL)
+		return 0;
+	fputs(s, fp);
+	return fclose(fp) == 0;
+}
+
+/* Make keys, certificates and files; 0 if anything failed. */
+static int
+make_pki(void)
+{
+	ca_key = EVP_EC_gen("P-256");
+	ca2_key = EVP_EC_gen("P-256");
+	srv_key = EVP_EC_gen("P-256");
+	cli_key = EVP_EC_gen("P-256");
+	other_key = EVP_EC_gen("P-256");
+	if (!ca_key || !ca2_key || !srv_key || !cli_key || !other_key)
+		return 0;
+	ca_crt = make_cert(ca_key, "Test CA", "Test", NULL, NULL, 1, NULL, 0);
+	ca2_crt = make_cert(ca2_key, "Rogue CA", "Rogue", NULL, NULL, 1, NULL,
+	    0);
+	if (!ca_crt || !ca2_crt)
+		return 0;
+	srv_crt = make_cert(srv_key, "localhost", "Test", ca_crt, ca_key, 2,
+	    "DNS:localhost,IP:127.0.0.1", 0);
+	cli_crt = make_cert(cli_key, "client01", "Test", ca_crt, ca_key, 3,
+	    NULL, 1);
+	if (!srv_crt || !cli_crt)
+		return 0;
+	return write_pem(F("ca.pem"), ca_crt, NULL, NULL) &&
+	    write_pem(F("ca2.pem"), ca2_crt, NULL, NULL) &&
+	    write_pem(F("srv.pem"), srv_crt, NULL, NULL) &&
+	    write_pem(F("srv.key"), NULL, srv_key, NULL) &&
+	    write_pem(F("srvenc.key"), NULL, srv_key, "hunter2") &&
+	    write_pem(F("both.pem"), srv_crt, srv_key, NULL) &&
+	    write_pem(F("other.key"), NULL, other_key, NULL) &&
+	    write_pem(F("cli.pem"), cli_crt, NULL, NULL) &&
+	    write_pem(F("cli.key"), NULL, cli_key, NULL) &&
+	    write_text(F("garbage.pem"), "-----BEGIN CERTIFICATE-----\n"
+	    "bm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n") &&
+	    write_text(F("pass.txt"), "hunter2\nsecond line\n") &&
+	    write_text(F("badpass.txt"), "hunter3\n");
+}
+
+static void
+free_pki(void)
+{
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(ca2_key);
+	EVP_PKEY_free(srv_key);
+	EVP_PKEY_free(cli_key);
+	EVP_PKEY_free(other_key);
+	X509_free(ca_crt);
+	X509_free(ca2_crt);
+	X509_free(srv_crt);
+	X509_free(cli_crt);
+}
+
+/* ---- contexts ---- */
+
+/* Server options with the test certificate and key. */
+static struct tls_opts
+srv_opts(void)
+{
+	struct tls_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.cert = F("srv.pem");
+	o.key = F("srv.key");
+	return o;
+}
+
+static void
+test_server_ctx(void)
+{
+	static const char *const bad_versions[] = {
+		"TLSv1.1", "TLSv1", "TLSv1.0", "SSLv3", "SSLv2", "tlsv1.2",
+		"1.2", "TLSv1.4", "TLSv1.2 ", "DTLSv1.2",
+	};
+	static const struct {
+		const char	*v;
+		int		 want;
+	} good_versions[] = {
+		{ NULL, TLS1_2_VERSION }, { "", TLS1_2_VERSION },
+		{ "TLSv1.2", TLS1_2_VERSION }, { "TLSv1.3", TLS1_3_VERSION },
+	};
+	struct tls_opts o;
+	char err[512], what[96];
+	SSL_CTX *ctx;
+
+	/* No certificate, no server. */
+	memset(&o, 0, sizeof(o));
+	err[0] = '\0';
+	ctx = tls_server_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "server without cert: got a context, want NULL");
+	CHECK_HAS("server without cert", err, "needs a certificate");
+	SSL_CTX_free(ctx);
+	o.cert = "";
+	err[0] = '\0';
+	ctx = tls_server_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "server with cert \"\": got a context, want NULL");
+	CHECK_HAS("server with cert \"\"", err, "needs a certificate");
+	SSL_CTX_free(ctx);
+
+	/* Below TLS 1.2 (and anything unknown) is refused. */
+	for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]);
+	    i++) {
+		o = srv_opts();
+		o.min_version = bad_versions[i];
+		snprintf(what, sizeof(what), "server min_version \"%s\"",
+		    bad_versions[i]);
+		err[0] = '\0';
+		ctx = tls_server_ctx(&o, err, sizeof(err));
+		CHECK(ctx == NULL, "%s: got a context, want NULL", what);
+		CHECK_HAS(what, err, bad_versions[i]);
+		SSL_CTX_free(ctx);
+	}
+	for (size_t i = 0; i < sizeof(good_versions) /
+	    sizeof(good_versions[0]); i++) {
+		o = srv_opts();
+		o.min_version = good_versions[i].v;
+		snprintf(what, sizeof(what), "server min_version %s%s%s",
+		    good_versions[i].v ? "\"" : "", good_versions[i].v ?
+		    good_versions[i].v : "NULL", good_versions[i].v ? "\"" :
+		    "");
+		err[0] = '\0';
+		ctx = tls_server_ctx(&o, err, sizeof(err));
+		CHECK(ctx != NULL, "%s: got NULL (%s), want a context", what,
+		    err);
+		if (ctx == NULL)
+			continue;
+		CHECK_INT(what, SSL_CTX_get_min_proto_version(ctx),
+		    good_versions[i].want);
+		CHECK((SSL_CTX_get_options(ctx) & (SSL_OP_NO_COMPRESSION |
+		    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET)) ==
+		    (SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+		    SSL_OP_NO_TICKET), "%s: compression, renegotiation or "
+		    "tickets left on", what);
+		CHECK_INT("no client certificate: verify mode",
+		    SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_NONE);
+		SSL_CTX_free(ctx);
+	}
+
+	/* Client certificates need a CA. */
+	for (int mode = TLS_CLIENT_OPTIONAL; mode <= TLS_CLIENT_REQUIRE;
+	    mode++) {
+		o = srv_opts();
+		o.client_mode = mode;
+		err[0] = '\0';
+		ctx = tls_server_ctx(&o, err, sizeof(err));
+		CHECK(ctx == NULL, "client_mode %d without CA: got a context",
+		    mode);
+		CHECK_HAS("client_mode without CA", err, "need a CA");
+		SSL_CTX_free(ctx);
+		o.ca = F("ca.pem");
+		ctx = tls_server_ctx(&o, err, sizeof(err));
+		CHECK(ctx != NULL, "client_mode %d with CA: got NULL (%s)",
+		    mode, err);
+		if (ctx != NULL)
+			CHECK_INT("client_mode verify mode",
+			    SSL_CTX_get_verify_mode(ctx), mode ==
+			    TLS_CLIENT_REQUIRE ? SSL_VERIFY_PEER |
+			    SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER);
+		SSL_CTX_free(ctx);
+	}
+
+	/* Bad files. */
+	{
+		static const struct {
+			const char *cert, *key, *ca, *want;
+		} t[] = {
+			{ "missing.pem", "srv.key", NULL, "missing.pem" },
+			{ "srv.pem", "missing.key", NULL, "missing.key" },
+			{ "srv.pem", "other.key", NULL, "other.key" },
+			{ "garbage.pem", "srv.key", NULL, "garbage.pem" },
+			{ "srv.pem", "ca.pem", NULL, "ca.pem" },
+			{ "srv.pem", "srv.key", "missing-ca.pem",
+			  "missing-ca.pem" },
+			{ "srv.pem", "srv.key", "garbage.pem", "garbage.pem" },
+		};
+
+		for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			memset(&o, 0, sizeof(o));
+			o.cert = F(t[i].cert);
+			o.key = F(t[i].key);
+			o.ca = t[i].ca ? F(t[i].ca) : NULL;
+			snprintf(what, sizeof(what), "cert %s key %s ca %s",
+			    t[i].cert, t[i].key, t[i].ca ? t[i].ca : "-");
+			err[0] = '\0';
+			ctx = tls_server_ctx(&o, err, sizeof(err));
+			CHECK(ctx == NULL, "%s: got a context, want NULL",
+			    what);
+			CHECK_HAS(what, err, t[i].want);
+			SSL_CTX_free(ctx);
+		}
+	}
+
+	/* Key in the certificate file. */
+	memset(&o, 0, sizeof(o));
+	o.cert = F("both.pem");
+	ctx = tls_server_ctx(&o, err, sizeof(err));
+	CHECK(ctx != NULL, "key in the cert file: got NULL (%s)", err);
+	SSL_CTX_free(ctx);
+
+	/* Encrypted key: passphrase given, from a file, or wrong. */
+	{
+		static const struct {
+			const char	*pass, *file;
+			int		 ok;
+		} t[] = {
+			{ "hunter2", NULL, 1 },
+			{ NULL, "pass.txt", 1 },
+			{ "hunter3", NULL, 0 },
+			{ NULL, "badpass.txt", 0 },
+			{ NULL, "missing-pass.txt", 0 },
+			{ "", NULL, 0 },
+		};
+
+		for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			o = srv_opts();
+			o.key = F("srvenc.key");
+			o.key_pass = t[i].pass;
+			o.key_pass_file = t[i].file ? F(t[i].file) : NULL;
+			snprintf(what, sizeof(what), "encrypted key, pass %s "
+			    "file %s", t[i].pass ? t[i].pass : "-",
+			    t[i].file ? t[i].file : "-");
+			err[0] = '\0';
+			ctx = tls_server_ctx(&o, err, sizeof(err));
+			CHECK((ctx != NULL) == t[i].ok, "%s: got %s (%s), "
+			    "want %s", what, ctx ? "a context" : "NULL", err,
+			    t[i].ok ? "a context" : "NULL");
+			SSL_CTX_free(ctx);
+		}
+	}
+
+	/* Cipher settings that match nothing are errors. */
+	o = srv_opts();
+	o.ciphers = "BOGUS-CIPHER";
+	err[0] = '\0';
+	ctx = tls_server_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "bogus cipher list: got a context");
+	CHECK_HAS("bogus cipher list", err, "cipher or version");
+	SSL_CTX_free(ctx);
+	o = srv_opts();
+	o.ciphersuites = "TLS_BOGUS";
+	err[0] = '\0';
+	ctx = tls_server_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "bogus ciphersuites: got a context");
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+}
+
+static void
+test_client_ctx(void)
+{
+	struct tls_opts o;
+	char err[512];
+	SSL_CTX *ctx;
+
+	memset(&o, 0, sizeof(o));
+	o.verify = 1;
+	err[0] = '\0';
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "client verify without CA: got a context");
+	CHECK_HAS("client verify without CA", err, "needs a CA");
+	SSL_CTX_free(ctx);
+	o.ca = "";
+	err[0] = '\0';
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "client verify with CA \"\": got a context");
+	SSL_CTX_free(ctx);
+
+	o.ca = F("ca.pem");
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx != NULL, "client verify with CA: got NULL (%s)", err);
+	if (ctx != NULL) {
+		CHECK_INT("client verify mode", SSL_CTX_get_verify_mode(ctx),
+		    SSL_VERIFY_PEER);
+		CHECK_INT("client min version",
+		    SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+	}
+	SSL_CTX_free(ctx);
+
+	memset(&o, 0, sizeof(o));
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx != NULL, "client without verify: got NULL (%s)", err);
+	if (ctx != NULL)
+		CHECK_INT("client no-verify mode", SSL_CTX_get_verify_mode(ctx),
+		    SSL_VERIFY_NONE);
+	SSL_CTX_free(ctx);
+
+	o.min_version = "TLSv1.1";
+	err[0] = '\0';
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "client min_version TLSv1.1: got a context");
+	CHECK_HAS("client min_version TLSv1.1", err, "TLSv1.1");
+	SSL_CTX_free(ctx);
+
+	memset(&o, 0, sizeof(o));
+	o.cert = F("cli.pem");
+	o.key = F("srv.key");
+	err[0] = '\0';
+	ctx = tls_client_ctx(&o, err, sizeof(err));
+	CHECK(ctx == NULL, "client cert with the wrong key: got a context");
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+}
+
+/* ---- handshakes ---- */
+
+/* Run both ends over a BIO pair: 1 if both complete, 0 if either fails. */
+static int
+handshake(SSL *s, SSL *c)
+{
+	int sdone = 0, cdone = 0;
+
+	for (int round = 0; round < 200 && !(sdone && cdone); round++) {
+		int r, e;
+
+		if (!cdone) {
+			r = SSL_do_handshake(c);
+			if (r == 1)
+				cdone = 1;
+			else {
+				e = SSL_get_error(c, r);
+				if (e != SSL_ERROR_WANT_READ &&
+				    e != SSL_ERROR_WANT_WRITE)
+					return 0;
+			}
+		}
+		if (!sdone) {
+			r = SSL_do_handshake(s);
+			if (r == 1)
+				sdone = 1;
+			else {
+				e = SSL_get_error(s, r);
+				if (e != SSL_ERROR_WANT_READ &&
+				    e != SSL_ERROR_WANT_WRITE)
+					return 0;
+			}
+		}
+	}
+	/* TLS 1.3: the server learns of a refused client cert late. */
+	if (sdone && cdone) {
+		char b;
+		int r = SSL_read(s, &b, 1);
+
+		if (r <= 0 && SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+			return 0;
+		r = SSL_read(c, &b, 1);
+		if (r <= 0 && SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+			return 0;
+	}
+	return sdone && cdone;
+}
+
+struct hs {
+	const char	*name;
+	const char	*srv_min;	/* server options */
+	int		 client_mode;
+	const char	*cli_ca;	/* client options */
+	int		 verify;
+	const char	*host;
+	const char	*cli_cert, *cli_key;
+	int		 cli_max;	/* raw OpenSSL tweaks on the client */
+	const char	*cli_ciphers;
+	int		 want;		/* 1 handshake completes */
+	int		 want_version;	/* when it does (0: any) */
+	int		 want_peer;	/* server sees a client cert */
+};
+
+static void
+run_hs(const struct hs *h)
+{
+	struct tls_opts so = srv_opts(), co;
+	SSL_CTX *sctx, *cctx;
+	SSL *s = NULL, *c = NULL;
+	BIO *sb = NULL, *cb = NULL;
+	char err[512], subj[256], fp[65];
+	int ok;
+
+	so.min_version = h->srv_min;
+	so.client_mode = h->client_mode;
+	if (h->client_mode != TLS_CLIENT_NONE)
+		so.ca = F("ca.pem");
+	memset(&co, 0, sizeof(co));
+	co.ca = h->cli_ca ? F(h->cli_ca) : NULL;
+	co.verify = h->verify;
+	co.cert = h->cli_cert ? F(h->cli_cert) : NULL;
+	co.key = h->cli_key ? F(h->cli_key) : NULL;
+	sctx = tls_server_ctx(&so, err, sizeof(err));
+	CHECK(sctx != NULL, "%s: server context: %s", h->name, err);
+	cctx = tls_client_ctx(&co, err, sizeof(err));
+	CHECK(cctx != NULL, "%s: client context: %s", h->name, err);
+	if (sctx == NULL || cctx == NULL)
+		goto out;
+	if (h->cli_max != 0) {
+		/* Make the client willing to go as low as asked. */
+		SSL_CTX_set_security_level(cctx, 0);
+		SSL_CTX_set_min_proto_version(cctx, h->cli_max < TLS1_2_VERSION ?
+		    h->cli_max : TLS1_2_VERSION);
+		SSL_CTX_set_max_proto_version(cctx, h->cli_max);
+	}
+	if (h->cli_ciphers != NULL &&
+	    SSL_CTX_set_cipher_list(cctx, h->cli_ciphers) != 1) {
+		CHECK(0, "%s: client cipher list refused", h->name);
+		goto out;
+	}
+	if ((s = SSL_new(sctx)) == NULL || (c = SSL_new(cctx)) == NULL ||
+	    BIO_new_bio_pair(&sb, 0, &cb, 0) != 1) {
+		CHECK(0, "%s: SSL_new/BIO pair failed", h->name);
+		goto out;
+	}
+	SSL_set_bio(s, sb, sb);
+	SSL_set_bio(c, cb, cb);
+	SSL_set_accept_state(s);
+	SSL_set_connect_state(c);
+	CHECK_INT("tls_client_expect", tls_client_expect(c, h->host,
+	    h->verify), 0);
+	ok = handshake(s, c);
+	CHECK(ok == h->want, "%s: handshake got %s, want %s", h->name,
+	    ok ? "done" : "refused", h->want ? "done" : "refused");
+	if (ok && h->want) {
+		const char *cipher = SSL_get_cipher_name(c);
+		int pr;
+
+		if (h->want_version != 0)
+			CHECK(SSL_version(c) == h->want_version, "%s: got %s, "
+			    "want version 0x%x", h->name, SSL_get_version(c),
+			    h->want_version);
+		CHECK(SSL_version(c) >= TLS1_2_VERSION, "%s: got %s, want "
+		    "TLS 1.2 or later", h->name, SSL_get_version(c));
+		CHECK(cipher != NULL && (strstr(cipher, "GCM") != NULL ||
+		    strstr(cipher, "CHACHA20") != NULL), "%s: cipher %s is "
+		    "not AEAD", h->name, cipher ? cipher : "(none)");
+		CHECK(SSL_version(c) == TLS1_3_VERSION || (cipher != NULL &&
+		    strncmp(cipher, "ECDHE-", 6) == 0), "%s: TLS 1.2 cipher "
+		    "%s is not ECDHE", h->name, cipher ? cipher : "(none)");
+		pr = tls_peer_identity(s, subj, sizeof(subj), fp, sizeof(fp));
+		CHECK_INT("server sees a client certificate", pr,
+		    h->want_peer);
+		if (pr == 1 && h->want_peer) {
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned int mdlen = 0;
+			char want_fp[65];
+
+			X509_digest(cli_crt, EVP_sha256(), md, &mdlen);
+			for (unsigned i = 0; i < mdlen && i < 32; i++)
+				snprintf(want_fp + 2 * i, 3, "%02x", md[i]);
+			CHECK(strcmp(subj, "O=Test,CN=client01") == 0 ||
+			    strcmp(subj, "CN=client01,O=Test") == 0,
+			    "%s: subject got \"%s\", want \"CN=client01,"
+			    "O=Test\"", h->name, subj);
+			CHECK(strcmp(fp, want_fp) == 0, "%s: fingerprint got "
+			    "%s, want %s", h->name, fp, want_fp);
+		}
+		if (pr == 0)
+			CHECK(subj[0] == '\0' && fp[0] == '\0', "%s: no peer "
+			    "but subject \"%s\" fp \"%s\"", h->name, subj, fp);
+		/* And the client sees the server it expected. */
+		pr = tls_peer_identity(c, subj, sizeof(subj), fp, sizeof(fp));
+		CHECK(pr == 1 && strstr(subj, "CN=localhost") != NULL,
+		    "%s: client peer got %d \"%s\"", h->name, pr, subj);
+	}
+out:
+	SSL_free(s);
+	SSL_free(c);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	ERR_clear_error();
+}
+
+static void
+test_handshakes(void)
+{
+	static const struct hs t[] = {
+		{ "default, verified by name", NULL, TLS_CLIENT_NONE, "ca.pem",
+		  1, "localhost", NULL, NULL, 0, NULL, 1, TLS1_3_VERSION, 0 },
+		{ "verified by IP", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
+		  "127.0.0.1", NULL, NULL, 0, NULL, 1, 0, 0 },
+		{ "wrong host name", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
+		  "example.org", NULL, NULL, 0, NULL, 0, 0, 0 },
+		{ "wrong IP", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
+		  "127.0.0.2", NULL, NULL, 0, NULL, 0, 0, 0 },
+		{ "partial wildcard-like name", NULL, TLS_CLIENT_NONE,
+		  "ca.pem", 1, "localhost.example.org", NULL, NULL, 0, NULL,
+		  0, 0, 0 },
+		{ "other CA", NULL, TLS_CLIENT_NONE, "ca2.pem", 1,
+		  "localhost", NULL, NULL, 0, NULL, 0, 0, 0 },
+		{ "no verification", NULL, TLS_CLIENT_NONE, NULL, 0,
+		  "example.org", NULL, NULL, 0, NULL, 1, 0, 0 },
+		{ "client capped at TLS 1.2", NULL, TLS_CLIENT_NONE, "ca.pem",
+		  1, "localhost", NULL, NULL, TLS1_2_VERSION, NULL, 1,
+		  TLS1_2_VERSION, 0 },
+		{ "TLS 1.2 CBC suite only", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
+		  "localhost", NULL, NULL, TLS1_2_VERSION,
+		  "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", 0, 0, 0 },
+		{ "TLS 1.2 static-key suite only", NULL, TLS_CLIENT_NONE,
+		  NULL, 0, "localhost", NULL, NULL, TLS1_2_VERSION,
+		  "AES128-GCM-SHA256:AES256-GCM-SHA384", 0, 0, 0 },
+		{ "client at TLS 1.1", NULL, TLS_CLIENT_NONE, NULL, 0,
+		  "localhost", NULL, NULL, TLS1_1_VERSION,
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0 },
+		{ "client at TLS 1.0", NULL, TLS_CLIENT_NONE, NULL, 0,
+		  "localhost", NULL, NULL, TLS1_VERSION,
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0 },
+		{ "server TLS 1.3 only, client TLS 1.2", "TLSv1.3",
+		  TLS_CLIENT_NONE, "ca.pem", 1, "localhost", NULL, NULL,
+		  TLS1_2_VERSION, NULL, 0, 0, 0 },
+		{ "client cert required, none sent", NULL, TLS_CLIENT_REQUIRE,
+		  "ca.pem", 1, "localhost", NULL, NULL, 0, NULL, 0, 0, 0 },
+		{ "client cert required and sent", NULL, TLS_CLIENT_REQUIRE,
+		  "ca.pem", 1, "localhost", "cli.pem", "cli.key", 0, NULL, 1,
+		  0, 1 },
+		{ "client cert required, TLS 1.2", NULL, TLS_CLIENT_REQUIRE,
+		  "ca.pem", 1, "localhost", "cli.pem", "cli.key",
+		  TLS1_2_VERSION, NULL, 1, TLS1_2_VERSION, 1 },
+		{ "client cert optional, none sent", NULL,
+		  TLS_CLIENT_OPTIONAL, "ca.pem", 1, "localhost", NULL, NULL,
+		  0, NULL, 1, 0, 0 },
+		{ "client cert optional and sent", NULL, TLS_CLIENT_OPTIONAL,
+		  "ca.pem", 1, "localhost", "cli.pem", "cli.key", 0, NULL, 1,
+		  0, 1 },
+		/* The server certificate is not a client certificate. */
+		{ "client sends a server-only cert", NULL,
+		  TLS_CLIENT_REQUIRE, "ca.pem", 1, "localhost", "srv.pem",
+		  "srv.key", 0, NULL, 0, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		run_hs(&t[i]);
+}
+
+static void
+test_error_text(void)
+{
+	char buf[256];
+
+	ERR_clear_error();
+	CHECK(strcmp(tls_error(buf, sizeof(buf)), "unknown TLS error") == 0,
+	    "tls_error with an empty queue: got \"%s\"", buf);
+	ERR_raise(ERR_LIB_SSL, SSL_R_NO_CIPHER_MATCH);
+	tls_error(buf, sizeof(buf));
+	CHECK(strstr(buf, "no cipher match") != NULL, "tls_error: got \"%s\", "
+	    "want \"no cipher match\"", buf);
+	CHECK_INT("tls_error clears the queue", ERR_peek_error(), 0);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (t == NULL || *t == '\0')
+		t = "/tmp";
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/test_tls.XXXXXX", t) >=
+	    sizeof(dir) || mkdtemp(dir) == NULL) {
+		printf("test_tls: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	if (!make_pki()) {
+		CHECK(0, "cannot make the test PKI: %s",
+		    ERR_error_string(ERR_get_error(), NULL));
+	} else {
+		test_server_ctx();
+		test_client_ctx();
+		test_handshakes();
+		test_error_text();
+	}
+	free_pki();
+	if (nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS) == -1)
+		printf("test_tls: cannot remove %s: %s\n", dir,
+		    strerror(errno));
+	printf("test_tls: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
