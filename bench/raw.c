@@ -27,7 +27,8 @@
  *       round trip so the server has finished too.  Also reports the
  *       server process's CPU per handshake.
  *
- * Output: one line of key=value pairs on stdout (rate, secs, ...).
+ * Output: one line of key=value pairs on stdout (rate, secs, ...);
+ * durable* also give cpu_ms, the process's CPU per file.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -193,12 +194,13 @@ static void
 durable(int argc, char **argv, int shape2)
 {
 	pthread_barrier_t bar;
+	struct rusage ru;
 	struct queue q[2];
 	struct dw *w;
 	long long n, nw;
 	size_t size;
 	char *buf;
-	double t0, t1;
+	double t0, t1, cpu;
 	int dfd;
 
 	if (argc != 4)
@@ -239,8 +241,12 @@ durable(int argc, char **argv, int shape2)
 	for (int i = 0; i < nw; i++)
 		pthread_join(w[i].tid, NULL);
 	t1 = now();
-	printf("rate=%.1f secs=%.3f files=%lld writers=%lld size=%zu\n",
-	    (double)n / (t1 - t0), t1 - t0, n, nw, size);
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	printf("rate=%.1f secs=%.3f files=%lld writers=%lld size=%zu "
+	    "cpu_ms=%.3f\n", (double)n / (t1 - t0), t1 - t0, n, nw, size,
+	    cpu * 1000.0 / (double)n);
 }
 
 /* ---- loopback TCP / TLS ---- */

@@ -131,6 +131,7 @@ audit_begin(struct audit_buf *ab, const char *tool, const char *action,
 	audit_str(ab, "tool", tool);
 	audit_str(ab, "action", action);
 	audit_str(ab, "outcome", outcome);
+	ab->head_end = ab->len;
 }
 
 void
@@ -171,16 +172,11 @@ void
 audit_end(struct audit_buf *ab)
 {
 	/* Too big: keep ts, tool, action, outcome and mark the cut. */
-	if (ab->len - ab->start + 2 > AUDIT_EVENT_MAX) {
-		char *head = ab->buf + ab->start, *p;
-
-		if ((p = strstr(head, ",\"outcome\":")) != NULL &&
-		    (p = strchr(p + 11, '"')) != NULL &&
-		    (p = strchr(p + 1, '"')) != NULL) {
-			ab->len = p + 1 - ab->buf;
-			ab->buf[ab->len] = '\0';
-			ab_put(ab, ",\"truncated\":true", 17);
-		}
+	if (ab->len - ab->start + 2 > AUDIT_EVENT_MAX &&
+	    ab->head_end > ab->start) {
+		ab->len = ab->head_end;
+		ab->buf[ab->len] = '\0';
+		ab_put(ab, ",\"truncated\":true", 17);
 	}
 	ab_put(ab, "}\n", 2);
 	ab->n++;

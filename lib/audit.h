@@ -14,6 +14,7 @@ struct audit_buf {
 	char	*buf;
 	size_t	 len, cap;
 	size_t	 start;		/* where the current event began */
+	size_t	 head_end;	/* end of its ts/tool/action/outcome */
 	int	 n;		/* events in the buffer */
 };
 

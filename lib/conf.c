@@ -79,7 +79,8 @@ conf_parse(const char *buf, size_t len, const char *name, char *err,
 			size_t sl = strlen(p);
 
 			if (p[sl - 1] != ']' || sl < 3 ||
-			    sl - 2 >= sizeof(section)) {
+			    sl - 2 >= sizeof(section) ||
+			    strcspn(p + 1, " \t") < sl - 2) {
 				snprintf(err, errlen, "%s:%d: bad section",
 				    name, lineno);
 				goto bad;
@@ -124,7 +125,8 @@ conf_load(const char *path, char *err, size_t errlen)
 	size_t got = 0;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}

@@ -20,7 +20,7 @@ int		 conf_num(const struct conf *, const char *section,
 		    long long *val, char *err, size_t errlen);
 int		 conf_bool(const struct conf *, const char *section,
 		    const char *key, int *val, char *err, size_t errlen);
-/* Fail on keys in section (and the top part) that known does not list. */
+/* Fail on keys in section that known does not list (top part: allowed). */
 int		 conf_check(const struct conf *, const char *section,
 		    const char *const *known, char *err, size_t errlen);
 int		 conf_has_section(const struct conf *, const char *section);

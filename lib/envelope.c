@@ -74,20 +74,25 @@ envelope_format(const struct envelope *e, char *buf, size_t len,
 static int
 env_get(char *dst, size_t dlen, const char *val, size_t vlen)
 {
-	char *tmp = malloc(vlen + 1);
+	char *tmp = malloc(vlen + 1), *dec = malloc(vlen + 1);
 	int n;
 
-	if (tmp == NULL)
-		return -1;
-	memcpy(tmp, val, vlen);
-	tmp[vlen] = '\0';
-	if (vlen + 1 > dlen) {
+	if (tmp == NULL || dec == NULL) {
 		free(tmp);
+		free(dec);
 		return -1;
 	}
-	n = strunvis(dst, tmp);
+	memcpy(tmp, val, vlen);
+	tmp[vlen] = '\0';
+	/* Decoding never grows a value: dec has room; then check the fit. */
+	n = strunvis(dec, tmp);
 	free(tmp);
-	return n < 0 || (size_t)n != strlen(dst) ? -1 : 0;	/* no NUL */
+	if (n >= 0 && (size_t)n == strlen(dec) && (size_t)n + 1 <= dlen)
+		memcpy(dst, dec, n + 1);
+	else
+		n = -1;
+	free(dec);
+	return n < 0 ? -1 : 0;	/* no NUL */
 }
 
 static int
@@ -145,6 +150,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 			have_name = 1;
 		} else if (KEY("Peer")) {
 			char tmp[128], *sp;
+			const char *es = NULL;
 
 			if (env_get(tmp, sizeof(tmp), colon + 2,
 			    nl - colon - 2) == -1 ||
@@ -153,7 +159,11 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 				return -1;
 			}
 			*sp = '\0';
-			e->port = atoi(sp + 1);
+			e->port = (int)strtonum(sp + 1, 0, 65535, &es);
+			if (es != NULL) {
+				snprintf(err, errlen, "envelope: bad Peer port");
+				return -1;
+			}
 			strlcpy(e->peer, tmp, sizeof(e->peer));
 			have_peer = 1;
 			continue;

@@ -169,16 +169,38 @@ fatalx(int ex, const char *fmt, ...)
 const char *
 log_vis(char *dst, size_t dstlen, const void *src, size_t len)
 {
-	size_t cut = len > LOG_VIS_MAX ? LOG_VIS_MAX : len;
+	char tmp[LOG_VIS_MAX * 4 + 1];
+	size_t cut = len > LOG_VIS_MAX ? LOG_VIS_MAX : len, o = 0, i = 0;
 
 	if (dstlen == 0)
 		return dst;
-	dst[0] = '\0';
-	if (strnvisx(dst, dstlen, src, cut,
-	    VIS_CSTYLE | VIS_OCTAL | VIS_TAB | VIS_NL | VIS_DQ | VIS_NOLOCALE) == -1 &&
-	    errno != ENOSPC)
-		dst[0] = '\0';
-	if (cut < len && strlen(dst) + 4 < dstlen)
+	/* Escape into a buffer that always fits (4 bytes per input byte). */
+	if (strnvisx(tmp, sizeof(tmp), src, cut, VIS_CSTYLE | VIS_OCTAL |
+	    VIS_TAB | VIS_NL | VIS_DQ | VIS_NOLOCALE) == -1)
+		tmp[0] = '\0';
+	/* Copy whole escapes only, so a cut never leaves half of one. */
+	while (tmp[i] != '\0') {
+		size_t tl = 1;
+
+		if (tmp[i] == '\\') {
+			tl = 2;
+			if (tmp[i + 1] >= '0' && tmp[i + 1] <= '7' &&
+			    tmp[i + 2] >= '0' && tmp[i + 2] <= '7' &&
+			    tmp[i + 3] >= '0' && tmp[i + 3] <= '7')
+				tl = 4;
+			else if (tmp[i + 1] == '\0')
+				tl = 1;
+		}
+		if (o + tl + 1 > dstlen) {
+			cut = 0;	/* no room for "..." either */
+			break;
+		}
+		memcpy(dst + o, tmp + i, tl);
+		o += tl;
+		i += tl;
+	}
+	dst[o] = '\0';
+	if (cut < len && o + 4 <= dstlen)
 		strlcat(dst, "...", dstlen);
 	return dst;
 }

@@ -82,12 +82,19 @@ spool_mkdirs(const char *path, int how)
 	if (mkdir(path, 0755) == -1 && errno != EEXIST)
 		return -1;
 	for (size_t i = 0; i < nsub; i++) {
+		mode_t m = i < 2 ? 01770 : 0700;
+
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
 		    spool_sub[i]) >= sizeof(sub)) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		if (mkdir(sub, i < 2 ? 01770 : 0700) == -1 && errno != EEXIST)
+		if (mkdir(sub, m) == -1) {
+			if (errno != EEXIST)
+				return -1;
+			continue;	/* existing: leave its mode alone */
+		}
+		if (chmod(sub, m) == -1)	/* whatever the umask */
 			return -1;
 	}
 	return 0;
@@ -335,11 +342,15 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 	va_list ap;
 	int fd, len;
 
+	struct stat sb;
+
 	if ((size_t)snprintf(rname, sizeof(rname), "%s.reason", name) >=
 	    sizeof(rname)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (fstatat(sp->curfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;	/* nothing to reject: no orphan reason */
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);

@@ -92,7 +92,8 @@ tls_ctx_common(const SSL_METHOD *m, const struct tls_opts *o, char *err,
 	    SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (o->key_pass_file != NULL || o->key_pass != NULL) {
+	/* Never let OpenSSL prompt on a terminal unless asked to (-w). */
+	if (o->key_pass_file != NULL || o->key_pass != NULL || !o->ask_tty) {
 		SSL_CTX_set_default_passwd_cb(ctx, tls_pass_cb);
 		SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o);
 	}

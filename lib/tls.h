@@ -15,6 +15,7 @@ struct tls_opts {
 	const char	*key;		/* PEM private key */
 	const char	*key_pass_file;	/* passphrase for key, first line */
 	const char	*key_pass;	/* or the passphrase itself */
+	int		 ask_tty;	/* else OpenSSL may ask on the terminal */
 	const char	*ca;		/* PEM CA bundle: the only trust store */
 	const char	*ciphers;	/* TLS 1.2 list (AEAD+ECDHE default) */
 	const char	*ciphersuites;	/* TLS 1.3 suites */

@@ -84,6 +84,7 @@ cli_set(const char *key, const char *val)
 }
 
 static const struct conf *the_conf;
+static int askpass;
 
 /* A setting: command line, else [tentacle-recv] or top of the file. */
 static const char *
@@ -286,6 +287,7 @@ configure(void)
 	cf->tls.ca = get_str("ssl_ca", NULL);
 	cf->tls.key_pass = get_str("ssl_password", NULL);
 	cf->tls.key_pass_file = get_str("ssl_password_file", NULL);
+	cf->tls.ask_tty = askpass;
 	cf->tls.ciphers = get_str("ssl_cipher", NULL);
 	cf->tls.ciphersuites = get_str("ssl_ciphersuites", NULL);
 	if ((v = get_str("ssl_version", NULL)) != NULL) {
@@ -568,8 +570,7 @@ main(int argc, char *argv[])
 		case 'v': verbose = verbose < 1 ? 1 : verbose; break;
 		case 'V': verbose = 2; break;
 		case 'w':
-			/* OpenSSL asks on the terminal when no passphrase
-			 * is configured: nothing to do. */
+			askpass = 1;	/* OpenSSL asks on the terminal */
 			break;
 		case 'x':
 			cli_set("password", optarg);

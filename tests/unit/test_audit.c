@@ -337,17 +337,17 @@ test_escape(void)
 		{ "\x7f", 0, "\\u007f" },
 		{ " ~", 0, " ~" },
 		/* Valid UTF-8 passes through. */
-		{ "\xc2\x80", 0, "\xc2\x80" },				/* U+0080 */
+		{ "\xc2\x80", 0, "\xc2\x80" }, /* U+0080 */
 		{ "\xc3\xa9t\xc3\xa9", 0, "\xc3\xa9t\xc3\xa9" },
-		{ "\xdf\xbf", 0, "\xdf\xbf" },				/* U+07FF */
-		{ "\xe0\xa0\x80", 0, "\xe0\xa0\x80" },			/* U+0800 */
-		{ "\xe2\x82\xac", 0, "\xe2\x82\xac" },			/* euro */
-		{ "\xed\x9f\xbf", 0, "\xed\x9f\xbf" },			/* U+D7FF */
-		{ "\xee\x80\x80", 0, "\xee\x80\x80" },			/* U+E000 */
-		{ "\xef\xbf\xbf", 0, "\xef\xbf\xbf" },			/* U+FFFF */
-		{ "\xf0\x90\x80\x80", 0, "\xf0\x90\x80\x80" },	/* U+10000 */
+		{ "\xdf\xbf", 0, "\xdf\xbf" }, /* U+07FF */
+		{ "\xe0\xa0\x80", 0, "\xe0\xa0\x80" }, /* U+0800 */
+		{ "\xe2\x82\xac", 0, "\xe2\x82\xac" }, /* euro */
+		{ "\xed\x9f\xbf", 0, "\xed\x9f\xbf" }, /* U+D7FF */
+		{ "\xee\x80\x80", 0, "\xee\x80\x80" }, /* U+E000 */
+		{ "\xef\xbf\xbf", 0, "\xef\xbf\xbf" }, /* U+FFFF */
+		{ "\xf0\x90\x80\x80", 0, "\xf0\x90\x80\x80" }, /* U+10000 */
 		{ "\xf0\x9f\x98\x80", 0, "\xf0\x9f\x98\x80" },
-		{ "\xf4\x8f\xbf\xbf", 0, "\xf4\x8f\xbf\xbf" },	/* U+10FFFF */
+		{ "\xf4\x8f\xbf\xbf", 0, "\xf4\x8f\xbf\xbf" }, /* U+10FFFF */
 		/* Overlong forms are refused byte by byte. */
 		{ "\xc0\x80", 0, FFFD FFFD },
 		{ "\xc0\xaf", 0, FFFD FFFD },
@@ -359,12 +359,12 @@ test_escape(void)
 		{ "\xf0\x80\x80\xaf", 0, FFFD FFFD FFFD FFFD },
 		{ "\xf0\x8f\xbf\xbf", 0, FFFD FFFD FFFD FFFD },
 		/* UTF-16 surrogates are not UTF-8. */
-		{ "\xed\xa0\x80", 0, FFFD FFFD FFFD },			/* D800 */
-		{ "\xed\xaf\xbf", 0, FFFD FFFD FFFD },			/* DBFF */
-		{ "\xed\xb0\x80", 0, FFFD FFFD FFFD },			/* DC00 */
-		{ "\xed\xbf\xbf", 0, FFFD FFFD FFFD },			/* DFFF */
+		{ "\xed\xa0\x80", 0, FFFD FFFD FFFD }, /* D800 */
+		{ "\xed\xaf\xbf", 0, FFFD FFFD FFFD }, /* DBFF */
+		{ "\xed\xb0\x80", 0, FFFD FFFD FFFD }, /* DC00 */
+		{ "\xed\xbf\xbf", 0, FFFD FFFD FFFD }, /* DFFF */
 		{ "\xed\xa0\xbd\xed\xb8\x80", 0,
-		  FFFD FFFD FFFD FFFD FFFD FFFD },		/* CESU-8 pair */
+		  FFFD FFFD FFFD FFFD FFFD FFFD }, /* CESU-8 pair */
 		/* Beyond U+10FFFF and bytes that never appear. */
 		{ "\xf4\x90\x80\x80", 0, FFFD FFFD FFFD FFFD },
 		{ "\xf5\x80\x80\x80", 0, FFFD FFFD FFFD FFFD },
@@ -395,7 +395,8 @@ test_escape(void)
 
 		if (in == NULL)
 			break;
-		memcpy(in, t[i].in, len);	/* exact size: ASan sees overreads */
+		/* An exact-size copy: ASan sees any overread. */
+		memcpy(in, t[i].in, len);
 		snprintf(what, sizeof(what), "escape #%zu \"%s\"", i,
 		    show(t[i].in, 0));
 		audit_buf_reset(&ab);

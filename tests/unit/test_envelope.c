@@ -368,17 +368,19 @@ test_malformed(void)
 		{ MAGIC REQ "Auth:\n\n", "malformed line" },
 		{ MAGIC REQ ": value\n\nbody", NULL },	/* empty key: ignored */
 		{ MAGIC REQ "Sha256: xyz\n\n", "bad Sha256" },
+		/* 63 digits, then upper case. */
 		{ MAGIC REQ "Sha256: 9a9b9c9d9e9f00112233445566778899aabbccdd"
-		  "eeff0011223344556677889\n\n", "bad Sha256" },	/* 63 */
+		  "eeff0011223344556677889\n\n", "bad Sha256" },
 		{ MAGIC REQ "Sha256: 9A9B9C9D9E9F00112233445566778899AABBCCDD"
-		  "EEFF00112233445566778899\n\n", "bad Sha256" },	/* upper */
+		  "EEFF00112233445566778899\n\n", "bad Sha256" },
 		{ MAGIC REQ "Sha256: 9a9b9c9d9e9f00112233445566778899aabbccdd"
 		  "eeff001122334455667788990\n\n", "bad value for Sha256" },
 		{ MAGIC REQ "Sha256: 9a9b9c9d9e9f00112233445566778899aabbccdd"
 		  "eeff0011223344556677889g\n\n", "bad Sha256" },
 		{ MAGIC REQ "Client-Sha256: abc\n\n", "bad Client-Sha256" },
 		{ MAGIC "Peer: 192.0.2.1 41121\n\n", "missing Original-Name" },
-		{ MAGIC "Original-Name: a\n\n", "missing Original-Name or Peer" },
+		{ MAGIC "Original-Name: a\n\n",
+		  "missing Original-Name or Peer" },
 		{ MAGIC "Original-Name: a\nPeer: 192.0.2.1\n\n", "bad Peer" },
 		{ MAGIC REQ "Auth: passwordpasswordpassword\n\n",
 		  "bad value for Auth" },

@@ -237,6 +237,10 @@ test_vis_small(void)
 		for (size_t k = d; k < sizeof(big); k++)
 			if (big[k] != '#')
 				bad |= 1;
+		/* A cut output may end in the "..." marker: drop it. */
+		if (memchr(big, '\0', d) != NULL && strlen(big) < strlen(full) &&
+		    strlen(big) >= 3 && strcmp(big + strlen(big) - 3, "...") == 0)
+			big[strlen(big) - 3] = '\0';
 		if (memchr(big, '\0', d) == NULL)
 			bad |= 2;
 		else if (strncmp(full, big, strlen(big)) != 0 ||

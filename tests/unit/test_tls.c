@@ -522,6 +522,8 @@ struct hs {
 	int		 want;		/* 1 handshake completes */
 	int		 want_version;	/* when it does (0: any) */
 	int		 want_peer;	/* server sees a client cert */
+	int		 srv_weak;	/* 1 seclevel 0 and CBC suites, */
+					/* 2 also min TLS 1.0 (control) */
 };
 
 static void
@@ -549,11 +551,19 @@ run_hs(const struct hs *h)
 	CHECK(cctx != NULL, "%s: client context: %s", h->name, err);
 	if (sctx == NULL || cctx == NULL)
 		goto out;
+	if (h->srv_weak) {
+		/* Leave min_version as the only thing in the way. */
+		SSL_CTX_set_security_level(sctx, 0);
+		if (SSL_CTX_set_cipher_list(sctx, "DEFAULT:@SECLEVEL=0") != 1)
+			CHECK(0, "%s: weak server cipher list", h->name);
+		if (h->srv_weak == 2)
+			SSL_CTX_set_min_proto_version(sctx, TLS1_VERSION);
+	}
 	if (h->cli_max != 0) {
 		/* Make the client willing to go as low as asked. */
 		SSL_CTX_set_security_level(cctx, 0);
-		SSL_CTX_set_min_proto_version(cctx, h->cli_max < TLS1_2_VERSION ?
-		    h->cli_max : TLS1_2_VERSION);
+		SSL_CTX_set_min_proto_version(cctx,
+		    h->cli_max < TLS1_2_VERSION ? h->cli_max : TLS1_2_VERSION);
 		SSL_CTX_set_max_proto_version(cctx, h->cli_max);
 	}
 	if (h->cli_ciphers != NULL &&
@@ -575,7 +585,12 @@ run_hs(const struct hs *h)
 	ok = handshake(s, c);
 	CHECK(ok == h->want, "%s: handshake got %s, want %s", h->name,
 	    ok ? "done" : "refused", h->want ? "done" : "refused");
-	if (ok && h->want) {
+	if (ok && h->want && h->srv_weak) {
+		if (h->want_version != 0)
+			CHECK(SSL_version(c) == h->want_version, "%s: got %s, "
+			    "want version 0x%x", h->name, SSL_get_version(c),
+			    h->want_version);
+	} else if (ok && h->want) {
 		const char *cipher = SSL_get_cipher_name(c);
 		int pr;
 
@@ -630,56 +645,76 @@ test_handshakes(void)
 {
 	static const struct hs t[] = {
 		{ "default, verified by name", NULL, TLS_CLIENT_NONE, "ca.pem",
-		  1, "localhost", NULL, NULL, 0, NULL, 1, TLS1_3_VERSION, 0 },
+		  1, "localhost", NULL, NULL, 0, NULL, 1, TLS1_3_VERSION, 0,
+		  0 },
 		{ "verified by IP", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
-		  "127.0.0.1", NULL, NULL, 0, NULL, 1, 0, 0 },
+		  "127.0.0.1", NULL, NULL, 0, NULL, 1, 0, 0, 0 },
 		{ "wrong host name", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
-		  "example.org", NULL, NULL, 0, NULL, 0, 0, 0 },
+		  "example.org", NULL, NULL, 0, NULL, 0, 0, 0, 0 },
 		{ "wrong IP", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
-		  "127.0.0.2", NULL, NULL, 0, NULL, 0, 0, 0 },
+		  "127.0.0.2", NULL, NULL, 0, NULL, 0, 0, 0, 0 },
 		{ "partial wildcard-like name", NULL, TLS_CLIENT_NONE,
 		  "ca.pem", 1, "localhost.example.org", NULL, NULL, 0, NULL,
-		  0, 0, 0 },
+		  0, 0, 0, 0 },
 		{ "other CA", NULL, TLS_CLIENT_NONE, "ca2.pem", 1,
-		  "localhost", NULL, NULL, 0, NULL, 0, 0, 0 },
+		  "localhost", NULL, NULL, 0, NULL, 0, 0, 0, 0 },
 		{ "no verification", NULL, TLS_CLIENT_NONE, NULL, 0,
-		  "example.org", NULL, NULL, 0, NULL, 1, 0, 0 },
+		  "example.org", NULL, NULL, 0, NULL, 1, 0, 0, 0 },
 		{ "client capped at TLS 1.2", NULL, TLS_CLIENT_NONE, "ca.pem",
 		  1, "localhost", NULL, NULL, TLS1_2_VERSION, NULL, 1,
-		  TLS1_2_VERSION, 0 },
+		  TLS1_2_VERSION, 0, 0 },
 		{ "TLS 1.2 CBC suite only", NULL, TLS_CLIENT_NONE, "ca.pem", 1,
 		  "localhost", NULL, NULL, TLS1_2_VERSION,
-		  "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", 0, 0, 0 },
+		  "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", 0, 0, 0,
+		  0 },
 		{ "TLS 1.2 static-key suite only", NULL, TLS_CLIENT_NONE,
 		  NULL, 0, "localhost", NULL, NULL, TLS1_2_VERSION,
-		  "AES128-GCM-SHA256:AES256-GCM-SHA384", 0, 0, 0 },
+		  "AES128-GCM-SHA256:AES256-GCM-SHA384", 0, 0, 0, 0 },
 		{ "client at TLS 1.1", NULL, TLS_CLIENT_NONE, NULL, 0,
 		  "localhost", NULL, NULL, TLS1_1_VERSION,
-		  "DEFAULT:@SECLEVEL=0", 0, 0, 0 },
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0, 0 },
 		{ "client at TLS 1.0", NULL, TLS_CLIENT_NONE, NULL, 0,
 		  "localhost", NULL, NULL, TLS1_VERSION,
-		  "DEFAULT:@SECLEVEL=0", 0, 0, 0 },
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0, 0 },
+		/*
+		 * A server weakened everywhere but in its minimum version
+		 * still refuses TLS 1.1 and 1.0; the control case with the
+		 * minimum lowered shows that the client could connect.
+		 */
+		{ "weak server, client at TLS 1.1", NULL, TLS_CLIENT_NONE,
+		  NULL, 0, "localhost", NULL, NULL, TLS1_1_VERSION,
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0, 1 },
+		{ "weak server, client at TLS 1.0", NULL, TLS_CLIENT_NONE,
+		  NULL, 0, "localhost", NULL, NULL, TLS1_VERSION,
+		  "DEFAULT:@SECLEVEL=0", 0, 0, 0, 1 },
+		{ "weak server, client at TLS 1.2", NULL, TLS_CLIENT_NONE,
+		  NULL, 0, "localhost", NULL, NULL, TLS1_2_VERSION,
+		  "DEFAULT:@SECLEVEL=0", 1, TLS1_2_VERSION, 0, 1 },
+		{ "control: min lowered, client at TLS 1.1", NULL,
+		  TLS_CLIENT_NONE, NULL, 0, "localhost", NULL, NULL,
+		  TLS1_1_VERSION, "DEFAULT:@SECLEVEL=0", 1, TLS1_1_VERSION, 0,
+		  2 },
 		{ "server TLS 1.3 only, client TLS 1.2", "TLSv1.3",
 		  TLS_CLIENT_NONE, "ca.pem", 1, "localhost", NULL, NULL,
-		  TLS1_2_VERSION, NULL, 0, 0, 0 },
+		  TLS1_2_VERSION, NULL, 0, 0, 0, 0 },
 		{ "client cert required, none sent", NULL, TLS_CLIENT_REQUIRE,
-		  "ca.pem", 1, "localhost", NULL, NULL, 0, NULL, 0, 0, 0 },
+		  "ca.pem", 1, "localhost", NULL, NULL, 0, NULL, 0, 0, 0, 0 },
 		{ "client cert required and sent", NULL, TLS_CLIENT_REQUIRE,
 		  "ca.pem", 1, "localhost", "cli.pem", "cli.key", 0, NULL, 1,
-		  0, 1 },
+		  0, 1, 0 },
 		{ "client cert required, TLS 1.2", NULL, TLS_CLIENT_REQUIRE,
 		  "ca.pem", 1, "localhost", "cli.pem", "cli.key",
-		  TLS1_2_VERSION, NULL, 1, TLS1_2_VERSION, 1 },
+		  TLS1_2_VERSION, NULL, 1, TLS1_2_VERSION, 1, 0 },
 		{ "client cert optional, none sent", NULL,
 		  TLS_CLIENT_OPTIONAL, "ca.pem", 1, "localhost", NULL, NULL,
-		  0, NULL, 1, 0, 0 },
+		  0, NULL, 1, 0, 0, 0 },
 		{ "client cert optional and sent", NULL, TLS_CLIENT_OPTIONAL,
 		  "ca.pem", 1, "localhost", "cli.pem", "cli.key", 0, NULL, 1,
-		  0, 1 },
+		  0, 1, 0 },
 		/* The server certificate is not a client certificate. */
 		{ "client sends a server-only cert", NULL,
 		  TLS_CLIENT_REQUIRE, "ca.pem", 1, "localhost", "srv.pem",
-		  "srv.key", 0, NULL, 0, 0, 0 },
+		  "srv.key", 0, NULL, 0, 0, 0, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
