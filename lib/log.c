@@ -15,18 +15,31 @@
 
 static const char *log_prog = "octospool";
 static int log_fg;
+static int log_syslog = 1;
 static int log_verbose;
 static int log_quiet;
 static int log_fd = -1;
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
-/* Open syslog and decide whether stderr gets a copy too. */
+/*
+ * In the foreground, lines go to stderr only (journald or a terminal
+ * keeps them; sending them to syslog too would record each twice); in
+ * the background to syslog, and to stderr as well if it is a terminal.
+ * log_setsyslog(1) adds syslog in the foreground.
+ */
 void
 log_init(const char *prog, int facility, int foreground)
 {
 	log_prog = prog;
 	log_fg = foreground || isatty(STDERR_FILENO);
+	log_syslog = !foreground;
 	openlog(prog, LOG_PID | LOG_NDELAY, facility);
+}
+
+void
+log_setsyslog(int on)
+{
+	log_syslog = on;
 }
 
 void
@@ -70,9 +83,9 @@ log_emit(int pri, const char *fmt, va_list ap, const char *errstr)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	if (errstr)
+	if (log_syslog && errstr)
 		syslog(pri, "%s error=\"%s\"", msg, errstr);
-	else
+	else if (log_syslog)
 		syslog(pri, "%s", msg);
 	if (!log_fg && log_fd == -1)
 		return;

@@ -9,6 +9,7 @@
 
 void	log_init(const char *prog, int facility, int foreground);
 void	log_setverbose(int level);	/* 0 info, 1 +debug */
+void	log_setsyslog(int on);		/* also to syslog in the foreground */
 int	log_setfile(const char *path);	/* also append lines to this file */
 void	log_setquiet(int quiet);	/* stderr: warnings only */
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,28 +14,31 @@ int
 priv_drop(const char *user, char *err, size_t errlen)
 {
 	struct passwd *pw;
-	uid_t r, e, s;
-	gid_t rg, eg, sg;
+	uid_t r, e, s, uid;
+	gid_t rg, eg, sg, gid;
 
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL) {
 		snprintf(err, errlen, "no such user '%s'", user);
 		return -1;
 	}
-	if (pw->pw_uid == 0) {
+	uid = pw->pw_uid;	/* pw is static: initgroups may reuse it */
+	gid = pw->pw_gid;
+	if (uid == 0) {
 		snprintf(err, errlen, "user '%s' is root", user);
 		return -1;
 	}
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+	/* The user's own groups: octospool producers write by group. */
+	if (initgroups(user, gid) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1) {
 		snprintf(err, errlen, "cannot become '%s': %s", user,
 		    strerror(errno));
 		return -1;
 	}
 	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
-	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid ||
+	    r != uid || e != uid || s != uid ||
+	    rg != gid || eg != gid || sg != gid ||
 	    setuid(0) != -1) {
 		snprintf(err, errlen, "privileges not fully dropped");
 		return -1;

@@ -329,7 +329,7 @@ recv_stock() {
 }
 
 @test "D3: 20 concurrent SENDs of one new name: exactly one succeeds" {
-	recv_stock
+	recv_stock --max-per-source 32
 	pids=()
 	for i in $(seq 1 20); do
 		"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" 'send:SEND <same.txt> SIZE 5\n' \
@@ -343,7 +343,9 @@ recv_stock() {
 	done
 	assert_equal "$ok" 1
 	assert_equal "$(ls -A "$T/in" | wc -l)" 1
-	grep -c 'reason="file already exists"' "$T/recv.log"
+	# Every loser is told why, before or after its data.
+	run grep -c 'event=file.refused verb=SEND name="same.txt" reason="file already exists' "$T/recv.log"
+	assert_output 19
 }
 
 @test "D4: a write error (RLIMIT_FSIZE) gets no SEND OK, no final file, no temp" {

@@ -61,7 +61,7 @@ static const char *const known_keys[] = {
 	"max_per_source", "session_timeout", "min_rate", "auth_fail_delay",
 	"auth_fail_limit", "auth_fail_window", "auth_block_time", "file_mode",
 	"name_max", "data_pattern", "audit", "audit_spool", "syslog_facility",
-	"pid_file", NULL
+	"pid_file", "syslog", NULL
 };
 
 /* Command-line values, by config key; they win over the file. */
@@ -86,14 +86,22 @@ cli_set(const char *key, const char *val)
 static const struct conf *the_conf;
 static int askpass;
 
-/* A setting: command line, else [tentacle-recv] or top of the file. */
 static const char *
-get(const char *key)
+cli_get(const char *key)
 {
 	for (int i = 0; i < ncli; i++)
 		if (strcmp(cli[i].key, key) == 0)
 			return cli[i].val;
-	return conf_get(the_conf, SECTION, key);
+	return NULL;
+}
+
+/* A setting: command line, else [tentacle-recv] or top of the file. */
+static const char *
+get(const char *key)
+{
+	const char *v = cli_get(key);
+
+	return v != NULL ? v : conf_get(the_conf, SECTION, key);
 }
 
 static long long
@@ -141,7 +149,7 @@ static void __attribute__((noreturn))
 usage(FILE *fp, int ex)
 {
 	fprintf(fp,
-	    "usage: tentacle-recv [-dhIinoqTvVw] [-a address[,address...]] "
+	    "usage: tentacle-recv [-dhInoqTvVw] [-a address[,address...]] "
 	    "[-c max_conn]\n"
 	    "\t[-e cert] [-F config] [-f ca] [-i filters] [-k key] "
 	    "[-l log_file]\n"
@@ -151,9 +159,49 @@ usage(FILE *fp, int ex)
 	    "\t[--config file] [--spool dir] [--user user] [--port-file file]\n"
 	    "\t[--password-file file] [--client-cert none|optional|require]\n"
 	    "\t[--max-per-source n] [--session-timeout s] [--min-rate B/s]\n"
+	    "\t[--served-dir dir] [--audit-spool dir] [--pid-file file]\n"
 	    "\t[--version] [--help]\n"
 	    "See tentacle-recv(8).\n");
 	exit(ex);
+}
+
+/* The syslog facility named by syslog_facility (default daemon). */
+static int
+facility(void)
+{
+	static const struct { const char *name; int fac; } tab[] = {
+		{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
+		{ "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+	const char *v = get("syslog_facility");
+
+	if (v == NULL)
+		return LOG_DAEMON;
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(tab[i].name, v) == 0)
+			return tab[i].fac;
+	fatalx(EX_CONFIG, "event=config.error key=syslog_facility "
+	    "msg=\"unknown facility\"");
+}
+
+/* Make a relative path absolute: -d changes to / before using it. */
+static char *
+abs_path(char *p)
+{
+	char cwd[4096], *a;
+
+	if (p == NULL || p[0] == '/')
+		return p;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		fatal(EX_OSERR, "event=getcwd.fail");
+	if (asprintf(&a, "%s/%s", cwd, p) == -1)
+		fatal(EX_OSERR, "event=oom");
+	free(p);
+	return a;
 }
 
 /* First line of a file holding a secret; refuse group/world access. */
@@ -197,14 +245,17 @@ configure(void)
 	if (get_bool("insecure", 0))
 		log_warnx("event=config.warn msg=\"-I/insecure ignored: LS and "
 		    "MV are never served\"");
+	if (get("block_size") != NULL)
+		log_warnx("event=config.warn msg=\"block_size ignored: data is "
+		    "read in 64 KiB blocks\"");
 	if (get_bool("use_libwrap", 0))
 		log_warnx("event=config.warn msg=\"-T/use_libwrap ignored: use "
 		    "max_per_source and a firewall\"");
 	cf->addresses = get_str("addresses", "0.0.0.0");
 	cf->port = get_str("port", TENTACLE_PORT);
-	cf->port_file = get_str("port_file", NULL);
-	cf->pid_file = get_str("pid_file", NULL);
-	cf->max_conn = get_num("max_connections", 1, 100000, 100);
+	cf->port_file = abs_path(get_str("port_file", NULL));
+	cf->pid_file = abs_path(get_str("pid_file", NULL));
+	cf->max_conn = get_num("max_connections", 1, 4096, 100);
 	cf->max_per_source = get_num("max_per_source", 1, 100000, 16);
 	cf->storage_dir = get_str("directory", NULL);
 	cf->layout = cf->storage_dir ? LAYOUT_STOCK : LAYOUT_OCTOSPOOL;
@@ -265,8 +316,9 @@ configure(void)
 	cf->auth_fail_limit = get_num("auth_fail_limit", 1, 100000, 5);
 	cf->auth_fail_window_s = get_num("auth_fail_window", 1, 86400, 60);
 	cf->auth_block_s = get_num("auth_block_time", 0, 86400, 60);
-	/* Password: only its token is kept in memory. */
-	if ((v = get_str("password_file", NULL)) != NULL) {
+	/* Password: only its token is kept in memory; -x wins. */
+	if (cli_get("password") == NULL &&
+	    (v = get_str("password_file", NULL)) != NULL) {
 		pw = read_secret(v);
 		free(v);
 	} else
@@ -324,7 +376,7 @@ configure(void)
 		fatalx(EX_CONFIG, "event=config.error msg=\"TLS: %s\"", err);
 	cf->user = get_str("user", NULL);
 	cf->daemon = get_bool("daemon", 0);
-	cf->log_file = get_str("log_file", NULL);
+	cf->log_file = abs_path(get_str("log_file", NULL));
 	cf->verbose = get_num("verbose", 0, 2, 0);
 	cf->quiet = get_bool("quiet", 0);
 	if (gethostname(cf->hostname, sizeof(cf->hostname)) == -1)
@@ -612,6 +664,8 @@ main(int argc, char *argv[])
 		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	the_conf = conf;
 	configure();
+	log_init("tentacle-recv", facility(), 1);
+	log_setsyslog(get_bool("syslog", 0));
 	log_setverbose(recv_cf.verbose);
 	log_setquiet(recv_cf.quiet);
 	if (recv_cf.log_file && log_setfile(recv_cf.log_file) == -1)
@@ -644,7 +698,7 @@ main(int argc, char *argv[])
 	if (recv_cf.daemon) {
 		if (daemon(0, 0) == -1)
 			fatal(EX_OSERR, "event=daemon.fail");
-		log_init("tentacle-recv", LOG_DAEMON, 0);
+		log_init("tentacle-recv", facility(), 0);
 	}
 	if (recv_cf.pid_file) {
 		char pid[32];

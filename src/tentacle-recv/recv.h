@@ -55,7 +55,7 @@ struct recv_conf {
 	long long max_size;
 	size_t	 name_max;
 	mode_t	 file_mode;
-	char	 bad_chars[64];
+	char	 bad_chars[256];
 	int	 audit;
 	char	*audit_spool;
 	/* authentication and TLS */
@@ -85,7 +85,8 @@ struct recv_conf {
 struct syncer {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
-	uint64_t	 req, done, failed;
+	uint64_t	 req, done;
+	int		 broken;	/* errno of a failed fsync: sticky */
 	uint32_t	 dirty;
 	int		 busy;
 	int		 fds[RECV_MAX_DIRS];
@@ -148,6 +149,7 @@ void	store_audit(struct store *, const struct peer *, const char *action,
 	    const char *outcome, const char *name, size_t namelen,
 	    const char *reason, const char *id, long long size,
 	    const char *sha);
+int	store_scratch(int dirfd);
 int	syncer_add(struct syncer *, int fd);
 int	syncer_sync(struct syncer *, uint32_t mask);
 
@@ -162,7 +164,7 @@ struct accepted {
 void	*session_main(void *);	/* takes a malloc'd struct accepted */
 void	 source_release(const char *addr);
 int	 source_admit(const char *addr, const char **why);
-void	 source_auth_failed(const char *addr);
+int	 source_auth_failed(const char *addr);
 
 #define STORE_OK	0
 #define STORE_EXISTS	1	/* reply: file already exists */

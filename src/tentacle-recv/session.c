@@ -27,7 +27,7 @@
 #include "recv.h"
 
 /* Per-source accounting: connections, failed passwords, blocks. */
-#define SRC_SLOTS	4096
+#define SRC_SLOTS	8192	/* > the max_connections cap */
 
 struct source {
 	char	addr[64];
@@ -46,7 +46,7 @@ static pthread_mutex_t	 src_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct source *
 source_get(const char *addr)
 {
-	struct source *freeslot = NULL;
+	struct source *freeslot = NULL, *oldest = NULL;
 	int64_t now = net_now_ms();
 
 	for (int i = 0; i < SRC_SLOTS; i++) {
@@ -54,12 +54,21 @@ source_get(const char *addr)
 
 		if (s->addr[0] && strcmp(s->addr, addr) == 0)
 			return s;
-		if (s->active == 0 && s->blocked_until < now &&
-		    (s->fails == 0 || now - s->fail_start >
-		    recv_cf.auth_fail_window_s * 1000LL) &&
+		if (s->active != 0)
+			continue;
+		if (s->blocked_until < now && (s->fails == 0 ||
+		    now - s->fail_start > recv_cf.auth_fail_window_s * 1000LL) &&
 		    (freeslot == NULL || s->last < freeslot->last))
 			freeslot = s;
+		if (oldest == NULL || s->last < oldest->last)
+			oldest = s;
 	}
+	/*
+	 * Full of remembered failures (many addresses): forget the oldest
+	 * rather than refuse everyone new.  Its block is lost, logged.
+	 */
+	if (freeslot == NULL && (freeslot = oldest) != NULL)
+		log_warnx("event=source.evict peer=%s", oldest->addr);
 	if (freeslot != NULL) {
 		memset(freeslot, 0, sizeof(*freeslot));
 		strlcpy(freeslot->addr, addr, sizeof(freeslot->addr));
@@ -99,32 +108,38 @@ source_release(const char *addr)
 	struct source *s;
 
 	pthread_mutex_lock(&src_mu);
-	if ((s = source_get(addr)) != NULL && s->active > 0)
+	if ((s = source_get(addr)) != NULL && s->active > 0) {
 		s->active--;
+		s->last = net_now_ms();
+	}
 	src_active_total--;
 	pthread_mutex_unlock(&src_mu);
 }
 
-/* Count a wrong password; too many in the window block the source. */
-void
+/* Count a wrong password; too many block the source: returns 1 then. */
+int
 source_auth_failed(const char *addr)
 {
 	struct source *s;
 	int64_t now = net_now_ms();
+	int blocked = 0;
 
 	pthread_mutex_lock(&src_mu);
 	if ((s = source_get(addr)) != NULL) {
+		s->last = now;
 		if (now - s->fail_start > recv_cf.auth_fail_window_s * 1000LL) {
 			s->fail_start = now;
 			s->fails = 0;
 		}
 		if (++s->fails >= recv_cf.auth_fail_limit) {
+			blocked = 1;
 			s->blocked_until = now + recv_cf.auth_block_s * 1000LL;
 			log_warnx("event=source.blocked peer=%s fails=%d "
 			    "seconds=%d", addr, s->fails, recv_cf.auth_block_s);
 		}
 	}
 	pthread_mutex_unlock(&src_mu);
+	return blocked;
 }
 
 struct session {
@@ -300,7 +315,10 @@ do_send(struct session *s, char *name, size_t namelen, long long size,
 		    s->p.authed ? "password" : "none");
 		return reply(s, rbuf);
 	case STORE_EXISTS:
-		log_refused(s, v, name, namelen, why);
+		/* Lost the no-overwrite race after the audit event: say so. */
+		log_refused(s, v, name, namelen,
+		    "file already exists (lost a concurrent upload; the "
+		    "'stored' event for this item is void)");
 		snprintf(rbuf, sizeof(rbuf), "%s ERR (file already exists)\n",
 		    v);
 		return reply(s, rbuf);
@@ -393,9 +411,8 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 		return reply(s, rbuf);
 	}
 	if (zip) {
-		zfd = openat(recv_cf.layout == LAYOUT_STOCK ?
-		    recv_store.stock_dirfd : recv_store.data_q.tmpfd, ".",
-		    O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		zfd = store_scratch(recv_cf.layout == LAYOUT_STOCK ?
+		    recv_store.stock_dirfd : recv_store.data_q.tmpfd);
 		if (zfd == -1 || zip_create_single(fd, sb.st_size, zfd, name,
 		    &zlen, zerr, sizeof(zerr)) != ZIP_OK) {
 			log_warnx("event=recv.fail name=\"%s\" reason=\"zip: "
@@ -421,6 +438,8 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 		rc = -1;
 		goto out;
 	}
+	store_audit(&recv_store, &s->p, "file.served", "sent", name, namelen,
+	    NULL, NULL, (long long)sb.st_size, NULL);
 	log_info("event=file.served name=\"%s\" size=%lld zip=%d peer=%s "
 	    "port=%d tls=%s subject=\"%s\"", vis(s, name, namelen),
 	    (long long)sb.st_size, zip, s->p.addr, s->p.port,
@@ -460,7 +479,9 @@ do_auth(struct session *s)
 	    "wrong password" : "first command is not PASS");
 	store_audit(&recv_store, &s->p, "session.auth", "refused", NULL, 0,
 	    "wrong or missing password", NULL, -1, NULL);
-	source_auth_failed(s->p.addr);
+	if (source_auth_failed(s->p.addr))
+		store_audit(&recv_store, &s->p, "source.blocked", "blocked",
+		    NULL, 0, "too many wrong passwords", NULL, -1, NULL);
 	/* Slow down guessing; the slot stays taken meanwhile. */
 	usleep(recv_cf.auth_fail_delay_ms * 1000);
 	return -1;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,7 +55,7 @@ syncer_sync(struct syncer *s, uint32_t mask)
 	pthread_mutex_lock(&s->mu);
 	s->dirty |= mask;
 	my = ++s->req;
-	while (s->done < my && s->failed < my) {
+	while (s->done < my && !s->broken) {
 		if (!s->busy) {
 			uint64_t target = s->req;
 			uint32_t m = s->dirty;
@@ -69,19 +70,28 @@ syncer_sync(struct syncer *s, uint32_t mask)
 			pthread_mutex_lock(&s->mu);
 			s->busy = 0;
 			if (err) {
-				s->failed = target;
-				errno = err;
+				/*
+				 * After a failed fsync the kernel may have
+				 * dropped the dirty state: nothing since can
+				 * be proven durable.  Refuse every later
+				 * SEND OK until an operator restarts us.
+				 */
+				s->broken = err;
+				log_warnx("event=sync.broken error=\"%s\" "
+				    "msg=\"directory fsync failed: no further "
+				    "file is acknowledged; restart after "
+				    "fixing the storage\"", strerror(err));
 			} else
 				s->done = target;
 			pthread_cond_broadcast(&s->cv);
 		} else
 			pthread_cond_wait(&s->cv, &s->mu);
 	}
-	if (s->done < my)
+	if (s->done < my || s->broken) {
 		rc = -1;
+		errno = s->broken ? s->broken : EIO;
+	}
 	pthread_mutex_unlock(&s->mu);
-	if (rc == -1 && errno == 0)
-		errno = EIO;
 	return rc;
 }
 
@@ -89,6 +99,39 @@ static int
 store_opendir(const char *path)
 {
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * Remove our own temp files that a crash left in a stock directory
+ * (".octospool.PID.RAND.tmp" older than an hour: another front end on a
+ * shared directory may be writing a younger one right now).
+ */
+static void
+store_clean_stock(int dirfd)
+{
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (strncmp(de->d_name, ".octospool.", 11) != 0 || l < 16 ||
+		    strcmp(de->d_name + l - 4, ".tmp") != 0)
+			continue;
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && now - sb.st_mtime > 3600 &&
+		    unlinkat(dirfd, de->d_name, 0) == 0)
+			log_info("event=tmp.removed name=\"%s\"", de->d_name);
+	}
+	closedir(d);
 }
 
 /* Compile "regex:dir;regex:dir" into anchored filters. */
@@ -180,6 +223,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 			return -1;
 		}
 		st->stock_ix = syncer_add(&st->sync, st->stock_dirfd);
+		store_clean_stock(st->stock_dirfd);
 		for (int i = 0; i < cf->nfilters; i++) {
 			struct recv_filter *f = &cf->filter[i];
 
@@ -192,6 +236,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 				return -1;
 			}
 			f->dirix = syncer_add(&st->sync, f->dirfd);
+			store_clean_stock(f->dirfd);
 		}
 		return 0;
 	}
@@ -208,6 +253,8 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	}
 	syncer_add(&st->sync, st->data_q.newfd);	/* index 0 or 1 */
 	syncer_add(&st->sync, st->upload_q.newfd);
+	(void)spool_clean_tmp(&st->data_q, SPOOL_TMP_MAXAGE);
+	(void)spool_clean_tmp(&st->upload_q, SPOOL_TMP_MAXAGE);
 	if (regcomp(&cf->data_re, cf->data_pattern, REG_EXTENDED |
 	    REG_NOSUB) != 0) {
 		snprintf(err, errlen, "data_pattern: bad regex");
@@ -316,7 +363,7 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 /* An anonymous scratch file next to dirfd for ZIP blobs. */
-static int
+int
 store_scratch(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
