@@ -293,6 +293,23 @@ conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *host, int verify)
 	return conn_handshake(c, 0);
 }
 
+/*
+ * Close with a FIN, not a RST: shut down our side, drop (a bounded
+ * amount of) what the peer already sent, then close.  A client then
+ * sees a clean end of stream, as with the stock server.
+ */
+void
+net_close_gently(int fd)
+{
+	char junk[4096];
+
+	(void)shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 16; i++)
+		if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+			break;
+	close(fd);
+}
+
 /* Close without waiting for the peer: one close_notify at most. */
 void
 conn_close(struct conn *c)
@@ -304,7 +321,7 @@ conn_close(struct conn *c)
 		c->ssl = NULL;
 	}
 	if (c->fd >= 0)
-		close(c->fd);
+		net_close_gently(c->fd);
 	c->fd = -1;
 	ERR_clear_error();
 }

@@ -47,6 +47,7 @@ int	 conn_tls_accept(struct conn *, SSL_CTX *);
 int	 conn_tls_connect(struct conn *, SSL_CTX *, const char *host,
 	    int verify);
 void	 conn_close(struct conn *);
+void	 net_close_gently(int fd);
 /* TCP connect to host:port with a timeout; returns fd or -1. */
 int	 net_connect(const char *host, const char *port, int timeout_ms,
 	    char *err, size_t errlen);

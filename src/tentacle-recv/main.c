@@ -549,7 +549,7 @@ accept_one(int lfd, pthread_attr_t *attr)
 	if (!source_admit(a->addr, &why)) {
 		log_info("event=conn.refused peer=%s port=%d reason=\"%s\"",
 		    a->addr, a->port, why);
-		close(fd);
+		net_close_gently(fd);
 		free(a);
 		return;
 	}
