@@ -38,7 +38,7 @@ endif
 LIB_SRC   = $(wildcard lib/*.c)
 LIB_OBJ   = $(LIB_SRC:%.c=$(OBJDIR)/%.o)
 TOOLS     = $(notdir $(wildcard src/*))
-TEST_TOOLS = tt-wire tt-zip
+TEST_TOOLS = $(notdir $(basename $(wildcard tests/tools/tt-*.c)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BINOUT)/unit/%)
 
@@ -78,7 +78,7 @@ check-quick: all units
 	@sh tools/check.sh --quick
 
 demo: deps
-	@sh tools/demo.sh
+	@bash tools/demo.sh
 
 bench: deps all
 	@sh bench/run.sh
