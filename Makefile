@@ -83,6 +83,36 @@ demo: deps
 bench: deps all
 	@sh bench/run.sh
 
+# make fuzz: every fuzz/<name>.c with clang and libFuzzer, all of lib/
+# under ASan+UBSan, FUZZ_TIME seconds each; seeds: the test corpus.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_FLAGS  = -std=gnu11 -g -O1 -fno-omit-frame-pointer -Ilib \
+	      -DVERSION='"$(VERSION)"' -DLIBBSD_OPENBSD_VIS -D_GNU_SOURCE \
+	      $(PKG_CFLAGS) -fsanitize=address,undefined
+FUZZERS     = $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+FUZZ_OBJ    = $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
+	    $(PKG_LIBS) -lcrypto -lssl
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		mkdir -p $$f.corpus || exit 1; \
+		echo "fuzz: $$f for $(FUZZ_TIME) s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+		    -rss_limit_mb=1024 -print_final_stats=1 \
+		    -artifact_prefix=$$f- $$f.corpus \
+		    tests/data/samples tests/data/variants tests/data/bad \
+		    >$$f.log 2>&1 || { tail -40 $$f.log; exit 1; }; \
+		grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units)' $$f.log; \
+	done
+
 lint-man:
 	mandoc -Tlint -Wwarning doc/*.[1-8]
 
@@ -105,5 +135,5 @@ install: all
 clean:
 	rm -rf build bin/*
 
-.PHONY: all units deps check check-quick demo bench lint-man install clean
+.PHONY: all units deps check check-quick demo bench fuzz lint-man install clean
 .PRECIOUS: $(OBJDIR)/%.o

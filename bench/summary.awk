@@ -1,4 +1,5 @@
 # bench/summary.awk: results.tsv (round, metric, value) -> Markdown tables.
+# Variables: n (files per small test), big (bytes in the big-file test).
 # Medians over rounds; a ratio is computed per round (figure and baseline
 # measured minutes apart at most) and the median of those is shown.
 function sortv(a, n,    i, j, t) {
@@ -79,6 +80,13 @@ function cap(label, m, unit, limit,    x, hi, r) {
 	    range(m), "< " limit " " unit, hi < limit ? "met" : \
 	    x < limit ? "met (median)" : "**missed**"
 }
+function io(m, label) {
+	if (!have(m ".flush"))
+		return
+	printf "| %s | %s | %s | %s | %s |\n", label, fmt(median(m ".wio")),
+	    fmt(median(m ".flush")), fmt(median(m ".cpu")),
+	    have(m ".ccpu") ? fmt(median(m ".ccpu")) : "–"
+}
 {
 	v[$1, $2] = $3
 	if ($1 > maxr)
@@ -102,13 +110,13 @@ END {
 	print ""
 	print "| test | median | range | baseline | ratio | goal | |"
 	print "|---|---|---|---|---|---|---|"
-	row("a. 2000 × 2 KiB, conn per file, plain", "a.plain", "files/s", "raw.durable1", 0.80)
+	row("a. " n " × 2 KiB, conn per file, plain", "a.plain", "files/s", "raw.durable1", 0.80)
 	row("a. the same, TLS 1.3", "a.tls", "files/s", "raw.durable1", 0.60)
 	row("b. 8 clients, conn per file, plain", "b.plain8", "files/s", "raw.durable8", 1.00)
 	row("b. 8 clients, conn per file, TLS 1.3", "b.tls8", "files/s", "raw.durable8", 0)
-	row("c. 2000 × 2 KiB, one session", "c.session", "files/s", "raw.durable1", 0.80)
-	row("d. 200 MB file, plain (incl. fsync)", "d.big.plain", "MB/s", "raw.tcp", 0.70)
-	row("d. 200 MB file, TLS 1.3 (incl. fsync)", "d.big.tls", "MB/s", "raw.tcp", 0.50)
+	row("c. " n " × 2 KiB, one session", "c.session", "files/s", "raw.durable1", 0.80)
+	row("d. " big / 1e6 " MB file, plain (incl. fsync)", "d.big.plain", "MB/s", "raw.tcp", 0.70)
+	row("d. " big / 1e6 " MB file, TLS 1.3 (incl. fsync)", "d.big.tls", "MB/s", "raw.tcp", 0.50)
 	row("e. stock layout (-s), conn per file, plain", "e.stock", "files/s", "raw.durable1", 0)
 	row("f. tentacle-send, one process per file", "f.send", "files/s", "raw.durable1", 0)
 	row("Perl tentacle_server (no fsync), conn per file", "perl.plain", "files/s", "raw.durable1", 0)
@@ -136,6 +144,21 @@ END {
 	cap("e. CPU per connection, stock layout", "e.stock.cpu", "ms", 1)
 	cap("d. RSS growth (VmHWM − start RSS), plain", "d.big.plain.rss", "MiB", 32)
 	cap("d. RSS growth (VmHWM − start RSS), TLS", "d.big.tls.rss", "MiB", 32)
+	if (have("raw.durable1.flush")) {
+		print ""
+		print "### Disk requests per file (block device counters; medians)"
+		print ""
+		print "| run | write requests | flush requests | server (raw: process) CPU ms/file | client CPU ms/file |"
+		print "|---|---|---|---|---|"
+		io("raw.durable1", "raw.durable1 (1 writer)")
+		io("raw.durable2", "raw.durable2 (tentacle-recv's disk work)")
+		io("a.plain", "a. conn per file, plain")
+		io("a.tls", "a. conn per file, TLS")
+		io("c.session", "c. one session")
+		io("e.stock", "e. stock layout")
+		io("raw.durable8", "raw.durable8 (8 writers)")
+		io("b.plain8", "b. 8 clients, plain")
+	}
 	print ""
 	printf "For scale: raw.durable1 spends %s ms CPU per file and raw.durable2 %s ms in the kernel's filesystem code alone; a TLS 1.3 server handshake costs %s ms.\n", fmt(median("raw.durable1.cpu")), fmt(median("raw.durable2.cpu")), fmt(median("raw.tlshs.cpu"))
 }

@@ -40,13 +40,17 @@ typedef int drain_handler(struct drain *, struct drain_item *, void *arg);
  * inputs are removed (db-load: COMMIT).  Returns 0, or -1 to give the
  * whole batch back (temporary failure). */
 typedef int drain_commit_fn(struct drain *, void *arg);
+/* Called at the start of every commit of a non-empty batch, before the
+ * batch's audit events are written: the place for summary events. */
+typedef void drain_prepare_fn(struct drain *, void *arg);
 
 struct drain_opts {
 	const char	*stage;		/* tool name, for reasons and audit */
 	size_t		 max_item;	/* bigger items are rejected unread */
 	size_t		 batch;		/* items per commit; 0: DRAIN_BATCH */
 	drain_commit_fn	*commit;
-	void		*arg;
+	drain_prepare_fn *prepare;	/* may be NULL */
+	void		*arg;		/* for commit and prepare */
 };
 
 struct drain_stats {

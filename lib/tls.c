@@ -154,6 +154,8 @@ tls_server_ctx(const struct tls_opts *o, char *err, size_t errlen)
 	}
 	SSL_CTX_set_verify_depth(ctx, 5);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* No TLS 1.3 tickets either: no resumption, nothing to send. */
+	SSL_CTX_set_num_tickets(ctx, 0);
 	return ctx;
 }
 

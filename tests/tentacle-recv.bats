@@ -291,8 +291,10 @@ recv_stock() {
 	w=$!
 	sleep 0.7
 	assert_file_not_exists "$T/in/d1.1.data"
+	# The transfer is in an anonymous file (O_TMPFILE), or where that is
+	# not supported in a hidden temp that no data server would pick up.
 	run ls -A "$T/in"
-	assert_output --regexp '^\.octospool\.[0-9]+\.[0-9a-f]+\.tmp$'
+	[ -z "$output" ] || assert_output --regexp '^\.octospool\.[0-9]+\.[0-9a-f]+\.tmp$'
 	wait $w
 	assert_equal "$(cat "$T/in/d1.1.data")" "helloworld"
 	assert_equal "$(ls -A "$T/in" | wc -l)" 1

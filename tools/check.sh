@@ -65,6 +65,25 @@ run_static() {
 	fi
 }
 
+# One counted check: every libFuzzer harness for 60 s, when clang is here.
+run_fuzz() {
+	if ! command -v clang >/dev/null 2>&1; then
+		echo "ok - fuzz # SKIP clang not installed"
+		return
+	fi
+	if make -s fuzz FUZZ_TIME=60 >"$log" 2>&1; then
+		cat "$log"
+		echo "ok - fuzz (make fuzz, 60 s per harness)"
+		pass=$((pass + 1))
+	else
+		tail -60 "$log"
+		echo "not ok - fuzz (make fuzz)"
+		fail=$((fail + 1))
+		failed_names="$failed_names
+  fuzz"
+	fi
+}
+
 echo "== build (release)"
 if ! make -s -j2 all units >"$log" 2>&1; then
 	cat "$log"
@@ -78,6 +97,8 @@ run_units bin
 echo "== bats (release)"
 run_bats bin release
 if [ "$quick" -eq 0 ]; then
+	echo "== fuzz"
+	run_fuzz
 	echo "== build (asan+ubsan)"
 	if make -s -j2 BUILD=asan all units >"$log" 2>&1; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1

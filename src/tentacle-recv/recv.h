@@ -114,6 +114,7 @@ struct store {
 	int		 audit_ix;
 	int		 stock_dirfd;	/* -s DIR */
 	int		 stock_ix;
+	int		 anon_ok;	/* O_TMPFILE + linkat work here */
 	struct syncer	 sync;
 };
 

@@ -27,6 +27,10 @@
 
 #include "recv.h"
 
+#define STORE_WRITE_BEHIND	(8 * 1024 * 1024)
+
+static int	store_probe_anon(int);
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE	(1 << 0)
 #endif
@@ -224,6 +228,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 		}
 		st->stock_ix = syncer_add(&st->sync, st->stock_dirfd);
 		store_clean_stock(st->stock_dirfd);
+		st->anon_ok = store_probe_anon(st->stock_dirfd);
 		for (int i = 0; i < cf->nfilters; i++) {
 			struct recv_filter *f = &cf->filter[i];
 
@@ -254,6 +259,8 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	syncer_add(&st->sync, st->data_q.newfd);	/* index 0 or 1 */
 	syncer_add(&st->sync, st->upload_q.newfd);
 	(void)spool_clean_tmp(&st->data_q, SPOOL_TMP_MAXAGE);
+	st->anon_ok = store_probe_anon(st->data_q.newfd) &&
+	    store_probe_anon(st->upload_q.newfd);
 	(void)spool_clean_tmp(&st->upload_q, SPOOL_TMP_MAXAGE);
 	if (regcomp(&cf->data_re, cf->data_pattern, REG_EXTENDED |
 	    REG_NOSUB) != 0) {
@@ -477,12 +484,69 @@ store_audit(struct store *st, const struct peer *p, const char *action,
 	audit_buf_free(&ab);
 }
 
+/*
+ * Give the anonymous file fd its name: new/<tname> for a queue, or the
+ * client's name in a stock directory (atomically refusing an existing
+ * one; with overwrite through a hidden name and a rename).  0 or errno.
+ */
+static int
+store_link_anon(struct store *st, int fd, const struct route *r,
+    const char *name, const char *tname, int overwrite)
+{
+	char proc[64], hidden[64];
+	int dirfd = r->kind == ROUTE_QUEUE ? r->queue->newfd : r->dirfd;
+
+	(void)st;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (r->kind == ROUTE_QUEUE)
+		return linkat(AT_FDCWD, proc, dirfd, tname,
+		    AT_SYMLINK_FOLLOW) == -1 ? errno : 0;
+	if (!overwrite)
+		return linkat(AT_FDCWD, proc, dirfd, name,
+		    AT_SYMLINK_FOLLOW) == -1 ? errno : 0;
+	snprintf(hidden, sizeof(hidden), ".octospool.%d.%08x.tmp",
+	    (int)getpid(), arc4random());
+	if (linkat(AT_FDCWD, proc, dirfd, hidden, AT_SYMLINK_FOLLOW) == -1)
+		return errno;
+	if (renameat(dirfd, hidden, dirfd, name) == -1) {
+		int e = errno;
+
+		unlinkat(dirfd, hidden, 0);
+		return e;
+	}
+	return 0;
+}
+
+/*
+ * Can we create anonymous files in dirfd and link them in by name
+ * (O_TMPFILE, /proc mounted)?  Tried once at start-up.
+ */
+static int
+store_probe_anon(int dirfd)
+{
+	char proc[64], probe[64];
+	int fd, ok;
+
+	if ((fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+	    0600)) == -1)
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	snprintf(probe, sizeof(probe), ".octospool-probe.%d.%08x",
+	    (int)getpid(), arc4random());
+	ok = linkat(AT_FDCWD, proc, dirfd, probe, AT_SYMLINK_FOLLOW) == 0;
+	if (ok)
+		unlinkat(dirfd, probe, 0);
+	close(fd);
+	return ok;
+}
+
 /* Receive exactly size bytes from c into fd, hashing them. */
 static int
 store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
     const char **why)
 {
 	unsigned char *buf = xmalloc(RECV_IO_BLOCK);
+	off_t pos = lseek(fd, 0, SEEK_CUR), flushed = pos;
 	int wfail = 0;
 
 	while (size > 0) {
@@ -507,6 +571,14 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 			free(buf);
 			return -1;
 		}
+		/* Big uploads: start writeback as we go, so the final
+		 * fsync does not find the whole file still dirty. */
+		pos += n;
+		if (pos >= 0 && pos - flushed >= STORE_WRITE_BEHIND) {
+			(void)sync_file_range(fd, flushed, pos - flushed,
+			    SYNC_FILE_RANGE_WRITE);
+			flushed = pos;
+		}
 	}
 	free(buf);
 	return 0;
@@ -527,16 +599,34 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	struct audit_buf ab;
 	size_t sha_off = 0;
 	ssize_t hl = 0;
-	int fd = -1, tmpdir, zfd = -1, rc = STORE_CLOSE, have_aname = 0;
+	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE, have_aname = 0;
+	int anon = 0;
 	uint32_t mask;
 	off_t body, zlen = 0;
 
 	audit_buf_init(&ab);
 	*why = "internal error";
-	/* 1. The temp file: in the queue's tmp/ or hidden in the target. */
-	if (r->kind == ROUTE_QUEUE) {
-		if (spool_mkname(tname, sizeof(tname), name) == -1)
-			goto out;
+	/*
+	 * 1. The temp file: anonymous (O_TMPFILE) in the final directory
+	 * where the kernel allows it, linked in by name once complete; else
+	 * named, in the queue's tmp/ or hidden in the target directory.
+	 */
+	if (r->kind == ROUTE_QUEUE &&
+	    spool_mkname(tname, sizeof(tname), name) == -1)
+		goto out;
+	if (st->anon_ok) {
+		tmpdir = r->kind == ROUTE_QUEUE ? r->queue->newfd : r->dirfd;
+		fd = openat(tmpdir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    cf->file_mode);
+		if (fd != -1 && fchmod(fd, cf->file_mode) == -1) {
+			close(fd);
+			fd = -1;
+		}
+		anon = fd != -1;
+	}
+	if (anon)
+		;
+	else if (r->kind == ROUTE_QUEUE) {
 		tmpdir = r->queue->tmpfd;
 		fd = spool_create(r->queue, tname, cf->file_mode);
 	} else {
@@ -666,12 +756,14 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		*why = "fsync failed";
 		goto fail;
 	}
-	if (close(fd) == -1) {
+	if (!anon) {
+		if (close(fd) == -1) {
+			fd = -1;
+			*why = "close failed";
+			goto fail;
+		}
 		fd = -1;
-		*why = "close failed";
-		goto fail;
 	}
-	fd = -1;
 	mask = 1u << r->dirix;
 	if (have_aname) {
 		if (spool_publish(&st->audit_q, aname) == -1) {
@@ -681,7 +773,23 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		have_aname = 0;
 		mask |= 1u << st->audit_ix;
 	}
-	if (r->kind == ROUTE_QUEUE) {
+	if (anon) {
+		int e = store_link_anon(st, fd, r, name, tname, cf->overwrite);
+
+		if (close(fd) == -1 && e == 0)
+			e = errno;
+		fd = -1;
+		if (e == EEXIST && r->kind == ROUTE_DIR && !cf->overwrite) {
+			*why = "file already exists";
+			rc = STORE_EXISTS;
+			goto fail;
+		}
+		if (e != 0) {
+			errno = e;
+			*why = "link failed";
+			goto fail;
+		}
+	} else if (r->kind == ROUTE_QUEUE) {
 		if (spool_publish(r->queue, tname) == -1) {
 			*why = "rename failed";
 			goto fail;
@@ -730,7 +838,8 @@ fail:
 	if (fd != -1)
 		close(fd);
 	fd = -1;
-	unlinkat(tmpdir, tname, 0);
+	if (!anon && tmpdir != -1)
+		unlinkat(tmpdir, tname, 0);
 	if (have_aname)
 		spool_abort(&st->audit_q, -1, aname);
 out:
@@ -738,7 +847,8 @@ out:
 		close(zfd);
 	if (fd != -1) {
 		close(fd);
-		unlinkat(tmpdir, tname, 0);
+		if (!anon && tmpdir != -1)
+			unlinkat(tmpdir, tname, 0);
 	}
 	EVP_MD_CTX_free(mdc);
 	audit_buf_free(&ab);

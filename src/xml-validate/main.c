@@ -1,0 +1,662 @@
+/*
+ * xml-validate: the second stage.  Drains spool/xml-validate into
+ * spool/agent-auth: every item is parsed with lib/agentxml (hardened
+ * libxml2 SAX2, structure and value rules); valid items move on byte
+ * for byte, envelope and all; refused ones go to reject/ with a reason.
+ * With a FILE operand it is a filter for one item.  See xml-validate(8).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentxml.h"
+#include "audit.h"
+#include "conf.h"
+#include "drain.h"
+#include "envelope.h"
+#include "log.h"
+#include "priv.h"
+#include "xalloc.h"
+
+#define SECTION		"xml-validate"
+#define STAGE		"xml-validate"
+#define DEFAULT_SPOOL	"/var/spool/octospool"
+#define DEFAULT_USER	"octospool-xml"
+#define DEFAULT_NAMEPAT	"[._][0-9]+\\.data$"
+#define FILE_NAME_MAX	255
+
+/* Every key the [xml-validate] section may hold. */
+static const char *const known_keys[] = {
+	"spool_dir", "user", "max_size", "max_depth", "max_elements",
+	"max_attributes", "max_modules", "max_text", "max_age", "max_future",
+	"now", "module_errors", "name_pattern", "audit", "audit_spool",
+	"batch", NULL
+};
+
+struct xv_conf {
+	struct agentxml_limits lim;
+	char		*spool_dir;
+	char		*user;
+	char		*audit_spool;
+	int		 audit;
+	int		 reject_modules;	/* module_errors reject */
+	int		 have_pattern;
+	regex_t		 name_re;
+	size_t		 batch;
+	int		 now_fixed;		/* --now or now: not the clock */
+};
+
+/* Accepted items per agent in the current batch (one audit event each). */
+struct xv_count {
+	char		*agent;
+	unsigned long	 files, modules, refused;
+};
+
+struct xv_run {
+	struct xv_conf	*cf;
+	struct xv_count	*cnt;
+	size_t		 ncnt, capcnt;
+	unsigned long	 modules_refused;
+};
+
+static const struct conf *the_conf;
+static const char *cli_now;
+
+static void __attribute__((noreturn))
+usage(FILE *fp, int ex)
+{
+	fprintf(fp,
+	    "usage: xml-validate [-dhnVv] [-c file] [--now epoch] [-o out] "
+	    "[FILE]\n"
+	    "  without FILE: drain spool/xml-validate into spool/agent-auth\n"
+	    "  with FILE (- for stdin): check one item, exit 0 or 65\n"
+	    "See xml-validate(8).\n");
+	exit(ex);
+}
+
+static long long
+get_num(const char *key, long long min, long long max, long long def)
+{
+	char err[512];
+	long long v = def;
+
+	if (conf_num(the_conf, SECTION, key, min, max, &v, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
+		    err);
+	return v;
+}
+
+static char *
+get_str(const char *key, const char *def)
+{
+	const char *v = conf_get(the_conf, SECTION, key);
+
+	if (v != NULL)
+		return xstrdup(v);
+	return def ? xstrdup(def) : NULL;
+}
+
+/* Turn the configuration into cf; errors exit 78. */
+static void
+configure(struct xv_conf *cf)
+{
+	char err[512], *v;
+	int b;
+
+	if (the_conf != NULL &&
+	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	agentxml_limits_default(&cf->lim);
+	cf->lim.max_size = get_num("max_size", 1, AGENTXML_MAX_SIZE_CAP,
+	    AGENTXML_MAX_SIZE);
+	cf->lim.max_depth = get_num("max_depth", 2, AGENTXML_MAX_DEPTH_CAP,
+	    AGENTXML_MAX_DEPTH);
+	cf->lim.max_elements = get_num("max_elements", 1, 10000000,
+	    AGENTXML_MAX_ELEMENTS);
+	cf->lim.max_attrs = get_num("max_attributes", 1, 1000,
+	    AGENTXML_MAX_ATTRS);
+	cf->lim.max_modules = get_num("max_modules", 1, 1000000,
+	    AGENTXML_MAX_MODULES);
+	cf->lim.max_text = get_num("max_text", 1, AGENTXML_MAX_SIZE_CAP,
+	    AGENTXML_MAX_TEXT);
+	cf->lim.max_age = get_num("max_age", 0, 10LL * 366 * 86400,
+	    AGENTXML_MAX_AGE);
+	cf->lim.max_future = get_num("max_future", 0, 366 * 86400,
+	    AGENTXML_MAX_FUTURE);
+	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
+	if (cli_now != NULL || conf_get(the_conf, SECTION, "now") != NULL) {
+		const char *es = NULL, *s = cli_now ? cli_now :
+		    conf_get(the_conf, SECTION, "now");
+
+		cf->lim.now = strtonum(s, 1, 1LL << 40, &es);
+		if (es != NULL)
+			fatalx(EX_CONFIG, "event=config.error key=now "
+			    "msg=\"want seconds since 1970: %s\"", es);
+		cf->now_fixed = 1;
+	}
+	if ((v = get_str("module_errors", "drop")) != NULL) {
+		if (!strcmp(v, "drop"))
+			cf->reject_modules = 0;
+		else if (!strcmp(v, "reject"))
+			cf->reject_modules = 1;
+		else
+			fatalx(EX_CONFIG, "event=config.error key=module_errors "
+			    "msg=\"drop or reject\"");
+		free(v);
+	}
+	v = get_str("name_pattern", DEFAULT_NAMEPAT);
+	if (*v != '\0') {
+		if (regcomp(&cf->name_re, v, REG_EXTENDED | REG_NOSUB) != 0)
+			fatalx(EX_CONFIG, "event=config.error key=name_pattern "
+			    "msg=\"bad regular expression\"");
+		cf->have_pattern = 1;
+	}
+	free(v);
+	b = 1;
+	if (conf_bool(the_conf, SECTION, "audit", &b, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	cf->audit = b;
+	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
+	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
+		fatal(EX_OSERR, "asprintf");
+	cf->user = get_str("user", DEFAULT_USER);
+}
+
+/* The original file name must look like agent data and not like a path. */
+static int
+check_name(const struct xv_conf *cf, const char *name, char *why,
+    size_t whylen)
+{
+	size_t n = strlen(name);
+	const char *bad = NULL;
+
+	if (n == 0 || n > FILE_NAME_MAX)
+		bad = "is empty or longer than 255 bytes";
+	else if (name[0] == '.')
+		bad = "starts with '.'";
+	else if (strstr(name, "..") != NULL)
+		bad = "contains \"..\"";
+	else if (strpbrk(name, "/\\") != NULL)
+		bad = "contains '/' or '\\'";
+	else
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+				bad = "holds a control character";
+	if (bad == NULL && cf->have_pattern &&
+	    regexec(&cf->name_re, name, 0, NULL, 0) != 0)
+		bad = "does not match name_pattern";
+	if (bad == NULL)
+		return 0;
+	snprintf(why, whylen, "rule=name line=0 file name %s", bad);
+	return -1;
+}
+
+/* Reason text for the first refused module. */
+static void
+first_refused(const struct agent_data *ad, char *why, size_t whylen)
+{
+	for (const struct agent_module *m = ad->modules; m; m = m->next)
+		if (m->rule != NULL) {
+			snprintf(why, whylen, "rule=%s line=%u module=%u %s "
+			    "(module_errors reject)", m->rule, m->line,
+			    m->index, m->why);
+			return;
+		}
+}
+
+static void
+count_agent(struct xv_run *run, const struct agent_data *ad)
+{
+	struct xv_count *c = NULL;
+
+	for (size_t i = 0; i < run->ncnt; i++)
+		if (strcmp(run->cnt[i].agent, ad->agent_name) == 0) {
+			c = &run->cnt[i];
+			break;
+		}
+	if (c == NULL) {
+		if (run->ncnt == run->capcnt) {
+			run->capcnt = run->capcnt ? run->capcnt * 2 : 32;
+			run->cnt = xreallocarray(run->cnt, run->capcnt,
+			    sizeof(*run->cnt));
+		}
+		c = &run->cnt[run->ncnt++];
+		memset(c, 0, sizeof(*c));
+		c->agent = xstrdup(ad->agent_name);
+	}
+	c->files++;
+	c->modules += ad->nmodules;
+	c->refused += ad->nrefused;
+}
+
+/* Before each commit: one event per agent with what was accepted. */
+static void
+flush_counts(struct drain *d, void *arg)
+{
+	struct xv_run *run = arg;
+	struct audit_buf *ab = drain_audit(d);
+
+	for (size_t i = 0; i < run->ncnt; i++) {
+		struct xv_count *c = &run->cnt[i];
+
+		if (run->cf->audit) {
+			audit_begin(ab, STAGE, "xml.accepted", "ok");
+			audit_str(ab, "agent", c->agent);
+			audit_num(ab, "files", c->files);
+			audit_num(ab, "modules", c->modules);
+			audit_num(ab, "modules_refused", c->refused);
+			audit_end(ab);
+		}
+		free(c->agent);
+	}
+	run->ncnt = 0;
+}
+
+/* Log and audit the modules of an accepted item that were refused. */
+static void
+report_modules(struct drain *d, const struct drain_item *it,
+    const struct agent_data *ad, const struct xv_conf *cf)
+{
+	struct audit_buf *ab = drain_audit(d);
+	char vis[LOG_VISBUF], list[2048];
+	size_t pos = 0;
+
+	list[0] = '\0';
+	for (const struct agent_module *m = ad->modules; m; m = m->next) {
+		int n;
+
+		if (m->rule == NULL)
+			continue;
+		log_info("event=module.refused stage=%s id=%s module=%u "
+		    "line=%u rule=%s reason=\"%s\"", STAGE, it->name, m->index,
+		    m->line, m->rule, log_vis(vis, sizeof(vis), m->why,
+		    strlen(m->why)));
+		n = snprintf(list + pos, sizeof(list) - pos, "%s%u %s: %s",
+		    pos ? "; " : "", m->index, m->rule, m->why);
+		if (n > 0 && (size_t)n < sizeof(list) - pos)
+			pos += n;
+	}
+	if (!cf->audit)
+		return;
+	audit_begin(ab, STAGE, "xml.modules_refused", "refused");
+	audit_str(ab, "item", it->name);
+	audit_str(ab, "agent", ad->agent_name);
+	if (it->env.hdrlen > 0)
+		audit_str(ab, "peer", it->env.peer);
+	audit_num(ab, "modules_refused", ad->nrefused);
+	audit_str(ab, "modules", list);
+	audit_end(ab);
+}
+
+/* The drain handler: one item. */
+static int
+handle(struct drain *d, struct drain_item *it, void *arg)
+{
+	struct xv_run *run = arg;
+	struct xv_conf *cf = run->cf;
+	struct agent_data *ad;
+	char why[DRAIN_REASON_MAX];
+
+	if (check_name(cf, it->env.hdrlen > 0 ? it->env.name : it->name, why,
+	    sizeof(why)) == -1 ||
+	    agentxml_parse(it->body, it->bodylen, &cf->lim, &ad, why,
+	    sizeof(why)) == -1) {
+		drain_reason(it, EX_DATAERR, "%s", why);
+		return DRAIN_REJECT;
+	}
+	if (ad->nrefused > 0 && cf->reject_modules) {
+		first_refused(ad, why, sizeof(why));
+		agentxml_free(ad);
+		drain_reason(it, EX_DATAERR, "%s", why);
+		return DRAIN_REJECT;
+	}
+	if (drain_output(d, it, it->data, it->len) == -1) {
+		log_warn("event=output.fail stage=%s id=%s", STAGE, it->name);
+		agentxml_free(ad);
+		return DRAIN_RETRY;
+	}
+	if (ad->nrefused > 0) {
+		report_modules(d, it, ad, cf);
+		run->modules_refused += ad->nrefused;
+	}
+	log_debug("event=item.accept stage=%s id=%s modules=%u refused=%u",
+	    STAGE, it->name, ad->nmodules, ad->nrefused);
+	count_agent(run, ad);
+	agentxml_free(ad);
+	return DRAIN_DONE;
+}
+
+/* Become the service user if started as root; never run as root. */
+static void
+drop_privileges(const struct xv_conf *cf)
+{
+	char err[512];
+
+	if (geteuid() == 0 &&
+	    priv_drop(cf->user, err, sizeof(err)) == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
+	if (priv_check_not_root() == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
+		    "root\"");
+}
+
+static int
+drain_mode(struct xv_conf *cf)
+{
+	struct drain_opts o;
+	struct drain_stats st;
+	struct xv_run run;
+	struct drain *d;
+	struct timespec t0, t1;
+	char in[4096], out[4096], err[512];
+	int rc;
+
+	if ((size_t)snprintf(in, sizeof(in), "%s/xml-validate",
+	    cf->spool_dir) >= sizeof(in) ||
+	    (size_t)snprintf(out, sizeof(out), "%s/agent-auth",
+	    cf->spool_dir) >= sizeof(out))
+		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
+		    "long\"");
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	memset(&o, 0, sizeof(o));
+	o.stage = STAGE;
+	o.max_item = cf->lim.max_size + ENVELOPE_MAX;
+	o.batch = cf->batch;
+	o.prepare = flush_counts;
+	o.arg = &run;
+	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
+	    err, sizeof(err))) == NULL)
+		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	if (!cf->now_fixed)
+		cf->lim.now = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = drain_run(d, handle, &run, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	drain_close(d);
+	free(run.cnt);
+	if (st.seen > 0 || rc != 0)
+		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
+		    "rejected=%lu retried=%lu batches=%lu modules_refused=%lu "
+		    "ms=%lld exit=%d", STAGE, st.seen, st.done, st.rejected,
+		    st.retried, st.batches, run.modules_refused,
+		    (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000), rc);
+	return rc;
+}
+
+/* Read all of fd, refusing more than max bytes; -1 and errno, or
+ * -2 if too big. */
+static ssize_t
+read_bounded(int fd, char **bufp, size_t max)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = xmalloc(cap + 1);
+	struct stat sb;
+
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if ((size_t)sb.st_size > max) {
+			free(buf);
+			return -2;
+		}
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				return -2;
+			}
+			cap *= 2;
+			buf = xreallocarray(buf, cap + 1, 1);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int saved = errno;
+
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += n;
+		if (len > max) {
+			free(buf);
+			return -2;
+		}
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	return len;
+}
+
+/* A reason on stderr: one line, no control characters. */
+static void
+say(const char *label, const char *why)
+{
+	char line[DRAIN_REASON_MAX + 64];
+	size_t n;
+
+	snprintf(line, sizeof(line), "xml-validate: %s: %s", label, why);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	n = strlen(line);
+	line[n] = '\n';
+	(void)!write(STDERR_FILENO, line, n + 1);
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Filter mode: one item from path ("-": stdin); exit 0 or 65. */
+static int
+filter_mode(struct xv_conf *cf, const char *path, const char *outpath,
+    int verbose)
+{
+	const char *label = strcmp(path, "-") == 0 ? "stdin" : path;
+	struct envelope env;
+	struct agent_data *ad;
+	char why[DRAIN_REASON_MAX], err[256], *buf;
+	const char *base;
+	ssize_t len;
+	int fd, e;
+
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+		say(label, why);
+		return EX_NOINPUT;
+	}
+	len = read_bounded(fd, &buf, cf->lim.max_size + ENVELOPE_MAX);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (len == -2) {
+		snprintf(why, sizeof(why), "rule=size line=0 the item exceeds "
+		    "the limit of %zu bytes (max_size %zu + envelope)",
+		    cf->lim.max_size + ENVELOPE_MAX, cf->lim.max_size);
+		say(label, why);
+		return EX_DATAERR;
+	}
+	if (len == -1) {
+		snprintf(why, sizeof(why), "read: %s", strerror(errno));
+		say(label, why);
+		return EX_IOERR;
+	}
+	/* The parse runs without root, as in drain mode. */
+	drop_privileges(cf);
+	if (!cf->now_fixed)
+		cf->lim.now = time(NULL);
+	if ((e = envelope_parse(buf, len, &env, err, sizeof(err))) == -1) {
+		snprintf(why, sizeof(why), "rule=envelope line=0 %s", err);
+		say(label, why);
+		free(buf);
+		return EX_DATAERR;
+	}
+	base = e == 1 ? env.name : strcmp(path, "-") == 0 ? NULL :
+	    strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if ((base != NULL && check_name(cf, base, why, sizeof(why)) == -1) ||
+	    agentxml_parse(buf + env.hdrlen, len - env.hdrlen, &cf->lim, &ad,
+	    why, sizeof(why)) == -1) {
+		say(label, why);
+		free(buf);
+		return EX_DATAERR;
+	}
+	for (const struct agent_module *m = ad->modules; m; m = m->next)
+		if (m->rule != NULL) {
+			snprintf(why, sizeof(why), "module %u (line %u) "
+			    "refused: rule=%s %s", m->index, m->line, m->rule,
+			    m->why);
+			say(label, why);
+		}
+	if (ad->nrefused > 0 && cf->reject_modules) {
+		first_refused(ad, why, sizeof(why));
+		say(label, why);
+		agentxml_free(ad);
+		free(buf);
+		return EX_DATAERR;
+	}
+	if (verbose) {
+		snprintf(why, sizeof(why), "valid: agent_name=%s modules=%u "
+		    "refused=%u", ad->agent_name, ad->nmodules, ad->nrefused);
+		say(label, why);
+	}
+	agentxml_free(ad);
+	if (outpath != NULL) {
+		int ofd = strcmp(outpath, "-") == 0 ? STDOUT_FILENO :
+		    open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		    O_NOFOLLOW, 0640);
+
+		if (ofd == -1) {
+			snprintf(why, sizeof(why), "%s: %s", outpath,
+			    strerror(errno));
+			say(label, why);
+			free(buf);
+			return EX_CANTCREAT;
+		}
+		if (write_all(ofd, buf, len) == -1 ||
+		    (ofd != STDOUT_FILENO && (fsync(ofd) == -1 ||
+		    close(ofd) == -1))) {
+			snprintf(why, sizeof(why), "%s: %s", outpath,
+			    strerror(errno));
+			say(label, why);
+			free(buf);
+			return EX_IOERR;
+		}
+	}
+	free(buf);
+	return EX_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "now", required_argument, NULL, 1 },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conffile = NULL, *outpath = NULL;
+	struct xv_conf cf;
+	struct conf *conf = NULL;
+	char err[512];
+	int ch, check = 0, fg = 0, verbose = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:dhno:Vv", lopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			conffile = optarg;
+			break;
+		case 'd':
+			fg = 1;
+			break;
+		case 'h':
+			usage(stdout, EX_OK);
+		case 'n':
+			check = 1;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'V':
+			printf("xml-validate %s\n", VERSION);
+			exit(EX_OK);
+		case 'v':
+			verbose++;
+			break;
+		case 1:
+			cli_now = optarg;
+			break;
+		default:
+			usage(stderr, EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1 || (argc == 0 && outpath != NULL))
+		usage(stderr, EX_USAGE);
+	/* A filter talks to whoever runs it: errors always on stderr. */
+	log_init("xml-validate", LOG_DAEMON, fg || argc == 1);
+	log_setverbose(verbose > 1 ? 1 : verbose);
+	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
+		conffile = CONF_DEFAULT;
+	if (conffile != NULL &&
+	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	the_conf = conf;
+	memset(&cf, 0, sizeof(cf));
+	configure(&cf);
+	if (check) {
+		printf("xml-validate: configuration ok\n");
+		exit(EX_OK);
+	}
+	umask(027);
+	agentxml_init();
+	if (argc == 1)
+		rc = filter_mode(&cf, argv[0], outpath, verbose);
+	else {
+		drop_privileges(&cf);
+		rc = drain_mode(&cf);
+	}
+	conf_free(conf);
+	if (cf.have_pattern)
+		regfree(&cf.name_re);
+	free(cf.spool_dir);
+	free(cf.user);
+	free(cf.audit_spool);
+	return rc;
+}

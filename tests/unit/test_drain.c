@@ -1,0 +1,468 @@
+/*
+ * Unit tests for lib/drain.c on a real temporary spool: batch commits
+ * (outputs byte-identical, envelope kept, one audit file per batch with
+ * the prepare hook's events), rejects with their reason file and audit
+ * event, retry (75, the rest untouched), a commit hook that fails, the
+ * recovery of cur/, items over the size limit, a locked queue, and
+ * crash points (a child stopped with PIPELINE_CRASH_AT, then a rerun).
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "drain.h"
+#include "log.h"
+#include "spool.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do {						\
+	if (cond)							\
+		passed++;						\
+	else {								\
+		failed++;						\
+		printf("%s:%d: ", __FILE__, __LINE__);			\
+		printf(__VA_ARGS__);					\
+		putchar('\n');						\
+	}								\
+} while (0)
+
+#define CHECK_INT(what, got, want) do {					\
+	long long g_ = (long long)(got), w_ = (long long)(want);	\
+	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
+} while (0)
+
+static char root[PATH_MAX];
+
+/* root/rel in a static buffer (one of four in rotation). */
+static const char *
+P(const char *rel)
+{
+	static char buf[4][PATH_MAX + 64];
+	static int k;
+	char *p = buf[k++ % 4];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", root, rel);
+	return p;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+/* A fresh spool: in (consumer), out and audit (producers). */
+static void
+fresh(void)
+{
+	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (mkdir(root, 0700) == -1 ||
+	    spool_mkdirs(P("in"), SPOOL_CONSUME) == -1 ||
+	    spool_mkdirs(P("out"), SPOOL_PRODUCE) == -1 ||
+	    spool_mkdirs(P("audit"), SPOOL_PRODUCE) == -1) {
+		printf("test_drain: setup: %s\n", strerror(errno));
+		exit(2);
+	}
+}
+
+static void
+put(const char *dir, const char *name, const char *content)
+{
+	char path[PATH_MAX * 2];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/in/%s/%s", root, dir, name);
+	if ((fp = fopen(path, "w")) == NULL || fputs(content, fp) == EOF ||
+	    fclose(fp) == EOF) {
+		printf("test_drain: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+}
+
+/* Whole file, or NULL. */
+static char *
+slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+count(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Concatenated content of every file in dir (audit batches). */
+static char *
+cat_dir(const char *dir, int *nfiles)
+{
+	static char all[262144];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	all[0] = '\0';
+	*nfiles = 0;
+	if (d == NULL)
+		return all;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX + 256];
+		const char *c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((c = slurp(path)) != NULL && n + strlen(c) < sizeof(all)) {
+			memcpy(all + n, c, strlen(c) + 1);
+			n += strlen(c);
+		}
+		(*nfiles)++;
+	}
+	closedir(d);
+	return all;
+}
+
+struct hctx {
+	int	 calls, prepares;
+	int	 retry_at;		/* call number that returns RETRY */
+	int	 commit_fail;
+	char	 body[64][128];		/* what the handler saw as body */
+};
+
+/* Pass items on unchanged; reject names with "bad"; retry on demand. */
+static int
+handler(struct drain *d, struct drain_item *it, void *arg)
+{
+	struct hctx *h = arg;
+
+	h->calls++;
+	if (h->calls <= 64)
+		snprintf(h->body[h->calls - 1], sizeof(h->body[0]), "%.*s",
+		    (int)it->bodylen, it->body);
+	if (h->calls == h->retry_at)
+		return DRAIN_RETRY;
+	if (strstr(it->name, "bad") != NULL) {
+		drain_reason(it, EX_DATAERR, "rule=test line=%d bad item", 7);
+		return DRAIN_REJECT;
+	}
+	if (drain_output(d, it, it->data, it->len) == -1)
+		return DRAIN_RETRY;
+	return DRAIN_DONE;
+}
+
+static void
+prepare(struct drain *d, void *arg)
+{
+	struct hctx *h = arg;
+	struct audit_buf *ab = drain_audit(d);
+
+	h->prepares++;
+	audit_begin(ab, "test", "batch.summary", "ok");
+	audit_num(ab, "calls", h->calls);
+	audit_end(ab);
+}
+
+static int
+commit_hook(struct drain *d, void *arg)
+{
+	struct hctx *h = arg;
+
+	(void)d;
+	return h->commit_fail ? -1 : 0;
+}
+
+static int
+run(struct hctx *h, size_t batch, size_t max_item, struct drain_stats *st)
+{
+	struct drain_opts o;
+	struct drain *d;
+	char err[256];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.stage = "test";
+	o.batch = batch;
+	o.max_item = max_item ? max_item : 1 << 20;
+	o.prepare = prepare;
+	o.commit = commit_hook;
+	o.arg = h;
+	d = drain_open(P("in"), P("out"), P("audit"), &o,
+	    err, sizeof(err));
+	CHECK(d != NULL, "drain_open: %s", err);
+	if (d == NULL)
+		return -1;
+	rc = drain_run(d, handler, h, st);
+	drain_close(d);
+	return rc;
+}
+
+static void
+test_batches(void)
+{
+	struct drain_stats st;
+	struct hctx h;
+	char name[32], body[64], *c;
+	int nf;
+
+	fresh();
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		snprintf(body, sizeof(body), "<x>%d</x>\n", i);
+		put("new", name, body);
+	}
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("batches: rc", run(&h, 4, 0, &st), 0);
+	CHECK_INT("seen", st.seen, 10);
+	CHECK_INT("done", st.done, 10);
+	CHECK_INT("batches", st.batches, 3);
+	CHECK_INT("prepare once per commit", h.prepares, 3);
+	CHECK_INT("out/new", count(P("out/new")), 10);
+	CHECK_INT("out/tmp empty", count(P("out/tmp")), 0);
+	CHECK_INT("in/new empty", count(P("in/new")), 0);
+	CHECK_INT("in/cur empty", count(P("in/cur")), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "out/new/item%02d.1.data", i);
+		snprintf(body, sizeof(body), "<x>%d</x>\n", i);
+		c = slurp(P(name));
+		CHECK(c != NULL && strcmp(c, body) == 0, "%s: got \"%s\"",
+		    name, c ? c : "(none)");
+	}
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK_INT("one audit file per batch", nf, 3);
+	CHECK(strstr(c, "\"action\":\"batch.summary\"") != NULL,
+	    "summary events: %s", c);
+	/* An empty queue: nothing at all, and no audit file. */
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("empty: rc", run(&h, 4, 0, &st), 0);
+	CHECK_INT("empty: calls", h.calls, 0);
+	(void)cat_dir(P("audit/new"), &nf);
+	CHECK_INT("empty: no new audit file", nf, 3);
+}
+
+static void
+test_envelope_kept(void)
+{
+	static const char item[] = "Octospool-Envelope: 1\n"
+	    "Original-Name: a.1.data\nPeer: 192.0.2.7 1234\n"
+	    "Received: 2026-11-27T22:00:00Z\nReceiver: h tentacle-recv\n"
+	    "Tls: none\nAuth: none\nSha256: "
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "\n\n<agent_data/>\n";
+	struct drain_stats st;
+	struct hctx h;
+	char *c;
+
+	fresh();
+	put("new", "e.1.data", item);
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("envelope: rc", run(&h, 0, 0, &st), 0);
+	CHECK(strcmp(h.body[0], "<agent_data/>\n") == 0,
+	    "handler saw body \"%s\"", h.body[0]);
+	c = slurp(P("out/new/e.1.data"));
+	CHECK(c != NULL && strcmp(c, item) == 0, "item passed on changed");
+}
+
+static void
+test_reject(void)
+{
+	struct drain_stats st;
+	struct hctx h;
+	char *c;
+	int nf;
+
+	fresh();
+	put("new", "a-good.1.data", "good\n");
+	put("new", "b-bad.1.data", "bad\n");
+	put("new", "c-bad-envelope.1.data", "Octospool-Envelope: 1\nx\n\n");
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("reject: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("rejected", st.rejected, 2);
+	CHECK_INT("done", st.done, 1);
+	CHECK_INT("handler not called for a bad envelope", h.calls, 2);
+	c = slurp(P("in/reject/b-bad.1.data"));
+	CHECK(c != NULL && strcmp(c, "bad\n") == 0, "rejected item kept");
+	c = slurp(P("in/reject/b-bad.1.data.reason"));
+	CHECK(c != NULL && strstr(c, "item=b-bad.1.data\nstage=test\ncode=65\n")
+	    && strstr(c, "\nreason=rule=test line=7 bad item\n"),
+	    "reason file: %s", c ? c : "(none)");
+	c = slurp(P("in/reject/c-bad-envelope.1.data.reason"));
+	CHECK(c != NULL && strstr(c, "reason=rule=envelope line=0 envelope: "),
+	    "envelope reason: %s", c ? c : "(none)");
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK(strstr(c, "\"action\":\"item.rejected\",\"outcome\":\"refused\","
+	    "\"item\":\"b-bad.1.data\",\"reason\":\"rule=test line=7 bad "
+	    "item\"") != NULL, "reject audit event: %s", c);
+	CHECK_INT("in/new and cur empty", count(P("in/new")) +
+	    count(P("in/cur")), 0);
+}
+
+static void
+test_retry(void)
+{
+	struct drain_stats st;
+	struct hctx h;
+	char name[32];
+
+	fresh();
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "r%d.1.data", i);
+		put("new", name, "x\n");
+	}
+	memset(&h, 0, sizeof(h));
+	h.retry_at = 3;
+	CHECK_INT("retry: rc", run(&h, 0, 0, &st), EX_TEMPFAIL);
+	CHECK_INT("retry: stops at the third", h.calls, 3);
+	CHECK_INT("the two before are committed", count(P("out/new")),
+	    2);
+	CHECK_INT("the rest waits in new/", count(P("in/new")), 4);
+	CHECK_INT("cur/ empty", count(P("in/cur")), 0);
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("rerun: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("rerun: all out", count(P("out/new")), 6);
+	/* A failing commit hook gives the whole batch back. */
+	fresh();
+	put("new", "c1.1.data", "x\n");
+	put("new", "c2-bad.1.data", "x\n");
+	memset(&h, 0, sizeof(h));
+	h.commit_fail = 1;
+	CHECK_INT("commit fails: rc", run(&h, 0, 0, &st), EX_TEMPFAIL);
+	CHECK_INT("commit fails: both back", count(P("in/new")), 2);
+	CHECK_INT("commit fails: not rejected", count(P("in/reject")), 0);
+	CHECK_INT("commit fails: stats", st.retried, 2);
+}
+
+static void
+test_recover_and_limits(void)
+{
+	struct drain_stats st;
+	struct hctx h;
+	char big[2048];
+	int fd;
+
+	fresh();
+	put("cur", "left.1.data", "left over\n");	/* a crashed run's */
+	put("tmp", "old.tmp", "x");
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	put("new", "big.1.data", big);
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("recover: rc", run(&h, 0, 1000, &st), 0);
+	CHECK(slurp(P("out/new/left.1.data")) != NULL,
+	    "cur/ item recovered and processed");
+	CHECK_INT("big: rejected unread", h.calls, 1);
+	CHECK(strstr(slurp(P("in/reject/big.1.data.reason")),
+	    "reason=rule=size line=0 item of 2047 bytes exceeds the limit of "
+	    "1000\n") != NULL, "size reason");
+	/* A queue locked by another consumer: 0, nothing touched. */
+	put("new", "w.1.data", "x\n");
+	fd = open(P("in/lock"), O_RDWR);
+	CHECK(fd != -1 && flock(fd, LOCK_EX) == 0, "flock");
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("locked: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("locked: no call", h.calls, 0);
+	CHECK(slurp(P("in/new/w.1.data")) != NULL, "locked: left");
+	close(fd);
+}
+
+/* A child drains with PIPELINE_CRASH_AT=point; then a rerun. */
+static void
+test_crash_points(void)
+{
+	static const char *const points[] = { "claimed", "handled", "synced",
+	    "published", "committed" };
+
+	for (size_t p = 0; p < sizeof(points) / sizeof(points[0]); p++) {
+		struct drain_stats st;
+		struct hctx h;
+		char name[32];
+		int status, in, out, rej;
+		pid_t pid;
+
+		fresh();
+		for (int i = 0; i < 5; i++) {
+			snprintf(name, sizeof(name), "k%d%s.1.data", i,
+			    i == 2 ? "-bad" : "");
+			put("new", name, "k\n");
+		}
+		fflush(stdout);
+		if ((pid = fork()) == 0) {
+			memset(&h, 0, sizeof(h));
+			setenv("PIPELINE_CRASH_AT", points[p], 1);
+			run(&h, 0, 0, &st);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99,
+		    "%s: child exit %d", points[p], WEXITSTATUS(status));
+		in = count(P("in/new")) + count(P("in/cur"));
+		out = count(P("out/new"));
+		CHECK(in == 5 && (out == 0 || out == 4), "%s: in %d out %d",
+		    points[p], in, out);
+		memset(&h, 0, sizeof(h));
+		CHECK_INT(points[p], run(&h, 0, 0, &st), 0);
+		out = count(P("out/new"));
+		rej = count(P("in/reject"));
+		CHECK(out == 4 && rej == 2 && count(P("in/new")) == 0 &&
+		    count(P("in/cur")) == 0 &&
+		    count(P("out/tmp")) == 0, "%s after rerun: out %d "
+		    "reject %d", points[p], out, rej);
+	}
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_init("test_drain", 0, 0);
+	if ((size_t)snprintf(root, sizeof(root), "%s/test_drain.XXXXXX",
+	    tmp ? tmp : "/tmp") >= sizeof(root) || mkdtemp(root) == NULL) {
+		printf("test_drain: mkdtemp: %s\n", strerror(errno));
+		return 2;
+	}
+	test_batches();
+	test_envelope_kept();
+	test_reject();
+	test_retry();
+	test_recover_and_limits();
+	test_crash_points();
+	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	printf("test_drain: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
