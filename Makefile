@@ -19,7 +19,7 @@ OPT      ?= -O2 -g
 CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -pthread -Ilib \
 	    -DVERSION='"$(VERSION)"' -DLIBBSD_OPENBSD_VIS -D_GNU_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--as-needed -pthread $(EXTRA_LDFLAGS)
-LDLIBS   += $(PKG_LIBS) -lcrypto -lssl
+LDLIBS   += $(PKG_LIBS) -lcrypto -lssl -lm
 
 # Sanitizer build: make BUILD=asan (objects and binaries under build/asan).
 BUILD    ?= release

@@ -31,7 +31,13 @@ sh tools/mkspool.sh "$demo/spool" "$owner"
 sh tools/mkcerts.sh "$demo/pki" research-agent-01 >/dev/null
 chmod 0755 "$demo/pki"
 [ -n "$owner" ] && chgrp nogroup "$demo/pki"/*.key
-: > "$demo/octospool.conf"
+# One configuration for the drains (tentacle-recv gets its options below).
+{
+	echo "spool_dir $demo/spool"
+	echo "[xml-validate]"
+	[ -n "$owner" ] && echo "user nobody"
+} > "$demo/octospool.conf"
+: > "$demo/recv.conf"
 
 # A remote configuration to serve, as conf-dist will publish it.
 md5=238cd44ae5e05cc2dd832a79a3f5ddab
@@ -39,7 +45,7 @@ cp tests/data/samples/remote-config/$md5.conf "$demo/spool/conf-dist/out/conf/"
 cp tests/data/samples/remote-config/$md5.md5 "$demo/spool/conf-dist/out/md5/"
 
 echo "== starting tentacle-recv (TLS 1.2+, client certificates from the demo CA)"
-bin/tentacle-recv -F "$demo/octospool.conf" --spool "$demo/spool" \
+bin/tentacle-recv -F "$demo/recv.conf" --spool "$demo/spool" \
     -a 127.0.0.1 -p 0 --port-file "$demo/port" "${user[@]}" \
     -e "$demo/pki/server.crt" -k "$demo/pki/server.key" \
     -f "$demo/pki/ca.crt" 2>"$demo/recv.log" &
@@ -70,12 +76,26 @@ bin/tentacle-send "${tls[@]}" "tests/data/bad/b28-name-without-sequence-number.d
     echo "   (tentacle-send exited $?: the server refused the name)"
 
 echo
+echo "== a hostile file with a proper name gets in, for xml-validate to judge"
+bin/tentacle-send "${tls[@]}" tests/data/bad/b02-xxe-local-file.1711622060.data
+echo
 echo "== what arrived in spool/xml-validate/new (the next stage's queue)"
 ls -l "$demo/spool/xml-validate/new"
 echo
 echo "== the envelope of one item (connection facts travel with the data)"
 first=$(ls "$demo/spool/xml-validate/new" | head -1)
 sed '/^$/q' "$demo/spool/xml-validate/new/$first"
+echo
+echo "== xml-validate drains its queue into spool/agent-auth/new"
+# The samples carry fixed 2026 dates: judge them at a fixed time.
+bin/xml-validate -d -c "$demo/octospool.conf" --now 1795816600 2>&1 | tail -4
+echo "   accepted, now in agent-auth/new:"
+ls "$demo/spool/agent-auth/new" | sed 's/^/     /'
+echo "   refused, in xml-validate/reject with a reason:"
+for r in "$demo"/spool/xml-validate/reject/*.reason; do
+	[ -e "$r" ] || continue
+	sed -n 's/^item=/     /p; s/^reason=/       reason: /p' "$r"
+done
 echo
 echo "== audit events queued for audit-sign"
 cat "$demo"/spool/audit-sign/new/* | head -5
