@@ -29,6 +29,9 @@ teardown_file() {
 		sh "$MDB" stop "$d" || true
 		rm -rf "$d"
 	done
+	if [ -n "${DBDIR:-}" ]; then
+		rm -rf "$DBDIR.tree"
+	fi
 }
 
 setup() {
@@ -534,10 +537,20 @@ sanitizer_clean() {
 	u=$DBDIR.user
 	mkdir "$u"
 	chown nobody:nogroup "$u"
+	# The checkout may sit in a directory nobody cannot enter (a 0700
+	# temp dir in CI): give the user its own copy of what it runs.
+	tree=$DBDIR.tree
+	mkdir -p "$tree/tools" "$tree/etc" "$tree/bin"
+	cp "$MDB" "$tree/tools/"
+	cp -r "$BATS_TEST_DIRNAME/../etc/sql" "$tree/etc/"
+	cp "$BIN/tt-db" "$BIN/tt-wire" "$tree/bin/"
+	chmod -R a+rX "$tree"
 	as_nobody() {
 		setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		    env HOME=/nonexistent "$@"
+		    env HOME=/nonexistent OCTO_BIN="$tree/bin" "$@"
 	}
+	MDB=$tree/tools/mariadb.sh
+	BIN=$tree/bin
 	run as_nobody sh "$MDB" start "$u"
 	assert_success
 	assert_output --partial "ready pid="
