@@ -54,6 +54,19 @@ envelope_format(const struct envelope *e, char *buf, size_t len,
 	if (env_put(buf, len, &pos, "Auth", e->auth[0] ? e->auth : "none") ==
 	    -1)
 		return -1;
+	if (e->auth_create != ENVELOPE_UNSET && env_put(buf, len, &pos,
+	    "Auth-Create", e->auth_create == ENVELOPE_YES ? "yes" : "no") == -1)
+		return -1;
+	if (e->auth_learn != ENVELOPE_UNSET && env_put(buf, len, &pos,
+	    "Auth-Learn", e->auth_learn == ENVELOPE_YES ? "yes" : "no") == -1)
+		return -1;
+	if (e->have_module_cap) {
+		if (e->module_cap < 0 || e->module_cap > ENVELOPE_CAP_MAX)
+			return -1;
+		snprintf(tmp, sizeof(tmp), "%ld", e->module_cap);
+		if (env_put(buf, len, &pos, "Auth-Module-Cap", tmp) == -1)
+			return -1;
+	}
 	if (pos + 8 + 64 + 2 >= len)
 		return -1;
 	memcpy(buf + pos, "Sha256: ", 8);
@@ -199,6 +212,44 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 		} else if (KEY("Sha256")) {
 			dst = e->sha256;
 			dlen = sizeof(e->sha256);
+		} else if (KEY("Auth-Create") || KEY("Auth-Learn")) {
+			int *flag = KEY("Auth-Create") ? &e->auth_create :
+			    &e->auth_learn;
+			size_t vl = nl - colon - 2;
+
+			/* Exactly "yes" or "no": a decision is never guessed. */
+			if (vl == 3 && memcmp(colon + 2, "yes", 3) == 0)
+				*flag = ENVELOPE_YES;
+			else if (vl == 2 && memcmp(colon + 2, "no", 2) == 0)
+				*flag = ENVELOPE_NO;
+			else {
+				snprintf(err, errlen, "envelope: bad %.*s (yes "
+				    "or no)", (int)kl, line);
+				return -1;
+			}
+			continue;
+		} else if (KEY("Auth-Module-Cap")) {
+			char tmp[16];
+			const char *es = NULL;
+			size_t vl = nl - colon - 2;
+
+			if (vl == 0 || vl >= sizeof(tmp) ||
+			    strspn(colon + 2, "0123456789") < vl) {
+				snprintf(err, errlen, "envelope: bad "
+				    "Auth-Module-Cap");
+				return -1;
+			}
+			memcpy(tmp, colon + 2, vl);
+			tmp[vl] = '\0';
+			e->module_cap = (long)strtonum(tmp, 0, ENVELOPE_CAP_MAX,
+			    &es);
+			if (es != NULL) {
+				snprintf(err, errlen, "envelope: bad "
+				    "Auth-Module-Cap");
+				return -1;
+			}
+			e->have_module_cap = 1;
+			continue;
 		} else
 			continue;	/* unknown keys: later versions add */
 #undef KEY

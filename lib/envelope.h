@@ -12,8 +12,16 @@
  *	Client-Subject: CN=web01,O=Example
  *	Client-Sha256: 3f...
  *	Auth: password
+ *	Auth-Create: yes		(agent-auth's decisions, optional)
+ *	Auth-Learn: no
+ *	Auth-Module-Cap: 200
  *	Sha256: 9a...
  *	(empty line, then the body)
+ *
+ * The Auth-* keys are written by agent-auth only, for db-load: whether
+ * an unknown agent may be created, whether new modules may be learnt,
+ * and the most modules the agent may have.  Absent means "no decision"
+ * (db-load's own configuration applies).
  */
 #ifndef OCTO_ENVELOPE_H
 #define OCTO_ENVELOPE_H
@@ -24,6 +32,12 @@
 
 #define ENVELOPE_MAGIC		"Octospool-Envelope: 1\n"
 #define ENVELOPE_MAX		8192
+
+/* Values of the yes/no Auth-* keys; 0 (memset) is "absent". */
+#define ENVELOPE_UNSET		0
+#define ENVELOPE_NO		1
+#define ENVELOPE_YES		2
+#define ENVELOPE_CAP_MAX	2147483647L
 
 struct envelope {
 	char	name[1024];		/* original file name, decoded */
@@ -37,6 +51,10 @@ struct envelope {
 	char	fingerprint[65];	/* SHA-256 of client certificate */
 	char	auth[16];		/* "password" or "none" */
 	char	sha256[65];		/* of the body */
+	int	auth_create;		/* Auth-Create: ENVELOPE_YES/NO/UNSET */
+	int	auth_learn;		/* Auth-Learn */
+	int	have_module_cap;	/* Auth-Module-Cap present */
+	long	module_cap;		/* 0..ENVELOPE_CAP_MAX */
 	size_t	hdrlen;			/* offset of the body */
 };
 

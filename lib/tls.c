@@ -232,3 +232,66 @@ tls_peer_identity(SSL *ssl, char *subject, size_t slen, char *fp,
 	X509_free(cert);
 	return 1;
 }
+
+/* Add len bytes of s to names unless unusable or already there. */
+static int
+tls_name_add(char names[][TLS_NAME_LEN], int n, int max,
+    const unsigned char *s, int len)
+{
+	if (n >= max || len <= 0 || len >= TLS_NAME_LEN)
+		return n;
+	for (int i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return n;	/* NUL or control: not a name */
+	for (int i = 0; i < n; i++)
+		if (strlen(names[i]) == (size_t)len &&
+		    memcmp(names[i], s, len) == 0)
+			return n;
+	memcpy(names[n], s, len);
+	names[n][len] = '\0';
+	return n + 1;
+}
+
+int
+tls_cert_names(X509 *crt, char names[][TLS_NAME_LEN], int max)
+{
+	X509_NAME *subj = X509_get_subject_name(crt);
+	GENERAL_NAMES *gens;
+	int n = 0, i = -1;
+
+	while (subj != NULL &&
+	    (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0) {
+		ASN1_STRING *as = X509_NAME_ENTRY_get_data(
+		    X509_NAME_get_entry(subj, i));
+		unsigned char *u = NULL;
+		int len = as ? ASN1_STRING_to_UTF8(&u, as) : -1;
+
+		if (len > 0)
+			n = tls_name_add(names, n, max, u, len);
+		OPENSSL_free(u);
+	}
+	gens = X509_get_ext_d2i(crt, NID_subject_alt_name, NULL, NULL);
+	for (int k = 0; gens != NULL && k < sk_GENERAL_NAME_num(gens); k++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, k);
+
+		if (g->type == GEN_DNS)
+			n = tls_name_add(names, n, max,
+			    ASN1_STRING_get0_data(g->d.dNSName),
+			    ASN1_STRING_length(g->d.dNSName));
+	}
+	GENERAL_NAMES_free(gens);
+	return n;
+}
+
+int
+tls_peer_names(SSL *ssl, char names[][TLS_NAME_LEN], int max)
+{
+	X509 *crt;
+	int n;
+
+	if (ssl == NULL || (crt = SSL_get1_peer_certificate(ssl)) == NULL)
+		return 0;
+	n = tls_cert_names(crt, names, max);
+	X509_free(crt);
+	return n;
+}

@@ -37,6 +37,17 @@ int	 tls_client_expect(SSL *, const char *host, int verify);
 /* Subject (RFC 2253) and SHA-256 fingerprint of the peer; 1 if present. */
 int	 tls_peer_identity(SSL *, char *subject, size_t slen, char *fp,
 	    size_t fplen);
+/*
+ * The names a certificate vouches for: every subject commonName and every
+ * DNS subjectAltName, as UTF-8, without duplicates.  A name holding a NUL
+ * or a control character, or longer than TLS_NAME_LEN - 1, is skipped.
+ * Returns how many were stored (at most max).
+ */
+#define TLS_NAME_LEN	256
+#define TLS_NAMES_MAX	16
+int	 tls_cert_names(X509 *, char names[][TLS_NAME_LEN], int max);
+/* The same for the peer's certificate; 0 if it sent none. */
+int	 tls_peer_names(SSL *, char names[][TLS_NAME_LEN], int max);
 /* The oldest queued OpenSSL error as text (and clear the queue). */
 const char *tls_error(char *buf, size_t len);
 

@@ -1105,3 +1105,256 @@ ioerr2:
 	zip_err(err, errlen, "write: %s", strerror(errno));
 	return ZIP_IOERR;
 }
+
+/* ---- several members (conf-dist collections) ---- */
+
+/*
+ * A path we put into a multi-member archive: relative, '/' between
+ * components, none empty, "." or "..", no backslash, no control byte.
+ */
+static int
+zip_path_ok(const char *name)
+{
+	const char *p = name, *c;
+	size_t len;
+
+	if (name == NULL || (len = strlen(name)) == 0 || len > 0xffff ||
+	    name[0] == '/')
+		return 0;
+	for (c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\')
+			return 0;
+	for (;;) {
+		size_t cl = strcspn(p, "/");
+
+		if (cl == 0 || (cl == 1 && p[0] == '.') ||
+		    (cl == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (p[cl] == '\0')
+			return 1;
+		p += cl + 1;
+	}
+}
+
+static int
+zip_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* No name twice, and no name that is also a directory of another. */
+static int
+zip_names_unique(const struct zip_member *m, size_t n, char *err,
+    size_t errlen)
+{
+	const char **s;
+	char *dir;
+	int ok = 1;
+
+	if ((s = calloc(n ? n : 1, sizeof(*s))) == NULL) {
+		zip_err(err, errlen, "out of memory");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		s[i] = m[i].name;
+	qsort(s, n, sizeof(*s), zip_name_cmp);
+	for (size_t i = 1; i < n && ok; i++)
+		if (strcmp(s[i - 1], s[i]) == 0) {
+			zip_err(err, errlen, "member %s twice", s[i]);
+			ok = 0;
+		}
+	for (size_t i = 0; i < n && ok; i++) {
+		if ((dir = strdup(s[i])) == NULL) {
+			ok = 0;
+			break;
+		}
+		for (char *sl = strrchr(dir, '/'); sl != NULL && ok;
+		    sl = strrchr(dir, '/')) {
+			const char *key = dir;
+
+			*sl = '\0';
+			if (bsearch(&key, s, n, sizeof(*s), zip_name_cmp) !=
+			    NULL) {
+				zip_err(err, errlen, "member %s is also a "
+				    "directory", dir);
+				ok = 0;
+			}
+		}
+		free(dir);
+	}
+	free(s);
+	return ok;
+}
+
+int
+zip_create_multi(const struct zip_member *m, size_t n, int outfd,
+    off_t *outlen, char *err, size_t errlen)
+{
+	struct zip_cd {
+		uint32_t	 crc;
+		uint64_t	 csize, usize, off;
+		unsigned	 dtime, ddate;
+	} *cd = NULL;
+	unsigned char hdr[ZIP_CENTRAL_LEN + 9], *p;
+	uint64_t pos = 0, cdsize = 0;
+	off_t start;
+	z_stream zs;
+	int rc = ZIP_OK, fl, saved;
+
+	if (outlen != NULL)
+		*outlen = 0;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (n == 0 || n > 0xffff) {
+		errno = EINVAL;
+		zip_err(err, errlen, n == 0 ? "no members" :
+		    "more than 65535 members");
+		return n == 0 ? ZIP_BAD : ZIP_TOOBIG;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!zip_path_ok(m[i].name) || m[i].size < 0) {
+			errno = EINVAL;
+			zip_err(err, errlen, "bad member name or size");
+			return ZIP_BAD;
+		}
+	if (!zip_names_unique(m, n, err, errlen)) {
+		errno = EINVAL;
+		return ZIP_BAD;
+	}
+	if ((start = lseek(outfd, 0, SEEK_CUR)) == -1 ||
+	    (fl = fcntl(outfd, F_GETFL)) == -1 || (fl & O_APPEND) != 0) {
+		if (start != -1 && fl != -1)
+			errno = EINVAL;
+		zip_err(err, errlen, "output: %s", strerror(errno));
+		return ZIP_IOERR;
+	}
+	if ((cd = calloc(n, sizeof(*cd))) == NULL) {
+		zip_err(err, errlen, "out of memory");
+		return ZIP_IOERR;
+	}
+	for (size_t i = 0; i < n && rc == ZIP_OK; i++) {
+		size_t nlen = strlen(m[i].name);
+		uLong crc = crc32(0L, Z_NULL, 0);
+		uint64_t csize = 0;
+
+		/* Without ZIP64 every size and offset is below 4 GiB. */
+		if ((uint64_t)m[i].size >= ZIP_SAT32 ||
+		    pos + ZIP_LOCAL_LEN + nlen + 9 >= ZIP_SAT32) {
+			zip_err(err, errlen, "archive would need ZIP64");
+			rc = ZIP_TOOBIG;
+			break;
+		}
+		cd[i].off = pos;
+		cd[i].usize = (uint64_t)m[i].size;
+		zip_dos_time(m[i].mtime, &cd[i].dtime, &cd[i].ddate);
+		p = zip_put32(hdr, ZIP_SIG_LOCAL);
+		p = zip_put16(p, 20);
+		p = zip_put16(p, 0);
+		p = zip_put16(p, ZIP_DEFLATE);
+		p = zip_put16(p, cd[i].dtime);
+		p = zip_put16(p, cd[i].ddate);
+		p = zip_put32(p, 0);			/* patched below */
+		p = zip_put32(p, 0);
+		p = zip_put32(p, 0);
+		p = zip_put16(p, (unsigned)nlen);
+		p = zip_put16(p, 9);
+		if (zip_write_full(outfd, hdr, ZIP_LOCAL_LEN) == -1 ||
+		    zip_write_full(outfd, m[i].name, nlen) == -1)
+			goto ioerr;
+		p = zip_put16(hdr, ZIP_X_TIME);
+		p = zip_put16(p, 5);
+		*p++ = 1;
+		p = zip_put32(p, (uint32_t)m[i].mtime);
+		if (zip_write_full(outfd, hdr, 9) == -1)
+			goto ioerr;
+		memset(&zs, 0, sizeof(zs));
+		if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+		    -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+			errno = ENOMEM;
+			zip_err(err, errlen, "out of memory");
+			rc = ZIP_IOERR;
+			break;
+		}
+		rc = zip_deflate(m[i].fd, m[i].size, outfd, &crc, &csize,
+		    ZIP_SAT32 - 1 - (pos + ZIP_LOCAL_LEN + nlen + 9), &zs, err,
+		    errlen);
+		saved = errno;
+		deflateEnd(&zs);
+		errno = saved;
+		if (rc == ZIP_BAD && err != NULL &&
+		    strcmp(err, "archive too big") == 0)
+			rc = ZIP_TOOBIG;
+		if (rc != ZIP_OK)
+			break;
+		cd[i].crc = (uint32_t)crc;
+		cd[i].csize = csize;
+		zip_put32(hdr, cd[i].crc);
+		zip_put32(hdr + 4, (uint32_t)csize);
+		zip_put32(hdr + 8, (uint32_t)cd[i].usize);
+		if (zip_pwrite_full(outfd, hdr, 12, start + (off_t)pos + 14) ==
+		    -1)
+			goto ioerr;
+		pos += ZIP_LOCAL_LEN + nlen + 9 + csize;
+	}
+	if (rc != ZIP_OK)
+		goto out;
+	/* Central directory: regular files, made by Unix, with modes. */
+	for (size_t i = 0; i < n; i++) {
+		size_t nlen = strlen(m[i].name);
+
+		p = zip_put32(hdr, ZIP_SIG_CENTRAL);
+		p = zip_put16(p, 3 << 8 | 20);
+		p = zip_put16(p, 20);
+		p = zip_put16(p, 0);
+		p = zip_put16(p, ZIP_DEFLATE);
+		p = zip_put16(p, cd[i].dtime);
+		p = zip_put16(p, cd[i].ddate);
+		p = zip_put32(p, cd[i].crc);
+		p = zip_put32(p, (uint32_t)cd[i].csize);
+		p = zip_put32(p, (uint32_t)cd[i].usize);
+		p = zip_put16(p, (unsigned)nlen);
+		p = zip_put16(p, 9);
+		p = zip_put16(p, 0);
+		p = zip_put16(p, 0);
+		p = zip_put16(p, 0);
+		p = zip_put32(p, (uint32_t)(S_IFREG | (m[i].mode & 0777)) <<
+		    16);
+		p = zip_put32(p, (uint32_t)cd[i].off);
+		if (zip_write_full(outfd, hdr, ZIP_CENTRAL_LEN) == -1 ||
+		    zip_write_full(outfd, m[i].name, nlen) == -1)
+			goto ioerr;
+		p = zip_put16(hdr, ZIP_X_TIME);
+		p = zip_put16(p, 5);
+		*p++ = 1;
+		p = zip_put32(p, (uint32_t)m[i].mtime);
+		if (zip_write_full(outfd, hdr, 9) == -1)
+			goto ioerr;
+		cdsize += ZIP_CENTRAL_LEN + nlen + 9;
+	}
+	if (pos + cdsize >= ZIP_SAT32) {
+		zip_err(err, errlen, "archive would need ZIP64");
+		rc = ZIP_TOOBIG;
+		goto out;
+	}
+	p = zip_put32(hdr, ZIP_SIG_END);
+	p = zip_put16(p, 0);
+	p = zip_put16(p, 0);
+	p = zip_put16(p, (unsigned)n);
+	p = zip_put16(p, (unsigned)n);
+	p = zip_put32(p, (uint32_t)cdsize);
+	p = zip_put32(p, (uint32_t)pos);
+	p = zip_put16(p, 0);
+	if (zip_write_full(outfd, hdr, ZIP_END_LEN) == -1)
+		goto ioerr;
+	if (outlen != NULL)
+		*outlen = (off_t)(pos + cdsize + ZIP_END_LEN);
+	goto out;
+ioerr:
+	zip_err(err, errlen, "write: %s", strerror(errno));
+	rc = ZIP_IOERR;
+out:
+	saved = errno;
+	free(cd);
+	errno = saved;
+	return rc;
+}

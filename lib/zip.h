@@ -1,5 +1,5 @@
 /*
- * Single-member ZIP archives as Tentacle's ZSEND/ZRECV carry them
+ * ZIP archives.  Single-member ones as Tentacle's ZSEND/ZRECV carry them
  * (IO::Compress::Zip: deflate or stored, streamed with a data
  * descriptor).  Both directions work file to file in bounded memory.
  */
@@ -32,5 +32,26 @@ int	zip_extract_single(int infd, off_t insize, int outfd, off_t max_out,
  */
 int	zip_create_single(int infd, off_t insize, int outfd,
 	    const char *member, off_t *outlen, char *err, size_t errlen);
+
+/* One member of a multi-member archive. */
+struct zip_member {
+	const char	*name;	/* relative path, '/' between components */
+	int		 fd;	/* read sequentially from its current offset */
+	off_t		 size;	/* bytes to read */
+	time_t		 mtime;	/* stored as DOS time (UTC) and "UT" field */
+	mode_t		 mode;	/* permission bits kept (made by Unix) */
+};
+
+/*
+ * Write an archive of the n members (deflated, in the given order) to
+ * outfd (seekable, not O_APPEND), as Info-ZIP unzip expects (conf-dist
+ * collections).  Names must be relative, with no empty, "." or ".."
+ * component, no backslash or control byte, no name twice and none that
+ * is another's directory: ZIP_BAD.  No ZIP64: an archive that would
+ * reach 4 GiB, or more than 65535 members, is ZIP_TOOBIG.  The same
+ * members with the same mtimes give the same bytes.
+ */
+int	zip_create_multi(const struct zip_member *m, size_t n, int outfd,
+	    off_t *outlen, char *err, size_t errlen);
 
 #endif

@@ -221,7 +221,7 @@ sanitizer_clean() {
 	    > "$W/stmts"
 	run grep -c ';' "$W/stmts"
 	assert_output 0
-	[ "$(wc -l < "$W/stmts")" -eq 4 ]
+	[ "$(wc -l < "$W/stmts")" -eq 5 ]
 	while IFS= read -r stmt; do
 		tt -s db-admin -x "$stmt"
 	done < "$W/stmts"

@@ -6,7 +6,8 @@ set -eu
 pkgs="gcc make pkg-config libssl-dev libmariadb-dev libxml2-dev libbsd-dev
 zlib1g-dev bats bats-assert bats-support bats-file mariadb-server
 mariadb-client mandoc openssl perl libio-socket-ssl-perl unzip zip
-hyperfine procps iproute2 util-linux time clang libclang-rt-dev"
+hyperfine procps iproute2 util-linux time clang libclang-rt-dev
+python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

@@ -94,3 +94,31 @@ CREATE TABLE IF NOT EXISTS `octo_audit_export` (
     COMMENT 'Unix time of the last update',
   PRIMARY KEY (`sink`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Records shipped by audit-export's SQL sink: one row per sealed leaf or
+-- checkpoint of the audit log.  The primary key makes a resent batch a
+-- no-op (INSERT IGNORE); the sink's cursor row in octo_audit_export
+-- commits in the same transaction (doc/AUDIT.md, audit-export(8)).
+CREATE TABLE IF NOT EXISTS `octo_audit_record` (
+  `log_id` CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'log id, hex',
+  `kind` VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'record, boot, keycert, seglink, recovery or checkpoint',
+  `seq` BIGINT UNSIGNED NOT NULL
+    COMMENT 'sequence number (checkpoints: the tree size)',
+  `event_id` VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'dedup id <log_id>:<seq>',
+  `time_ns` BIGINT UNSIGNED NOT NULL
+    COMMENT 'acceptance time, Unix nanoseconds',
+  `uid` INT UNSIGNED NOT NULL COMMENT 'producer uid (event file owner)',
+  `gid` INT UNSIGNED NOT NULL COMMENT 'producer gid',
+  `source` VARBINARY(1024) NOT NULL COMMENT 'spool item and line',
+  `leaf` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'leaf hash (checkpoints: the root), hex',
+  `chain` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'chain hash, hex',
+  `payload` MEDIUMBLOB NOT NULL COMMENT 'the sealed bytes',
+  `ecs` MEDIUMTEXT NOT NULL COMMENT 'ECS JSON rendering',
+  PRIMARY KEY (`log_id`, `kind`, `seq`),
+  KEY `time_ns` (`time_ns`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

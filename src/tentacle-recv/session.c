@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "log.h"
@@ -375,6 +376,43 @@ send_fd(struct session *s, int fd, off_t len)
 	return 0;
 }
 
+/*
+ * Remote configuration is bound to the agent's certificate.  A name
+ * that starts with 32 hex digits and a dot (<md5(agent_name)>.conf,
+ * .md5, .conf.sig, ...) belongs to that agent: a client that presented
+ * a certificate gets it only if md5 of one of the certificate's names
+ * (commonName or DNS subjectAltName) is that prefix.  Other names
+ * (collections) and clients without a certificate (the stock, weaker
+ * mode) are not restricted here.  1: may be served.
+ */
+static int
+recv_bound_ok(struct session *s, const char *name, size_t namelen)
+{
+	char names[TLS_NAMES_MAX][TLS_NAME_LEN], hex[33];
+	unsigned char md[16];
+	size_t mdlen;
+	int n;
+
+	if (s->c.ssl == NULL || s->p.fp[0] == '\0')
+		return 1;
+	if (namelen < 33 || name[32] != '.' ||
+	    strspn(name, "0123456789abcdefABCDEF") < 32)
+		return 1;
+	if (SSL_get_verify_result(s->c.ssl) != X509_V_OK)
+		return 0;
+	n = tls_peer_names(s->c.ssl, names, TLS_NAMES_MAX);
+	for (int i = 0; i < n; i++) {
+		if (EVP_Q_digest(NULL, "MD5", NULL, names[i], strlen(names[i]),
+		    md, &mdlen) != 1 || mdlen != sizeof(md))
+			return 0;
+		for (size_t k = 0; k < sizeof(md); k++)
+			snprintf(hex + 2 * k, 3, "%02x", md[k]);
+		if (memcmp(hex, name, 32) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* RECV and ZRECV: read-only, from the served directories only. */
 static int
 do_recv(struct session *s, char *name, size_t namelen, int zip)
@@ -383,7 +421,7 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 	char rbuf[96], zerr[128], nm[TENTACLE_LINE_MAX + 1];
 	struct stat sb;
 	off_t zlen = 0;
-	int dirfd, fd = -1, zfd = -1, ok = 0, rc = 0;
+	int dirfd, fd = -1, zfd = -1, ok = 0, rc = 0, unbound = 0;
 
 	name[namelen] = '\0';
 	if (namelen > 0 && (why = name_ok(name, namelen)) != NULL) {
@@ -398,12 +436,26 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 	memcpy(nm, name, namelen + 1);
 	name = nm;
 	dirfd = namelen ? store_route_recv(&recv_store, name) : -1;
+	if (dirfd >= 0 && !recv_bound_ok(s, name, namelen)) {
+		/* Answered exactly as a missing file; logged as what it is. */
+		log_info("event=recv.unbound name=\"%s\" peer=%s port=%d "
+		    "subject=\"%s\" reason=\"certificate not bound to this "
+		    "agent\"", vis(s, name, namelen), s->p.addr, s->p.port,
+		    s->p.subject);
+		store_audit(&recv_store, &s->p, "file.served", "refused", name,
+		    namelen, "certificate not bound to this agent", NULL, -1,
+		    NULL);
+		dirfd = -1;
+		unbound = 1;
+	}
 	if (dirfd >= 0)
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 		    O_CLOEXEC | O_NOCTTY);
 	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		log_info("event=recv.missing name=\"%s\" peer=%s port=%d",
-		    vis(s, name, namelen), s->p.addr, s->p.port);
+		if (!unbound)
+			log_info("event=recv.missing name=\"%s\" peer=%s "
+			    "port=%d", vis(s, name, namelen), s->p.addr,
+			    s->p.port);
 		if (fd != -1)
 			close(fd);
 		snprintf(rbuf, sizeof(rbuf), "%s ERR (file does not exist)\n",

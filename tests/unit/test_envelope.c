@@ -478,6 +478,74 @@ test_limits(void)
 	free(buf);
 }
 
+/* agent-auth's decisions for db-load: Auth-Create, -Learn, -Module-Cap. */
+static void
+test_auth_keys(void)
+{
+	static const struct {
+		const char *text;
+		int rc, create, learn, have_cap;
+		long cap;
+	} t[] = {
+		{ MAGIC REQ "\n", 1, ENVELOPE_UNSET, ENVELOPE_UNSET, 0, 0 },
+		{ MAGIC REQ "Auth-Create: yes\nAuth-Learn: no\n"
+		  "Auth-Module-Cap: 200\n\n", 1, ENVELOPE_YES, ENVELOPE_NO, 1,
+		  200 },
+		{ MAGIC REQ "Auth-Create: no\nAuth-Learn: yes\n"
+		  "Auth-Module-Cap: 0\n\n", 1, ENVELOPE_NO, ENVELOPE_YES, 1, 0 },
+		{ MAGIC REQ "Auth-Module-Cap: 2147483647\n\n", 1,
+		  ENVELOPE_UNSET, ENVELOPE_UNSET, 1, 2147483647L },
+		{ MAGIC REQ "Auth-Create: YES\n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Create: yes \n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Learn: 1\n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Module-Cap: 2147483648\n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Module-Cap: -1\n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Module-Cap: 1e3\n\n", -1, 0, 0, 0, 0 },
+		{ MAGIC REQ "Auth-Module-Cap: \n\n", -1, 0, 0, 0, 0 },
+	};
+	struct envelope e, p;
+	char buf[ENVELOPE_MAX], err[256], what[64];
+	ssize_t n;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc;
+
+		snprintf(what, sizeof(what), "auth keys #%zu", i);
+		rc = parse(t[i].text, strlen(t[i].text), &e, err, sizeof(err));
+		CHECK(rc == t[i].rc, "%s: got %d (%s), want %d", what, rc, err,
+		    t[i].rc);
+		if (rc != 1 || t[i].rc != 1)
+			continue;
+		CHECK_INT(what, e.auth_create, t[i].create);
+		CHECK_INT(what, e.auth_learn, t[i].learn);
+		CHECK_INT(what, e.have_module_cap, t[i].have_cap);
+		CHECK_INT(what, e.module_cap, t[i].cap);
+	}
+	/* The writer's side: the keys round-trip, before Sha256. */
+	base(&e);
+	e.auth_create = ENVELOPE_YES;
+	e.auth_learn = ENVELOPE_NO;
+	e.have_module_cap = 1;
+	e.module_cap = 42;
+	n = envelope_format(&e, buf, sizeof(buf) - 1, NULL);
+	CHECK(n > 0, "format with auth keys: got %zd", n);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	CHECK(strstr(buf, "\nAuth-Create: yes\nAuth-Learn: no\n"
+	    "Auth-Module-Cap: 42\nSha256: ") != NULL, "auth keys: not "
+	    "written before Sha256: %s", show(buf, 0));
+	CHECK_INT("auth keys round trip", parse(buf, n, &p, err,
+	    sizeof(err)), 1);
+	same("auth keys round trip", &e, &p);
+	CHECK_INT("round trip create", p.auth_create, ENVELOPE_YES);
+	CHECK_INT("round trip learn", p.auth_learn, ENVELOPE_NO);
+	CHECK_INT("round trip cap", p.module_cap, 42);
+	e.module_cap = -5;
+	CHECK_INT("negative cap refused", envelope_format(&e, buf,
+	    sizeof(buf), NULL), -1);
+}
+
 int
 main(void)
 {
@@ -487,6 +555,7 @@ main(void)
 	test_bare();
 	test_malformed();
 	test_limits();
+	test_auth_keys();
 	printf("test_envelope: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -624,6 +624,16 @@ run_hs(const struct hs *h)
 			CHECK(strcmp(fp, want_fp) == 0, "%s: fingerprint got "
 			    "%s, want %s", h->name, fp, want_fp);
 		}
+		{
+			char nm[TLS_NAMES_MAX][TLS_NAME_LEN];
+			int nn = tls_peer_names(s, nm, TLS_NAMES_MAX);
+
+			CHECK_INT("tls_peer_names count", nn, h->want_peer);
+			if (nn == 1)
+				CHECK(strcmp(nm[0], "client01") == 0, "%s: "
+				    "peer name got \"%s\", want client01",
+				    h->name, nm[0]);
+		}
 		if (pr == 0)
 			CHECK(subj[0] == '\0' && fp[0] == '\0', "%s: no peer "
 			    "but subject \"%s\" fp \"%s\"", h->name, subj, fp);
@@ -721,6 +731,50 @@ test_handshakes(void)
 		run_hs(&t[i]);
 }
 
+/* tls_cert_names: CNs and DNS SANs, deduplicated, hostile ones skipped. */
+static void
+test_cert_names(void)
+{
+	char nm[TLS_NAMES_MAX][TLS_NAME_LEN];
+	static const unsigned char nul_cn[] = "web01\0.evil";
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *crt;
+	int n;
+
+	n = tls_cert_names(srv_crt, nm, TLS_NAMES_MAX);
+	CHECK_INT("server cert: names (CN = DNS SAN, IP SAN ignored)", n, 1);
+	CHECK(n >= 1 && strcmp(nm[0], "localhost") == 0, "server cert: got "
+	    "\"%s\", want localhost", n >= 1 ? nm[0] : "");
+	crt = make_cert(k, "web01", "Test", ca_crt, ca_key, 10,
+	    "DNS:web01.example,DNS:alias,IP:10.0.0.1", 1);
+	CHECK(crt != NULL, "cert with SANs made");
+	if (crt != NULL) {
+		n = tls_cert_names(crt, nm, TLS_NAMES_MAX);
+		CHECK_INT("CN plus two DNS SANs", n, 3);
+		CHECK(n == 3 && strcmp(nm[0], "web01") == 0 &&
+		    strcmp(nm[1], "web01.example") == 0 &&
+		    strcmp(nm[2], "alias") == 0, "names: got %s %s %s",
+		    n > 0 ? nm[0] : "-", n > 1 ? nm[1] : "-",
+		    n > 2 ? nm[2] : "-");
+		CHECK_INT("max 2 stores 2", tls_cert_names(crt, nm, 2), 2);
+		X509_free(crt);
+	}
+	/* A CN with an embedded NUL is no name at all. */
+	crt = make_cert(k, "placeholder", "Test", ca_crt, ca_key, 11, NULL, 1);
+	if (crt != NULL) {
+		X509_NAME *sn = X509_NAME_new();
+
+		X509_NAME_add_entry_by_NID(sn, NID_commonName, V_ASN1_UTF8STRING,
+		    nul_cn, sizeof(nul_cn) - 1, -1, 0);
+		X509_set_subject_name(crt, sn);
+		X509_NAME_free(sn);
+		CHECK_INT("CN with NUL skipped", tls_cert_names(crt, nm,
+		    TLS_NAMES_MAX), 0);
+		X509_free(crt);
+	}
+	EVP_PKEY_free(k);
+}
+
 static void
 test_error_text(void)
 {
@@ -764,6 +818,7 @@ main(void)
 		test_server_ctx();
 		test_client_ctx();
 		test_handshakes();
+		test_cert_names();
 		test_error_text();
 	}
 	free_pki();

@@ -1117,6 +1117,226 @@ test_big(void)
 	end();
 }
 
+/* ---- zip_create_multi ---- */
+
+static unsigned
+le16(const unsigned char *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+static uint32_t
+le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+struct multi_want {
+	const char	*name;
+	const unsigned char *data;
+	size_t		 len;
+	mode_t		 mode;
+};
+
+/*
+ * Read the archive back with an independent walk (end record, central
+ * directory, local headers, raw inflate) and compare with want.
+ */
+static void
+check_multi(const unsigned char *z, size_t zlen, const struct multi_want *w,
+    size_t n)
+{
+	const unsigned char *e;
+	size_t cdoff, off;
+
+	if (zlen < 22 || le32(z + zlen - 22) != 0x06054b50U) {
+		fail("no end record at the end");
+		return;
+	}
+	e = z + zlen - 22;
+	expect("entries on disk", le16(e + 8), (long long)n);
+	expect("entries", le16(e + 10), (long long)n);
+	cdoff = le32(e + 16);
+	expect("cd size + offset + 22", (long long)(cdoff + le32(e + 12) + 22),
+	    (long long)zlen);
+	off = cdoff;
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *c = z + off, *l, *data;
+		size_t nlen, lho, csize, usize;
+		unsigned char *out;
+		z_stream zs;
+		uLong crc;
+
+		if (off + 46 > zlen || le32(c) != 0x02014b50U) {
+			fail("member %zu: no central entry", i);
+			return;
+		}
+		nlen = le16(c + 28);
+		if (nlen != strlen(w[i].name) || memcmp(c + 46, w[i].name,
+		    nlen) != 0)
+			fail("member %zu: name differs from %s", i, w[i].name);
+		expect("made by Unix", le16(c + 4) >> 8, 3);
+		expect("method deflate", le16(c + 10), 8);
+		expect("external mode", (le32(c + 38) >> 16) & 07777,
+		    (long long)(w[i].mode & 0777));
+		expect("regular file", ((le32(c + 38) >> 16) & S_IFMT) ==
+		    S_IFREG, 1);
+		csize = le32(c + 20);
+		usize = le32(c + 24);
+		expect("usize", (long long)usize, (long long)w[i].len);
+		lho = le32(c + 42);
+		l = z + lho;
+		if (lho + 30 > cdoff || le32(l) != 0x04034b50U) {
+			fail("member %zu: no local header", i);
+			return;
+		}
+		expect("local crc = central crc", le32(l + 14), le32(c + 16));
+		expect("local csize", le32(l + 18), (long long)csize);
+		expect("local usize", le32(l + 22), (long long)usize);
+		expect("no data descriptor", le16(l + 6) & 8, 0);
+		data = l + 30 + le16(l + 26) + le16(l + 28);
+		if (data + csize > z + cdoff) {
+			fail("member %zu: data past the directory", i);
+			return;
+		}
+		out = malloc(usize + 1);
+		memset(&zs, 0, sizeof(zs));
+		inflateInit2(&zs, -MAX_WBITS);
+		zs.next_in = (unsigned char *)data;
+		zs.avail_in = (uInt)csize;
+		zs.next_out = out;
+		zs.avail_out = (uInt)usize + 1;
+		expect("inflate ends", inflate(&zs, Z_FINISH), Z_STREAM_END);
+		expect("inflated", (long long)zs.total_out, (long long)usize);
+		inflateEnd(&zs);
+		if (usize != w[i].len || memcmp(out, w[i].data, usize) != 0)
+			fail("member %s: content differs", w[i].name);
+		crc = crc32(crc32(0L, Z_NULL, 0), out, (uInt)usize);
+		expect("crc", (long long)crc, le32(c + 16));
+		free(out);
+		off += 46 + nlen + le16(c + 30) + le16(c + 32);
+	}
+	expect("directory walked to the end record", (long long)off,
+	    (long long)(zlen - 22));
+}
+
+static void
+test_multi(void)
+{
+	static const unsigned char a[] = "#!/bin/sh\necho plugin a\n";
+	unsigned char *big = malloc(200000), *z1, *z2;
+	struct multi_want w[3] = {
+		{ "plugins/a.sh", a, sizeof(a) - 1, 0755 },
+		{ "empty.txt", (const unsigned char *)"", 0, 0644 },
+		{ "data/deep/big.bin", NULL, 200000, 0600 },
+	};
+	struct zip_member m[3];
+	size_t l1, l2;
+	off_t zlen;
+	char why[128];
+	int fds[3], zfd, rc;
+
+	for (size_t i = 0; i < 200000; i++)
+		big[i] = (i % 7 == 0) ? (unsigned char)random() : 'x';
+	w[2].data = big;
+	begin("multi: three members read back independently");
+	for (int i = 0; i < 3; i++) {
+		fds[i] = tmpfd_with(w[i].data, w[i].len);
+		lseek(fds[i], 0, SEEK_SET);
+		m[i].name = w[i].name;
+		m[i].fd = fds[i];
+		m[i].size = (off_t)w[i].len;
+		m[i].mtime = 1700000000;
+		m[i].mode = w[i].mode;
+	}
+	zfd = tmpfd();
+	rc = zip_create_multi(m, 3, zfd, &zlen, why, sizeof(why));
+	expect_rc(rc, ZIP_OK, why);
+	expect("outlen is the file size", (long long)zlen,
+	    (long long)fd_size(zfd));
+	z1 = fd_slurp(zfd, &l1);
+	check_multi(z1, l1, w, 3);
+	close(zfd);
+	end();
+
+	begin("multi: same input, same bytes");
+	for (int i = 0; i < 3; i++)
+		lseek(fds[i], 0, SEEK_SET);
+	zfd = tmpfd();
+	rc = zip_create_multi(m, 3, zfd, &zlen, why, sizeof(why));
+	expect_rc(rc, ZIP_OK, why);
+	z2 = fd_slurp(zfd, &l2);
+	if (l1 != l2 || memcmp(z1, z2, l1) != 0)
+		fail("two runs differ");
+	free(z2);
+	close(zfd);
+	end();
+
+	begin("multi: a member shorter than its size");
+	lseek(fds[0], 0, SEEK_SET);
+	m[0].size = (off_t)w[0].len + 10;
+	zfd = tmpfd();
+	rc = zip_create_multi(m, 1, zfd, &zlen, why, sizeof(why));
+	expect_rc(rc, ZIP_BAD, why);
+	m[0].size = (off_t)w[0].len;
+	close(zfd);
+	end();
+
+	begin("multi: output opened for appending");
+	zfd = tmpfd();
+	fcntl(zfd, F_SETFL, O_APPEND);
+	lseek(fds[0], 0, SEEK_SET);
+	rc = zip_create_multi(m, 1, zfd, &zlen, why, sizeof(why));
+	expect_rc(rc, ZIP_IOERR, why);
+	close(zfd);
+	end();
+
+	{
+		static const struct {
+			const char *a, *b;
+		} bad[] = {
+			{ "../x", NULL }, { "/abs", NULL }, { "a//b", NULL },
+			{ "a/./b", NULL }, { "a/../b", NULL }, { "a\\b", NULL },
+			{ "", NULL }, { "x/", NULL }, { "tab\there", NULL },
+			{ "same", "same" }, { "dir", "dir/file" },
+			{ "p/q/r", "p/q" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct zip_member bm[2];
+			size_t bn = bad[i].b ? 2 : 1;
+
+			begin("multi: bad member names");
+			memset(bm, 0, sizeof(bm));
+			bm[0].name = bad[i].a;
+			bm[0].fd = fds[1];
+			bm[1].name = bad[i].b;
+			bm[1].fd = fds[1];
+			zfd = tmpfd();
+			rc = zip_create_multi(bm, bn, zfd, &zlen, why,
+			    sizeof(why));
+			if (rc != ZIP_BAD)
+				fail("name \"%s\"%s%s: got %s, want ZIP_BAD",
+				    bad[i].a, bad[i].b ? " with " : "",
+				    bad[i].b ? bad[i].b : "", rc_name(rc));
+			expect("nothing written", (long long)fd_size(zfd), 0);
+			close(zfd);
+			end();
+		}
+	}
+	begin("multi: no members");
+	zfd = tmpfd();
+	expect_rc(zip_create_multi(m, 0, zfd, &zlen, why, sizeof(why)),
+	    ZIP_BAD, why);
+	close(zfd);
+	end();
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	free(z1);
+	free(big);
+}
+
 /* Run every table and report. */
 int
 main(void)
@@ -1131,6 +1351,7 @@ main(void)
 	test_foreign();
 	test_ioerr();
 	test_big();
+	test_multi();
 	printf("test_zip: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -1,0 +1,83 @@
+/*
+ * The verifier of the sealed audit log (spec/audit.md §5.7): one pass
+ * over the segments with only the root public key, every finding with
+ * its sequence number and kind.  audit-verify is its command line; the
+ * tests run it in-process (tests/tools/tt-auditevil flipall).
+ */
+#ifndef OCTO_AUDITVERIFY_H
+#define OCTO_AUDITVERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auditlog.h"
+
+#define V_PASS		0
+#define V_FAIL		1
+#define V_POLICY	2
+#define V_USAGE		3
+#define MAX_EXT		64
+#define MAX_EPOCHS	(1 << 20)
+
+/* One finding: the first FAIL decides the verdict in strict mode. */
+struct finding {
+	int		 level;		/* V_FAIL, V_POLICY, 0 warning/note */
+	const char	*kind;
+	uint64_t	 seq;
+	int		 have_seq;
+	uint64_t	 segno;
+	size_t		 offset;
+	char		 msg[256];
+};
+
+struct ext_ckpt {
+	char		*file;
+	struct al_ckpt	 c;
+	int		 seen;		/* the local log reached its size */
+	unsigned char	 local_root[AL_HASH];
+};
+
+struct verifier {
+	/* options */
+	int		 forensic, quiet, json, verbose, keep;
+	int		 have_now, strict_liveness;
+	uint64_t	 now_ns, max_age_ns;
+	struct ext_ckpt	 ext[MAX_EXT];
+	int		 next;
+	/* trust anchor */
+	char		 origin[AL_ORIGIN_MAX];
+	unsigned char	 pk0[AL_PK];
+	unsigned char	 log_id[AL_LOGID];
+	/* state */
+	unsigned char	(*pks)[AL_PK];	/* pk per epoch */
+	char		**keycerts;	/* keycert text per epoch (1..) */
+	size_t		 nkeycerts;
+	uint64_t	 epoch;
+	uint64_t	 kc_epoch;	/* uncovered KEYCERT */
+	struct al_tree	 tree;
+	unsigned char	 chain[AL_HASH];
+	unsigned char	 prev[AL_HASH];
+	uint64_t	 sealed;	/* size of the last checkpoint */
+	uint64_t	 last_ckpt_time, last_rec_time, epoch_seconds;
+	uint64_t	 checkpoints, records, boots, recoveries, segments;
+	uint64_t	 recovered_first, recovered_last;
+	int		 boot_since_ckpt;
+	/* for proofs */
+	unsigned char	(*leaves)[AL_HASH];
+	size_t		 nleaves, capleaves;
+	struct { uint64_t size, epoch; char *note; } *ckpts;
+	size_t		 nckpts;
+	/* findings */
+	struct finding	*f;
+	size_t		 nf;
+	int		 verdict;
+	int		 stop;
+};
+
+/* Set origin, pk0, log_id and the epoch-0 key from a verifier key. */
+int	av_init(struct verifier *, const char *vkey);
+/* Verify the log under logdir; the verdict is v->verdict (V_*). */
+void	av_verify_log(struct verifier *, const char *logdir);
+void	av_free(struct verifier *);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * Who may configure what.  The submitter is a uid the kernel vouches
+ * for (the real uid of the process, or the owner of a queued file); its
+ * groups come from the group database.  The [conf-dist] ACL maps agent
+ * name patterns, Pandora groups and collection names to unix groups.
+ * The registry (tagente, tgrupo, octo_agent_policy) says which group an
+ * agent is in and whether it is read-only.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "pandora.h"
+#include "xalloc.h"
+
+#include "confdist.h"
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* "PATTERN=group[,group...]; PATTERN=..." */
+int
+acl_parse(struct cd_rules *rs, const char *spec, const char *key, char *err,
+    size_t errlen)
+{
+	char *copy, *save = NULL, *rule;
+
+	memset(rs, 0, sizeof(*rs));
+	if (spec == NULL)
+		return 0;
+	copy = xstrdup(spec);
+	for (rule = strtok_r(copy, ";", &save); rule != NULL;
+	    rule = strtok_r(NULL, ";", &save)) {
+		char *eq, *pat, *gl, *gsave = NULL, *g;
+		struct cd_rule *r;
+
+		if (*trim(rule) == '\0')
+			continue;
+		if ((eq = strrchr(rule, '=')) == NULL) {
+			snprintf(err, errlen, "%s: '%s' is not PATTERN=GROUP"
+			    "[,GROUP...]", key, trim(rule));
+			goto bad;
+		}
+		*eq = '\0';
+		pat = trim(rule);
+		gl = trim(eq + 1);
+		if (*pat == '\0' || *gl == '\0') {
+			snprintf(err, errlen, "%s: empty pattern or group list",
+			    key);
+			goto bad;
+		}
+		rs->r = xreallocarray(rs->r, rs->n + 1, sizeof(*rs->r));
+		r = &rs->r[rs->n++];
+		memset(r, 0, sizeof(*r));
+		r->pattern = xstrdup(pat);
+		for (g = strtok_r(gl, ",", &gsave); g != NULL;
+		    g = strtok_r(NULL, ",", &gsave)) {
+			struct group *gr;
+
+			g = trim(g);
+			if (*g == '\0')
+				continue;
+			errno = 0;
+			if ((gr = getgrnam(g)) == NULL) {
+				/* Admits nobody: closed, but say so. */
+				log_warnx("event=config.warn key=%s msg=\"no such "
+				    "unix group '%s': the rule admits nobody "
+				    "through it\"", key, g);
+				continue;
+			}
+			r->gids = xreallocarray(r->gids, r->ngids + 1,
+			    sizeof(*r->gids));
+			r->gnames = xreallocarray(r->gnames, r->ngids + 1,
+			    sizeof(*r->gnames));
+			r->gids[r->ngids] = gr->gr_gid;
+			r->gnames[r->ngids] = xstrdup(g);
+			r->ngids++;
+		}
+	}
+	free(copy);
+	return 0;
+bad:
+	free(copy);
+	acl_free(rs);
+	return -1;
+}
+
+void
+acl_free(struct cd_rules *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		for (size_t k = 0; k < rs->r[i].ngids; k++)
+			free(rs->r[i].gnames[k]);
+		free(rs->r[i].gnames);
+		free(rs->r[i].gids);
+		free(rs->r[i].pattern);
+	}
+	free(rs->r);
+	memset(rs, 0, sizeof(*rs));
+}
+
+int
+who_init(struct cd_who *w, uid_t uid, const char *via, const char *item)
+{
+	struct passwd *pw;
+
+	memset(w, 0, sizeof(*w));
+	w->uid = uid;
+	w->via = via;
+	w->item = item;
+	errno = 0;
+	if ((pw = getpwuid(uid)) == NULL) {
+		/* No account: a uid without groups can be allowed nothing. */
+		snprintf(w->name, sizeof(w->name), "uid:%u", (unsigned)uid);
+		w->gid = (gid_t)-1;
+		return 0;
+	}
+	strlcpy(w->name, pw->pw_name, sizeof(w->name));
+	w->gid = pw->pw_gid;
+	w->ngroups = sizeof(w->groups) / sizeof(w->groups[0]);
+	if (getgrouplist(pw->pw_name, pw->pw_gid, w->groups, &w->ngroups) ==
+	    -1) {
+		/* More than we keep: the first ones, primary group first. */
+		w->ngroups = sizeof(w->groups) / sizeof(w->groups[0]);
+	}
+	return 0;
+}
+
+static int
+who_in(const struct cd_who *w, gid_t gid)
+{
+	for (int i = 0; i < w->ngroups; i++)
+		if (w->groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+static int
+rule_admits(const struct cd_rule *r, const struct cd_who *w)
+{
+	for (size_t i = 0; i < r->ngids; i++)
+		if (who_in(w, r->gids[i]))
+			return 1;
+	return 0;
+}
+
+int
+glob_list_match(char *const *globs, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], s, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * An agent rule whose pattern matches the agent and admits who is
+ * enough.  Otherwise every group the agent is or will be in (registry,
+ * published configuration, submitted configuration) needs a group rule
+ * (or "*") that admits who.  No group known: only agent rules count.
+ */
+int
+acl_agent_ok(const struct cd_conf *cf, const struct cd_who *w,
+    const char *agent, const char *const *groups, size_t ngroups, char *why,
+    size_t whylen)
+{
+	for (size_t i = 0; i < cf->acl_agents.n; i++)
+		if (fnmatch(cf->acl_agents.r[i].pattern, agent, 0) == 0 &&
+		    rule_admits(&cf->acl_agents.r[i], w))
+			return 1;
+	if (ngroups == 0) {
+		snprintf(why, whylen, "user %s is in no group that acl_agents "
+		    "allows for this agent, and the agent has no known group",
+		    w->name);
+		return 0;
+	}
+	for (size_t g = 0; g < ngroups; g++) {
+		size_t i;
+
+		for (i = 0; i < cf->acl_groups.n; i++) {
+			const struct cd_rule *r = &cf->acl_groups.r[i];
+
+			if ((strcmp(r->pattern, "*") == 0 ||
+			    strcmp(r->pattern, groups[g]) == 0) &&
+			    rule_admits(r, w))
+				break;
+		}
+		if (i == cf->acl_groups.n) {
+			snprintf(why, whylen, "user %s may not configure agents "
+			    "of group '%s'", w->name, groups[g]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+acl_collection_ok(const struct cd_conf *cf, const struct cd_who *w,
+    const char *name, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < cf->acl_collections.n; i++)
+		if (fnmatch(cf->acl_collections.r[i].pattern, name, 0) == 0 &&
+		    rule_admits(&cf->acl_collections.r[i], w))
+			return 1;
+	snprintf(why, whylen, "user %s is in no group that acl_collections "
+	    "allows for collection '%s'", w->name, name);
+	return 0;
+}
+
+/* ---- the registry ---- */
+
+static struct db *reg_db;
+static struct db_stmt *reg_st;
+
+void
+registry_close(void)
+{
+	if (reg_st != NULL)
+		db_stmt_free(reg_st);
+	if (reg_db != NULL) {
+		db_close(reg_db);
+		db_library_end();
+	}
+	reg_st = NULL;
+	reg_db = NULL;
+}
+
+static int
+registry_fail(char *err, size_t errlen, const char *what)
+{
+	char v[LOG_VISBUF];
+	enum db_class c = db_errclass(reg_db);
+	const char *e = db_error(reg_db);
+
+	snprintf(err, errlen, "registry %s: %s (%s)", what,
+	    log_vis(v, sizeof(v), e, strlen(e)), db_class_name(c));
+	registry_close();
+	return c == DB_TEMP ? -1 : -2;
+}
+
+int
+registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
+    char *err, size_t errlen)
+{
+	struct db_val v[1];
+	char *enc;
+	size_t enclen;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	if (glob_list_match(cf->readonly, cf->nreadonly, agent)) {
+		f->read_only = 1;
+		f->ro_source = "config";
+	}
+	if (!cf->registry_db)
+		return 0;
+	if (reg_db == NULL) {
+		if (db_library_init() == -1) {
+			snprintf(err, errlen, "registry: cannot initialise "
+			    "the database library");
+			return -2;
+		}
+		if ((reg_db = db_open(&cf->db)) == NULL) {
+			db_library_end();
+			snprintf(err, errlen, "registry: cannot open");
+			return -2;
+		}
+		if (db_connect(reg_db) == -1)
+			return registry_fail(err, errlen, "connect");
+	}
+	if (reg_st == NULL && (reg_st = db_prepare(reg_db,
+	    "SELECT g.nombre, COALESCE(p.read_only, 0) FROM tagente a "
+	    "LEFT JOIN tgrupo g ON g.id_grupo = a.id_grupo "
+	    "LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente "
+	    "WHERE a.nombre = ? ORDER BY a.id_agente")) == NULL)
+		return registry_fail(err, errlen, "prepare");
+	/* Pandora keeps names entity-encoded (safe_input). */
+	enc = pandora_safe_input(agent, strlen(agent), &enclen);
+	v[0] = DB_TEXTN(enc, enclen);
+	if (db_stmt_exec(reg_st, v, 1) == -1) {
+		free(enc);
+		return registry_fail(err, errlen, "query");
+	}
+	free(enc);
+	while ((r = db_stmt_fetch(reg_st)) == 1) {
+		if (db_col_int(reg_st, 1) != 0) {
+			f->read_only = 1;
+			f->ro_source = "registry";
+		}
+		if (!f->have_group && !db_col_null(reg_st, 0)) {
+			size_t gl, dl;
+			const char *g = db_col_text(reg_st, 0, &gl);
+			char *dec = pandora_safe_output(g, gl, &dl);
+
+			strlcpy(f->group, dec, sizeof(f->group));
+			free(dec);
+			f->have_group = 1;
+		}
+	}
+	if (r == -1)
+		return registry_fail(err, errlen, "fetch");
+	return 0;
+}

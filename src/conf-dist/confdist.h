@@ -1,0 +1,200 @@
+/* conf-dist: shared declarations (see conf-dist(8)). */
+#ifndef CONFDIST_H
+#define CONFDIST_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <openssl/evp.h>
+
+#include "audit.h"
+#include "db.h"
+
+#define CD_SECTION	"conf-dist"
+#define CD_TOOL		"conf-dist"
+#define CD_AGENT_MAX	255		/* bytes of an agent name */
+#define CD_KEY_LEN	32		/* md5 hex */
+#define CD_MSG_MAX	32		/* lint messages kept */
+#define CD_SIG_LEN	64		/* Ed25519 */
+
+/* An ACL rule: a pattern (agent glob, Pandora group, collection glob)
+ * and the unix groups (gids) whose members it admits. */
+struct cd_rule {
+	char	*pattern;
+	gid_t	*gids;
+	char	**gnames;
+	size_t	 ngids;
+};
+
+struct cd_rules {
+	struct cd_rule	*r;
+	size_t		 n;
+};
+
+struct cd_conf {
+	char		*spool_dir;
+	char		*user;
+	char		*audit_spool;
+	char		*out_dir;	/* spool/conf-dist/out */
+	char		*submit_dir;	/* spool/conf-dist/submit (queue) */
+	char		*uploads_dir;	/* spool/conf-dist/uploads (queue) */
+	char		*sign_key;
+	char		*sign_pubkey;
+	struct cd_rules	 acl_agents;	/* agent name glob -> groups */
+	struct cd_rules	 acl_groups;	/* Pandora group ("*": any) */
+	struct cd_rules	 acl_collections;
+	char		**readonly;	/* agent name globs */
+	size_t		 nreadonly;
+	char		**lint_allow;	/* tokens exempt from the shell rules */
+	size_t		 nallow;
+	long long	 max_size;	/* agent configuration bytes */
+	long long	 coll_max_size;	/* collection: all files */
+	long long	 coll_max_files;
+	int		 registry_db;	/* read groups, read_only from the DB */
+	struct db_conf	 db;
+	const struct conf *conf;
+};
+
+/* Who asks: the kernel's word (real uid, file owner), never the file's. */
+struct cd_who {
+	uid_t	 uid;
+	gid_t	 gid;
+	char	 name[64];
+	gid_t	 groups[256];
+	int	 ngroups;
+	const char *via;		/* "direct" or "queue" */
+	const char *item;		/* queue item name, or NULL */
+	char	 sudo_user[64];		/* informational only */
+};
+
+/* ---- main.c ---- */
+
+extern struct cd_conf cd_cf;
+int	 cd_am_service(void);
+void	 cd_become_service(void);
+EVP_PKEY *cd_signing_key(void);
+void	 cd_audit_who(struct audit_buf *, const struct cd_who *);
+
+/* ---- collection.c ---- */
+
+int	 cmd_collection_publish(const char *name, const char *dir);
+
+/* ---- agentconf.c: the agent configuration language ---- */
+
+struct ac_line {
+	unsigned	 lineno;
+	char		*key;		/* token */
+	char		*val;		/* value, trailing blanks removed */
+	int		 module;	/* module block (1..), 0 global */
+};
+
+struct ac_module {
+	char		*id;		/* "module[NAME]" or "module#N" */
+	unsigned	 first_line;
+};
+
+struct agentconf {
+	struct ac_line	*lines;
+	size_t		 n;
+	struct ac_module *mods;
+	size_t		 nmods;
+	const char	*agent_name;	/* last agent_name value, or NULL */
+	const char	*group;		/* last group value, or NULL */
+};
+
+struct ac_msgs {
+	char	*msg[CD_MSG_MAX];
+	size_t	 n;			/* kept */
+	size_t	 total;			/* found */
+};
+
+/* Parse (syntax errors go to msgs); NULL only if nothing could be read. */
+struct agentconf *ac_parse(const char *buf, size_t len, struct ac_msgs *);
+void	 ac_free(struct agentconf *);
+/* The shell and identity rules for agent; messages carry line numbers. */
+void	 ac_lint(const struct agentconf *, const char *agent,
+	    char *const *allow, size_t nallow, struct ac_msgs *);
+void	 ac_msg(struct ac_msgs *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 ac_msgs_free(struct ac_msgs *);
+/* Is the token's value a secret that never goes into logs or audit? */
+int	 ac_secret(const char *key);
+/* Add the diff old -> new as "changes" to the audit event in ab. */
+void	 ac_diff_audit(struct audit_buf *, const struct agentconf *old,
+	    const struct agentconf *new, size_t budget, size_t *nchanges);
+/* The configuration without secrets (adopt); agent_name added if absent. */
+char	*ac_strip(const char *buf, size_t len, const struct agentconf *,
+	    const char *agent, size_t *outlen, size_t *nstripped);
+
+/* ---- sign.c: Ed25519 detached signatures ---- */
+
+EVP_PKEY *sig_load_private(const char *path, char *err, size_t errlen);
+EVP_PKEY *sig_load_public(const char *path, char *err, size_t errlen);
+int	 sig_sign(EVP_PKEY *, const void *, size_t, unsigned char *sig);
+int	 sig_verify(EVP_PKEY *, const void *, size_t, const unsigned char *,
+	    size_t siglen);
+int	 sig_keygen(const char *priv, const char *pub, uid_t, gid_t,
+	    int force, char *err, size_t errlen);
+
+/* ---- out.c: the served tree, the audit queue, hashing ---- */
+
+struct cd_out {
+	int	 dirfd, conffd, md5fd, collfd, lockfd;
+};
+
+int	 out_open(struct cd_out *, const char *path, char *err, size_t);
+void	 out_close(struct cd_out *);
+int	 out_lock(struct cd_out *);
+/* Read a served file whole (at most max bytes): NULL and errno ENOENT
+ * if it does not exist. */
+char	*out_read(int dirfd, const char *name, size_t max, size_t *len);
+/* temp + fsync + rename + fsync(dir): the file appears whole or not. */
+int	 out_write(int dirfd, const char *name, const void *buf, size_t len);
+/* Publish buf as name and name.sig (signature first). */
+int	 out_publish_signed(int dirfd, const char *name, const void *buf,
+	    size_t len, EVP_PKEY *key);
+/* Does the served name still hold exactly buf, with a valid name.sig? */
+int	 out_is_current(int dirfd, const char *name, const void *buf,
+	    size_t len, EVP_PKEY *pub);
+void	 md5_hex(const void *, size_t, char hex[33]);
+void	 sha256_hex(const void *, size_t, char hex[65]);
+/* Commit ab as one event file into the audit queue; -1 on failure. */
+int	 audit_commit(const char *audit_spool, struct audit_buf *ab);
+/* Raw JSON (already valid) into an event under construction. */
+void	 audit_raw(struct audit_buf *, const char *s);
+/* A JSON string value (quoted, escaped, cut to max bytes). */
+void	 audit_jstr(struct audit_buf *, const char *s, size_t len,
+	    size_t max);
+/* Test hook (PIPELINE_CRASH_AT): _exit(99) at the named point. */
+void	 cd_crash_point(const char *point);
+
+/* ---- acl.c: who may configure what ---- */
+
+int	 acl_parse(struct cd_rules *, const char *spec, const char *key,
+	    char *err, size_t errlen);
+void	 acl_free(struct cd_rules *);
+int	 who_init(struct cd_who *, uid_t uid, const char *via,
+	    const char *item);
+/* Registry facts about an agent: its group (if known), read-only flag. */
+struct cd_facts {
+	char	 group[256];	/* "" unknown */
+	int	 have_group;
+	int	 read_only;
+	const char *ro_source;	/* "registry", "config" */
+};
+/* 0 ok, -1 temporary (registry down: retry), -2 configuration. */
+int	 registry_lookup(struct cd_conf *, const char *agent,
+	    struct cd_facts *, char *err, size_t errlen);
+void	 registry_close(void);
+/* May who configure agent, given the groups it is or will be in?
+ * 1 yes; 0 no, with why. */
+int	 acl_agent_ok(const struct cd_conf *, const struct cd_who *,
+	    const char *agent, const char *const *groups, size_t ngroups,
+	    char *why, size_t whylen);
+int	 acl_collection_ok(const struct cd_conf *, const struct cd_who *,
+	    const char *name, char *why, size_t whylen);
+int	 glob_list_match(char *const *globs, size_t n, const char *s);
+
+#endif

@@ -1,0 +1,1337 @@
+/*
+ * conf-dist: publishes Pandora agent configurations and collections
+ * into the tree that tentacle-recv serves (spool/conf-dist/out), for
+ * authorised users only (unix group ACL), never for read-only agents,
+ * after a lint of the tokens the agent hands to a shell, with an
+ * Ed25519 signature beside every file and an audit event that lists
+ * every changed token.  See conf-dist(8).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "conf.h"
+#include "envelope.h"
+#include "log.h"
+#include "priv.h"
+#include "spool.h"
+#include "xalloc.h"
+
+#include "confdist.h"
+
+#define DEFAULT_SPOOL	"/var/spool/octospool"
+#define DEFAULT_USER	"octospool-conf"
+#define DEFAULT_KEY	"/etc/octospool/conf-dist/sign.key"
+#define DEFAULT_PUBKEY	"/etc/octospool/conf-dist/sign.pub"
+#define SUBMIT_MAGIC	"Octospool-Conf-Dist: 1\n"
+#define HEADER_MAX	2048
+#define CHANGES_BUDGET	(AUDIT_EVENT_MAX - 12 * 1024)
+
+static const char *const known_keys[] = {
+	"spool_dir", "user", "audit_spool", "sign_key", "sign_pubkey",
+	"acl_agents", "acl_groups", "acl_collections", "readonly_agents",
+	"lint_allow", "max_size", "collection_max_size",
+	"collection_max_files", "registry", DB_TOOL_KEYS, NULL
+};
+
+struct cd_conf	 cd_cf;
+static struct conf *the_conf;
+static const char *conffile;
+static EVP_PKEY *sign_key;
+static int verbose;
+
+/* What one decision on a configuration ended in. */
+struct outcome {
+	int	 rc;			/* sysexits code */
+	char	 reason[512];
+};
+
+static void __attribute__((noreturn))
+usage(FILE *fp, int ex)
+{
+	fprintf(fp,
+	    "usage: conf-dist [-dhnVv] [-c file] command [args]\n"
+	    "  submit AGENT FILE          publish FILE as AGENT's configuration\n"
+	    "  lint [AGENT] FILE          check FILE only (exit 0 or 65)\n"
+	    "  drain                      process the submission queue\n"
+	    "  verify [-k pubkey] FILE... check FILE against FILE.sig\n"
+	    "  collection publish NAME DIR\n"
+	    "  uploads                    list agent uploads\n"
+	    "  adopt [-p] AGENT           publish an upload without secrets\n"
+	    "                             (-p: print it, publish nothing)\n"
+	    "  keygen [-f]                make the Ed25519 signing key\n"
+	    "See conf-dist(8).\n");
+	exit(ex);
+}
+
+/* ---- configuration ---- */
+
+static char *
+get_str(const char *key, const char *def)
+{
+	const char *v = conf_get(the_conf, CD_SECTION, key);
+
+	if (v != NULL && *v != '\0')
+		return xstrdup(v);
+	return def ? xstrdup(def) : NULL;
+}
+
+static long long
+get_num(const char *key, long long min, long long max, long long def)
+{
+	char err[512];
+	long long v = def;
+
+	if (conf_num(the_conf, CD_SECTION, key, min, max, &v, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
+		    err);
+	return v;
+}
+
+/* A list of words separated by blanks or commas. */
+static void
+get_list(const char *key, char ***list, size_t *n)
+{
+	const char *v = conf_get(the_conf, CD_SECTION, key);
+	char *copy, *save = NULL, *w;
+
+	*list = NULL;
+	*n = 0;
+	if (v == NULL)
+		return;
+	copy = xstrdup(v);
+	for (w = strtok_r(copy, " \t,", &save); w != NULL;
+	    w = strtok_r(NULL, " \t,", &save)) {
+		*list = xreallocarray(*list, *n + 1, sizeof(**list));
+		(*list)[(*n)++] = xstrdup(w);
+	}
+	free(copy);
+}
+
+static char *
+path_join(const char *a, const char *b)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) == -1)
+		fatalx(EX_OSERR, "event=oom");
+	return p;
+}
+
+static void
+configure(struct cd_conf *cf)
+{
+	char err[512], *reg;
+
+	memset(cf, 0, sizeof(*cf));
+	cf->conf = the_conf;
+	if (the_conf != NULL && conf_check(the_conf, CD_SECTION, known_keys,
+	    err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	cf->user = get_str("user", DEFAULT_USER);
+	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL)
+		cf->audit_spool = path_join(cf->spool_dir, "audit-sign");
+	cf->out_dir = path_join(cf->spool_dir, "conf-dist/out");
+	cf->submit_dir = path_join(cf->spool_dir, "conf-dist/submit");
+	cf->uploads_dir = path_join(cf->spool_dir, "conf-dist/uploads");
+	cf->sign_key = get_str("sign_key", DEFAULT_KEY);
+	cf->sign_pubkey = get_str("sign_pubkey", DEFAULT_PUBKEY);
+	if (acl_parse(&cf->acl_agents, conf_get(the_conf, CD_SECTION,
+	    "acl_agents"), "acl_agents", err, sizeof(err)) == -1 ||
+	    acl_parse(&cf->acl_groups, conf_get(the_conf, CD_SECTION,
+	    "acl_groups"), "acl_groups", err, sizeof(err)) == -1 ||
+	    acl_parse(&cf->acl_collections, conf_get(the_conf, CD_SECTION,
+	    "acl_collections"), "acl_collections", err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	get_list("readonly_agents", &cf->readonly, &cf->nreadonly);
+	get_list("lint_allow", &cf->lint_allow, &cf->nallow);
+	cf->max_size = get_num("max_size", 1, 64LL << 20, 1 << 20);
+	cf->coll_max_size = get_num("collection_max_size", 1, 1LL << 30,
+	    64LL << 20);
+	cf->coll_max_files = get_num("collection_max_files", 1, 65000, 10000);
+	reg = get_str("registry", "none");
+	if (strcmp(reg, "db") == 0) {
+		cf->registry_db = 1;
+		if (db_conf_load(&cf->db, the_conf, CD_SECTION, err,
+		    sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	} else if (strcmp(reg, "none") != 0)
+		fatalx(EX_CONFIG, "event=config.error key=registry "
+		    "msg=\"want db or none\"");
+	free(reg);
+}
+
+static void
+unconfigure(struct cd_conf *cf)
+{
+	free(cf->spool_dir);
+	free(cf->user);
+	free(cf->audit_spool);
+	free(cf->out_dir);
+	free(cf->submit_dir);
+	free(cf->uploads_dir);
+	free(cf->sign_key);
+	free(cf->sign_pubkey);
+	acl_free(&cf->acl_agents);
+	acl_free(&cf->acl_groups);
+	acl_free(&cf->acl_collections);
+	for (size_t i = 0; i < cf->nreadonly; i++)
+		free(cf->readonly[i]);
+	free(cf->readonly);
+	for (size_t i = 0; i < cf->nallow; i++)
+		free(cf->lint_allow[i]);
+	free(cf->lint_allow);
+	if (cf->registry_db)
+		db_conf_free(&cf->db);
+	registry_close();
+	EVP_PKEY_free(sign_key);
+	sign_key = NULL;
+}
+
+/* ---- identity and privileges ---- */
+
+/* Are we the service (its user, or root who becomes it)? */
+int
+cd_am_service(void)
+{
+	struct passwd *pw;
+
+	if (geteuid() == 0)
+		return 1;
+	errno = 0;
+	return (pw = getpwnam(cd_cf.user)) != NULL && pw->pw_uid == geteuid();
+}
+
+void
+cd_become_service(void)
+{
+	char err[512];
+
+	if (geteuid() == 0 && priv_drop(cd_cf.user, err, sizeof(err)) == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
+	if (priv_check_not_root() == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
+		    "root\"");
+}
+
+EVP_PKEY *
+cd_signing_key(void)
+{
+	char err[512];
+
+	if (sign_key == NULL &&
+	    (sign_key = sig_load_private(cd_cf.sign_key, err,
+	    sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=key.error msg=\"%s\" hint=\"conf-dist "
+		    "keygen makes one\"", err);
+	return sign_key;
+}
+
+/* The fields that say who asked, for every event. */
+void
+cd_audit_who(struct audit_buf *ab, const struct cd_who *w)
+{
+	audit_str(ab, "submitter", w->name);
+	audit_num(ab, "uid", (long long)w->uid);
+	audit_str(ab, "via", w->via);
+	if (w->item != NULL)
+		audit_str(ab, "item", w->item);
+	if (w->sudo_user[0] != '\0')
+		audit_str(ab, "sudo_user", w->sudo_user);
+}
+
+/* An agent name we can work with: no control bytes, no '/', sane size. */
+static int
+agent_ok(const char *a, char *why, size_t whylen)
+{
+	size_t l = strlen(a);
+
+	if (l == 0 || l > CD_AGENT_MAX) {
+		snprintf(why, whylen, "agent name of %zu bytes (1..%d)", l,
+		    CD_AGENT_MAX);
+		return 0;
+	}
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)a[i] < 0x20 || a[i] == 0x7f ||
+		    a[i] == '/') {
+			snprintf(why, whylen, "control character or '/' in "
+			    "the agent name");
+			return 0;
+		}
+	if (a[0] == ' ' || a[l - 1] == ' ') {
+		snprintf(why, whylen, "agent name starts or ends with a "
+		    "blank");
+		return 0;
+	}
+	return 1;
+}
+
+/* Read a whole file the caller names (as the caller). */
+static char *
+read_input(const char *path, size_t max, size_t *len)
+{
+	struct stat sb;
+	size_t got = 0, cap = 65536;
+	char *buf;
+	int fd;
+
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		fatal(EX_NOINPUT, "event=input.error path=\"%s\"", path);
+	if (fstat(fd, &sb) == -1 || (!S_ISREG(sb.st_mode) &&
+	    fd != STDIN_FILENO))
+		fatalx(EX_NOINPUT, "event=input.error path=\"%s\" msg=\"not a "
+		    "regular file\"", path);
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t n;
+
+		if (got == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			buf = xreallocarray(buf, cap + 1, 1);
+		}
+		n = read(fd, buf + got, cap - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			fatal(EX_IOERR, "event=input.error path=\"%s\"", path);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (got > max)
+		fatalx(EX_DATAERR, "event=input.error path=\"%s\" msg=\"larger "
+		    "than max_size %zu\"", path, max);
+	buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+static void
+print_msgs(const char *label, const struct ac_msgs *m)
+{
+	char v[LOG_VISBUF];
+
+	for (size_t i = 0; i < m->n; i++)
+		fprintf(stderr, "%s: %s\n", log_vis(v, sizeof(v), label,
+		    strlen(label)), m->msg[i]);
+	if (m->total > m->n)
+		fprintf(stderr, "%s: ... and %zu more\n", label,
+		    m->total - m->n);
+}
+
+/* ---- publishing one agent configuration ---- */
+
+struct pub_req {
+	const char	*agent;
+	const char	*buf;		/* the configuration to publish */
+	size_t		 len;
+	const struct cd_who *who;
+	const char	*action;	/* config.publish, config.adopt */
+	/* adopt: where the configuration came from */
+	const struct envelope *upload;
+	const char	*upload_item;
+	size_t		 stripped;
+	char *const	*consumed;	/* upload items this adoption removes */
+	size_t		 nconsumed;
+};
+
+static void
+audit_lint(struct audit_buf *ab, const struct ac_msgs *m)
+{
+	audit_raw(ab, ",\"lint\":[");
+	for (size_t i = 0; i < m->n; i++) {
+		if (i > 0)
+			audit_raw(ab, ",");
+		audit_jstr(ab, m->msg[i], strlen(m->msg[i]), 512);
+	}
+	audit_raw(ab, "]");
+	if (m->total > m->n)
+		audit_num(ab, "lint_omitted", (long long)(m->total - m->n));
+}
+
+static void
+audit_groups(struct audit_buf *ab, const char *const *g, size_t n)
+{
+	audit_raw(ab, ",\"groups\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			audit_raw(ab, ",");
+		audit_jstr(ab, g[i], strlen(g[i]), 256);
+	}
+	audit_raw(ab, "]");
+}
+
+/* A best-effort follow-up event when publishing failed after the audit. */
+static void
+audit_failed(const struct pub_req *rq, const char *key, const char *why)
+{
+	struct audit_buf ab;
+
+	audit_buf_init(&ab);
+	audit_begin(&ab, CD_TOOL, rq->action, "failed");
+	audit_str(&ab, "agent", rq->agent);
+	audit_str(&ab, "key", key);
+	cd_audit_who(&ab, rq->who);
+	audit_str(&ab, "reason", why);
+	audit_end(&ab);
+	if (audit_commit(cd_cf.audit_spool, &ab) == -1)
+		log_warn("event=audit.fail action=%s", rq->action);
+	audit_buf_free(&ab);
+}
+
+static void
+add_group(const char **g, size_t *n, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(g[i], s) == 0)
+			return;
+	g[(*n)++] = s;
+}
+
+/*
+ * Decide on one configuration and publish it: ACL, read-only, lint,
+ * audit (durable first), then conf/<key>.conf (+.sig) and only then
+ * md5/<key>.md5 (+.sig).  Fills out; returns out->rc.
+ */
+static int
+publish_config(const struct pub_req *rq, struct outcome *out)
+{
+	struct cd_out o;
+	struct cd_facts facts;
+	struct ac_msgs msgs;
+	struct agentconf *newac = NULL, *oldac = NULL;
+	struct audit_buf ab;
+	const char *groups[3], *outcome = "failed";
+	char key[CD_KEY_LEN + 1], md5[33], oldmd5[33] = "", sha[65];
+	char cname[64], mname[64], err[512], why[512] = "", v[LOG_VISBUF];
+	char *old = NULL;
+	size_t oldlen = 0, ngroups = 0, nchanges = 0;
+	int r, current = 0;
+
+	memset(&msgs, 0, sizeof(msgs));
+	memset(&o, -1, sizeof(o));
+	audit_buf_init(&ab);
+	out->rc = EX_OK;
+	out->reason[0] = '\0';
+	md5_hex(rq->agent, strlen(rq->agent), key);
+	md5_hex(rq->buf, rq->len, md5);
+	sha256_hex(rq->buf, rq->len, sha);
+	snprintf(cname, sizeof(cname), "%s.conf", key);
+	snprintf(mname, sizeof(mname), "%s.md5", key);
+	if (out_open(&o, cd_cf.out_dir, err, sizeof(err)) == -1) {
+		out->rc = EX_IOERR;
+		snprintf(out->reason, sizeof(out->reason), "%s", err);
+		goto done;
+	}
+	if (out_lock(&o) == -1) {
+		out->rc = EX_IOERR;
+		snprintf(out->reason, sizeof(out->reason), "lock: %s",
+		    strerror(errno));
+		goto done;
+	}
+	if ((r = registry_lookup(&cd_cf, rq->agent, &facts, err,
+	    sizeof(err))) < 0) {
+		out->rc = r == -1 ? EX_TEMPFAIL : EX_CONFIG;
+		snprintf(out->reason, sizeof(out->reason), "%s", err);
+		goto done;
+	}
+	if ((old = out_read(o.conffd, cname, cd_cf.max_size * 4 + 1,
+	    &oldlen)) == NULL && errno != ENOENT) {
+		out->rc = EX_IOERR;
+		snprintf(out->reason, sizeof(out->reason), "%s: %s", cname,
+		    strerror(errno));
+		goto done;
+	}
+	if (old != NULL) {
+		struct ac_msgs ignore;
+
+		memset(&ignore, 0, sizeof(ignore));
+		oldac = ac_parse(old, oldlen, &ignore);
+		ac_msgs_free(&ignore);
+		md5_hex(old, oldlen, oldmd5);
+	}
+	newac = ac_parse(rq->buf, rq->len, &msgs);
+	ac_lint(newac, rq->agent, cd_cf.lint_allow, cd_cf.nallow, &msgs);
+	/* Every group the agent is in or would be moved to. */
+	add_group(groups, &ngroups, facts.have_group ? facts.group : NULL);
+	add_group(groups, &ngroups, oldac ? oldac->group : NULL);
+	add_group(groups, &ngroups, newac->group);
+
+	if (!acl_agent_ok(&cd_cf, rq->who, rq->agent, groups, ngroups, why,
+	    sizeof(why))) {
+		out->rc = EX_NOPERM;
+		outcome = "refused";
+	} else if (facts.read_only) {
+		out->rc = EX_NOPERM;
+		snprintf(why, sizeof(why), "agent is read-only (%s)",
+		    facts.ro_source);
+		outcome = "refused";
+	} else if (msgs.total > 0) {
+		out->rc = EX_DATAERR;
+		snprintf(why, sizeof(why), "lint: %s", msgs.msg[0]);
+		outcome = "refused";
+	} else {
+		/* Same bytes, signed with this key: nothing to do. */
+		current = out_is_current(o.conffd, cname, rq->buf, rq->len,
+		    cd_signing_key()) && out_is_current(o.md5fd, mname, md5,
+		    32, cd_signing_key());
+		outcome = current ? "unchanged" : "published";
+	}
+	snprintf(out->reason, sizeof(out->reason), "%s", why);
+
+	audit_begin(&ab, CD_TOOL, rq->action, outcome);
+	audit_str(&ab, "agent", rq->agent);
+	audit_str(&ab, "key", key);
+	cd_audit_who(&ab, rq->who);
+	audit_groups(&ab, groups, ngroups);
+	if (why[0] != '\0')
+		audit_str(&ab, "reason", why);
+	if (facts.read_only)
+		audit_str(&ab, "read_only", facts.ro_source);
+	if (msgs.n > 0)
+		audit_lint(&ab, &msgs);
+	audit_str(&ab, "md5", md5);
+	audit_str(&ab, "sha256", sha);
+	audit_num(&ab, "size", (long long)rq->len);
+	audit_str(&ab, "old_md5", oldmd5[0] ? oldmd5 : NULL);
+	if (rq->upload != NULL) {
+		audit_str(&ab, "upload", rq->upload_item);
+		audit_str(&ab, "upload_peer", rq->upload->peer);
+		if (rq->upload->subject[0] != '\0')
+			audit_str(&ab, "upload_cert_subject",
+			    rq->upload->subject);
+		audit_num(&ab, "secrets_stripped", (long long)rq->stripped);
+		audit_raw(&ab, ",\"uploads_removed\":[");
+		for (size_t i = 0; i < rq->nconsumed; i++) {
+			if (i > 0)
+				audit_raw(&ab, ",");
+			audit_jstr(&ab, rq->consumed[i],
+			    strlen(rq->consumed[i]), 256);
+		}
+		audit_raw(&ab, "]");
+	}
+	ac_diff_audit(&ab, oldac, newac, CHANGES_BUDGET, &nchanges);
+	audit_end(&ab);
+	/* No event, no action: the event is durable before anything else. */
+	if (audit_commit(cd_cf.audit_spool, &ab) == -1) {
+		log_warn("event=audit.fail action=%s agent=\"%s\"", rq->action,
+		    log_vis(v, sizeof(v), rq->agent, strlen(rq->agent)));
+		out->rc = EX_TEMPFAIL;
+		snprintf(out->reason, sizeof(out->reason), "cannot write the "
+		    "audit event");
+		goto done;
+	}
+	log_info("event=%s outcome=%s agent=\"%s\" key=%s submitter=%s "
+	    "uid=%u via=%s changes=%zu md5=%s%s%s%s", rq->action, outcome,
+	    log_vis(v, sizeof(v), rq->agent, strlen(rq->agent)), key,
+	    rq->who->name, (unsigned)rq->who->uid, rq->who->via, nchanges,
+	    md5, why[0] ? " reason=\"" : "", why[0] ? why : "",
+	    why[0] ? "\"" : "");
+	if (out->rc != EX_OK || current)
+		goto done;
+	/* The conf first, the md5 last: a new md5 always has its conf. */
+	if (out_publish_signed(o.conffd, cname, rq->buf, rq->len,
+	    cd_signing_key()) == -1) {
+		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
+		    cname, strerror(errno));
+		goto fail;
+	}
+	cd_crash_point("conf-published");
+	if (out_publish_signed(o.md5fd, mname, md5, 32,
+	    cd_signing_key()) == -1) {
+		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
+		    mname, strerror(errno));
+		goto fail;
+	}
+	cd_crash_point("md5-published");
+	goto done;
+fail:
+	out->rc = EX_IOERR;
+	log_warnx("event=publish.fail agent=\"%s\" reason=\"%s\"",
+	    log_vis(v, sizeof(v), rq->agent, strlen(rq->agent)), out->reason);
+	audit_failed(rq, key, out->reason);
+done:
+	if (out->rc == EX_OK && rq->who->via[0] == 'd')
+		printf("conf-dist: %s %s (key %s, md5 %s, %zu changes)\n",
+		    outcome, log_vis(v, sizeof(v), rq->agent,
+		    strlen(rq->agent)), key, md5, nchanges);
+	if (msgs.n > 0 && out->rc == EX_DATAERR)
+		print_msgs(rq->agent, &msgs);
+	ac_free(newac);
+	ac_free(oldac);
+	ac_msgs_free(&msgs);
+	free(old);
+	audit_buf_free(&ab);
+	out_close(&o);
+	return out->rc;
+}
+
+/* ---- uploads and adopt ---- */
+
+struct upload {
+	char		*item;
+	struct envelope	 env;
+	char		*body;
+	size_t		 bodylen;
+	char		 agent[CD_AGENT_MAX + 1];	/* from the body */
+};
+
+static void
+uploads_free(struct upload *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(u[i].item);
+		free(u[i].body);
+	}
+	free(u);
+}
+
+/* Read every item in uploads/new (sorted by name: oldest first). */
+static struct upload *
+uploads_read(struct spool *q, size_t *np)
+{
+	struct upload *u = NULL;
+	char **names, err[256];
+	size_t n, k = 0;
+
+	if (spool_scan(q, &names, &n) == -1)
+		fatal(EX_IOERR, "event=uploads.scan");
+	u = xcalloc(n + 1, sizeof(*u));
+	for (size_t i = 0; i < n; i++) {
+		char *data;
+		size_t len;
+		int e;
+
+		if ((data = out_read(q->newfd, names[i], cd_cf.max_size +
+		    ENVELOPE_MAX, &len)) == NULL)
+			continue;
+		if ((e = envelope_parse(data, len, &u[k].env, err,
+		    sizeof(err))) != 1) {
+			free(data);
+			continue;	/* not from tentacle-recv: skip */
+		}
+		u[k].item = xstrdup(names[i]);
+		u[k].bodylen = len - u[k].env.hdrlen;
+		u[k].body = xmalloc(u[k].bodylen + 1);
+		memcpy(u[k].body, data + u[k].env.hdrlen, u[k].bodylen);
+		u[k].body[u[k].bodylen] = '\0';
+		free(data);
+		if (strlen(u[k].env.name) > 5 && strcmp(u[k].env.name +
+		    strlen(u[k].env.name) - 5, ".conf") == 0) {
+			struct ac_msgs m;
+			struct agentconf *ac;
+
+			memset(&m, 0, sizeof(m));
+			ac = ac_parse(u[k].body, u[k].bodylen, &m);
+			if (ac->agent_name != NULL)
+				strlcpy(u[k].agent, ac->agent_name,
+				    sizeof(u[k].agent));
+			ac_free(ac);
+			ac_msgs_free(&m);
+		}
+		k++;
+	}
+	spool_names_free(names, n);
+	*np = k;
+	return u;
+}
+
+static int
+cmd_uploads(void)
+{
+	struct spool q;
+	struct upload *u;
+	size_t n;
+	char v1[LOG_VISBUF], v2[LOG_VISBUF], v3[LOG_VISBUF];
+
+	if (!cd_am_service())
+		fatalx(EX_NOPERM, "event=uploads.refused reason=\"run as root "
+		    "or as %s\"", cd_cf.user);
+	cd_become_service();
+	if (spool_open(&q, cd_cf.uploads_dir, SPOOL_PRODUCE) == -1)
+		fatal(EX_IOERR, "event=uploads.open path=%s",
+		    cd_cf.uploads_dir);
+	u = uploads_read(&q, &n);
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = u[i].env.name, *match = "-";
+		char key[33];
+
+		if (u[i].agent[0] != '\0') {
+			md5_hex(u[i].agent, strlen(u[i].agent), key);
+			match = strncmp(nm, key, 32) == 0 ? "yes" : "NO";
+		}
+		printf("%s name=%s agent=\"%s\" key_matches=%s peer=%s "
+		    "cert=\"%s\" received=%s size=%zu\n", u[i].item,
+		    log_vis(v1, sizeof(v1), nm, strlen(nm)),
+		    log_vis(v2, sizeof(v2), u[i].agent, strlen(u[i].agent)),
+		    match, u[i].env.peer,
+		    log_vis(v3, sizeof(v3), u[i].env.subject,
+		    strlen(u[i].env.subject)), u[i].env.received,
+		    u[i].bodylen);
+	}
+	if (n == 0)
+		printf("conf-dist: no uploads\n");
+	uploads_free(u, n);
+	spool_close(&q);
+	return EX_OK;
+}
+
+/* Adopt the newest upload of agent's configuration; who asked for it. */
+static int
+adopt(const char *agent, const struct cd_who *who, int print_only,
+    struct outcome *out)
+{
+	struct spool q;
+	struct upload *u;
+	struct pub_req rq;
+	struct agentconf *ac;
+	struct ac_msgs m;
+	char key[33], cname[64], mname[64], **consumed = NULL;
+	char *stripped;
+	size_t n, slen, nstripped, ncons = 0;
+	ssize_t pick = -1;
+
+	md5_hex(agent, strlen(agent), key);
+	snprintf(cname, sizeof(cname), "%s.conf", key);
+	snprintf(mname, sizeof(mname), "%s.md5", key);
+	if (spool_open(&q, cd_cf.uploads_dir, SPOOL_CONSUME) == -1)
+		fatal(EX_IOERR, "event=uploads.open path=%s",
+		    cd_cf.uploads_dir);
+	if (spool_lock(&q) != 0)
+		fatalx(EX_TEMPFAIL, "event=uploads.locked");
+	u = uploads_read(&q, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(u[i].env.name, cname) == 0)
+			pick = i;	/* the newest wins */
+		if (strcmp(u[i].env.name, cname) == 0 ||
+		    strcmp(u[i].env.name, mname) == 0) {
+			consumed = xreallocarray(consumed, ncons + 1,
+			    sizeof(*consumed));
+			consumed[ncons++] = u[i].item;
+		}
+	}
+	if (pick == -1) {
+		struct audit_buf ab;
+
+		out->rc = EX_NOINPUT;
+		snprintf(out->reason, sizeof(out->reason), "no upload of %s",
+		    cname);
+		if (print_only)
+			goto done;
+		audit_buf_init(&ab);
+		audit_begin(&ab, CD_TOOL, "config.adopt", "refused");
+		audit_str(&ab, "agent", agent);
+		audit_str(&ab, "key", key);
+		cd_audit_who(&ab, who);
+		audit_str(&ab, "reason", out->reason);
+		audit_end(&ab);
+		if (audit_commit(cd_cf.audit_spool, &ab) == -1) {
+			out->rc = EX_TEMPFAIL;
+			snprintf(out->reason, sizeof(out->reason), "cannot "
+			    "write the audit event");
+		}
+		audit_buf_free(&ab);
+		goto done;
+	}
+	memset(&m, 0, sizeof(m));
+	ac = ac_parse(u[pick].body, u[pick].bodylen, &m);
+	stripped = ac_strip(u[pick].body, u[pick].bodylen, ac, agent, &slen,
+	    &nstripped);
+	ac_free(ac);
+	ac_msgs_free(&m);
+	if (print_only) {
+		fwrite(stripped, 1, slen, stdout);
+		free(stripped);
+		out->rc = EX_OK;
+		goto done;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.agent = agent;
+	rq.buf = stripped;
+	rq.len = slen;
+	rq.who = who;
+	rq.action = "config.adopt";
+	rq.upload = &u[pick].env;
+	rq.upload_item = u[pick].item;
+	rq.stripped = nstripped;
+	rq.consumed = consumed;
+	rq.nconsumed = ncons;
+	if (publish_config(&rq, out) == EX_OK) {
+		/* Adopted: the uploads of this agent are used up. */
+		for (size_t i = 0; i < ncons; i++)
+			if (spool_claim(&q, consumed[i]) == 0)
+				(void)spool_done(&q, consumed[i]);
+	}
+	free(stripped);
+done:
+	free(consumed);
+	uploads_free(u, n);
+	spool_close(&q);
+	return out->rc;
+}
+
+/* ---- the submission queue ---- */
+
+static void
+queue_item(const char *agent, const char *action, const char *buf,
+    size_t len)
+{
+	struct spool q;
+	char name[SPOOL_NAME_MAX], hdr[HEADER_MAX], v[LOG_VISBUF];
+	int fd, hl;
+
+	if (spool_open(&q, cd_cf.submit_dir, SPOOL_PRODUCE) == -1)
+		fatal(EX_NOPERM, "event=queue.open path=%s msg=\"not allowed "
+		    "to submit? (group of %s/new)\"", cd_cf.submit_dir,
+		    cd_cf.submit_dir);
+	hl = snprintf(hdr, sizeof(hdr), "%sAction: %s\nAgent: %s\n\n",
+	    SUBMIT_MAGIC, action, agent);
+	if (hl < 0 || (size_t)hl >= sizeof(hdr))
+		fatalx(EX_SOFTWARE, "event=queue.header");
+	/*
+	 * 0644 inside a 1770 directory: only the queue's owner (conf-dist)
+	 * and its group (the submitters) can reach it.  Ownership is the
+	 * submitter's identity, so the file is ours alone to change.
+	 */
+	if (spool_mkname(name, sizeof(name), agent) == -1 ||
+	    (fd = spool_create(&q, name, 0644)) == -1)
+		fatal(EX_NOPERM, "event=queue.create path=%s/tmp",
+		    cd_cf.submit_dir);
+	if (write(fd, hdr, hl) != hl || (len > 0 &&
+	    write(fd, buf, len) != (ssize_t)len)) {
+		spool_abort(&q, fd, name);
+		fatal(EX_IOERR, "event=queue.write");
+	}
+	if (spool_commit(&q, fd, name) == -1)
+		fatal(EX_IOERR, "event=queue.commit");
+	spool_close(&q);
+	printf("conf-dist: queued %s for %s as %s; conf-dist.service decides "
+	    "(journal and audit log)\n", action, log_vis(v, sizeof(v), agent,
+	    strlen(agent)), name);
+}
+
+/* Split a queued item: 1 with header, 0 bare file, -1 malformed. */
+static int
+item_parse(char *data, size_t len, char *action, size_t alen, char *agent,
+    size_t aglen, size_t *hdrlen)
+{
+	size_t ml = sizeof(SUBMIT_MAGIC) - 1, pos;
+
+	*hdrlen = 0;
+	action[0] = agent[0] = '\0';
+	if (len < ml || memcmp(data, SUBMIT_MAGIC, ml) != 0)
+		return 0;
+	pos = ml;
+	for (;;) {
+		char *line = data + pos, *nl;
+		size_t ll;
+
+		if (pos >= len || pos >= HEADER_MAX ||
+		    (nl = memchr(line, '\n', len - pos)) == NULL)
+			return -1;
+		ll = nl - line;
+		pos += ll + 1;
+		if (ll == 0)
+			break;
+		*nl = '\0';
+		if (strncmp(line, "Action: ", 8) == 0)
+			strlcpy(action, line + 8, alen);
+		else if (strncmp(line, "Agent: ", 7) == 0)
+			strlcpy(agent, line + 7, aglen);
+		else
+			return -1;
+	}
+	*hdrlen = pos;
+	return 1;
+}
+
+/* Handle one claimed item; out says what became of it. */
+static void
+drain_one(struct spool *q, const char *name, struct outcome *out)
+{
+	struct cd_who who;
+	struct stat sb;
+	struct pub_req rq;
+	char action[32], agent[CD_AGENT_MAX + 2], why[256], *data = NULL;
+	size_t len, hl = 0;
+	int fd, h;
+
+	out->rc = EX_OK;
+	out->reason[0] = '\0';
+	if ((fd = spool_open_cur(q, name)) == -1 || fstat(fd, &sb) == -1) {
+		if (fd != -1)
+			close(fd);
+		out->rc = EX_IOERR;
+		snprintf(out->reason, sizeof(out->reason), "open: %s",
+		    strerror(errno));
+		return;
+	}
+	close(fd);
+	/* A second link, or anyone else able to write it: whose is it? */
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
+	    (sb.st_mode & 022) != 0) {
+		out->rc = EX_NOPERM;
+		snprintf(out->reason, sizeof(out->reason), "not a regular file "
+		    "with one link, writable by its owner only");
+		return;
+	}
+	who_init(&who, sb.st_uid, "queue", name);
+	if ((data = out_read(q->curfd, name, cd_cf.max_size + HEADER_MAX,
+	    &len)) == NULL) {
+		out->rc = errno == EFBIG ? EX_DATAERR : EX_IOERR;
+		snprintf(out->reason, sizeof(out->reason), "read: %s",
+		    errno == EFBIG ? "larger than max_size" : strerror(errno));
+		goto audit_refusal;
+	}
+	h = item_parse(data, len, action, sizeof(action), agent,
+	    sizeof(agent), &hl);
+	if (h == -1) {
+		out->rc = EX_DATAERR;
+		snprintf(out->reason, sizeof(out->reason), "malformed "
+		    "submission header");
+		goto audit_refusal;
+	}
+	if (h == 0) {
+		/* A bare configuration dropped in: its agent_name says who. */
+		struct ac_msgs m;
+		struct agentconf *ac;
+
+		memset(&m, 0, sizeof(m));
+		ac = ac_parse(data, len, &m);
+		strlcpy(action, "submit", sizeof(action));
+		if (ac->agent_name != NULL)
+			strlcpy(agent, ac->agent_name, sizeof(agent));
+		ac_free(ac);
+		ac_msgs_free(&m);
+		if (agent[0] == '\0') {
+			out->rc = EX_DATAERR;
+			snprintf(out->reason, sizeof(out->reason), "no "
+			    "agent_name in a file dropped into the queue");
+			goto audit_refusal;
+		}
+	}
+	if (!agent_ok(agent, why, sizeof(why))) {
+		out->rc = EX_DATAERR;
+		snprintf(out->reason, sizeof(out->reason), "%s", why);
+		goto audit_refusal;
+	}
+	if (strcmp(action, "adopt") == 0) {
+		adopt(agent, &who, 0, out);
+		goto done;
+	}
+	if (strcmp(action, "submit") != 0) {
+		out->rc = EX_DATAERR;
+		snprintf(out->reason, sizeof(out->reason), "unknown action");
+		goto audit_refusal;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.agent = agent;
+	rq.buf = data + hl;
+	rq.len = len - hl;
+	rq.who = &who;
+	rq.action = "config.publish";
+	publish_config(&rq, out);
+	goto done;
+audit_refusal:
+	{
+		struct audit_buf ab;
+
+		audit_buf_init(&ab);
+		audit_begin(&ab, CD_TOOL, "config.publish", "refused");
+		cd_audit_who(&ab, &who);
+		audit_str(&ab, "reason", out->reason);
+		audit_end(&ab);
+		if (audit_commit(cd_cf.audit_spool, &ab) == -1) {
+			out->rc = EX_TEMPFAIL;
+			snprintf(out->reason, sizeof(out->reason), "cannot "
+			    "write the audit event");
+		}
+		audit_buf_free(&ab);
+	}
+done:
+	free(data);
+}
+
+static int
+cmd_drain(void)
+{
+	struct spool q;
+	struct outcome out;
+	char **names;
+	size_t n, done = 0, refused = 0;
+	int rc = EX_OK, l;
+
+	cd_become_service();
+	if (spool_open(&q, cd_cf.submit_dir, SPOOL_CONSUME) == -1)
+		fatal(EX_IOERR, "event=queue.open path=%s", cd_cf.submit_dir);
+	if ((l = spool_lock(&q)) == 1) {
+		spool_close(&q);
+		return EX_OK;
+	}
+	if (l == -1 || spool_recover(&q) == -1)
+		fatal(EX_IOERR, "event=queue.recover");
+	(void)spool_clean_tmp(&q, SPOOL_TMP_MAXAGE);
+	if (spool_scan(&q, &names, &n) == -1)
+		fatal(EX_IOERR, "event=queue.scan");
+	for (size_t i = 0; i < n && rc == EX_OK; i++) {
+		if (spool_claim(&q, names[i]) != 0)
+			continue;
+		drain_one(&q, names[i], &out);
+		switch (out.rc) {
+		case EX_OK:
+			if (spool_done(&q, names[i]) == -1)
+				rc = EX_IOERR;
+			done++;
+			break;
+		case EX_NOPERM:
+		case EX_DATAERR:
+		case EX_NOINPUT:
+			if (spool_reject(&q, names[i], CD_TOOL, out.rc, "%s",
+			    out.reason) == -1)
+				rc = EX_IOERR;
+			refused++;
+			break;
+		default:
+			/* Temporary, I/O or configuration: keep it. */
+			if (spool_retry(&q, names[i]) == -1)
+				log_warn("event=queue.retry item=%s", names[i]);
+			log_warnx("event=queue.stop item=%s code=%d "
+			    "reason=\"%s\"", names[i], out.rc, out.reason);
+			rc = out.rc == EX_CONFIG ? EX_CONFIG : out.rc ==
+			    EX_IOERR ? EX_IOERR : EX_TEMPFAIL;
+			break;
+		}
+	}
+	spool_names_free(names, n);
+	spool_close(&q);
+	log_info("event=drain.done items=%zu published=%zu refused=%zu rc=%d",
+	    n, done, refused, rc);
+	return rc;
+}
+
+/* ---- commands ---- */
+
+static int
+cmd_submit(const char *agent, const char *path)
+{
+	struct cd_who who;
+	struct pub_req rq;
+	struct outcome out;
+	char why[256], *buf;
+	const char *su;
+	size_t len;
+
+	if (!agent_ok(agent, why, sizeof(why)))
+		fatalx(EX_USAGE, "event=submit.refused reason=\"%s\"", why);
+	buf = read_input(path, cd_cf.max_size, &len);
+	if (!cd_am_service()) {
+		/* Not the service: the queue, where the file's owner is us. */
+		struct ac_msgs m;
+		struct agentconf *ac;
+
+		memset(&m, 0, sizeof(m));
+		ac = ac_parse(buf, len, &m);
+		ac_lint(ac, agent, cd_cf.lint_allow, cd_cf.nallow, &m);
+		ac_free(ac);
+		if (m.total > 0) {
+			print_msgs(agent, &m);
+			ac_msgs_free(&m);
+			free(buf);
+			return EX_DATAERR;
+		}
+		queue_item(agent, "submit", buf, len);
+		free(buf);
+		return EX_OK;
+	}
+	who_init(&who, getuid(), "direct", NULL);
+	if (who.uid == 0 && (su = getenv("SUDO_USER")) != NULL &&
+	    getuid() == geteuid())
+		strlcpy(who.sudo_user, su, sizeof(who.sudo_user));
+	cd_become_service();
+	memset(&rq, 0, sizeof(rq));
+	rq.agent = agent;
+	rq.buf = buf;
+	rq.len = len;
+	rq.who = &who;
+	rq.action = "config.publish";
+	publish_config(&rq, &out);
+	if (out.rc != EX_OK)
+		fprintf(stderr, "conf-dist: %s: refused: %s\n", agent,
+		    out.reason);
+	free(buf);
+	return out.rc;
+}
+
+static int
+cmd_adopt(int argc, char **argv)
+{
+	struct cd_who who;
+	struct outcome out;
+	char why[256];
+	int ch, print_only = 0;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "p")) != -1) {
+		if (ch != 'p')
+			usage(stderr, EX_USAGE);
+		print_only = 1;
+	}
+	if (argc - optind != 1)
+		usage(stderr, EX_USAGE);
+	if (!agent_ok(argv[optind], why, sizeof(why)))
+		fatalx(EX_USAGE, "event=adopt.refused reason=\"%s\"", why);
+	if (!cd_am_service()) {
+		if (print_only)
+			fatalx(EX_NOPERM, "event=adopt.refused reason=\"-p "
+			    "needs the conf-dist user\"");
+		queue_item(argv[optind], "adopt", NULL, 0);
+		return EX_OK;
+	}
+	who_init(&who, getuid(), "direct", NULL);
+	cd_become_service();
+	adopt(argv[optind], &who, print_only, &out);
+	if (out.rc != EX_OK)
+		fprintf(stderr, "conf-dist: adopt %s: %s\n", argv[optind],
+		    out.reason);
+	return out.rc;
+}
+
+static int
+cmd_lint(int argc, char **argv)
+{
+	struct ac_msgs m;
+	struct agentconf *ac;
+	const char *agent, *path;
+	char *buf;
+	size_t len;
+	int rc;
+
+	if (argc == 2) {
+		agent = NULL;
+		path = argv[1];
+	} else if (argc == 3) {
+		agent = argv[1];
+		path = argv[2];
+	} else
+		usage(stderr, EX_USAGE);
+	buf = read_input(path, cd_cf.max_size, &len);
+	memset(&m, 0, sizeof(m));
+	ac = ac_parse(buf, len, &m);
+	if (agent == NULL)
+		agent = ac->agent_name ? ac->agent_name : "";
+	ac_lint(ac, agent, cd_cf.lint_allow, cd_cf.nallow, &m);
+	rc = m.total > 0 ? EX_DATAERR : EX_OK;
+	print_msgs(path, &m);
+	if (rc == EX_OK)
+		printf("%s: ok\n", path);
+	ac_free(ac);
+	ac_msgs_free(&m);
+	free(buf);
+	return rc;
+}
+
+static int
+cmd_verify(int argc, char **argv)
+{
+	const char *pubpath = cd_cf.sign_pubkey;
+	char err[512];
+	EVP_PKEY *pub;
+	int ch, rc = EX_OK;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "k:")) != -1) {
+		if (ch != 'k')
+			usage(stderr, EX_USAGE);
+		pubpath = optarg;
+	}
+	if (optind >= argc)
+		usage(stderr, EX_USAGE);
+	if ((pub = sig_load_public(pubpath, err, sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=key.error msg=\"%s\"", err);
+	for (int i = optind; i < argc; i++) {
+		char *sigpath, *buf, *sig;
+		size_t len, slen;
+		int ok;
+
+		if (asprintf(&sigpath, "%s.sig", argv[i]) == -1)
+			fatalx(EX_OSERR, "event=oom");
+		buf = out_read(AT_FDCWD, argv[i], (size_t)1 << 30, &len);
+		sig = out_read(AT_FDCWD, sigpath, CD_SIG_LEN + 1, &slen);
+		ok = buf != NULL && sig != NULL && sig_verify(pub, buf, len,
+		    (unsigned char *)sig, slen) == 1;
+		printf("%s: %s\n", argv[i], ok ? "signature ok" : buf == NULL ?
+		    "cannot read" : sig == NULL ? "no signature" :
+		    "BAD signature");
+		if (!ok)
+			rc = EX_DATAERR;
+		free(buf);
+		free(sig);
+		free(sigpath);
+	}
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	struct passwd *pw;
+	char err[512];
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int ch, force = 0;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "f")) != -1) {
+		if (ch != 'f')
+			usage(stderr, EX_USAGE);
+		force = 1;
+	}
+	if (optind != argc)
+		usage(stderr, EX_USAGE);
+	if (geteuid() == 0) {
+		/* Root makes the key for the service user, who owns it. */
+		if ((pw = getpwnam(cd_cf.user)) == NULL)
+			fatalx(EX_CONFIG, "event=keygen.fail msg=\"no user "
+			    "%s\"", cd_cf.user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (sig_keygen(cd_cf.sign_key, cd_cf.sign_pubkey, uid, gid, force,
+	    err, sizeof(err)) == -1)
+		fatalx(EX_CANTCREAT, "event=keygen.fail msg=\"%s\"", err);
+	log_info("event=keygen key=%s pubkey=%s", cd_cf.sign_key,
+	    cd_cf.sign_pubkey);
+	printf("conf-dist: wrote %s (0600) and %s\n", cd_cf.sign_key,
+	    cd_cf.sign_pubkey);
+	return EX_OK;
+}
+
+static int
+cmd_check(void)
+{
+	char err[512];
+	EVP_PKEY *k;
+
+	if (access(cd_cf.sign_key, F_OK) == -1)
+		printf("conf-dist: no signing key %s yet (conf-dist keygen)\n",
+		    cd_cf.sign_key);
+	else if (cd_am_service() || access(cd_cf.sign_key, R_OK) == 0) {
+		if ((k = sig_load_private(cd_cf.sign_key, err,
+		    sizeof(err))) == NULL)
+			fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+		EVP_PKEY_free(k);
+	}
+	printf("conf-dist: configuration ok\n");
+	return EX_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct conf *conf = NULL;
+	char err[512];
+	int ch, check = 0, fg = 0, rc = EX_USAGE;
+
+	while ((ch = getopt_long(argc, argv, "+c:dhnVv", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conffile = optarg;
+			break;
+		case 'd':
+			fg = 1;
+			break;
+		case 'h':
+			usage(stdout, EX_OK);
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("conf-dist %s\n", VERSION);
+			exit(EX_OK);
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage(stderr, EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0 && !check)
+		usage(stderr, EX_USAGE);
+	/* The drain is a service; every other command talks to a person. */
+	log_init("conf-dist", LOG_DAEMON, fg || argc == 0 ||
+	    strcmp(argv[0], "drain") != 0);
+	log_setsyslog(1);
+	log_setverbose(verbose > 0);
+	/*
+	 * Set-id, the caller would choose the configuration (the ACL) and
+	 * have the service read files for it (the signing key): no.  The
+	 * queue is how other users submit.
+	 */
+	if (getuid() != geteuid() || getgid() != getegid())
+		fatalx(EX_NOPERM, "event=priv.refused msg=\"conf-dist does not "
+		    "run set-user-ID or set-group-ID; submissions go through "
+		    "the queue\"");
+	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
+		conffile = CONF_DEFAULT;
+	if (conffile != NULL &&
+	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	the_conf = conf;
+	configure(&cd_cf);
+	umask(022);
+	if (check)
+		rc = cmd_check();
+	else if (strcmp(argv[0], "submit") == 0 && argc == 3)
+		rc = cmd_submit(argv[1], argv[2]);
+	else if (strcmp(argv[0], "lint") == 0)
+		rc = cmd_lint(argc, argv);
+	else if (strcmp(argv[0], "drain") == 0 && argc == 1)
+		rc = cmd_drain();
+	else if (strcmp(argv[0], "verify") == 0)
+		rc = cmd_verify(argc, argv);
+	else if (strcmp(argv[0], "collection") == 0 && argc == 4 &&
+	    strcmp(argv[1], "publish") == 0)
+		rc = cmd_collection_publish(argv[2], argv[3]);
+	else if (strcmp(argv[0], "uploads") == 0 && argc == 1)
+		rc = cmd_uploads();
+	else if (strcmp(argv[0], "adopt") == 0)
+		rc = cmd_adopt(argc, argv);
+	else if (strcmp(argv[0], "keygen") == 0)
+		rc = cmd_keygen(argc, argv);
+	else
+		usage(stderr, EX_USAGE);
+	unconfigure(&cd_cf);
+	conf_free(conf);
+	if (fflush(stdout) != 0 && rc == EX_OK)
+		rc = EX_IOERR;
+	return rc;
+}

@@ -1,0 +1,752 @@
+/*
+ * db-load: the last stage.  Drains spool/db-load into MariaDB, exactly
+ * once: every file is a savepoint in a batch transaction and records its
+ * SHA-256 in octo_loaded_file with its rows; COMMIT happens in the
+ * drain's commit step, after the batch's audit events are durable and
+ * before the inputs are removed.  With a FILE operand it loads one file;
+ * with --init it creates octospool's tables.  See db-load(8).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentxml.h"
+#include "audit.h"
+#include "conf.h"
+#include "db.h"
+#include "drain.h"
+#include "envelope.h"
+#include "log.h"
+#include "priv.h"
+#include "spool.h"
+#include "xalloc.h"
+
+#include "dbload.h"
+
+#define DEFAULT_SPOOL	"/var/spool/octospool"
+#define DEFAULT_USER	"octospool-db"
+
+/* Every key the [db-load] section may hold. */
+static const char *const known_keys[] = {
+	"spool_dir", "user", "audit", "audit_spool", "batch", "allow_create",
+	"autocreate_group", "autocreate_group_force", "module_cap",
+	"update_parent", "server_name", "max_size", "regex_max_pattern",
+	"regex_max_subject", "event_precision", "auth_owner", DB_TOOL_KEYS,
+	NULL
+};
+
+static const char *const admin_keys[] = { DB_TOOL_KEYS, NULL };
+
+static const struct conf *the_conf;
+
+static void __attribute__((noreturn))
+usage(FILE *fp, int ex)
+{
+	fprintf(fp,
+	    "usage: db-load [-dhnVv] [-c file] [FILE]\n"
+	    "       db-load [-c file] --init\n"
+	    "  without FILE: drain spool/db-load into the database\n"
+	    "  with FILE (- for stdin): load one item, exit 0, 65, 75 or 77\n"
+	    "  --init: create the octo_* tables (account of [db-admin])\n"
+	    "See db-load(8).\n");
+	exit(ex);
+}
+
+static long long
+get_num(const char *key, long long min, long long max, long long def)
+{
+	char err[512];
+	long long v = def;
+
+	if (conf_num(the_conf, DL_SECTION, key, min, max, &v, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
+		    err);
+	return v;
+}
+
+static int
+get_bool(const char *key, int def)
+{
+	char err[512];
+	int v = def;
+
+	if (conf_bool(the_conf, DL_SECTION, key, &v, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
+		    err);
+	return v;
+}
+
+static char *
+get_str(const char *key, const char *def)
+{
+	const char *v = conf_get(the_conf, DL_SECTION, key);
+
+	if (v != NULL && *v != '\0')
+		return xstrdup(v);
+	return def ? xstrdup(def) : NULL;
+}
+
+/* The configuration into cf; errors exit 78. */
+static void
+configure(struct dl_conf *cf)
+{
+	char err[512], host[256];
+
+	if (the_conf != NULL &&
+	    (conf_check(the_conf, DL_SECTION, known_keys, err,
+	    sizeof(err)) == -1 || db_conf_check(the_conf, err,
+	    sizeof(err)) == -1))
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	cf->user = get_str("user", DEFAULT_USER);
+	cf->audit = get_bool("audit", 1);
+	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
+	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
+		fatal(EX_OSERR, "asprintf");
+	/* Bigger than the drain's default: an agent's modules are read once
+	 * per batch and its status rows written once. */
+	cf->batch = get_num("batch", 1, 4096, DL_BATCH);
+	cf->allow_create = get_bool("allow_create", 0);
+	cf->group = (int)get_num("autocreate_group", -1, 16777215, 10);
+	cf->group_force = get_bool("autocreate_group_force", 0);
+	cf->module_cap = (long)get_num("module_cap", 0, 2147483647L, 1000);
+	cf->update_parent = get_bool("update_parent", 0);
+	cf->max_size = (size_t)get_num("max_size", 1, AGENTXML_MAX_SIZE_CAP,
+	    AGENTXML_MAX_SIZE);
+	cf->re_max_pattern = (size_t)get_num("regex_max_pattern", 1, 65536,
+	    PANDORA_RE_MAX_PATTERN);
+	cf->re_max_subject = (size_t)get_num("regex_max_subject", 1,
+	    AGENTXML_MAX_SIZE_CAP, PANDORA_RE_MAX_SUBJECT);
+	cf->event_precision = (int)get_num("event_precision", 0, 15, 1);
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	cf->server_name = get_str("server_name", host);
+	{
+		char *owner = get_str("auth_owner", NULL);
+		struct passwd *pw;
+
+		if (owner != NULL) {
+			if ((pw = getpwnam(owner)) == NULL)
+				fatalx(EX_CONFIG, "event=config.error "
+				    "key=auth_owner msg=\"no such user\"");
+			cf->have_auth_owner = 1;
+			cf->auth_owner = pw->pw_uid;
+			free(owner);
+		}
+	}
+	if (db_conf_load(&cf->db, the_conf, DL_SECTION, err, sizeof(err)) ==
+	    -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+}
+
+static void
+conf_release(struct dl_conf *cf)
+{
+	free(cf->spool_dir);
+	free(cf->user);
+	free(cf->audit_spool);
+	free(cf->server_name);
+	db_conf_free(&cf->db);
+}
+
+/* Become the service user if started as root; never run as root. */
+static void
+drop_privileges(const struct dl_conf *cf)
+{
+	char err[512];
+
+	if (geteuid() == 0 && priv_drop(cf->user, err, sizeof(err)) == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
+	if (priv_check_not_root() == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
+		    "root\"");
+}
+
+static void
+run_free(struct dl_run *run)
+{
+	dl_agents_clear(run);
+	free(run->agents);
+	dl_rows_clear(run);
+	dl_stmts_free(&run->st);
+	if (run->db != NULL)
+		db_close(run->db);
+	free(run->lat_ms);
+}
+
+static void
+note_latency(struct dl_run *run, const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (run->nlat == run->caplat) {
+		run->caplat = run->caplat ? run->caplat * 2 : 1024;
+		run->lat_ms = xreallocarray(run->lat_ms, run->caplat,
+		    sizeof(*run->lat_ms));
+	}
+	run->lat_ms[run->nlat++] = (t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int
+dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The Auth-* keys are agent-auth's: with auth_owner set, they count only
+ * in items that user produced (the file's owner); otherwise they are
+ * dropped, logged, and the configuration decides.
+ */
+static const struct envelope *
+trusted_env(const struct dl_conf *cf, const struct envelope *env,
+    uid_t owner, struct envelope *copy, const char *item)
+{
+	if (!cf->have_auth_owner || env->hdrlen == 0 ||
+	    (env->auth_create == ENVELOPE_UNSET &&
+	    env->auth_learn == ENVELOPE_UNSET && !env->have_module_cap) ||
+	    owner == cf->auth_owner)
+		return env;
+	*copy = *env;
+	copy->auth_create = copy->auth_learn = ENVELOPE_UNSET;
+	copy->have_module_cap = 0;
+	log_warnx("event=envelope.untrusted id=%s owner=%u msg=\"Auth-* keys "
+	    "from a producer other than auth_owner ignored\"", item,
+	    (unsigned)owner);
+	return copy;
+}
+
+/* The drain handler: one item. */
+static int
+handle(struct drain *d, struct drain_item *it, void *arg)
+{
+	struct dl_run *run = arg;
+	struct dl_result res;
+	struct timespec t0;
+	char reason[DRAIN_REASON_MAX], vis[LOG_VISBUF];
+	enum dl_outcome rc;
+	int code = EX_DATAERR;
+
+	const struct envelope *env = &it->env;
+	struct envelope copy;
+
+	reason[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run->files++;
+	if (run->cf->have_auth_owner && it->env.hdrlen > 0) {
+		char path[PATH_MAX];
+		struct stat sb;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/db-load/cur/%s",
+		    run->cf->spool_dir, it->name) >= sizeof(path) ||
+		    lstat(path, &sb) == -1)
+			sb.st_uid = (uid_t)-1;	/* unknown: not trusted */
+		env = trusted_env(run->cf, &it->env, sb.st_uid, &copy,
+		    it->name);
+	}
+	rc = dl_load(run, it->name, env, it->body, it->bodylen,
+	    drain_audit(d), &res, &code, reason, sizeof(reason));
+	note_latency(run, &t0);
+	switch (rc) {
+	case DL_LOADED:
+		log_debug("event=file.loaded id=%s agent_id=%llu modules=%u "
+		    "created=%u values=%lu refused=%lu events=%lu", it->name,
+		    res.agent_id, res.modules, res.modules_created, res.values,
+		    res.values_refused, res.events);
+		return DRAIN_DONE;
+	case DL_DUPLICATE:
+		return DRAIN_DONE;
+	case DL_SKIPPED:
+		return DRAIN_DONE;
+	case DL_REJECT:
+		drain_reason(it, code, "%s", reason);
+		return DRAIN_REJECT;
+	default:
+		log_info("event=item.retry id=%s reason=\"%s\"", it->name,
+		    log_vis(vis, sizeof(vis), reason, strnlen(reason,
+		    sizeof(reason))));
+		return DRAIN_RETRY;
+	}
+}
+
+/* Before the batch's audit events are written: a lost transaction's
+ * events are not true, the batch comes back whole. */
+static void
+prepare(struct drain *d, void *arg)
+{
+	struct dl_run *run = arg;
+
+	if (run->broken)
+		audit_buf_reset(drain_audit(d));
+}
+
+/* After outputs and audit are durable: COMMIT (-1 gives it back). */
+static int
+commit(struct drain *d, void *arg)
+{
+	struct timespec t0, t1;
+	int rc;
+
+	(void)d;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = dl_commit(arg);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_debug("event=batch.commit rc=%d ms=%.3f", rc,
+	    (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return rc;
+}
+
+static int
+drain_mode(struct dl_conf *cf)
+{
+	struct drain_opts o;
+	struct drain_stats st;
+	struct dl_run run;
+	struct drain *d;
+	struct timespec t0, t1;
+	char in[PATH_MAX], err[512];
+	double ms, p50 = 0, p99 = 0, pmax = 0;
+	int rc;
+
+	if ((size_t)snprintf(in, sizeof(in), "%s/db-load", cf->spool_dir) >=
+	    sizeof(in))
+		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
+		    "long\"");
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	memset(&o, 0, sizeof(o));
+	o.stage = DL_STAGE;
+	o.max_item = cf->max_size + ENVELOPE_MAX;
+	o.batch = cf->batch;
+	o.commit = commit;
+	o.prepare = prepare;
+	o.arg = &run;
+	if ((d = drain_open(in, NULL, cf->audit ? cf->audit_spool : NULL, &o,
+	    err, sizeof(err))) == NULL)
+		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = drain_run(d, handle, &run, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	drain_close(d);
+	if (run.in_txn) {
+		/* Only after an I/O error of the spool: nothing committed. */
+		run.broken = 1;
+		dl_abort(&run);
+	}
+	if (run.exit_code != 0 && (rc == 0 || rc == EX_TEMPFAIL))
+		rc = run.exit_code;
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (run.nlat > 0) {
+		qsort(run.lat_ms, run.nlat, sizeof(*run.lat_ms), dbl_cmp);
+		p50 = run.lat_ms[run.nlat / 2];
+		p99 = run.lat_ms[(run.nlat * 99) / 100];
+		pmax = run.lat_ms[run.nlat - 1];
+	}
+	if (st.seen > 0 || rc != 0)
+		log_info("event=drain.done stage=%s seen=%lu loaded=%lu "
+		    "duplicates=%lu rejected=%lu retried=%lu batches=%lu "
+		    "values=%lu ms=%.0f values_per_s=%.0f file_ms_p50=%.3f "
+		    "file_ms_p99=%.3f file_ms_max=%.3f exit=%d", DL_STAGE,
+		    st.seen, run.loaded, run.duplicates, st.rejected,
+		    st.retried, st.batches, run.values, ms,
+		    ms > 0 ? run.values * 1000.0 / ms : 0, p50, p99, pmax, rc);
+	run_free(&run);
+	return rc;
+}
+
+/* Read all of fd, at most max bytes; -1 and errno, or -2 if too big. */
+static ssize_t
+read_bounded(int fd, char **bufp, size_t max)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = xmalloc(cap + 1);
+
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				return -2;
+			}
+			cap *= 2;
+			buf = xreallocarray(buf, cap + 1, 1);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int saved = errno;
+
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += n;
+		if (len > max) {
+			free(buf);
+			return -2;
+		}
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	return len;
+}
+
+/* A reason on stderr: one line, no control characters. */
+static void
+say(const char *label, const char *why)
+{
+	char line[DRAIN_REASON_MAX + 128];
+	size_t n;
+
+	snprintf(line, sizeof(line), "db-load: %s: %s", label, why);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	n = strlen(line);
+	line[n] = '\n';
+	(void)!write(STDERR_FILENO, line, n + 1);
+}
+
+/* Write ab as one durable file into the audit queue (-1 on failure). */
+static int
+audit_write(const struct dl_conf *cf, const struct audit_buf *ab)
+{
+	struct spool sp;
+	char name[SPOOL_NAME_MAX];
+	size_t off = 0;
+	int fd, rc = -1;
+
+	if (!cf->audit || ab->len == 0)
+		return 0;
+	if (spool_open(&sp, cf->audit_spool, SPOOL_PRODUCE) == -1)
+		return -1;
+	if (spool_mkname(name, sizeof(name), DL_STAGE) == 0 &&
+	    (fd = spool_create(&sp, name, SPOOL_MODE)) != -1) {
+		while (off < ab->len) {
+			ssize_t n = write(fd, ab->buf + off, ab->len - off);
+
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			off += n;
+		}
+		if (off == ab->len)
+			rc = spool_commit(&sp, fd, name);
+		else
+			spool_abort(&sp, fd, name);
+	}
+	spool_close(&sp);
+	return rc;
+}
+
+/* Filter mode: one item from path ("-": stdin). */
+static int
+filter_mode(struct dl_conf *cf, const char *path, int verbose)
+{
+	const char *label = strcmp(path, "-") == 0 ? "stdin" : path;
+	const char *base = strcmp(path, "-") == 0 ? "stdin" :
+	    strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct envelope env;
+	struct audit_buf ab;
+	struct dl_result res;
+	struct dl_run run;
+	char reason[DRAIN_REASON_MAX] = "", err[256], *buf;
+	enum dl_outcome rc;
+	const struct envelope *envp = &env;
+	struct envelope copy;
+	struct stat sb;
+	uid_t owner = (uid_t)-1;
+	ssize_t len;
+	int fd, code = EX_DATAERR, ex;
+
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
+		say(label, strerror(errno));
+		return EX_NOINPUT;
+	}
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		owner = sb.st_uid;
+	len = read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (len == -2) {
+		say(label, "rule=size line=0 the item exceeds the size limit");
+		return EX_DATAERR;
+	}
+	if (len == -1) {
+		say(label, strerror(errno));
+		return EX_IOERR;
+	}
+	drop_privileges(cf);
+	if (envelope_parse(buf, len, &env, err, sizeof(err)) == -1) {
+		snprintf(reason, sizeof(reason), "rule=envelope line=0 %s",
+		    err);
+		say(label, reason);
+		free(buf);
+		return EX_DATAERR;
+	}
+	envp = trusted_env(cf, &env, owner, &copy, base);
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	audit_buf_init(&ab);
+	rc = dl_load(&run, base, envp, buf + env.hdrlen, len - env.hdrlen,
+	    &ab, &res, &code, reason, sizeof(reason));
+	switch (rc) {
+	case DL_LOADED:
+	case DL_DUPLICATE:
+	case DL_SKIPPED:
+	case DL_REJECT:
+		if (rc == DL_REJECT && cf->audit) {
+			audit_begin(&ab, DL_STAGE, "item.rejected", "refused");
+			audit_str(&ab, "item", base);
+			audit_str(&ab, "reason", reason);
+			audit_end(&ab);
+		}
+		/* The events are durable before the commit, as in the
+		 * drain: no success without its audit record. */
+		if (audit_write(cf, &ab) == -1) {
+			say(label, "cannot write the audit events");
+			run.broken = 1;
+			dl_abort(&run);
+			ex = EX_IOERR;
+			break;
+		}
+		if (dl_commit(&run) == -1) {
+			ex = run.exit_code ? run.exit_code : EX_TEMPFAIL;
+			say(label, "commit failed: try again later");
+			break;
+		}
+		if (rc == DL_REJECT) {
+			say(label, reason);
+			ex = code;
+		} else {
+			ex = EX_OK;
+			if (rc == DL_DUPLICATE)
+				say(label, "duplicate: already loaded");
+			else if (rc == DL_SKIPPED)
+				say(label, "skipped: the agent is disabled");
+			else if (verbose) {
+				char line[256];
+
+				snprintf(line, sizeof(line), "loaded: "
+				    "agent_id=%llu modules=%u created=%u "
+				    "values=%lu refused=%lu events=%lu",
+				    res.agent_id, res.modules,
+				    res.modules_created, res.values,
+				    res.values_refused, res.events);
+				say(label, line);
+			}
+		}
+		break;
+	case DL_RETRY:
+		dl_abort(&run);
+		say(label, "database unavailable: try again later");
+		ex = EX_TEMPFAIL;
+		break;
+	default:
+		dl_abort(&run);
+		say(label, "database refused (configuration or bug): see the "
+		    "log");
+		ex = run.exit_code ? run.exit_code : EX_SOFTWARE;
+		break;
+	}
+	audit_buf_free(&ab);
+	run_free(&run);
+	free(buf);
+	return ex;
+}
+
+/* --init: octospool's tables, only next to Pandora's. */
+static int
+init_mode(void)
+{
+	static const char *const pandora[] = { "tagente", "tagente_modulo",
+	    "tagente_estado", "tagente_datos", "tagente_datos_string",
+	    "tagente_datos_inc", "tevento", "tgrupo", "ttipo_modulo" };
+	struct db_conf dc;
+	struct db *db;
+	struct db_stmt *s;
+	char err[512], vis[LOG_VISBUF];
+	const char *p = dl_octo_sql;
+	char *stmtbuf = xmalloc(strlen(dl_octo_sql) + 1);
+	size_t sl = 0;
+	long long have = 0;
+	int r, n = 0;
+
+	if (the_conf != NULL && conf_check(the_conf, DL_ADMIN_SECTION,
+	    admin_keys, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	if (db_conf_load(&dc, the_conf, DL_ADMIN_SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error section=%s msg=\"%s\"",
+		    DL_ADMIN_SECTION, err);
+	db = db_open(&dc);
+	db_conf_free(&dc);
+	if (db_connect(db) == -1)
+		goto dberr;
+	if ((s = db_prepare(db, "SELECT COUNT(*) FROM information_schema."
+	    "TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?)")) == NULL)
+		goto dberr;
+	{
+		struct db_val v[9];
+
+		for (int i = 0; i < 9; i++)
+			v[i] = DB_TEXT(pandora[i]);
+		if (db_stmt_exec(s, v, 9) == -1)
+			goto dberr;
+	}
+	while ((r = db_stmt_fetch(s)) == 1)
+		have = db_col_int(s, 0);
+	db_stmt_free(s);
+	if (r == -1)
+		goto dberr;
+	if (have != 9) {
+		log_warnx("event=init.refused reason=\"Pandora's tables are "
+		    "missing (%lld of 9): create them from pandoradb.sql (or "
+		    "etc/sql/pandora-subset.sql) first\"", have);
+		db_close(db);
+		free(stmtbuf);
+		return EX_CONFIG;
+	}
+	/* octo.sql: "--" lines are comments, ";" ends a statement at the
+	 * end of a line (its header promises so). */
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (!(ll >= 2 && p[0] == '-' && p[1] == '-')) {
+			memcpy(stmtbuf + sl, p, ll);
+			sl += ll;
+			stmtbuf[sl++] = ' ';
+			if (ll > 0 && p[ll - 1] == ';') {
+				sl -= 2;	/* the ';' and the space */
+				stmtbuf[sl] = '\0';
+				if (db_exec(db, stmtbuf) == -1)
+					goto dberr;
+				n++;
+				sl = 0;
+			}
+		}
+		p += ll + (nl ? 1 : 0);
+	}
+	log_info("event=init.done statements=%d", n);
+	printf("db-load: octo_* tables ready (%d statements)\n", n);
+	db_close(db);
+	free(stmtbuf);
+	return EX_OK;
+dberr:
+	log_warnx("event=init.fail class=%s errno=%u msg=\"%s\"",
+	    db_class_name(db_errclass(db)), db_errno(db), log_vis(vis,
+	    sizeof(vis), db_error(db), strlen(db_error(db))));
+	r = db_class_exit(db_errclass(db));
+	db_close(db);
+	free(stmtbuf);
+	return r ? r : EX_SOFTWARE;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "init", no_argument, NULL, 1 },
+		{ "print-init-sql", no_argument, NULL, 2 },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conffile = NULL;
+	struct dl_conf cf;
+	struct conf *conf = NULL;
+	char err[512];
+	int ch, check = 0, fg = 0, verbose = 0, init = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conffile = optarg;
+			break;
+		case 'd':
+			fg = 1;
+			break;
+		case 'h':
+			usage(stdout, EX_OK);
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("db-load %s\n", VERSION);
+			exit(EX_OK);
+		case 'v':
+			verbose++;
+			break;
+		case 1:
+			init = 1;
+			break;
+		case 2:
+			fputs(dl_octo_sql, stdout);
+			exit(EX_OK);
+		default:
+			usage(stderr, EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1 || (init && argc > 0))
+		usage(stderr, EX_USAGE);
+	log_init("db-load", LOG_DAEMON, fg || check || argc == 1 || init);
+	log_setverbose(verbose > 1 ? 1 : verbose);
+	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
+		conffile = CONF_DEFAULT;
+	if (conffile != NULL &&
+	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	the_conf = conf;
+	memset(&cf, 0, sizeof(cf));
+	configure(&cf);
+	if (check) {
+		printf("db-load: configuration ok\n");
+		exit(EX_OK);
+	}
+	umask(027);
+	if (db_library_init() == -1)
+		fatalx(EX_SOFTWARE, "event=db.init.fail");
+	agentxml_init();
+	if (init)
+		rc = init_mode();
+	else if (argc == 1)
+		rc = filter_mode(&cf, argv[0], verbose);
+	else {
+		drop_privileges(&cf);
+		rc = drain_mode(&cf);
+	}
+	db_library_end();
+	conf_release(&cf);
+	conf_free(conf);
+	return rc;
+}

@@ -1,0 +1,1060 @@
+#!/usr/bin/env bats
+# audit-sign, audit-verify, audit-export: spec/audit.md §6 acceptance
+# tests (AT-nn in the names).  The attacker is tests/tools/tt-auditevil
+# (it repairs CRCs, chains and sequence numbers, and re-signs with a
+# stolen current key, so that only the cryptography catches a tamper);
+# the independent verifier is tests/audit_verify.py; the TLS syslog
+# receivers are a real rsyslog (when installed) and
+# tests/audit_tls_sink.py.  Keep the whole file under about 2 minutes.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	mk_tmp
+	mk_spool "$T/spool"
+	Q=$T/spool/audit-sign
+	mkdir -p "$T/log" "$T/keys" "$T/state"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER:$RUN_GROUP" "$T/log" "$T/keys" "$T/state"
+	EPOCH=${EPOCH:-60}
+	write_conf
+	sign_q --keygen test.example > "$T/vkey"
+}
+
+teardown() {
+	if [ -n "${BG_DB:-}" ]; then
+		sh "$TOOLS/mariadb.sh" stop "$BG_DB" || true
+		rm -rf "$BG_DB"
+	fi
+	for p in ${BG_PIDS:-}; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if mountpoint -q "$T/full" 2>/dev/null; then
+		umount "$T/full" || true
+	fi
+	if [ -f "$T/err" ] && grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$T/err" >&2; then
+		rm -rf "$T"
+		return 1
+	fi
+	rm -rf "$T"
+}
+
+# write_conf [EXTRA LINES]: the test configuration.
+write_conf() {
+	{
+		printf 'spool_dir %s\n[audit-sign]\nuser %s\n' "$T/spool" "$RUN_USER"
+		printf 'log_dir %s\nkey_dir %s\nepoch %s\n' "$T/log" "$T/keys" "$EPOCH"
+		printf '%s\n' "${SIGN_EXTRA:-}"
+		printf '[audit-export]\nuser %s\nlog_dir %s\nstate_dir %s\n' \
+		    "$RUN_USER" "$T/log" "$T/state"
+		printf '%s\n' "${EXPORT_EXTRA:-}"
+	} > "$T/a.conf"
+}
+
+sign_q() {
+	"$BIN/audit-sign" -c "$T/a.conf" "$@" 2>>"$T/err"
+}
+
+sign() {
+	"$BIN/audit-sign" -d -c "$T/a.conf" "$@" 2>>"$T/err"
+}
+
+# verify [OPTIONS]: audit-verify on $VLOG (default $T/log).
+verify() {
+	"$BIN/audit-verify" -K "$T/vkey" "$@" "${VLOG:-$T/log}"
+}
+
+# avr ARGS: audit-verify with the root key (prove, check).
+avr() {
+	"$BIN/audit-verify" -K "$T/vkey" "$@"
+}
+
+evil() {
+	"$BIN/tt-auditevil" "$@"
+}
+
+# ev NAME N [SIZE]: an event file of N events (owned by the service user).
+ev() {
+	local name=$1 n=$2 pad=${3:-0} i
+	for i in $(seq 1 "$n"); do
+		printf '{"ts":"2026-11-27T10:00:00.123Z","tool":"test","action":"file.received","outcome":"ok","item":"%s","i":%d,"pad":"%*s"}\n' \
+		    "$name" "$i" "$pad" ""
+	done > "$Q/tmp/$name"
+	chmod 0640 "$Q/tmp/$name"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$Q/tmp/$name"
+	mv "$Q/tmp/$name" "$Q/new/$name"
+}
+
+# queued: files left in new/, cur/ and reject/ of the queue.
+queued() {
+	find "$Q/new" "$Q/cur" "$Q/reject" -type f | wc -l
+}
+
+seg1() {
+	echo "$T/log/seg/0000000001.seg"
+}
+
+# asan: the binaries carry AddressSanitizer.
+asan() {
+	ldd "$BIN/audit-sign" 2>/dev/null | grep -q libasan
+}
+
+@test "usage: -h 0, bad option 64, -V, -n config check, bad config 78" {
+	run "$BIN/audit-sign" -h
+	assert_success
+	assert_output --partial "usage: audit-sign"
+	run "$BIN/audit-sign" --bogus
+	assert_equal "$status" 64
+	run "$BIN/audit-sign" -V
+	assert_output --regexp '^audit-sign [0-9]+\.[0-9]+\.[0-9]+$'
+	run "$BIN/audit-sign" -n -c "$T/a.conf"
+	assert_success
+	printf '[audit-sign]\nepoch 0\n' > "$T/bad.conf"
+	run "$BIN/audit-sign" -n -c "$T/bad.conf"
+	assert_equal "$status" 78
+	printf '[audit-sign]\nbogus 1\n' > "$T/bad.conf"
+	run "$BIN/audit-sign" -n -c "$T/bad.conf"
+	assert_equal "$status" 78
+	run "$BIN/audit-verify" -h
+	assert_success
+	run "$BIN/audit-verify" --bogus
+	assert_equal "$status" 3
+	run "$BIN/audit-verify" "$T/log"
+	assert_equal "$status" 3
+	run "$BIN/audit-verify" -V
+	assert_output --regexp '^audit-verify [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "keygen: verifier key printed, slots 0600, a second keygen refused" {
+	run cat "$T/vkey"
+	assert_output --regexp '^test\.example/[0-9a-f]{32}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$'
+	[ "$(stat -c %a "$T/keys/slots")" = 600 ]
+	[ "$(stat -c %a "$T/keys/vkey")" = 644 ]
+	cmp "$T/vkey" "$T/keys/vkey"
+	run sign_q --keygen other
+	assert_equal "$status" 73
+	cmp "$T/vkey" "$T/keys/vkey"
+}
+
+@test "AT-01 round trip: 10k events of mixed size, PASS, Python verifier and openssl agree" {
+	for f in $(seq 1 40); do
+		ev "f$f" 250 $(( (f * 37) % 400 ))
+	done
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	assert_output --partial "PASS"
+	assert_output --partial "records=10000"
+	run python3 "$BATS_TEST_DIRNAME/audit_verify.py" "$T/vkey" "$T/log"
+	assert_success
+	assert_output --regexp '^PASS [0-9]+ 10000$'
+	# openssl pkeyutl on the last checkpoint: body, signature, root key.
+	evil lastnote "$T/log" > "$T/note"
+	python3 - "$T" <<'EOF'
+import base64, sys
+t = sys.argv[1]
+note = open(t + "/note", "rb").read()
+body, sigs = note.split(b"\n\n", 1)
+open(t + "/body", "wb").write(body + b"\n")
+raw = base64.b64decode(sigs.split(b" ")[2].strip())
+open(t + "/sig", "wb").write(raw[4:])
+vk = open(t + "/vkey").read().strip().split("+", 2)[2]
+pk = base64.b64decode(vk)[1:]
+der = bytes.fromhex("302a300506032b6570032100") + pk
+open(t + "/pk.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" +
+    base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n")
+EOF
+	run openssl pkeyutl -verify -pubin -inkey "$T/pk.pem" -rawin -in "$T/body" -sigfile "$T/sig"
+	assert_success
+	assert_output --partial "Signature Verified Successfully"
+	echo x >> "$T/body"
+	run openssl pkeyutl -verify -pubin -inkey "$T/pk.pem" -rawin -in "$T/body" -sigfile "$T/sig"
+	assert_failure
+}
+
+@test "AT-02 Merkle known answers and all proofs for n <= 64 (unit test), prove/check round trip" {
+	run "$BIN/unit/test_auditlog"
+	assert_success
+	assert_output --regexp 'test_auditlog: [0-9]+ passed, 0 failed'
+	ev a 5
+	sign
+	ev b 5
+	sign
+	run avr prove inclusion 3 "$T/log"
+	assert_success
+	echo "$output" > "$T/p1"
+	run avr check "$T/p1"
+	assert_success
+	assert_output --partial "PASS inclusion of seq 3"
+	sizes=$(evil frames "$T/log" | awk '$4 == "checkpoint" { print $5 }')
+	first=$(echo "$sizes" | head -1)
+	last=$(echo "$sizes" | tail -1)
+	run avr prove consistency "$first" "$last" "$T/log"
+	assert_success
+	echo "$output" > "$T/p2"
+	run avr check "$T/p2"
+	assert_success
+	assert_output --partial "is a prefix of"
+	# A corrupted proof is refused.
+	sed -i 's/^index 3$/index 4/' "$T/p1"
+	run avr check "$T/p1"
+	assert_equal "$status" 1
+}
+
+@test "AT-03 a bit flip at every byte of a 64-record log is detected; torn vs tamper classified" {
+	for f in $(seq 1 8); do ev "f$f" 8; done
+	sign
+	run verify
+	assert_success
+	cp "$(seg1)" "$T/orig.seg"
+	run evil flipall "$T/log" "$T/vkey"
+	echo "# $output" >&3
+	assert_success
+	assert_output --regexp 'pass=0 corrupt=[1-9][0-9]* tamper=[1-9][0-9]*'
+	cmp "$(seg1)" "$T/orig.seg"
+	# Classification: a flip without repair is a corrupt frame at its seq,
+	# with the CRC repaired it is a tamper naming the record.
+	off=$(evil frames "$T/log" | awk '$5 == 10 && $4 == "record" { print $2 + 80 }')
+	evil flip "$(seg1)" "$off"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "FAIL seq=10 kind=corrupt-frame"
+	cp "$T/orig.seg" "$(seg1)"
+	evil flip "$(seg1)" "$off" fix
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "FAIL seq=10 kind=content"
+	assert_output --partial "record 10 does not match"
+}
+
+@test "AT-04 deletion of the first, a middle and the last sealed record is detected" {
+	for f in 1 2 3; do ev "f$f" 10; done
+	sign
+	cp -a "$T/log" "$T/clean"
+	last=$(evil frames "$T/log" | awk '$4 == "record" { s = $5 } END { print s }')
+	for k in 2 15 "$last"; do
+		rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+		evil delete "$T/log" "$k"
+		run verify
+		assert_equal "$status" 1
+		assert_output --regexp "FAIL seq=$k kind=deletion"
+		# Renumbered, so the sequence has no gap: the root catches it.
+		rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+		evil delete "$T/log" "$k" -n
+		run verify
+		assert_equal "$status" 1
+		assert_output --regexp "kind=(content|deletion)"
+	done
+}
+
+@test "AT-05 reordering, replay of a record, swapped and replayed segments are detected" {
+	for f in 1 2 3; do ev "f$f" 10; done
+	sign
+	cp -a "$T/log" "$T/clean"
+	evil swap "$T/log" 7
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "FAIL seq=7 kind=order"
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	evil dup "$T/log" 7
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=order"
+	# Several segments: swap two, replay an old one over a newer one.
+	rm -rf "$T/log" "$T/keys"; mkdir "$T/log" "$T/keys"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/log" "$T/keys"
+	SIGN_EXTRA="segment_size 4096" write_conf
+	sign_q --keygen test.example > "$T/vkey"
+	for f in $(seq 1 6); do ev "s$f" 12 100; sign; done
+	n=$(ls "$T/log/seg" | wc -l)
+	[ "$n" -ge 4 ]
+	run verify
+	assert_success
+	cp -a "$T/log" "$T/clean2"
+	mv "$T/log/seg/0000000002.seg" "$T/x"
+	mv "$T/log/seg/0000000003.seg" "$T/log/seg/0000000002.seg"
+	mv "$T/x" "$T/log/seg/0000000003.seg"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=segment-link"
+	rm -rf "$T/log"; cp -a "$T/clean2" "$T/log"
+	cp "$T/log/seg/0000000002.seg" "$T/log/seg/0000000003.seg"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=segment-link"
+	rm -rf "$T/log"; cp -a "$T/clean2" "$T/log"
+	rm "$T/log/seg/0000000002.seg"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=segment-link"
+}
+
+@test "AT-06 truncation: unsealed tail, cut to a checkpoint (--now, --checkpoint), newest segment removed, new log" {
+	ev a 10
+	sign
+	evil lastnote "$T/log" > "$T/old.note"
+	ev b 10
+	sign
+	evil lastnote "$T/log" > "$T/witness.note"
+	cp -a "$T/log" "$T/clean"
+	# (a) The last checkpoint cut off: records remain unsealed.
+	off=$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2 } END { print o }')
+	truncate -s "$off" "$(seg1)"
+	run verify
+	assert_equal "$status" 2
+	assert_output --partial "kind=unsealed"
+	# (b) A clean cut back to the earlier checkpoint passes alone ...
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	first_b=$(evil frames "$T/log" | awk '$4 == "checkpoint" { n++; if (n == 1) c = 1; next } c == 1 { print $5; exit }')
+	evil cut "$T/log" "$first_b"
+	run verify
+	assert_success
+	# ... but not against the witnessed checkpoint, nor as fresh.
+	run verify --checkpoint "$T/witness.note"
+	assert_equal "$status" 1
+	assert_output --partial "truncated below witnessed size"
+	run verify --checkpoint "$T/old.note"
+	assert_success
+	run verify --now=$(( $(date +%s) + 3600 ))
+	assert_equal "$status" 2
+	assert_output --partial "kind=stale"
+	run verify --now
+	assert_success
+	# Equivocation: a different history of the witnessed size.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	run verify --checkpoint "$T/witness.note"
+	assert_success
+	# (d) A new log with a new key does not pass the old verifier key.
+	rm -rf "$T/log" "$T/keys"; mkdir "$T/log" "$T/keys"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/log" "$T/keys"
+	sign_q --keygen test.example > "$T/vkey2"
+	ev c 10
+	sign
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=trust-anchor"
+	# (c) The newest segment removed: caught with --now or a witness.
+	rm -rf "$T/log" "$T/keys"; mkdir "$T/log" "$T/keys"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/log" "$T/keys"
+	SIGN_EXTRA="segment_size 4096" write_conf
+	sign_q --keygen test.example > "$T/vkey"
+	for f in 1 2 3 4; do ev "s$f" 12 100; sign; done
+	evil lastnote "$T/log" > "$T/w2.note"
+	rm "$(ls -d "$T"/log/seg/*.seg | tail -1)"
+	run verify
+	assert_success
+	run verify --checkpoint "$T/w2.note"
+	assert_equal "$status" 1
+	assert_output --partial "truncated below witnessed size"
+	# An empty log directory is no log.
+	rm -f "$T"/log/seg/*.seg
+	run verify
+	assert_equal "$status" 1
+}
+
+@test "AT-07 key compromise after the fact: old epochs cannot be rewritten with the stolen key" {
+	sk0=$(evil sk "$T/keys/slots")
+	for e in $(seq 1 11); do
+		ev "e$e" 3
+		sign --new-epoch
+	done
+	ev e12 3
+	sign
+	run verify
+	assert_success
+	assert_output --partial "epoch=11"
+	# The stolen key directory holds no earlier secret key.
+	cp -a "$T/keys" "$T/stolen"
+	run evil hasbytes "$T/stolen/slots" "$sk0"
+	assert_failure
+	[ "$(evil sk "$T/stolen/slots" | wc -l)" -eq 1 ]
+	cp -a "$T/log" "$T/clean"
+	# (i) A record of epoch 3 edited, every later checkpoint re-signed.
+	k=$(evil records "$T/log" | awk -F'\t' '/"e3"/ { print NR; exit }')
+	seq3=$(evil frames "$T/log" | awk -v k="$k" '$4 == "record" && ++n == k { print $5 }')
+	evil edit "$T/log" "$seq3" '{"tool":"forged"}' -r "$T/stolen/slots"
+	run verify
+	assert_equal "$status" 1
+	assert_output --regexp "kind=(signature|key-epoch)"
+	# (ii) Epochs 6-9 dropped, renumbered, re-signed.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	a=$(evil records "$T/log" | awk -F'\t' '/"e6"/ { print NR; exit }')
+	b=$(evil records "$T/log" | awk -F'\t' '/"e10"/ { print NR; exit }')
+	sa=$(evil frames "$T/log" | awk -v k="$a" '$4 == "record" && ++n == k { print $5 }')
+	sb=$(evil frames "$T/log" | awk -v k="$b" '$4 == "record" && ++n == k { print $5 }')
+	evil delete "$T/log" "$sa" $((sb - 1)) -n -r "$T/stolen/slots"
+	run verify
+	assert_equal "$status" 1
+	assert_output --regexp "kind=(signature|key-epoch)"
+	# (iii) A new key chain forked at epoch 4.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	kc=$(evil frames "$T/log" | awk '$4 == "keycert" { n++; if (n == 4) print $5 }')
+	evil forkkey "$T/log" "$kc" -r "$T/stolen/slots"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=key-epoch"
+	# (iv) A record of the current epoch, re-signed with its own key:
+	# inside the documented window (spec §5.14) without a witness.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	evil lastnote "$T/log" > "$T/w.note"
+	k=$(evil records "$T/log" | awk -F'\t' '/"e12"/ { print NR; exit }')
+	s12=$(evil frames "$T/log" | awk -v k="$k" '$4 == "record" && ++n == k { print $5 }')
+	evil edit "$T/log" "$s12" '{"tool":"forged"}' -r "$T/stolen/slots"
+	run verify
+	assert_success
+	run verify --checkpoint "$T/w.note"
+	assert_equal "$status" 1
+	assert_output --partial "kind=equivocation"
+}
+
+@test "AT-08 verification needs only the root key: no secret file is opened" {
+	ev a 5
+	sign
+	chmod 000 "$T/keys"
+	# LeakSanitizer cannot run under ptrace.
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 run strace -f -e trace=open,openat -o "$T/trace" "$BIN/audit-verify" -K "$T/vkey" "$T/log"
+	chmod 700 "$T/keys"
+	assert_success
+	assert_output --partial PASS
+	! grep -q "$T/keys" "$T/trace"
+}
+
+@test "AT-24 hostile events are refused with a reason, sealed as refusals, never split" {
+	ev good 2
+	printf '{"a":1}\n{"b":"x\ny"}\n' > "$Q/new/lf"
+	printf '{"a":"x\r"}\n' > "$Q/new/cr"
+	printf '{"a":"\0"}\n' > "$Q/new/nul"
+	printf '{"a":"\377"}\n' > "$Q/new/utf8"
+	printf '{"a":1} trailing\n' > "$Q/new/garbage"
+	printf '[1,2]\n' > "$Q/new/array"
+	: > "$Q/new/empty"
+	head -c 70000 /dev/zero | tr '\0' x | sed 's/^/{"a":"/; s/$/"}/' > "$Q/new/big"
+	head -c 5000000 /dev/zero | tr '\0' x > "$Q/new/huge"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$Q"/new/*
+	chmod 0640 "$Q"/new/*
+	run sign
+	assert_success
+	for f in lf cr nul utf8 garbage array empty big huge; do
+		assert_file_exists "$Q/reject/$f"
+		assert_file_exists "$Q/reject/$f.reason"
+	done
+	grep -q 'rule=json line=2' "$Q/reject/lf.reason"
+	grep -q 'control character' "$Q/reject/cr.reason"
+	grep -q 'invalid UTF-8' "$Q/reject/utf8.reason"
+	grep -q 'trailing garbage' "$Q/reject/garbage.reason"
+	grep -q 'not a JSON object' "$Q/reject/array.reason"
+	grep -q 'exceeds 65536' "$Q/reject/big.reason"
+	grep -q 'rule=size' "$Q/reject/huge.reason"
+	run verify
+	assert_success
+	# Two good events, nine refusals sealed as audit-sign's own records.
+	run evil records "$T/log"
+	[ "$(echo "$output" | grep -c '"action":"file.received"')" -eq 2 ]
+	[ "$(echo "$output" | grep -c '"action":"item.rejected"')" -eq 9 ]
+	[ "$(echo "$output" | wc -l)" -eq 11 ]
+}
+
+@test "forgery: producer identity is the file owner; other owners, links and writable files refused" {
+	run id -u "$RUN_USER"
+	uid=$output
+	SIGN_EXTRA="producers $RUN_USER" write_conf
+	# The content claims another tool and user: the owner is what counts.
+	printf '{"tool":"db-load","actor":"root","producer_uid":0}\n' > "$Q/new/claim"
+	chmod 0640 "$Q/new/claim"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$Q/new/claim"
+	if [ "$(id -u)" -eq 0 ]; then
+		printf '{"forged":1}\n' > "$Q/new/otheruser"
+		chmod 0640 "$Q/new/otheruser"
+		chown "daemon:$RUN_GROUP" "$Q/new/otheruser"
+	fi
+	printf '{"writable":1}\n' > "$Q/new/gw"
+	chmod 0660 "$Q/new/gw"
+	printf '{"linked":1}\n' > "$T/orig"
+	chmod 0640 "$T/orig"
+	ln "$T/orig" "$Q/new/hardlink" 2>/dev/null || cp "$T/orig" "$Q/new/hardlink"
+	ln -s "$T/orig" "$Q/new/symlink"
+	[ "$(id -u)" -eq 0 ] && chown -h "$RUN_USER" "$Q/new/gw" "$T/orig" "$Q/new/symlink"
+	run sign
+	assert_success
+	if [ "$(id -u)" -eq 0 ]; then
+		assert_file_exists "$Q/reject/otheruser"
+		grep -q 'rule=producer' "$Q/reject/otheruser.reason"
+	fi
+	grep -q 'rule=mode' "$Q/reject/gw.reason"
+	grep -q 'rule=links' "$Q/reject/hardlink.reason"
+	assert_file_exists "$Q/reject/symlink.reason"
+	run evil records "$T/log"
+	assert_output --regexp "^$uid	[0-9]+	spool:claim#1	\{\"tool\":\"db-load\""
+	refute_output --partial '"forged":1}'
+	run verify
+	assert_success
+}
+
+@test "stdin filter: JSON lines sealed, acks after the commit, bad lines refused (65)" {
+	run sh -c "printf '{\"a\":1}\n{\"b\":2}\nnot json\n{\"c\":3}\n' | '$BIN/audit-sign' -c '$T/a.conf' - 2>'$T/stdin.err'"
+	assert_equal "$status" 65
+	assert_output "$(printf '2\n3\n4')"
+	grep -q 'stdin line 3 refused' "$T/stdin.err"
+	run verify
+	assert_success
+	assert_output --partial "records=3"
+}
+
+@test "torn tail and unsealed frames: verify reports them, audit-sign recovers (RECOVERY, BOOT)" {
+	ev a 5
+	sign
+	ev b 5
+	sign
+	cp -a "$T/log" "$T/clean"
+	# A torn write: half a frame at the end.
+	head -c 100 "$T/clean/seg/0000000001.seg" | tail -c 60 >> "$(seg1)"
+	run verify
+	assert_equal "$status" 2
+	assert_output --partial "kind=torn"
+	run sign
+	assert_success
+	ls "$T"/log/seg/torn-* >/dev/null
+	run verify
+	assert_success
+	assert_output --partial "recoveries=1"
+	# Frames written but never sealed (the checkpoint lost).
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	off=$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2 } END { print o }')
+	truncate -s "$off" "$(seg1)"
+	run sign
+	assert_success
+	run verify -v
+	assert_success
+	assert_output --partial "kind=recovered"
+	assert_output --partial "not sealed before a crash"
+	run evil records "$T/log"
+	[ "$(echo "$output" | grep -c '"item":"b"')" -eq 5 ]
+	# Damage before a checkpoint is not repaired away: audit-sign refuses.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	off=$(evil frames "$T/log" | awk '$4 == "record" && $5 == 4 { print $2 + 60 }')
+	evil flip "$(seg1)" "$off"
+	ev c 1
+	run sign
+	assert_equal "$status" 78
+	assert_file_exists "$Q/new/c"
+}
+
+@test "epochs: handover every epoch, old key erased, keys and log agree after a crash at each handover step" {
+	sk0=$(evil sk "$T/keys/slots")
+	sign --new-epoch
+	run evil hasbytes "$T/keys/slots" "$sk0"
+	assert_failure
+	for p in handover-slot sealed-written sealed handover-erased; do
+		ev "x$p" 2
+		run env PIPELINE_CRASH_AT=$p "$BIN/audit-sign" -c "$T/a.conf" --new-epoch
+		assert_equal "$status" 99
+		run sign
+		assert_success
+		run verify
+		assert_success
+		[ "$(evil sk "$T/keys/slots" | wc -l)" -eq 1 ]
+	done
+	run evil records "$T/log"
+	for p in handover-slot sealed-written sealed handover-erased; do
+		[ "$(echo "$output" | grep -c "\"item\":\"x$p\"")" -eq 2 ]
+	done
+	# Follow mode hands over by itself every epoch (1 s here).
+	EPOCH=1 write_conf
+	"$BIN/audit-sign" -c "$T/a.conf" -f 2>>"$T/err" 3>&- &
+	BG_PIDS=$!
+	sleep 2.5
+	kill -TERM "$BG_PIDS"
+	wait "$BG_PIDS" || true
+	BG_PIDS=
+	run verify
+	assert_success
+	e=$(echo "$output" | sed -n 's/.* epoch=\([0-9]*\) .*/\1/p')
+	[ "$e" -ge 6 ]
+}
+
+@test "crash points of the drain: nothing lost, nothing sealed twice" {
+	for p in claimed handled sealed-written sealed committed; do
+		ev "c$p" 3
+		ev "d$p" 3
+		run env PIPELINE_CRASH_AT=$p "$BIN/audit-sign" -c "$T/a.conf"
+		assert_equal "$status" 99
+	done
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	evil records "$T/log" | cut -f4 | sort > "$T/recs"
+	[ "$(wc -l < "$T/recs")" -eq 30 ]
+	[ -z "$(uniq -d "$T/recs")" ]
+}
+
+@test "AT-10 SIGKILL at random instants under load: every acknowledged event present once, verify passes" {
+	kills=${AUDIT_KILLS:-200}
+	(
+		for f in $(seq 1 400); do
+			ev "p$f" 5
+		done
+	) 3>&- &
+	prod=$!
+	BG_PIDS=$prod
+	for i in $(seq 1 "$kills"); do
+		"$BIN/audit-sign" -c "$T/a.conf" -f 2>>"$T/kill.err" 3>&- &
+		pid=$!
+		sleep "0.0$((RANDOM % 40))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	wait "$prod"
+	BG_PIDS=
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	echo "# $output" >&3
+	evil records "$T/log" | cut -f4 | sort > "$T/recs"
+	[ "$(wc -l < "$T/recs")" -eq 2000 ]
+	[ -z "$(uniq -d "$T/recs")" ]
+}
+
+@test "AT-12 fdatasync EIO: exit 74, nothing acknowledged, the restart recovers" {
+	command -v strace >/dev/null || skip "strace missing"
+	ev a 3
+	sign
+	ev b 4
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+	    run strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:error=EIO:when=1 \
+	    "$BIN/audit-sign" -c "$T/a.conf"
+	assert_equal "$status" 74
+	[ "$(queued)" -gt 0 ]
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	run evil records "$T/log"
+	[ "$(echo "$output" | grep -c '"item":"b"')" -eq 4 ]
+}
+
+@test "AT-13 disk full: fail-closed (events stay queued, exit 75), no partial frame, then recovery" {
+	mkdir "$T/full"
+	mount -t tmpfs -o size=256k tmpfs "$T/full" 2>/dev/null || skip "cannot mount tmpfs"
+	mkdir "$T/full/log"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/full/log"
+	sed -i "s|^log_dir .*|log_dir $T/full/log|" "$T/a.conf"
+	ev a 3
+	sign
+	dd if=/dev/zero of="$T/full/filler" bs=4k 2>/dev/null || true
+	for f in 1 2 3; do ev "big$f" 40 200; done
+	run sign
+	assert_equal "$status" 75
+	[ "$(ls "$Q/new" | wc -l)" -eq 3 ]
+	VLOG=$T/full/log run verify
+	assert_success
+	rm "$T/full/filler"
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	"$BIN/audit-verify" -K "$T/vkey" "$T/full/log"
+	run evil records "$T/full/log"
+	[ "$(echo "$output" | grep -c '"item":"big')" -eq 120 ]
+}
+
+@test "two writers: the second one finds the log locked and exits 0" {
+	ev a 2
+	"$BIN/audit-sign" -c "$T/a.conf" -f 2>>"$T/err" 3>&- &
+	BG_PIDS=$!
+	sleep 0.5
+	run sign
+	assert_success
+	kill -TERM "$BG_PIDS"
+	wait "$BG_PIDS" || true
+	BG_PIDS=
+	run verify
+	assert_success
+}
+
+# export_conf SINK-SECTIONS...: [audit-export] with the given sinks.
+export_conf() {
+	local names=$1
+	shift
+	EXPORT_EXTRA="sinks $names
+batch ${EX_BATCH:-1024}
+retry_min 20
+retry_max ${EX_RETRY_MAX:-200}
+retry_time ${EX_RETRY_TIME:-2}
+poll 20
+hostname test-host
+$*" write_conf
+}
+
+# ids FILE: the event.id values of a JSON lines file, in order.
+ids() {
+	python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    print(json.loads(l)["event"]["id"])' "$1"
+}
+
+# sealed_ids: every id the log's checkpoints cover (leaves and checkpoints).
+sealed_ids() {
+	local id
+	id=$(sed 's|^[^/]*/\([0-9a-f]*\)+.*|\1|' "$T/vkey")
+	evil frames "$T/log" | awk -v id="$id" '
+	    $4 == "checkpoint" { for (i = 0; i < n; i++) print id ":" q[i]; n = 0
+	        print id ":checkpoint:" $5; next }
+	    { q[n++] = $5 }'
+}
+
+# start_sink [ARGS]: the Python TLS receiver; sets SINK_PID, SINK_PORT.
+start_sink() {
+	rm -f "$T/sink.port"
+	python3 "$BATS_TEST_DIRNAME/audit_tls_sink.py" "$T/pki/server.crt" \
+	    "$T/pki/server.key" "$T/sink.port" "$T/sink.out" "$@" 2>>"$T/sink.err" 3>&- &
+	SINK_PID=$!
+	BG_PIDS="$BG_PIDS $SINK_PID"
+	for _ in $(seq 1 100); do
+		[ -s "$T/sink.port" ] && break
+		sleep 0.05
+	done
+	SINK_PORT=$(cat "$T/sink.port")
+	[ -n "$SINK_PORT" ]
+}
+
+# wait_lines FILE N: until FILE has at least N lines (10 s).
+wait_lines() {
+	for _ in $(seq 1 200); do
+		[ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "export JSON lines: only sealed items, ECS fields, dedup ids, owner as user.id, resume without repeats" {
+	export_conf out "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl"
+	ev a 5
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	ids "$T/state/out.jsonl" > "$T/got"
+	sealed_ids > "$T/want"
+	diff "$T/want" "$T/got"
+	run python3 - "$T/state/out.jsonl" "$(id -u "$RUN_USER")" <<'PY'
+import json, sys
+uid = sys.argv[2]
+recs = [json.loads(l) for l in open(sys.argv[1])]
+for r in recs:
+    assert r["ecs"]["version"] and r["@timestamp"].endswith("Z"), r
+ev = [r for r in recs if r["octo"]["type"] == "record"]
+assert len(ev) == 5
+for r in ev:
+    assert r["event"]["action"] == "file.received" and r["event"]["outcome"] == "success", r
+    assert r["user"]["id"] == uid, r
+    assert r["octo"]["event"]["tool"] == "test", r
+ck = [r for r in recs if r["octo"]["type"] == "checkpoint"]
+assert len(ck) == 1 and ck[0]["octo"]["checkpoint"].count("\n") >= 8
+print("ok")
+PY
+	assert_success
+	# More events: the second run appends only what is new.
+	ev b 3
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	ids "$T/state/out.jsonl" > "$T/got"
+	sealed_ids > "$T/want"
+	diff "$T/want" "$T/got"
+	# Unsealed frames (checkpoint cut off) are not exported.
+	n=$(wc -l < "$T/state/out.jsonl")
+	ev c 2
+	run env PIPELINE_CRASH_AT=sealed-written "$BIN/audit-sign" -c "$T/a.conf"
+	off=$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2 } END { print o }')
+	truncate -s "$off" "$(seg1)"
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	[ "$(wc -l < "$T/state/out.jsonl")" -eq "$n" ]
+}
+
+@test "AT-17 cursor lost, corrupted or rolled back: no loss, repeats carry the same ids" {
+	export_conf out "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl"
+	ev a 4
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	cp "$T/state/out.cursor" "$T/old.cursor"
+	ev b 4
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	rm "$T/state/out.cursor"
+	"$BIN/audit-export" -c "$T/a.conf"
+	echo garbage > "$T/state/out.cursor"
+	run "$BIN/audit-export" -d -c "$T/a.conf"
+	assert_success
+	assert_output --partial "event=cursor.bad"
+	cp "$T/old.cursor" "$T/state/out.cursor"
+	"$BIN/audit-export" -c "$T/a.conf"
+	ids "$T/state/out.jsonl" | sort -u > "$T/got"
+	sealed_ids | sort > "$T/want"
+	diff "$T/want" "$T/got"
+	# A cursor edited by hand fails its CRC: export restarts at 0.
+	sed -i 's/^next_seq .*/next_seq 999999/' "$T/state/out.cursor"
+	run "$BIN/audit-export" -d -c "$T/a.conf"
+	assert_success
+	assert_output --partial "event=cursor.bad"
+}
+
+@test "AT-19/AT-20 syslog over TLS: RFC 5425 framing, one message per record, certificate checks" {
+	mk_certs "$T/pki"
+	start_sink
+	export_conf "tls" "[audit-export.tls]
+type syslog
+host 127.0.0.1
+port $SINK_PORT
+ca $T/pki/ca.crt"
+	ev a 3
+	printf '{"tool":"x]y","action":"a\\"b","outcome":"ok","s":"line\\nbreak ] \\" \\\\ \xc3\xa9 %s"}\n' \
+	    "$(head -c 8192 /dev/zero | tr '\0' z)" > "$Q/new/hostile"
+	chmod 0640 "$Q/new/hostile"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$Q/new/hostile"
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	n=$(sealed_ids | wc -l)
+	wait_lines "$T/sink.out" "$n"
+	[ "$(wc -l < "$T/sink.out")" -eq "$n" ]
+	run grep -c '^<86>1 [0-9T:.-]*Z test-host test - record \[octoAudit@32473 id="[0-9a-f]*:[0-9]*" seq="[0-9]*" leaf="[0-9a-f]\{64\}" uid="[0-9]*"\] {' "$T/sink.out"
+	assert_output 3
+	grep -q '^<86>1 .* test-host x]y - record ' "$T/sink.out"
+	grep -q ' - checkpoint \[octoAudit@32473 id="[0-9a-f]*:checkpoint:[0-9]*" seq=' "$T/sink.out"
+	# AT-20: another CA, a wrong host name, an old TLS peer: refused,
+	# the cursor does not move, exit 75 after retry_time.
+	for bad in "ca $T/pki/other-ca.crt" "server_name wrong.example"; do
+		rm -f "$T/state/tls.cursor"
+		export_conf "tls" "[audit-export.tls]
+type syslog
+host 127.0.0.1
+port $SINK_PORT
+ca $T/pki/ca.crt
+$bad"
+		sed -i '/^ca .*ca.crt$/{$!{N;s/^ca .*ca.crt\nca /ca /}}' "$T/a.conf"
+		run "$BIN/audit-export" -d -c "$T/a.conf"
+		assert_equal "$status" 75
+		assert_output --partial "event=sink.tls.fail"
+		assert_file_not_exists "$T/state/tls.cursor"
+	done
+	kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null || true
+	start_sink --max-tls
+	export_conf "tls" "[audit-export.tls]
+type syslog
+host 127.0.0.1
+port $SINK_PORT
+ca $T/pki/ca.crt"
+	rm -f "$T/state/tls.cursor"
+	run "$BIN/audit-export" -d -c "$T/a.conf"
+	assert_equal "$status" 75
+	assert_file_not_exists "$T/state/tls.cursor"
+}
+
+@test "AT-19a a real rsyslog (imtcp, ossl driver) stores every message byte-identical, none split or merged" {
+	command -v rsyslogd >/dev/null || skip "rsyslog not installed"
+	[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || skip "rsyslog-openssl not installed"
+	mk_certs "$T/pki"
+	start_sink
+	mkdir -p "$T/rs"
+	rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cat > "$T/rs/rsyslog.conf" <<CONF
+global(workDirectory="$T/rs" maxMessageSize="64k"
+    parser.escapeControlCharactersOnReceive="off"
+    DefaultNetstreamDriverCAFile="$T/pki/ca.crt"
+    DefaultNetstreamDriverCertFile="$T/pki/server.crt"
+    DefaultNetstreamDriverKeyFile="$T/pki/server.key")
+module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" port="$rport" address="127.0.0.1")
+template(name="raw" type="string" string="%rawmsg%\n")
+action(type="omfile" file="$T/rs/out" template="raw")
+CONF
+	rsyslogd -n -f "$T/rs/rsyslog.conf" -i "$T/rs/pid" 2>>"$T/rs/err" 3>&- &
+	BG_PIDS="$BG_PIDS $!"
+	for _ in $(seq 1 100); do
+		ss -Htln "sport = :$rport" | grep -q . && break
+		sleep 0.05
+	done
+	export_conf "rs py" "[audit-export.rs]
+type syslog
+host 127.0.0.1
+port $rport
+ca $T/pki/ca.crt
+[audit-export.py]
+type syslog
+host 127.0.0.1
+port $SINK_PORT
+ca $T/pki/ca.crt"
+	for f in 1 2 3; do ev "f$f" 20 $((f * 2000)); done
+	printf '{"tool":"t","s":"a]b\\"c\\\\d \xe2\x82\xac \\u0007"}\n' > "$Q/new/odd"
+	chmod 0640 "$Q/new/odd"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$Q/new/odd"
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	n=$(sealed_ids | wc -l)
+	wait_lines "$T/sink.out" "$n"
+	wait_lines "$T/rs/out" "$n"
+	[ "$(wc -l < "$T/rs/out")" -eq "$n" ]
+	cmp "$T/sink.out" "$T/rs/out" || { cp "$T/sink.out" "$T/rs/out" /tmp/at/; false; }
+	kill "$(cat "$T/rs/pid")" 2>/dev/null || true
+}
+
+@test "AT-14 exporter killed 200 times mid-batch: the sinks hold the sealed set, in order" {
+	mk_certs "$T/pki"
+	start_sink
+	EX_BATCH=40 export_conf "out tls" "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl
+[audit-export.tls]
+type syslog
+host 127.0.0.1
+port $SINK_PORT
+ca $T/pki/ca.crt"
+	for f in $(seq 1 30); do ev "f$f" 50; done
+	sign
+	kills=${AUDIT_KILLS:-200}
+	for i in $(seq 1 "$kills"); do
+		if [ "$i" -eq $((kills / 2)) ]; then
+			for f in $(seq 31 40); do ev "f$f" 50; done
+			sign
+		fi
+		"$BIN/audit-export" -f -c "$T/a.conf" 2>>"$T/kill.err" 3>&- &
+		pid=$!
+		sleep "0.0$((RANDOM % 30))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	sealed_ids > "$T/want"
+	n=$(wc -l < "$T/want")
+	[ "$n" -gt 2000 ]
+	ids "$T/state/out.jsonl" > "$T/got"
+	# No loss; repeats only; first occurrences in log order.
+	awk '!seen[$0]++' "$T/got" > "$T/first"
+	diff "$T/want" "$T/first"
+	echo "# jsonl lines $(wc -l < "$T/got") for $n sealed items" >&3
+	wait_lines "$T/sink.out" "$n"
+	sed 's/.* id="\([^"]*\)".*/\1/' "$T/sink.out" | awk '!seen[$0]++' > "$T/first2"
+	diff "$T/want" "$T/first2"
+}
+
+@test "AT-15 receiver down for an accelerated hour (faketime x60): producers never blocked, backoff capped, drained" {
+	command -v faketime >/dev/null || skip "faketime not installed"
+	mk_certs "$T/pki"
+	start_sink
+	port=$SINK_PORT
+	EX_RETRY_MAX=60000 export_conf "tls" "[audit-export.tls]
+type syslog
+host 127.0.0.1
+port $port
+ca $T/pki/ca.crt
+connect_timeout 500"
+	ev a 10
+	sign
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+	    faketime -f '+0 x60' "$BIN/audit-export" -d -f -c "$T/a.conf" 2>"$T/ex.log" 3>&- &
+	ex=$!
+	BG_PIDS="$BG_PIDS $ex"
+	wait_lines "$T/sink.out" "$(sealed_ids | wc -l)"
+	kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null || true
+	# An accelerated hour (60 s virtual per real second): producers keep
+	# going, the signer never waits for the exporter.
+	for f in $(seq 1 5); do
+		ev "o$f" 20
+		run sign
+		assert_success
+		sleep 0.6
+	done
+	grep -q 'event=sink.retry' "$T/ex.log"
+	# Backoff capped at retry_max (60 s virtual).
+	awk -F'delay_ms=' '/sink.retry/ { split($2, a, " "); if (a[1] > 60000) bad = 1 } END { exit bad }' "$T/ex.log"
+	start_sink --port "$port"
+	n=$(sealed_ids | wc -l)
+	wait_lines "$T/sink.out" "$n"
+	sed 's/.* id="\([^"]*\)".*/\1/' "$T/sink.out" | sort -u > "$T/got"
+	sealed_ids | sort > "$T/want"
+	diff "$T/want" "$T/got"
+	grep -q 'event=sink.recovered' "$T/ex.log"
+	# faketime runs the exporter as its child: stop that one first.
+	pkill -TERM -P "$ex" 2>/dev/null || true
+	kill "$ex" 2>/dev/null || true
+	wait "$ex" 2>/dev/null || true
+}
+
+@test "AT-21 SQL sink into MariaDB: rows and cursor in one transaction, exactly once, resumes from the database" {
+	command -v mariadbd >/dev/null || skip "mariadb-server not installed"
+	DBDIR=$(mktemp -d /tmp/octo-db.XXXXXX)
+	BG_DB=$DBDIR
+	if ! OCTO_DB_GROUP=$RUN_GROUP sh "$TOOLS/mariadb.sh" start "$DBDIR" > "$T/db.log" 2>&1; then
+		cat "$T/db.log" >&2
+		sh "$TOOLS/mariadb.sh" stop "$DBDIR" || true
+		rm -rf "$DBDIR"
+		return 1
+	fi
+	sqlq() { sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e "$1"; }
+	# lib/db's own reconnect budget short: the exporter backs off itself.
+	sed -n '/^\[db\]/,/^$/p' "$DBDIR/octospool-db.conf" |
+	    sed 's/^retry_time .*/retry_time 0/; s/^connect_timeout .*/connect_timeout 2/' > "$T/db.part"
+	export_conf db "[audit-export.db]
+type sql
+db_user octo_audit_export
+db_password_file $DBDIR/secrets/octo_audit_export.pw
+$(cat "$T/db.part")"
+	for f in 1 2 3; do ev "f$f" 20; done
+	sign
+	run "$BIN/audit-export" -d -c "$T/a.conf"
+	assert_success
+	n=$(sealed_ids | wc -l)
+	[ "$(sqlq 'SELECT COUNT(*) FROM octo_audit_record')" -eq "$n" ]
+	# The same batch three times: no duplicate, cursor unchanged.
+	for i in 1 2 3; do
+		sqlq "UPDATE octo_audit_export SET seq = 0 WHERE sink = 'db'"
+		run "$BIN/audit-export" -c "$T/a.conf"
+		assert_success
+	done
+	[ "$(sqlq 'SELECT COUNT(*) FROM octo_audit_record')" -eq "$n" ]
+	last=$(evil frames "$T/log" | awk '$4 != "checkpoint" { s = $5 } END { print s }')
+	[ "$(sqlq "SELECT seq FROM octo_audit_export WHERE sink = 'db'")" -eq "$last" ]
+	sqlq "SELECT COUNT(*) FROM octo_audit_record WHERE kind = 'record' AND JSON_VALUE(ecs, '\$.event.id') = CONCAT(log_id, ':', seq)" > "$T/c"
+	[ "$(cat "$T/c")" -eq 60 ]
+	# Killed mid-transaction many times while more events arrive.
+	for f in $(seq 4 13); do ev "f$f" 20; done
+	sign
+	for i in $(seq 1 20); do
+		"$BIN/audit-export" -f -c "$T/a.conf" 2>>"$T/kill.err" 3>&- &
+		pid=$!
+		sleep "0.0$((RANDOM % 50))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	n=$(sealed_ids | wc -l)
+	[ "$(sqlq 'SELECT COUNT(*) FROM octo_audit_record')" -eq "$n" ]
+	[ "$(sqlq 'SELECT COUNT(*) FROM octo_audit_record WHERE kind = "record"')" -eq 260 ]
+	# The database is down: exit 75 after retry_time, nothing lost after.
+	sh "$TOOLS/mariadb.sh" stop "$DBDIR"
+	ev late 5
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_equal "$status" 75
+	OCTO_DB_GROUP=$RUN_GROUP sh "$TOOLS/mariadb.sh" start "$DBDIR" >> "$T/db.log" 2>&1
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	[ "$(sqlq 'SELECT COUNT(*) FROM octo_audit_record WHERE kind = "record"')" -eq 265 ]
+	sh "$TOOLS/mariadb.sh" stop "$DBDIR"
+	rm -rf "$DBDIR"
+	BG_DB=
+}

