@@ -106,20 +106,52 @@ echo
 echo "== db-load: a private MariaDB (TLS, one account per tool) gets the data"
 OCTO_DB_GROUP=${owner#*:} sh tools/mariadb.sh start "$demo/db" | sed 's/^/   /'
 dbstarted=1
+authuser=${owner%%:*}
+[ -n "$authuser" ] || authuser=$(id -un)
 {
 	cat "$demo/db/octospool-db.conf"
+	echo "[agent-auth]"
+	[ -n "$owner" ] && echo "user nobody"
 	echo "[db-load]"
 	[ -n "$owner" ] && echo "user nobody"
-	# agent-auth (its own issue) is not built yet: until it is, db-load
-	# may create the agents it sees.  The items are moved on by hand.
-	echo "allow_create yes"
+	# Believe Auth-* envelope keys only from agent-auth's user.
+	echo "auth_owner $authuser"
 } >> "$demo/octospool.conf"
-echo "   (agent-auth is not built yet: the accepted items are moved on by hand)"
-mv "$demo"/spool/agent-auth/new/* "$demo/spool/db-load/new/"
+echo
+echo "== agent-auth: the group password (a KDF hash only) and self-creation"
+printf 's3cretPw\n' | bin/agent-auth -c "$demo/octospool.conf" passwd Servers 2>&1 |
+    sed 's/^/   /'
+bin/agent-auth -c "$demo/octospool.conf" selfcreate Servers on --max 50 2>&1 |
+    sed 's/^/   /'
+echo "   octo_group_credential (the password itself is stored nowhere):"
+sh tools/mariadb.sh sql "$demo/db" -t -e "SELECT id_grupo, kdf, kdf_params,
+    HEX(salt) AS salt, LEFT(HEX(hash), 16) AS hash_prefix, self_create,
+    max_agents FROM octo_group_credential" pandora | sed 's/^/   /'
+echo "   a forged file (wrong group password) dropped into the queue:"
+sed "s/group_password='s3cretPw'/group_password='guess1'/" \
+    tests/data/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816539.data \
+    > "$demo/spool/agent-auth/new/forged.1795816540.data"
+[ -n "$owner" ] && chown "$owner" "$demo/spool/agent-auth/new/forged.1795816540.data"
+bin/agent-auth -d -c "$demo/octospool.conf" 2>&1 | grep 'drain.done\|auth.refused' |
+    sed 's/^/   /'
+echo "   authenticated, now in db-load/new:"
+ls "$demo/spool/db-load/new" | sed 's/^/     /'
+echo "   refused, in agent-auth/reject with a reason:"
+for r in "$demo"/spool/agent-auth/reject/*.reason; do
+	[ -e "$r" ] || continue
+	sed -n 's/^item=/     /p; s/^reason=/       reason: /p' "$r"
+done
 TZ=UTC bin/db-load -d -c "$demo/octospool.conf" 2>&1 | grep 'drain.done' | sed 's/^/   /'
 dbsql() {
 	sh tools/mariadb.sh sql "$demo/db" -t -e "$1" pandora
 }
+echo "   an impersonation of the now registered research-agent-01 (no password):"
+sed "s/ group_password='s3cretPw'//" \
+    tests/data/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816539.data \
+    > "$demo/spool/agent-auth/new/impersonation.1795816541.data"
+[ -n "$owner" ] && chown "$owner" "$demo/spool/agent-auth/new/impersonation.1795816541.data"
+bin/agent-auth -d -c "$demo/octospool.conf" 2>&1 | grep 'auth.refused' | sed 's/^/   /'
+sed -n 's/^reason=/     reason: /p' "$demo/spool/agent-auth/reject/impersonation.1795816541.data.reason"
 echo "   agents:"
 dbsql "SELECT id_agente, nombre, alias, os_version, intervalo,
     normal_count AS ok, warning_count AS warn, critical_count AS crit,

@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS `octo_group_credential` (
     COMMENT 'KDF output, raw bytes',
   `self_create` TINYINT UNSIGNED NOT NULL DEFAULT 0
     COMMENT '1: unknown agents presenting this password may be created',
+  `max_agents` INT UNSIGNED DEFAULT NULL
+    COMMENT 'most agents self-creation may bring the group to, NULL: no limit',
+  `cert_required` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: agents of this group need a client certificate bound to them',
   `updated_at` BIGINT NOT NULL DEFAULT 0
     COMMENT 'Unix time of the last change',
   PRIMARY KEY (`id_grupo`)
@@ -69,6 +73,8 @@ CREATE TABLE IF NOT EXISTS `octo_agent_policy` (
     COMMENT 'bound TLS client certificate (SHA-256, hex), NULL: none',
   `cert_subject` VARCHAR(1024) DEFAULT NULL
     COMMENT 'bound client certificate subject (RFC 2253), NULL: any',
+  `cert_cn` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: the client certificate CN must equal the agent name',
   `read_only` TINYINT UNSIGNED NOT NULL DEFAULT 0
     COMMENT '1: conf-dist refuses configuration changes for this agent',
   `no_learn` TINYINT UNSIGNED NOT NULL DEFAULT 0

@@ -1,0 +1,36 @@
+/* agent-auth: shared declarations of its files.  See agent-auth(8). */
+#ifndef AGENTAUTH_H
+#define AGENTAUTH_H
+
+#include <stddef.h>
+
+#define AA_SCRYPT_N	131072ULL	/* 2^17, OWASP minimum with r=8 p=1 */
+#define AA_SALT_LEN	16
+#define AA_HASH_LEN	32
+
+int	aa_kdf_derive(const char *kdf, const char *params,
+	    const unsigned char *salt, size_t saltlen, const char *pw,
+	    size_t pwlen, unsigned char *out, size_t outlen);
+int	aa_kdf_new(const char *pw, size_t pwlen, char *kdf, size_t kdflen,
+	    char *params, size_t paramslen, unsigned char *salt,
+	    size_t saltlen, unsigned char *hash, size_t hashlen);
+int	aa_kdf_verify(const char *kdf, const char *params,
+	    const unsigned char *salt, size_t saltlen,
+	    const unsigned char *hash, size_t hashlen, const char *pw,
+	    size_t pwlen);
+
+struct conf;
+struct audit_buf;
+struct aa_admin_ctx {
+	const struct conf *conf;
+	const char	*audit_spool;
+	int		 audit;
+};
+int	aa_admin(const struct aa_admin_ctx *, int argc, char **argv,
+	    long max, int have_max, int cn);
+
+/* Shared helpers (main.c). */
+void	aa_audit_raw(struct audit_buf *, const char *s);
+int	aa_audit_commit(const char *audit_spool, struct audit_buf *);
+
+#endif

@@ -1,0 +1,1128 @@
+/*
+ * agent-auth: the third stage.  Drains spool/agent-auth into
+ * spool/db-load: every item is authenticated against the registry
+ * (tagente, octo_group_credential, octo_agent_policy) through a
+ * SELECT-only account, on every file: group password (KDF hash) of the
+ * agent's registered group, or of the claimed group for a new agent
+ * with self-creation enabled there; optional client-certificate
+ * binding; a persistent failure limiter per agent name and peer.  The
+ * decision goes on as Auth-* envelope keys for db-load.  With a
+ * subcommand it administers the credentials.  See agent-auth(8).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "agentxml.h"
+#include "audit.h"
+#include "conf.h"
+#include "db.h"
+#include "drain.h"
+#include "envelope.h"
+#include "log.h"
+#include "pandora.h"
+#include "priv.h"
+#include "spool.h"
+#include "xalloc.h"
+
+#include "agentauth.h"
+
+#define SECTION		"agent-auth"
+#define STAGE		"agent-auth"
+#define DEFAULT_SPOOL	"/var/spool/octospool"
+#define DEFAULT_USER	"octospool-auth"
+#define FAIL_MAX_ENTRIES 20000
+
+static const char *const known_keys[] = {
+	"spool_dir", "user", "audit", "audit_spool", "batch", "max_size",
+	"fail_max", "fail_window", "fail_block", "state_file", "module_cap",
+	"cert_required", DB_TOOL_KEYS, NULL
+};
+
+struct aa_conf {
+	char		*spool_dir;
+	char		*user;
+	char		*audit_spool;
+	char		*state_file;
+	int		 audit;
+	int		 cert_required;		/* every agent */
+	size_t		 batch;
+	size_t		 max_size;
+	long long	 fail_max, fail_window, fail_block;
+	long long	 module_cap;		/* -1: none */
+	struct db_conf	 db;
+};
+
+/* A group's credential row, cached for the run. */
+struct aa_group {
+	unsigned long	 id;
+	int		 have_cred;
+	char		 kdf[33], params[256];
+	unsigned char	 salt[64], hash[128];
+	size_t		 saltlen, hashlen;
+	int		 self_create, cert_required;
+	long long	 max_agents;		/* -1: no limit */
+	long long	 created;		/* allowed in this run */
+};
+
+/* A verification result: (group, SHA-256 of the presented password). */
+struct aa_verified {
+	unsigned long	 gid;
+	unsigned char	 pwsha[32];
+	int		 ok;
+};
+
+/* A registered agent's row, cached for the run. */
+struct aa_agent {
+	char		*name;
+	unsigned long	 hash, gid;
+	char		 pin[65];
+	int		 cn, no_learn, have_cap;
+	long long	 cap;
+};
+
+/* Failures of one agent name ('a') or peer ('p'). */
+struct aa_fail {
+	char		 kind;
+	char		*key;
+	long long	 first, until;
+	long long	 count;
+};
+
+struct aa_run {
+	struct aa_conf	*cf;
+	struct db	*db;
+	int		 connected;
+	struct db_stmt	*st_agent, *st_gname, *st_cred, *st_count;
+	struct aa_group	*groups;
+	size_t		 ngroups;
+	struct aa_verified *ver;
+	size_t		 nver;
+	struct aa_fail	*fails;
+	size_t		 nfails;
+	int		 fails_dirty;
+	struct aa_agent	*agents;
+	size_t		 nagents, capagents;
+	char		**created;		/* names allowed to be created */
+	size_t		 ncreated;
+	time_t		 now;
+	unsigned long	 ok, refused, kdf_runs;
+};
+
+static const struct conf *the_conf;
+
+static void __attribute__((noreturn))
+usage(FILE *fp, int ex)
+{
+	fprintf(fp,
+	    "usage: agent-auth [-dhnVv] [-c file]\n"
+	    "       agent-auth [-c file] group-add NAME\n"
+	    "       agent-auth [-c file] passwd GROUP    (password on the "
+	    "terminal or stdin)\n"
+	    "       agent-auth [-c file] selfcreate GROUP on|off [--max N]\n"
+	    "       agent-auth [-c file] certreq GROUP on|off\n"
+	    "       agent-auth [-c file] pin AGENT SHA256|--cn\n"
+	    "       agent-auth [-c file] unpin AGENT\n"
+	    "       agent-auth [-c file] readonly|nolearn AGENT on|off\n"
+	    "       agent-auth [-c file] cap AGENT N|none\n"
+	    "       agent-auth [-c file] list\n"
+	    "  without a command: drain spool/agent-auth into spool/db-load\n"
+	    "See agent-auth(8).\n");
+	exit(ex);
+}
+
+static long long
+get_num(const char *key, long long min, long long max, long long def)
+{
+	char err[512];
+	long long v = def;
+
+	if (conf_num(the_conf, SECTION, key, min, max, &v, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
+		    err);
+	return v;
+}
+
+static char *
+get_str(const char *key, const char *def)
+{
+	const char *v = conf_get(the_conf, SECTION, key);
+
+	if (v != NULL)
+		return xstrdup(v);
+	return def ? xstrdup(def) : NULL;
+}
+
+static int
+get_bool(const char *key, int def)
+{
+	char err[512];
+	int b = def;
+
+	if (conf_bool(the_conf, SECTION, key, &b, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	return b;
+}
+
+/* Turn the configuration into cf; errors exit 78. */
+static void
+configure(struct aa_conf *cf, int need_db)
+{
+	char err[512];
+
+	if (the_conf != NULL &&
+	    (conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) ==
+	    -1 || db_conf_check(the_conf, err, sizeof(err)) == -1))
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
+	cf->max_size = get_num("max_size", 1, 1LL << 30, 16LL << 20);
+	cf->fail_max = get_num("fail_max", 1, 1000000, 5);
+	cf->fail_window = get_num("fail_window", 1, 86400 * 7, 300);
+	cf->fail_block = get_num("fail_block", 0, 86400 * 7, 900);
+	cf->module_cap = get_num("module_cap", -1, ENVELOPE_CAP_MAX, -1);
+	cf->audit = get_bool("audit", 1);
+	cf->cert_required = get_bool("cert_required", 0);
+	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
+	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
+		fatal(EX_OSERR, "asprintf");
+	if ((cf->state_file = get_str("state_file", NULL)) == NULL &&
+	    asprintf(&cf->state_file, "%s/agent-auth/failures",
+	    cf->spool_dir) == -1)
+		fatal(EX_OSERR, "asprintf");
+	cf->user = get_str("user", DEFAULT_USER);
+	if (need_db && db_conf_load(&cf->db, the_conf, SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+}
+
+/* ---- helpers shared with admin.c ------------------------------------ */
+
+void
+aa_audit_raw(struct audit_buf *ab, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (ab->len + n + 1 > ab->cap) {
+		size_t cap = ab->cap ? ab->cap : 1024;
+
+		while (cap < ab->len + n + 1)
+			cap *= 2;
+		ab->buf = xreallocarray(ab->buf, cap, 1);
+		ab->cap = cap;
+	}
+	memcpy(ab->buf + ab->len, s, n);
+	ab->len += n;
+	ab->buf[ab->len] = '\0';
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Write the events in ab as one batch file into the audit queue. */
+int
+aa_audit_commit(const char *audit_spool, struct audit_buf *ab)
+{
+	struct spool q;
+	char name[SPOOL_NAME_MAX];
+	int fd, rc = -1;
+
+	if (spool_open(&q, audit_spool, SPOOL_PRODUCE) == -1)
+		return -1;
+	if (spool_mkname(name, sizeof(name), STAGE) == -1 ||
+	    (fd = spool_create(&q, name, SPOOL_MODE)) == -1)
+		goto out;
+	if (write_all(fd, ab->buf, ab->len) == -1) {
+		spool_abort(&q, fd, name);
+		goto out;
+	}
+	rc = spool_commit(&q, fd, name);
+out:
+	spool_close(&q);
+	return rc;
+}
+
+/* ---- failure limiter ---------------------------------------------- */
+
+static void
+hexenc(char *dst, const unsigned char *s, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		dst[2 * i] = hx[s[i] >> 4];
+		dst[2 * i + 1] = hx[s[i] & 15];
+	}
+	dst[2 * n] = '\0';
+}
+
+static int
+hexdec(char *dst, size_t dlen, const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n % 2 != 0 || n / 2 >= dlen)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		unsigned int v;
+
+		if (!isxdigit((unsigned char)s[2 * i]) ||
+		    !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		dst[i] = (char)v;
+	}
+	dst[i] = '\0';
+	return 0;
+}
+
+/* Load the limiter state; a missing file is an empty table. */
+static void
+fails_load(struct aa_run *run)
+{
+	FILE *fp = fopen(run->cf->state_file, "re");
+	char line[1200], hk[1100], key[520], kind;
+	long long first, count, until;
+	size_t cap = 0;
+
+	if (fp == NULL) {
+		if (errno != ENOENT)
+			log_warn("event=state.read.fail file=%s",
+			    run->cf->state_file);
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL &&
+	    run->nfails < FAIL_MAX_ENTRIES) {
+		if (sscanf(line, "%c %1099s %lld %lld %lld", &kind, hk, &first,
+		    &count, &until) != 5 || (kind != 'a' && kind != 'p') ||
+		    hexdec(key, sizeof(key), hk) == -1)
+			continue;
+		/* Expired entries are dropped. */
+		if (until <= run->now && first + run->cf->fail_window <=
+		    run->now)
+			continue;
+		if (run->nfails == cap) {
+			cap = cap ? cap * 2 : 64;
+			run->fails = xreallocarray(run->fails, cap,
+			    sizeof(*run->fails));
+		}
+		run->fails[run->nfails++] = (struct aa_fail){ kind,
+		    xstrdup(key), first, until, count };
+	}
+	fclose(fp);
+}
+
+/* Write the limiter state atomically (tmp + rename). */
+static int
+fails_save(struct aa_run *run)
+{
+	char tmp[4200];
+	FILE *fp;
+	int fd, rc = 0;
+
+	if (!run->fails_dirty)
+		return 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", run->cf->state_file)
+	    >= sizeof(tmp))
+		return -1;
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	for (size_t i = 0; i < run->nfails; i++) {
+		struct aa_fail *f = &run->fails[i];
+		size_t n = strlen(f->key);
+		char *hk = xmalloc(2 * n + 1);
+
+		if (f->until <= run->now && f->first + run->cf->fail_window <=
+		    run->now) {
+			free(hk);
+			continue;
+		}
+		hexenc(hk, (const unsigned char *)f->key, n);
+		fprintf(fp, "%c %s %lld %lld %lld\n", f->kind, *hk ? hk : "00",
+		    f->first, f->count, f->until);
+		free(hk);
+	}
+	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1)
+		rc = -1;
+	if (fclose(fp) == EOF)
+		rc = -1;
+	if (rc == 0 && rename(tmp, run->cf->state_file) == -1)
+		rc = -1;
+	if (rc == -1)
+		(void)unlink(tmp);
+	return rc;
+}
+
+static struct aa_fail *
+fails_find(struct aa_run *run, char kind, const char *key, int create)
+{
+	for (size_t i = 0; i < run->nfails; i++)
+		if (run->fails[i].kind == kind &&
+		    strcmp(run->fails[i].key, key) == 0)
+			return &run->fails[i];
+	if (!create || run->nfails >= FAIL_MAX_ENTRIES)
+		return NULL;
+	run->fails = xreallocarray(run->fails, run->nfails + 1,
+	    sizeof(*run->fails));
+	run->fails[run->nfails] = (struct aa_fail){ kind, xstrdup(key),
+	    run->now, 0, 0 };
+	return &run->fails[run->nfails++];
+}
+
+static int
+blocked(struct aa_run *run, char kind, const char *key)
+{
+	struct aa_fail *f;
+
+	if (key == NULL || *key == '\0')
+		return 0;
+	f = fails_find(run, kind, key, 0);
+	return f != NULL && f->until > run->now;
+}
+
+/* Count a failure; audit the start of a block. */
+static void
+fail_note(struct aa_run *run, struct drain *d, char kind, const char *key,
+    const char *item)
+{
+	struct aa_fail *f;
+
+	if (key == NULL || *key == '\0' ||
+	    (f = fails_find(run, kind, key, 1)) == NULL)
+		return;
+	run->fails_dirty = 1;
+	if (f->first + run->cf->fail_window <= run->now) {
+		f->first = run->now;
+		f->count = 0;
+	}
+	if (++f->count < run->cf->fail_max || f->until > run->now)
+		return;
+	f->until = run->now + run->cf->fail_block;
+	log_warnx("event=auth.ratelimit stage=%s %s=\"%s\" failures=%lld "
+	    "seconds=%lld", STAGE, kind == 'a' ? "agent" : "peer",
+	    key, f->count, run->cf->fail_block);
+	if (run->cf->audit) {
+		struct audit_buf *ab = drain_audit(d);
+
+		audit_begin(ab, STAGE, "agent.auth.ratelimit", "blocked");
+		audit_str(ab, kind == 'a' ? "agent" : "peer", key);
+		audit_num(ab, "failures", f->count);
+		audit_num(ab, "window", run->cf->fail_window);
+		audit_num(ab, "seconds", run->cf->fail_block);
+		audit_str(ab, "item", item);
+		audit_end(ab);
+	}
+}
+
+/* ---- registry ----------------------------------------------------- */
+
+static int
+db_ready(struct aa_run *run)
+{
+	if (run->connected)
+		return 0;
+	if (db_connect(run->db) == -1)
+		return -1;
+	if ((run->st_agent = db_prepare(run->db,
+	    "SELECT a.id_agente, a.id_grupo, p.cert_sha256, "
+	    "COALESCE(p.cert_cn, 0), COALESCE(p.no_learn, 0), p.module_cap "
+	    "FROM tagente a LEFT JOIN octo_agent_policy p "
+	    "ON p.id_agente = a.id_agente WHERE a.nombre = ? "
+	    "ORDER BY a.id_agente LIMIT 1")) == NULL ||
+	    (run->st_gname = db_prepare(run->db,
+	    "SELECT id_grupo FROM tgrupo WHERE nombre = ? "
+	    "ORDER BY id_grupo LIMIT 1")) == NULL ||
+	    (run->st_cred = db_prepare(run->db,
+	    "SELECT kdf, kdf_params, salt, hash, self_create, max_agents, "
+	    "cert_required FROM octo_group_credential WHERE id_grupo = ?"))
+	    == NULL ||
+	    (run->st_count = db_prepare(run->db,
+	    "SELECT COUNT(*) FROM tagente WHERE id_grupo = ?")) == NULL)
+		return -1;
+	run->connected = 1;
+	return 0;
+}
+
+/* The group's credential row, from the run cache or the database. */
+static struct aa_group *
+group_get(struct aa_run *run, unsigned long gid)
+{
+	struct aa_group *g;
+	int r;
+
+	for (size_t i = 0; i < run->ngroups; i++)
+		if (run->groups[i].id == gid)
+			return &run->groups[i];
+	if (db_stmt_exec(run->st_cred, (struct db_val[]){ DB_UINT(gid) }, 1)
+	    == -1)
+		return NULL;
+	run->groups = xreallocarray(run->groups, run->ngroups + 1,
+	    sizeof(*run->groups));
+	g = &run->groups[run->ngroups];
+	memset(g, 0, sizeof(*g));
+	g->id = gid;
+	g->max_agents = -1;
+	while ((r = db_stmt_fetch(run->st_cred)) == 1) {
+		const char *s;
+		size_t n;
+
+		g->have_cred = 1;
+		s = db_col_text(run->st_cred, 0, &n);
+		strlcpy(g->kdf, s ? s : "", sizeof(g->kdf));
+		s = db_col_text(run->st_cred, 1, &n);
+		strlcpy(g->params, s ? s : "", sizeof(g->params));
+		s = db_col_text(run->st_cred, 2, &n);
+		if (s != NULL && n <= sizeof(g->salt)) {
+			memcpy(g->salt, s, n);
+			g->saltlen = n;
+		}
+		s = db_col_text(run->st_cred, 3, &n);
+		if (s != NULL && n <= sizeof(g->hash)) {
+			memcpy(g->hash, s, n);
+			g->hashlen = n;
+		}
+		g->self_create = db_col_int(run->st_cred, 4) != 0;
+		if (!db_col_null(run->st_cred, 5))
+			g->max_agents = db_col_int(run->st_cred, 5);
+		g->cert_required = db_col_int(run->st_cred, 6) != 0;
+	}
+	if (r == -1)
+		return NULL;
+	run->ngroups++;
+	return g;
+}
+
+static unsigned long
+name_hash(const char *s)
+{
+	unsigned long h = 1469598103934665603UL;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 1099511628211UL;
+	return h;
+}
+
+static const struct aa_agent *
+agent_cached(struct aa_run *run, const char *name)
+{
+	unsigned long h = name_hash(name);
+
+	for (size_t i = 0; i < run->nagents; i++)
+		if (run->agents[i].hash == h &&
+		    strcmp(run->agents[i].name, name) == 0)
+			return &run->agents[i];
+	return NULL;
+}
+
+static void
+agent_remember(struct aa_run *run, const char *name, unsigned long gid,
+    const char *pin, int cn, int no_learn, int have_cap, long long cap)
+{
+	struct aa_agent *a;
+
+	if (run->nagents == run->capagents) {
+		run->capagents = run->capagents ? run->capagents * 2 : 64;
+		run->agents = xreallocarray(run->agents, run->capagents,
+		    sizeof(*run->agents));
+	}
+	a = &run->agents[run->nagents++];
+	a->name = xstrdup(name);
+	a->hash = name_hash(name);
+	a->gid = gid;
+	strlcpy(a->pin, pin, sizeof(a->pin));
+	a->cn = cn;
+	a->no_learn = no_learn;
+	a->have_cap = have_cap;
+	a->cap = cap;
+}
+
+/* 1 if pw is the group's password, 0 if not (or no password set). */
+static int
+group_verify(struct aa_run *run, struct aa_group *g, const char *pw)
+{
+	unsigned char sha[32];
+	unsigned int shalen = 0;
+	int ok;
+
+	if (!g->have_cred || g->hashlen == 0 || pw == NULL)
+		return 0;
+	EVP_Digest(pw, strlen(pw), sha, &shalen, EVP_sha256(), NULL);
+	for (size_t i = 0; i < run->nver; i++)
+		if (run->ver[i].gid == g->id &&
+		    memcmp(run->ver[i].pwsha, sha, sizeof(sha)) == 0)
+			return run->ver[i].ok;
+	ok = aa_kdf_verify(g->kdf, g->params, g->salt, g->saltlen, g->hash,
+	    g->hashlen, pw, strlen(pw));
+	run->kdf_runs++;
+	if (ok == -1) {
+		log_warnx("event=credential.bad stage=%s group=%lu msg=\"stored "
+		    "KDF parameters unusable or below the minimum\"", STAGE,
+		    g->id);
+		ok = 0;
+	}
+	run->ver = xreallocarray(run->ver, run->nver + 1, sizeof(*run->ver));
+	run->ver[run->nver].gid = g->id;
+	memcpy(run->ver[run->nver].pwsha, sha, sizeof(sha));
+	run->ver[run->nver].ok = ok;
+	run->nver++;
+	return ok;
+}
+
+/* The CN of an RFC 2253 subject, or "" (cn of cap bytes). */
+static void
+subject_cn(const char *subj, char *cn, size_t cap)
+{
+	const char *p = subj;
+	size_t n = 0;
+
+	cn[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (strncasecmp(p, "CN=", 3) == 0) {
+			p += 3;
+			while (*p != '\0' && *p != ',' && *p != '+' &&
+			    n + 1 < cap) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				cn[n++] = *p++;
+			}
+			cn[n] = '\0';
+			return;
+		}
+		/* Skip to the next unescaped separator. */
+		while (*p != '\0' && *p != ',' && *p != '+') {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			p++;
+		}
+		if (*p != '\0')
+			p++;
+	}
+}
+
+/* ---- the drain ---------------------------------------------------- */
+
+struct aa_decision {
+	const char	*rule;		/* refusal category, NULL: accepted */
+	int		 create;
+	int		 no_learn;
+	long long	 cap;		/* -1: none */
+	unsigned long	 gid;
+};
+
+static void __attribute__((format(printf, 4, 5)))
+refuse(struct aa_decision *dec, struct drain_item *it, const char *rule,
+    const char *fmt, ...)
+{
+	char detail[400];
+	va_list ap;
+
+	dec->rule = rule;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	drain_reason(it, EX_NOPERM, "rule=auth-%s line=0 %s", rule, detail);
+}
+
+/* Certificate binding: 0 bound, -1 not. */
+static int
+cert_bound(const struct envelope *env, const char *agent, const char *pin,
+    int want_cn)
+{
+	char cn[1024];
+
+	if (env->hdrlen == 0 || env->fingerprint[0] == '\0')
+		return -1;
+	if (pin != NULL && *pin != '\0')
+		return strcasecmp(pin, env->fingerprint) == 0 ? 0 : -1;
+	(void)want_cn;
+	subject_cn(env->subject, cn, sizeof(cn));
+	return strcmp(cn, agent) == 0 ? 0 : -1;
+}
+
+/* Decide on one item; -1 on a database error (retry). */
+static int
+decide(struct aa_run *run, struct drain_item *it,
+    const struct agent_data *ad, struct aa_decision *dec)
+{
+	const char *name = ad->agent_name;
+	const char *pw = ad->attr[AX_A_GROUP_PASSWORD];
+	const char *claimed = ad->attr[AX_A_GROUP];
+	char *enc, pin[65];
+	size_t enclen;
+	int r, found = 0, pol_cn = 0, has_pin = 0;
+	unsigned long gid = 0;
+	struct aa_group *g;
+	const struct aa_agent *ca;
+
+	memset(dec, 0, sizeof(*dec));
+	dec->cap = run->cf->module_cap;
+	pin[0] = '\0';
+	if ((ca = agent_cached(run, name)) != NULL) {
+		found = 1;
+		gid = ca->gid;
+		strlcpy(pin, ca->pin, sizeof(pin));
+		has_pin = pin[0] != '\0';
+		pol_cn = ca->cn;
+		dec->no_learn = ca->no_learn;
+		if (ca->have_cap)
+			dec->cap = ca->cap;
+		r = 0;
+		goto known;
+	}
+	enc = pandora_safe_input(name, strlen(name), &enclen);
+	if (db_stmt_exec(run->st_agent, (struct db_val[]){
+	    DB_TEXTN(enc, enclen) }, 1) == -1) {
+		free(enc);
+		return -1;
+	}
+	free(enc);
+	while ((r = db_stmt_fetch(run->st_agent)) == 1) {
+		size_t n;
+		const char *s;
+
+		found = 1;
+		gid = db_col_uint(run->st_agent, 1);
+		if (!db_col_null(run->st_agent, 2) &&
+		    (s = db_col_text(run->st_agent, 2, &n)) != NULL) {
+			strlcpy(pin, s, sizeof(pin));
+			has_pin = pin[0] != '\0';
+		}
+		pol_cn = db_col_int(run->st_agent, 3) != 0;
+		dec->no_learn = db_col_int(run->st_agent, 4) != 0;
+		if (!db_col_null(run->st_agent, 5))
+			dec->cap = db_col_int(run->st_agent, 5);
+	}
+	if (r != -1 && found)
+		agent_remember(run, name, gid, pin, pol_cn, dec->no_learn,
+		    1, dec->cap);
+known:
+	if (r == -1)
+		return -1;
+	if (!found) {
+		/* A new agent: the claimed group only, no fallback. */
+		if (claimed == NULL || *claimed == '\0') {
+			refuse(dec, it, "group", "new agent \"%s\" names no "
+			    "group", name);
+			return 0;
+		}
+		enc = pandora_safe_input(claimed, strlen(claimed), &enclen);
+		if (db_stmt_exec(run->st_gname, (struct db_val[]){
+		    DB_TEXTN(enc, enclen) }, 1) == -1) {
+			free(enc);
+			return -1;
+		}
+		free(enc);
+		while ((r = db_stmt_fetch(run->st_gname)) == 1) {
+			found = 2;
+			gid = db_col_uint(run->st_gname, 0);
+		}
+		if (r == -1)
+			return -1;
+		if (found != 2) {
+			refuse(dec, it, "group", "new agent claims group \"%s\", "
+			    "which does not exist", claimed);
+			return 0;
+		}
+	}
+	dec->gid = gid;
+	if ((g = group_get(run, gid)) == NULL)
+		return -1;
+	if (!group_verify(run, g, pw)) {
+		if (found == 1)
+			refuse(dec, it, "password", "group password does not "
+			    "match the registered group of agent \"%s\" "
+			    "(id_grupo %lu)", name, gid);
+		else
+			refuse(dec, it, "password", "group password does not "
+			    "match the claimed group \"%s\" (id_grupo %lu)",
+			    claimed, gid);
+		return 0;
+	}
+	if ((run->cf->cert_required || g->cert_required || has_pin ||
+	    pol_cn) && cert_bound(&it->env, name, has_pin ? pin : NULL,
+	    pol_cn) == -1) {
+		refuse(dec, it, "certificate", "agent \"%s\" requires a client "
+		    "certificate bound to it (CN or pinned SHA-256)",
+		    name);
+		return 0;
+	}
+	if (found == 1)
+		return 0;
+	if (!g->self_create) {
+		refuse(dec, it, "self-create", "new agent \"%s\": "
+		    "self-creation is off for group %lu", name, gid);
+		return 0;
+	}
+	/* Group limit: agents in the registry plus those let in now. */
+	if (g->max_agents >= 0) {
+		long long have = 0;
+		int seen = 0;
+
+		for (size_t i = 0; i < run->ncreated; i++)
+			if (strcmp(run->created[i], name) == 0)
+				seen = 1;
+		if (db_stmt_exec(run->st_count, (struct db_val[]){
+		    DB_UINT(gid) }, 1) == -1)
+			return -1;
+		while ((r = db_stmt_fetch(run->st_count)) == 1)
+			have = db_col_int(run->st_count, 0);
+		if (r == -1)
+			return -1;
+		if (!seen && have + g->created >= g->max_agents) {
+			refuse(dec, it, "max-agents", "new agent \"%s\": "
+			    "group %lu is at its max_agents", name, gid);
+			return 0;
+		}
+		if (!seen) {
+			g->created++;
+			run->created = xreallocarray(run->created,
+			    run->ncreated + 1, sizeof(*run->created));
+			run->created[run->ncreated++] = xstrdup(name);
+		}
+	}
+	dec->create = 1;
+	return 0;
+}
+
+/* Pass the item on with its envelope and agent-auth's Auth-* keys. */
+static int
+emit(struct aa_run *run, struct drain *d, struct drain_item *it,
+    const struct aa_decision *dec)
+{
+	struct envelope e = it->env;
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char hdr[ENVELOPE_MAX], *buf;
+	ssize_t hl;
+	int rc;
+
+	if (it->env.hdrlen == 0) {
+		/* A bare agent file: a minimal envelope. */
+		struct tm tm;
+		char host[256];
+
+		memset(&e, 0, sizeof(e));
+		strlcpy(e.name, it->name, sizeof(e.name));
+		strlcpy(e.peer, "local", sizeof(e.peer));
+		gmtime_r(&run->now, &tm);
+		strftime(e.received, sizeof(e.received), "%Y-%m-%dT%H:%M:%SZ",
+		    &tm);
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		snprintf(e.receiver, sizeof(e.receiver), "%s agent-auth", host);
+		strlcpy(e.tls, "none", sizeof(e.tls));
+		strlcpy(e.auth, "none", sizeof(e.auth));
+	}
+	/* Whatever Auth-* keys came in are replaced by this decision. */
+	e.auth_create = dec->create ? ENVELOPE_YES : ENVELOPE_NO;
+	e.auth_learn = dec->no_learn ? ENVELOPE_NO : ENVELOPE_YES;
+	e.have_module_cap = dec->cap >= 0;
+	e.module_cap = dec->cap >= 0 ? dec->cap : 0;
+	EVP_Digest(it->body, it->bodylen, md, &mdlen, EVP_sha256(), NULL);
+	hexenc(e.sha256, md, sizeof(md));
+	if ((hl = envelope_format(&e, hdr, sizeof(hdr), NULL)) == -1) {
+		drain_reason(it, EX_DATAERR, "rule=envelope line=0 the "
+		    "envelope does not fit");
+		return -1;
+	}
+	buf = xmalloc(hl + it->bodylen + 1);
+	memcpy(buf, hdr, hl);
+	memcpy(buf + hl, it->body, it->bodylen);
+	rc = drain_output(d, it, buf, hl + it->bodylen);
+	free(buf);
+	return rc == -1 ? -2 : 0;
+}
+
+static void
+audit_item(struct aa_run *run, struct drain *d, const struct drain_item *it,
+    const char *agent, const char *outcome, const char *reason,
+    const struct aa_decision *dec)
+{
+	struct audit_buf *ab;
+
+	if (!run->cf->audit)
+		return;
+	ab = drain_audit(d);
+	audit_begin(ab, STAGE, dec != NULL && dec->create ? "agent.create.auth"
+	    : "agent.auth", outcome);
+	if (agent != NULL)
+		audit_str(ab, "agent", agent);
+	if (it->env.hdrlen > 0) {
+		audit_str(ab, "peer", it->env.peer);
+		if (it->env.fingerprint[0] != '\0')
+			audit_str(ab, "cert_sha256", it->env.fingerprint);
+	}
+	if (reason != NULL)
+		audit_str(ab, "reason", reason);
+	if (dec != NULL && reason == NULL) {
+		audit_num(ab, "group", dec->gid);
+		audit_str(ab, "learn", dec->no_learn ? "no" : "yes");
+		if (dec->cap >= 0)
+			audit_num(ab, "module_cap", dec->cap);
+	}
+	audit_str(ab, "item", it->name);
+	audit_end(ab);
+}
+
+/* The drain handler: one item. */
+static int
+handle(struct drain *d, struct drain_item *it, void *arg)
+{
+	struct aa_run *run = arg;
+	struct agentxml_limits lim;
+	struct agent_data *ad;
+	struct aa_decision dec;
+	char why[DRAIN_REASON_MAX], vis[LOG_VISBUF];
+	const char *peer = it->env.hdrlen > 0 ? it->env.peer : NULL;
+	int rc;
+
+	agentxml_limits_default(&lim);
+	lim.max_size = run->cf->max_size;
+	lim.now = 0;		/* xml-validate checked the time window */
+	if (agentxml_parse(it->body, it->bodylen, &lim, &ad, why,
+	    sizeof(why)) == -1) {
+		drain_reason(it, EX_DATAERR, "%s", why);
+		audit_item(run, d, it, NULL, "refused", "unreadable agent data",
+		    NULL);
+		return DRAIN_REJECT;
+	}
+	if (blocked(run, 'a', ad->agent_name) || blocked(run, 'p', peer)) {
+		drain_reason(it, EX_NOPERM, "rule=auth-ratelimit line=0 too "
+		    "many failures from agent \"%s\" or peer %s: refused until "
+		    "the block expires", ad->agent_name, peer ? peer : "-");
+		audit_item(run, d, it, ad->agent_name, "refused",
+		    "rate limited", NULL);
+		run->refused++;
+		agentxml_free(ad);
+		return DRAIN_REJECT;
+	}
+	if (db_ready(run) == -1 || decide(run, it, ad, &dec) == -1) {
+		log_warnx("event=db.fail stage=%s id=%s class=%s msg=\"%s\"",
+		    STAGE, it->name, db_class_name(db_errclass(run->db)),
+		    log_vis(vis, sizeof(vis), db_error(run->db),
+		    strlen(db_error(run->db))));
+		agentxml_free(ad);
+		run->connected = 0;
+		return DRAIN_RETRY;
+	}
+	if (dec.rule != NULL) {
+		log_info("event=auth.refused stage=%s id=%s agent=\"%s\" "
+		    "rule=%s", STAGE, it->name, log_vis(vis, sizeof(vis),
+		    ad->agent_name, strlen(ad->agent_name)), dec.rule);
+		audit_item(run, d, it, ad->agent_name, "refused", dec.rule,
+		    NULL);
+		fail_note(run, d, 'a', ad->agent_name, it->name);
+		fail_note(run, d, 'p', peer, it->name);
+		run->refused++;
+		agentxml_free(ad);
+		return DRAIN_REJECT;
+	}
+	if ((rc = emit(run, d, it, &dec)) != 0) {
+		agentxml_free(ad);
+		if (rc == -1)
+			return DRAIN_REJECT;
+		log_warn("event=output.fail stage=%s id=%s", STAGE, it->name);
+		return DRAIN_RETRY;
+	}
+	audit_item(run, d, it, ad->agent_name, "ok", NULL, &dec);
+	run->ok++;
+	agentxml_free(ad);
+	return DRAIN_DONE;
+}
+
+/* Become the service user if started as root; never run as root. */
+static void
+drop_privileges(const struct aa_conf *cf)
+{
+	char err[512];
+
+	if (geteuid() == 0 &&
+	    priv_drop(cf->user, err, sizeof(err)) == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
+	if (priv_check_not_root() == -1)
+		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
+		    "root\"");
+}
+
+static int
+drain_mode(struct aa_conf *cf)
+{
+	struct drain_opts o;
+	struct drain_stats st;
+	struct aa_run run;
+	struct drain *d;
+	char in[4096], out[4096], err[512];
+	int rc;
+
+	if ((size_t)snprintf(in, sizeof(in), "%s/agent-auth",
+	    cf->spool_dir) >= sizeof(in) ||
+	    (size_t)snprintf(out, sizeof(out), "%s/db-load",
+	    cf->spool_dir) >= sizeof(out))
+		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
+		    "long\"");
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	run.now = time(NULL);
+	if ((run.db = db_open(&cf->db)) == NULL)
+		fatalx(EX_SOFTWARE, "event=db.open.fail");
+	fails_load(&run);
+	memset(&o, 0, sizeof(o));
+	o.stage = STAGE;
+	o.max_item = cf->max_size + ENVELOPE_MAX;
+	o.batch = cf->batch;
+	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
+	    err, sizeof(err))) == NULL)
+		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	rc = drain_run(d, handle, &run, &st);
+	drain_close(d);
+	if (fails_save(&run) == -1)
+		log_warn("event=state.write.fail file=%s", cf->state_file);
+	if (st.seen > 0 || rc != 0)
+		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
+		    "rejected=%lu retried=%lu batches=%lu kdf=%lu exit=%d",
+		    STAGE, st.seen, st.done, st.rejected, st.retried,
+		    st.batches, run.kdf_runs, rc);
+	db_stmt_free(run.st_agent);
+	db_stmt_free(run.st_gname);
+	db_stmt_free(run.st_cred);
+	db_stmt_free(run.st_count);
+	db_close(run.db);
+	for (size_t i = 0; i < run.nfails; i++)
+		free(run.fails[i].key);
+	for (size_t i = 0; i < run.ncreated; i++)
+		free(run.created[i]);
+	for (size_t i = 0; i < run.nagents; i++)
+		free(run.agents[i].name);
+	free(run.agents);
+	free(run.fails);
+	free(run.created);
+	free(run.groups);
+	OPENSSL_cleanse(run.ver, run.nver * sizeof(*run.ver));
+	free(run.ver);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "max", required_argument, NULL, 1 },
+		{ "cn", no_argument, NULL, 2 },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conffile = NULL, *es = NULL;
+	struct aa_conf cf;
+	struct conf *conf = NULL;
+	char err[512];
+	int ch, check = 0, fg = 0, verbose = 0, rc, have_max = 0, cn = 0;
+	long max = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conffile = optarg;
+			break;
+		case 'd':
+			fg = 1;
+			break;
+		case 'h':
+			usage(stdout, EX_OK);
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("agent-auth %s\n", VERSION);
+			exit(EX_OK);
+		case 'v':
+			verbose++;
+			break;
+		case 1:
+			max = strtonum(optarg, 0, 1000000000, &es);
+			if (es != NULL)
+				usage(stderr, EX_USAGE);
+			have_max = 1;
+			break;
+		case 2:
+			cn = 1;
+			break;
+		default:
+			usage(stderr, EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	log_init("agent-auth", LOG_DAEMON, fg || argc > 0);
+	log_setverbose(verbose > 1 ? 1 : verbose);
+	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
+		conffile = CONF_DEFAULT;
+	if (conffile != NULL &&
+	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	the_conf = conf;
+	memset(&cf, 0, sizeof(cf));
+	configure(&cf, argc == 0);
+	if (check) {
+		printf("agent-auth: configuration ok\n");
+		exit(EX_OK);
+	}
+	umask(027);
+	if (db_library_init() == -1)
+		fatalx(EX_SOFTWARE, "event=db.init.fail");
+	if (argc > 0) {
+		struct aa_admin_ctx ac = { conf, cf.audit_spool, cf.audit };
+
+		rc = aa_admin(&ac, argc, argv, max, have_max, cn);
+	} else {
+		if (have_max || cn)
+			usage(stderr, EX_USAGE);
+		agentxml_init();
+		drop_privileges(&cf);
+		rc = drain_mode(&cf);
+		db_conf_free(&cf.db);
+	}
+	db_library_end();
+	conf_free(conf);
+	free(cf.spool_dir);
+	free(cf.user);
+	free(cf.audit_spool);
+	free(cf.state_file);
+	return rc;
+}

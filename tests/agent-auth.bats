@@ -1,0 +1,407 @@
+#!/usr/bin/env bats
+# agent-auth against the private MariaDB (tools/mariadb.sh, one server for
+# the file, stopped by PID in teardown_file): group passwords checked on
+# every file against the registered group (corpus b25, b26), no fallback,
+# self-creation off by default, client-certificate binding, the failure
+# limiter, Auth-* keys replaced, and the administrative commands (DB
+# changes, audit events, no secrets in argv, logs or audit).
+
+load helpers
+
+MDB=$TOOLS/mariadb.sh
+PW_SERVERS='s3rvers-Pass phrase!'
+PW_UNKNOWN='unknown-group-pw'
+
+setup_file() {
+	DBDIR=$(mktemp -d /tmp/octo-aa.XXXXXX)
+	export DBDIR
+	if ! OCTO_DB_GROUP=$RUN_GROUP sh "$MDB" start "$DBDIR" \
+	    > "$BATS_FILE_TMPDIR/start.log" 2>&1; then
+		cat "$BATS_FILE_TMPDIR/start.log" >&2
+		sh "$MDB" stop "$DBDIR" || true
+		return 1
+	fi
+	# shellcheck disable=SC1091
+	. "$DBDIR/env"
+	# The KDF is slow on purpose: set the two passwords once.
+	mk_tmp
+	SPOOL=$T/spool
+	mk_spool "$SPOOL"
+	CONF=$T/octospool.conf
+	mkconf
+	printf '%s\n' "$PW_SERVERS" | "$BIN/agent-auth" -c "$CONF" passwd Servers
+	printf '%s\n' "$PW_UNKNOWN" | "$BIN/agent-auth" -c "$CONF" passwd Unknown
+	rm -rf "$T"
+}
+
+teardown_file() {
+	if [ -n "${DBDIR:-}" ] && [ -d "$DBDIR" ]; then
+		sh "$MDB" stop "$DBDIR" || true
+		rm -rf "$DBDIR"
+	fi
+}
+
+setup() {
+	# shellcheck disable=SC1091
+	. "$DBDIR/env"
+	mk_tmp
+	W=$T
+	SPOOL=$W/spool
+	mk_spool "$SPOOL"
+	Q=$SPOOL/agent-auth
+	OUT=$SPOOL/db-load
+	CONF=$W/octospool.conf
+	mkconf
+	sql "TRUNCATE tagente; TRUNCATE octo_agent_policy;
+	    UPDATE octo_group_credential SET self_create = 0,
+	    max_agents = NULL, cert_required = 0;
+	    DELETE FROM octo_group_credential WHERE id_grupo > 13;"
+}
+
+teardown() {
+	local clean=0
+	if [ -f "$W/aa.log" ] && ! sanitizer_clean "$W/aa.log"; then
+		clean=1
+	fi
+	rm -rf "$T"
+	return "$clean"
+}
+
+# mkconf KEY VALUE...: spool, database and [agent-auth] keys.
+mkconf() {
+	{
+		echo "spool_dir $SPOOL"
+		cat "$OCTO_DB_CONF"
+		echo "[agent-auth]"
+		echo "user $RUN_USER"
+		echo "fail_max 3"
+		while [ $# -ge 2 ]; do
+			echo "$1 $2"
+			shift 2
+		done
+	} > "$CONF"
+}
+
+sql() {
+	sh "$MDB" sql "$DBDIR" -N -B -e "$1" pandora
+}
+
+sanitizer_clean() {
+	! grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$1"
+}
+
+aa() {
+	"$BIN/agent-auth" -c "$CONF" -d "$@" 2>> "$W/aa.log"
+}
+
+# xml NAME GROUP [PASSWORD]: an agent file on stdout.
+xml() {
+	printf "<?xml version='1.0' encoding='UTF-8'?>\n"
+	printf "<agent_data agent_name='%s' group='%s'" "$1" "$2"
+	[ $# -lt 3 ] || printf " group_password='%s'" "$3"
+	printf " interval='300' version='7.0NG' timestamp='2026/11/27 21:00:00'>\n"
+	printf '<module><name>m</name><type>generic_data</type><data>1</data></module>\n'
+	printf '</agent_data>\n'
+}
+
+# put NAME < body: a bare item into the agent-auth queue.
+put() {
+	cat > "$Q/new/$1"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/new/$1"
+}
+
+# env_put NAME BODYFILE KEY: VALUE...: an item with an envelope.
+env_put() {
+	local name=$1 f=$2
+	shift 2
+	{
+		printf 'Octospool-Envelope: 1\nOriginal-Name: %s\nPeer: 192.0.2.7 41000\n' "$name"
+		printf 'Received: 2026-11-27T21:00:00.000000Z\n'
+		for kv in "$@"; do
+			printf '%s\n' "$kv"
+		done
+		printf 'Auth: none\nSha256: %s\n\n' "$(sha256sum < "$f" | cut -c1-64)"
+		cat "$f"
+	} | put "$name"
+}
+
+# withpw FILE PASSWORD: FILE with its group_password replaced or added.
+withpw() {
+	if grep -q "group_password=" "$1"; then
+		sed "s/group_password='[^']*'/group_password='$2'/" "$1"
+	else
+		sed "s/<agent_data /<agent_data group_password='$2' /" "$1"
+	fi
+}
+
+agent_in() {	# agent_in NAME GROUP-ID: register an agent
+	sql "INSERT INTO tagente (nombre, alias, id_grupo) VALUES ('$1', '$1', $2)"
+}
+
+passed() { [ -f "$OUT/new/$1" ] && [ ! -e "$Q/new/$1" ]; }
+refused() {
+	[ -f "$Q/reject/$1" ] && [ -f "$Q/reject/$1.reason" ] &&
+	    [ ! -e "$OUT/new/$1" ] && grep -q '^code=77$' "$Q/reject/$1.reason"
+}
+audit() { cat "$SPOOL"/audit-sign/new/* 2>/dev/null; }
+
+B25=$DATA/bad/b25-wrong-group-password.1711623440.data
+B26=$DATA/bad/b26-impersonate-existing-agent.1711623500.data
+V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
+
+@test "b25: wrong group password is refused, no fallback; right one passes" {
+	aa selfcreate Servers on
+	aa selfcreate Unknown on
+	put 1.b25 < "$B25"
+	run aa
+	[ "$status" -eq 0 ]
+	refused 1.b25
+	grep -q 'rule=auth-password' "$Q/reject/1.b25.reason"
+	audit | grep '"action":"agent.auth"' | grep -q '"outcome":"refused"'
+	withpw "$B25" "$PW_SERVERS" | put 2.b25
+	run aa
+	[ "$status" -eq 0 ]
+	passed 2.b25
+	grep -q '^Auth-Create: yes$' "$OUT/new/2.b25"
+	# Unknown's password for a file claiming Servers: no fallback.
+	withpw "$B25" "$PW_UNKNOWN" | put 3.b25
+	aa
+	refused 3.b25
+}
+
+@test "b26: impersonating an existing agent without credentials is refused" {
+	agent_in "$V02" 2
+	put 1.b26 < "$B26"
+	run aa
+	[ "$status" -eq 0 ]
+	refused 1.b26
+	# The right password of its registered group (Servers) passes,
+	# although the file claims "Unknown".
+	withpw "$B26" "$PW_SERVERS" | put 2.b26
+	aa
+	passed 2.b26
+	grep -q '^Auth-Create: no$' "$OUT/new/2.b26"
+	# The password of the group the file claims does not.
+	withpw "$B26" "$PW_UNKNOWN" | put 3.b26
+	aa
+	refused 3.b26
+	grep -q 'registered group' "$Q/reject/3.b26.reason"
+	# agent-auth's own event says "password" whether or not the agent
+	# exists (the reason file and item.rejected tell the administrator).
+	audit | grep '"action":"agent.auth"' | grep '"outcome":"refused"' |
+	    grep -q '"reason":"password"'
+	! audit | grep '"action":"agent.auth"' | grep -q registered
+}
+
+@test "self-creation is off by default and on per group, with --max" {
+	xml new01 Servers "$PW_SERVERS" | put 1.new01
+	aa
+	refused 1.new01
+	grep -q 'rule=auth-self-create' "$Q/reject/1.new01.reason"
+	# On for Unknown only: Servers stays closed.
+	aa selfcreate Unknown on
+	xml new02 Servers "$PW_SERVERS" | put 2.new02
+	xml new03 Unknown "$PW_UNKNOWN" | put 3.new03
+	aa
+	refused 2.new02
+	passed 3.new03
+	[ "$(sql "SELECT self_create FROM octo_group_credential WHERE id_grupo = 10")" = 1 ]
+	# The group's maximum counts registered agents.
+	agent_in a1 2
+	aa selfcreate Servers on --max 1
+	xml new04 Servers "$PW_SERVERS" | put 4.new04
+	aa
+	refused 4.new04
+	grep -q 'rule=auth-max-agents' "$Q/reject/4.new04.reason"
+}
+
+@test "certificate binding: none, wrong CN and wrong pin refused; right cert passes" {
+	mkconf fail_max 100
+	agent_in web01 2
+	agent_in db01 2
+	aa certreq Servers on
+	xml web01 Servers "$PW_SERVERS" > "$W/web01"
+	xml db01 Servers "$PW_SERVERS" > "$W/db01"
+	put 1.bare < "$W/web01"
+	env_put 2.plain "$W/web01"
+	env_put 3.right "$W/web01" 'Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' \
+	    'Client-Subject: CN=web01,O=Example' "Client-Sha256: $(printf a%.0s {1..64})"
+	env_put 4.other "$W/db01" 'Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' \
+	    'Client-Subject: CN=web01,O=Example' "Client-Sha256: $(printf a%.0s {1..64})"
+	aa
+	refused 1.bare
+	refused 2.plain
+	passed 3.right
+	refused 4.other
+	grep -q 'rule=auth-certificate' "$Q/reject/4.other.reason"
+	# A pinned fingerprint must match exactly.
+	aa certreq Servers off
+	aa pin web01 "$(printf b%.0s {1..64})"
+	env_put 5.wrongpin "$W/web01" 'Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' \
+	    'Client-Subject: CN=web01' "Client-Sha256: $(printf a%.0s {1..64})"
+	env_put 6.rightpin "$W/web01" 'Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' \
+	    'Client-Subject: CN=other' "Client-Sha256: $(printf b%.0s {1..64})"
+	aa
+	refused 5.wrongpin
+	passed 6.rightpin
+	# Per-agent CN binding, and unpin.
+	aa unpin web01
+	aa pin db01 --cn
+	put 7.db01 < "$W/db01"
+	put 8.web01 < "$W/web01"
+	aa
+	refused 7.db01
+	passed 8.web01
+	[ "$(sql "SELECT cert_cn FROM octo_agent_policy p JOIN tagente a USING (id_agente) WHERE a.nombre = 'db01'")" = 1 ]
+}
+
+@test "repeated failures block the agent name and the peer for a time" {
+	agent_in web01 2
+	agent_in web02 2
+	for i in 1 2 3; do
+		xml web01 Servers wrong$i | put $i.bad
+	done
+	aa
+	xml web01 Servers "$PW_SERVERS" | put 4.good
+	xml web02 Servers "$PW_SERVERS" > "$W/web02"
+	env_put 5.peer "$W/web02"
+	put 6.other < "$W/web02"
+	aa
+	refused 4.good
+	grep -q 'rule=auth-ratelimit' "$Q/reject/4.good.reason"
+	audit | grep -q '"action":"agent.auth.ratelimit"'
+	# The peer of the failures was "local" (bare files); another
+	# agent is not affected.
+	passed 5.peer
+	passed 6.other
+	# Failures from one peer address block that peer.
+	for i in 7 8 9; do
+		xml web02 Servers wrong > "$W/w"
+		env_put $i.p "$W/w"
+	done
+	aa
+	env_put 10.p "$W/web02"
+	aa
+	refused 10.p
+	audit | grep '"action":"agent.auth.ratelimit"' | grep -q '"peer":"192.0.2.7"'
+}
+
+@test "incoming Auth-* keys are replaced by agent-auth's decision" {
+	agent_in web01 2
+	aa nolearn web01 on
+	sql "UPDATE octo_agent_policy SET module_cap = 7"
+	xml web01 Servers "$PW_SERVERS" > "$W/web01"
+	env_put 1.forged "$W/web01" 'Auth-Create: yes' 'Auth-Learn: yes' \
+	    'Auth-Module-Cap: 100000'
+	aa
+	passed 1.forged
+	[ "$(grep -c '^Auth-' "$OUT/new/1.forged")" -eq 3 ]
+	grep -q '^Auth-Create: no$' "$OUT/new/1.forged"
+	grep -q '^Auth-Learn: no$' "$OUT/new/1.forged"
+	grep -q '^Auth-Module-Cap: 7$' "$OUT/new/1.forged"
+	grep -q '^Peer: 192.0.2.7 41000$' "$OUT/new/1.forged"
+	# A bare file gets a minimal envelope.
+	put 2.bare < "$W/web01"
+	aa
+	head -1 "$OUT/new/2.bare" | grep -q '^Octospool-Envelope: 1$'
+}
+
+@test "admin commands change the DB and write audit events without secrets" {
+	run aa group-add 'Lab Net'
+	[ "$status" -eq 0 ]
+	gid=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Lab&#x20;Net'")
+	[ -n "$gid" ]
+	# The password comes from stdin; argv never holds it.
+	mkfifo "$W/fifo"
+	"$BIN/agent-auth" -c "$CONF" passwd 'Lab Net' < "$W/fifo" 2>> "$W/aa.log" &
+	pid=$!
+	exec 7> "$W/fifo"
+	sleep 0.2
+	tr '\0' ' ' < /proc/$pid/cmdline > "$W/cmdline"
+	printf 'labsecret-42\n' >&7
+	exec 7>&-
+	wait "$pid"
+	! grep -q labsecret "$W/cmdline"
+	grep -q 'passwd Lab Net' "$W/cmdline"
+	[ "$(sql "SELECT kdf, kdf_params, LENGTH(salt), LENGTH(hash) FROM octo_group_credential WHERE id_grupo = $gid")" = "$(printf 'scrypt\tN=131072,r=8,p=1\t16\t32')" ]
+	[ "$(sql "SELECT COUNT(*) FROM octo_group_credential WHERE hash LIKE '%labsecret%' OR HEX(hash) LIKE HEX('%labsecret%')")" = 0 ]
+	aa selfcreate 'Lab Net' on --max 5
+	[ "$(sql "SELECT self_create, max_agents FROM octo_group_credential WHERE id_grupo = $gid")" = "$(printf '1\t5')" ]
+	agent_in web01 2
+	aa readonly web01 on
+	aa nolearn web01 on
+	[ "$(sql "SELECT read_only, no_learn FROM octo_agent_policy")" = "$(printf '1\t1')" ]
+	aa readonly web01 off
+	[ "$(sql "SELECT read_only FROM octo_agent_policy")" = 0 ]
+	run aa list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Lab Net"* ]]
+	[[ "$output" == *web01* ]]
+	[[ "$output" != *labsecret* ]]
+	# One event per change, with the invoking user and the fields.
+	user=$(id -un)
+	[ "$(audit | grep -c '"action":"admin.command"')" -eq 6 ]
+	audit | grep '"command":"passwd"' | grep "\"user\":\"$user\"" |
+	    grep -q '"field":"password","old":null,"new":"set"'
+	audit | grep '"command":"readonly"' | grep -q '"field":"read_only","old":"1","new":"0"'
+	audit | grep '"command":"group-add"' | grep -q '"new":"Lab Net"'
+	! audit | grep -q labsecret
+	! grep -q labsecret "$W/aa.log"
+	# The new password authenticates a new agent of the group.
+	xml lab01 'Lab Net' labsecret-42 | put 1.lab
+	xml lab02 'Lab Net' labsecret-43 | put 2.lab
+	aa
+	passed 1.lab
+	refused 2.lab
+	! grep -rq labsecret "$Q/reject/2.lab.reason" "$W/aa.log"
+	# Unknown group, bad usage, empty password.
+	run aa passwd NoSuchGroup < /dev/null
+	[ "$status" -ne 0 ]
+	run aa selfcreate Servers maybe
+	[ "$status" -eq 64 ]
+	run aa pin web01 nothex
+	[ "$status" -eq 64 ]
+	run aa -n
+	[ "$status" -eq 0 ]
+	run "$BIN/agent-auth" -n -c "$BATS_TEST_DIRNAME/../etc/octospool.conf"
+	[ "$status" -eq 0 ]
+}
+
+@test "database down: items stay in the queue, exit 75" {
+	xml web01 Servers "$PW_SERVERS" | put 1.x
+	sed -i "s/^port .*/port 1/; s/^socket .*/socket \/nonexistent/; s/^retry_time .*/retry_time 0/" "$CONF"
+	run aa
+	[ "$status" -eq 75 ]
+	[ -f "$Q/new/1.x" ]
+}
+
+@test "end to end with db-load: Auth-Create creates, nolearn and the cap hold" {
+	{
+		echo "[db-load]"
+		echo "user $RUN_USER"
+		echo "allow_create no"
+		echo "auth_owner $RUN_USER"
+	} >> "$CONF"
+	sql "TRUNCATE tagente_modulo; TRUNCATE tagente_estado; TRUNCATE octo_loaded_file"
+	aa selfcreate Servers on
+	xml fresh01 Servers "$PW_SERVERS" | put 1.fresh
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo) VALUES ('old01', 'old01', 2, 1)"
+	aa nolearn old01 on
+	xml old01 Servers "$PW_SERVERS" | put 2.old
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo) VALUES ('cap01', 'cap01', 2, 1)"
+	aa cap cap01 1
+	xml cap01 Servers "$PW_SERVERS" |
+	    sed 's#</agent_data>#<module><name>m2</name><type>generic_data</type><data>2</data></module></agent_data>#' |
+	    put 3.cap
+	aa
+	passed 1.fresh
+	passed 2.old
+	grep -q '^Auth-Module-Cap: 1$' "$OUT/new/3.cap"
+	"$BIN/db-load" -c "$CONF" -d 2>> "$W/aa.log"
+	[ "$(sql "SELECT id_grupo FROM tagente WHERE nombre = 'fresh01'")" = 2 ]
+	[ "$(sql "SELECT COUNT(*) FROM tagente_modulo m JOIN tagente a USING (id_agente) WHERE a.nombre = 'fresh01'")" = 1 ]
+	# No new module for the no-learn agent.
+	[ "$(sql "SELECT COUNT(*) FROM tagente_modulo m JOIN tagente a USING (id_agente) WHERE a.nombre = 'old01'")" = 0 ]
+	# The cap: one of the two modules.
+	[ "$(sql "SELECT COUNT(*) FROM tagente_modulo m JOIN tagente a USING (id_agente) WHERE a.nombre = 'cap01'")" = 1 ]
+}
