@@ -15,6 +15,22 @@ setup_file() {
 	# The agent's client certificate names web01 (CN).
 	export CERTS="$BATS_FILE_TMPDIR/certs"
 	sh "$TOOLS/mkcerts.sh" "$CERTS" web01 >/dev/null
+	# And db01's, from the same CA.
+	(
+		cd "$CERTS"
+		umask 077
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		    -out db01.key 2>/dev/null
+		openssl req -new -key db01.key -subj /CN=db01 -out db01.csr \
+		    2>/dev/null
+		printf 'extendedKeyUsage=clientAuth\n' > db01.ext
+		openssl x509 -req -in db01.csr -CA ca.crt -CAkey ca.key \
+		    -CAcreateserial -days 3650 -extfile db01.ext \
+		    -out db01.crt 2>/dev/null
+		rm -f db01.csr db01.ext ./*.srl
+		chmod 0644 db01.crt
+		chmod 0640 db01.key
+	)
 	chmod 0755 "$CERTS"
 	[ "$(id -u)" -ne 0 ] || chgrp "$RUN_GROUP" "$CERTS"/*.key
 	# Root: an authorised and an unauthorised user, both allowed to
@@ -489,19 +505,113 @@ conf() {
 	assert_failure
 	grep -q "event=recv.unbound name=\"$d.conf\"" "$T/recv.log"
 	grep -q '"action":"file.served","outcome":"refused".*certificate not bound' "$AUD"/*
-	# Collections are not agent-bound.
+	# Collections go to the agents configured to use them: nobody's yet.
 	mkdir -p "$T/coll/plugins"
 	printf '#!/bin/sh\necho 1\n' > "$T/coll/plugins/p.sh"
 	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)" "acl_collections *=root,$(id -gn)"
 	run cdist collection publish fc_1 "$T/coll"
 	assert_success
-	run "$BIN/tentacle-send" "${tls[@]}" -g fc_1.md5 fc_1.zip
-	assert_success
+	run "$BIN/tentacle-send" "${tls[@]}" -g fc_1.md5
+	assert_failure
+	assert_output --partial "file does not exist"
 	stop_recv
 	# Without client certificates: the stock (weaker) behaviour.
 	start_recv -F "$T/empty.conf" --spool "$SP"
 	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g "$d.conf"
 	assert_success
+}
+
+@test "with client certificates: a collection goes only to agents whose published conf lists it; .acl never served" {
+	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)" "acl_collections *=root,$(id -gn)"
+	w=$(printf %s web01 | md5sum | cut -c1-32)
+	d=$(printf %s db01 | md5sum | cut -c1-32)
+	mkdir -p "$T/coll"
+	printf '#!/bin/sh\necho 1\n' > "$T/coll/p.sh"
+	run cdist collection publish fc_2 "$T/coll"
+	assert_success
+	# Published, listed by nobody: an empty access list.
+	assert_file_exists "$OUT/collections/fc_2.acl"
+	assert_equal "$(wc -c < "$OUT/collections/fc_2.acl")" 0
+	conf "$T/web01.conf" web01 "file_collection fc_2" "file_collection fc_later"
+	conf "$T/db01.conf" db01
+	run cdist submit web01 "$T/web01.conf"
+	assert_success
+	run cdist submit db01 "$T/db01.conf"
+	assert_success
+	assert_equal "$(cat "$OUT/collections/fc_2.acl")" "$w"
+	# A collection listed before it is published has its list already.
+	assert_equal "$(cat "$OUT/collections/fc_later.acl")" "$w"
+	start_recv -F "$T/empty.conf" --spool "$SP" -e "$CERTS/server.crt" \
+	    -k "$CERTS/server.key" -f "$CERTS/ca.crt" \
+	    -i '.*\.conf:conf;.*\.md5:md5;.*\.zip:collections;.*\.md5\.sig:md5;.*\.zip\.sig:collections;.*\.acl:collections'
+	base=(-a 127.0.0.1 -p "$PORT" -f "$CERTS/ca.crt")
+	web=("${base[@]}" -e "$CERTS/client.crt" -k "$CERTS/client.key")
+	db=("${base[@]}" -e "$CERTS/db01.crt" -k "$CERTS/db01.key")
+	mkdir "$T/fetch"
+	cd "$T/fetch"
+	run "$BIN/tentacle-send" "${web[@]}" -g fc_2.md5 fc_2.zip fc_2.md5.sig fc_2.zip.sig
+	assert_success
+	cmp "$OUT/md5/fc_2.md5" fc_2.md5
+	cmp "$OUT/collections/fc_2.zip" fc_2.zip
+	cmp "$OUT/collections/fc_2.zip.sig" fc_2.zip.sig
+	rm -f fc_2.*
+	for n in fc_2.md5 fc_2.zip fc_2.zip.sig fc_2.md5.sig; do
+		run "$BIN/tentacle-send" "${db[@]}" -g "$n"
+		assert_failure
+		assert_output --partial "file does not exist"
+		assert_file_not_exists "$n"
+	done
+	run "$BIN/tentacle-send" "${db[@]}" -z -g fc_2.zip
+	assert_failure
+	assert_file_not_exists fc_2.zip
+	grep -q 'event=recv.unbound name="fc_2.zip".*collection not configured' "$T/recv.log"
+	grep -q '"action":"file.served","outcome":"refused".*collection not configured' "$AUD"/*
+	# The access lists themselves: never, not even to a listed agent.
+	for c in web db; do
+		eval "args=(\"\${$c[@]}\")"
+		run "$BIN/tentacle-send" "${args[@]}" -g fc_2.acl
+		assert_failure
+		assert_output --partial "file does not exist"
+		assert_file_not_exists fc_2.acl
+	done
+	# db01's new conf lists it: db01 gets it.
+	conf "$T/db01.conf" db01 "file_collection fc_2"
+	run cdist submit db01 "$T/db01.conf"
+	assert_success
+	assert_equal "$(cat "$OUT/collections/fc_2.acl")" "$(printf '%s\n' "$w" "$d" | LC_ALL=C sort)"
+	run "$BIN/tentacle-send" "${db[@]}" -g fc_2.md5 fc_2.zip
+	assert_success
+	cmp "$OUT/collections/fc_2.zip" fc_2.zip
+	rm -f fc_2.*
+	# web01's new conf drops it: web01 no longer gets it.
+	conf "$T/web01.conf" web01
+	run cdist submit web01 "$T/web01.conf"
+	assert_success
+	assert_equal "$(cat "$OUT/collections/fc_2.acl")" "$d"
+	assert_file_not_exists "$OUT/collections/fc_later.acl"
+	for n in fc_2.md5 fc_2.zip; do
+		run "$BIN/tentacle-send" "${web[@]}" -g "$n"
+		assert_failure
+		assert_output --partial "file does not exist"
+	done
+	run "$BIN/tentacle-send" "${db[@]}" -z -g fc_2.zip
+	assert_success
+	# Republishing the collection keeps its list.
+	printf 'more\n' > "$T/coll/data.txt"
+	run cdist collection publish fc_2 "$T/coll"
+	assert_success
+	assert_equal "$(cat "$OUT/collections/fc_2.acl")" "$d"
+	stop_recv
+	# Without client certificates: the stock (weaker) behaviour, but
+	# still no access list.
+	start_recv -F "$T/empty.conf" --spool "$SP" \
+	    -i '.*\.md5:md5;.*\.zip:collections;.*\.acl:collections'
+	rm -f fc_2.*
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g fc_2.md5 fc_2.zip
+	assert_success
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -g fc_2.acl
+	assert_failure
+	assert_output --partial "file does not exist"
 }
 
 @test "collections: zip and md5 as the agent expects, files and SHA-256 audited, bad names and links refused" {

@@ -355,6 +355,12 @@ listed:
 			goto out;
 		}
 	}
+	if (coll_acl_sync(&o, err, sizeof(err)) == -1) {
+		log_warnx("event=collection.fail collection=%s msg=\"access "
+		    "lists: %s\"", name, err);
+		rc = EX_IOERR;
+		goto out;
+	}
 	printf("conf-dist: collection %s %s (%zu files, md5 %s)\n", name,
 	    outcome, c.n, md5);
 	goto out;
@@ -381,5 +387,250 @@ out:
 	coll_free(&c);
 	out_close(&o);
 	audit_buf_free(&ab);
+	return rc;
+}
+
+/*
+ * Collection access lists: collections/NAME.acl holds, sorted, one
+ * lowercase md5hex(agent_name) per line for every agent whose published
+ * configuration lists "file_collection NAME"; tentacle-recv serves
+ * NAME.zip and NAME.md5 to a client certificate only if its agent is
+ * there.  Recomputed whole from the published conf/ files (they are
+ * small and their file name is already md5hex(agent_name)): no state
+ * to drift, and any later publish repairs an interrupted one.  Called
+ * with the served tree locked.
+ */
+struct acl_pair {
+	char	*coll;
+	char	 key[CD_KEY_LEN + 1];
+};
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+	const struct acl_pair *x = a, *y = b;
+	int c = strcmp(x->coll, y->coll);
+
+	return c ? c : strcmp(x->key, y->key);
+}
+
+/* "<32 lowercase hex><suffix>" exactly. */
+static int
+is_key_name(const char *name, const char *suffix)
+{
+	size_t l = strlen(name);
+
+	return l == CD_KEY_LEN + strlen(suffix) &&
+	    strspn(name, "0123456789abcdef") == CD_KEY_LEN &&
+	    strcmp(name + CD_KEY_LEN, suffix) == 0;
+}
+
+/* The names in dirfd, sorted; NULL (errno) on error. */
+static char **
+dir_names(int dirfd, size_t *np)
+{
+	char **names = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')	/* ., .., temporaries */
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*np = n;
+	return names != NULL ? names : xcalloc(1, sizeof(*names));
+}
+
+static void
+names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Is s (NAME) in the sorted names as NAME + suffix? */
+static int
+names_have(char **names, size_t n, const char *s, const char *suffix)
+{
+	char want[COLL_NAME_MAX + 16];
+
+	snprintf(want, sizeof(want), "%s%s", s, suffix);
+	return bsearch(&(const char *){ want }, names, n, sizeof(*names),
+	    name_cmp) != NULL;
+}
+
+/* Write NAME.acl from pairs[from..to) unless it already says that. */
+static int
+acl_write(int collfd, const char *coll, const struct acl_pair *p,
+    size_t from, size_t to, int *changed)
+{
+	char fname[COLL_NAME_MAX + 8], *cur, *buf;
+	size_t len = 0, clen;
+	int rc;
+
+	snprintf(fname, sizeof(fname), "%s.acl", coll);
+	buf = xmalloc((to - from) * (CD_KEY_LEN + 1) + 1);
+	for (size_t i = from; i < to; i++) {
+		memcpy(buf + len, p[i].key, CD_KEY_LEN);
+		len += CD_KEY_LEN;
+		buf[len++] = '\n';
+	}
+	cur = out_read(collfd, fname, len + 1, &clen);
+	if (cur != NULL && clen == len && memcmp(cur, buf, len) == 0) {
+		free(cur);
+		free(buf);
+		return 0;
+	}
+	free(cur);
+	rc = out_write(collfd, fname, buf, len);
+	free(buf);
+	if (rc == 0) {
+		*changed = 1;
+		log_info("event=collection.acl collection=%s agents=%zu", coll,
+		    to - from);
+	}
+	return rc;
+}
+
+int
+coll_acl_sync(struct cd_out *o, char *err, size_t errlen)
+{
+	struct acl_pair *p = NULL;
+	char **confs, **colls = NULL, fname[COLL_NAME_MAX + 8];
+	char why[256];
+	size_t nconfs, ncolls = 0, np = 0, i, j;
+	int rc = -1, changed = 0;
+
+	if ((confs = dir_names(o->conffd, &nconfs)) == NULL) {
+		snprintf(err, errlen, "conf/: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < nconfs; i++) {
+		struct ac_msgs ignore;
+		struct agentconf *ac;
+		size_t len;
+		char *buf;
+
+		if (!is_key_name(confs[i], ".conf"))
+			continue;
+		if ((buf = out_read(o->conffd, confs[i], cd_cf.max_size * 4 + 1,
+		    &len)) == NULL) {
+			if (errno == ENOENT)
+				continue;
+			snprintf(err, errlen, "conf/%s: %s", confs[i],
+			    strerror(errno));
+			goto out;
+		}
+		memset(&ignore, 0, sizeof(ignore));
+		ac = ac_parse(buf, len, &ignore);
+		ac_msgs_free(&ignore);
+		for (j = 0; ac != NULL && j < ac->n; j++) {
+			if (strcmp(ac->lines[j].key, "file_collection") != 0 ||
+			    !coll_name_ok(ac->lines[j].val, why, sizeof(why)))
+				continue;
+			p = xreallocarray(p, np + 1, sizeof(*p));
+			p[np].coll = xstrdup(ac->lines[j].val);
+			memcpy(p[np].key, confs[i], CD_KEY_LEN);
+			p[np].key[CD_KEY_LEN] = '\0';
+			np++;
+		}
+		ac_free(ac);
+		free(buf);
+	}
+	if (np > 0)
+		qsort(p, np, sizeof(*p), pair_cmp);
+	/* An agent listing a collection twice is listed once. */
+	for (i = j = 0; i < np; i++) {
+		if (j > 0 && pair_cmp(&p[i], &p[j - 1]) == 0) {
+			free(p[i].coll);
+			continue;
+		}
+		p[j++] = p[i];
+	}
+	np = j;
+	/* Every collection named by an agent, even if not published yet. */
+	for (i = 0; i < np; i = j) {
+		for (j = i + 1; j < np && strcmp(p[j].coll, p[i].coll) == 0;
+		    j++)
+			;
+		if (acl_write(o->collfd, p[i].coll, p, i, j, &changed) == -1) {
+			snprintf(err, errlen, "collections/%s.acl: %s",
+			    p[i].coll, strerror(errno));
+			goto out;
+		}
+	}
+	if ((colls = dir_names(o->collfd, &ncolls)) == NULL) {
+		snprintf(err, errlen, "collections/: %s", strerror(errno));
+		goto out;
+	}
+	/* Published collections nobody lists: an empty list. */
+	for (i = 0; i < ncolls; i++) {
+		size_t l = strlen(colls[i]);
+		char *name;
+		int listed = 0;
+
+		if (l <= 4 || strcmp(colls[i] + l - 4, ".zip") != 0)
+			continue;
+		name = xstrdup(colls[i]);
+		name[l - 4] = '\0';
+		for (j = 0; j < np && !listed; j++)
+			listed = strcmp(p[j].coll, name) == 0;
+		if (!listed && coll_name_ok(name, why, sizeof(why)) &&
+		    acl_write(o->collfd, name, p, 0, 0, &changed) == -1) {
+			snprintf(err, errlen, "collections/%s.acl: %s", name,
+			    strerror(errno));
+			free(name);
+			goto out;
+		}
+		free(name);
+	}
+	/* Lists of collections neither published nor listed: gone. */
+	for (i = 0; i < ncolls; i++) {
+		size_t l = strlen(colls[i]);
+		int listed = 0;
+
+		if (l <= 4 || strcmp(colls[i] + l - 4, ".acl") != 0)
+			continue;
+		snprintf(fname, sizeof(fname), "%.*s", (int)(l - 4), colls[i]);
+		for (j = 0; j < np && !listed; j++)
+			listed = strcmp(p[j].coll, fname) == 0;
+		if (listed || names_have(colls, ncolls, fname, ".zip"))
+			continue;
+		if (unlinkat(o->collfd, colls[i], 0) == -1 &&
+		    errno != ENOENT) {
+			snprintf(err, errlen, "collections/%s: %s", colls[i],
+			    strerror(errno));
+			goto out;
+		}
+		changed = 1;
+	}
+	if (changed && fsync(o->collfd) == -1) {
+		snprintf(err, errlen, "collections/: fsync: %s",
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < np; i++)
+		free(p[i].coll);
+	free(p);
+	names_free(confs, nconfs);
+	if (colls != NULL)
+		names_free(colls, ncolls);
 	return rc;
 }

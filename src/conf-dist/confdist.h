@@ -80,6 +80,10 @@ void	 cd_audit_who(struct audit_buf *, const struct cd_who *);
 /* ---- collection.c ---- */
 
 int	 cmd_collection_publish(const char *name, const char *dir);
+struct cd_out;
+/* Rewrite collections/NAME.acl (sorted md5hex(agent_name) lines) from
+ * the published confs' file_collection tokens; tree locked.  0 or -1. */
+int	 coll_acl_sync(struct cd_out *, char *err, size_t errlen);
 
 /* ---- agentconf.c: the agent configuration language ---- */
 

@@ -548,8 +548,10 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	    rq->who->name, (unsigned)rq->who->uid, rq->who->via, nchanges,
 	    md5, why[0] ? " reason=\"" : "", why[0] ? why : "",
 	    why[0] ? "\"" : "");
-	if (out->rc != EX_OK || current)
+	if (out->rc != EX_OK)
 		goto done;
+	if (current)
+		goto acl;
 	/* The conf first, the md5 last: a new md5 always has its conf. */
 	if (out_publish_signed(o.conffd, cname, rq->buf, rq->len,
 	    cd_signing_key()) == -1) {
@@ -565,6 +567,13 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 		goto fail;
 	}
 	cd_crash_point("md5-published");
+acl:
+	/* Which agents may fetch which collection, from what is published. */
+	if (coll_acl_sync(&o, err, sizeof(err)) == -1) {
+		snprintf(out->reason, sizeof(out->reason), "collection access "
+		    "lists: %.400s", err);
+		goto fail;
+	}
 	goto done;
 fail:
 	out->rc = EX_IOERR;

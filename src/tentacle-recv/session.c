@@ -27,6 +27,10 @@
 
 #include "recv.h"
 
+/* The largest collection access list read (conf-dist writes 33 bytes
+ * per agent). */
+#define RECV_ACL_MAX	(1024 * 1024)
+
 /* Per-source accounting: connections, failed passwords, blocks. */
 #define SRC_SLOTS	8192	/* > the max_connections cap */
 
@@ -376,39 +380,180 @@ send_fd(struct session *s, int fd, off_t len)
 	return 0;
 }
 
+/* Did the client present a certificate (the agent-identifying mode)? */
+static int
+has_cert(struct session *s)
+{
+	return s->c.ssl != NULL && s->p.fp[0] != '\0';
+}
+
+/*
+ * md5hex (lowercase) of every name the verified peer certificate vouches
+ * for (commonName, DNS subjectAltName): how many, 0 if none or not
+ * verified.
+ */
+static int
+cert_keys(struct session *s, char keys[][33], int max)
+{
+	char names[TLS_NAMES_MAX][TLS_NAME_LEN];
+	unsigned char md[16];
+	size_t mdlen;
+	int n, k = 0;
+
+	if (SSL_get_verify_result(s->c.ssl) != X509_V_OK)
+		return 0;
+	n = tls_peer_names(s->c.ssl, names, TLS_NAMES_MAX);
+	for (int i = 0; i < n && k < max; i++) {
+		if (EVP_Q_digest(NULL, "MD5", NULL, names[i], strlen(names[i]),
+		    md, &mdlen) != 1 || mdlen != sizeof(md))
+			return 0;
+		for (size_t b = 0; b < sizeof(md); b++)
+			snprintf(keys[k] + 2 * b, 3, "%02x", md[b]);
+		k++;
+	}
+	return k;
+}
+
+/* Does name start with an agent key, "<32 hex digits>."? */
+static int
+agent_keyed(const char *name, size_t namelen)
+{
+	return namelen >= 33 && name[32] == '.' &&
+	    strspn(name, "0123456789abcdefABCDEF") >= 32;
+}
+
 /*
  * Remote configuration is bound to the agent's certificate.  A name
  * that starts with 32 hex digits and a dot (<md5(agent_name)>.conf,
  * .md5, .conf.sig, ...) belongs to that agent: a client that presented
  * a certificate gets it only if md5 of one of the certificate's names
  * (commonName or DNS subjectAltName) is that prefix.  Other names
- * (collections) and clients without a certificate (the stock, weaker
- * mode) are not restricted here.  1: may be served.
+ * (collections: recv_coll_ok) and clients without a certificate (the
+ * stock, weaker mode) are not restricted here.  1: may be served.
  */
 static int
 recv_bound_ok(struct session *s, const char *name, size_t namelen)
 {
-	char names[TLS_NAMES_MAX][TLS_NAME_LEN], hex[33];
-	unsigned char md[16];
-	size_t mdlen;
+	char keys[TLS_NAMES_MAX][33];
 	int n;
 
-	if (s->c.ssl == NULL || s->p.fp[0] == '\0')
+	if (!has_cert(s) || !agent_keyed(name, namelen))
 		return 1;
-	if (namelen < 33 || name[32] != '.' ||
-	    strspn(name, "0123456789abcdefABCDEF") < 32)
-		return 1;
-	if (SSL_get_verify_result(s->c.ssl) != X509_V_OK)
-		return 0;
-	n = tls_peer_names(s->c.ssl, names, TLS_NAMES_MAX);
-	for (int i = 0; i < n; i++) {
-		if (EVP_Q_digest(NULL, "MD5", NULL, names[i], strlen(names[i]),
-		    md, &mdlen) != 1 || mdlen != sizeof(md))
-			return 0;
-		for (size_t k = 0; k < sizeof(md); k++)
-			snprintf(hex + 2 * k, 3, "%02x", md[k]);
-		if (memcmp(hex, name, 32) == 0)
+	n = cert_keys(s, keys, TLS_NAMES_MAX);
+	for (int i = 0; i < n; i++)
+		if (memcmp(keys[i], name, 32) == 0)
 			return 1;
+	return 0;
+}
+
+/* The filter directory name behind a RECV dirfd ("collections", ...). */
+static const char *
+filter_dir(int dirfd)
+{
+	for (int i = 0; i < recv_cf.nfilters; i++)
+		if (recv_cf.filter[i].dirfd == dirfd)
+			return recv_cf.filter[i].dir;
+	return "";
+}
+
+/* The served collections directory, or -1. */
+static int
+collections_dirfd(void)
+{
+	for (int i = 0; i < recv_cf.nfilters; i++)
+		if (recv_cf.filter[i].dirfd >= 0 &&
+		    strcmp(recv_cf.filter[i].dir, "collections") == 0)
+			return recv_cf.filter[i].dirfd;
+	return -1;
+}
+
+static int
+has_suffix(const char *s, size_t len, const char *suffix)
+{
+	size_t l = strlen(suffix);
+
+	return len >= l && memcmp(s + len - l, suffix, l) == 0;
+}
+
+/* Does collections/<coll>.acl (written by conf-dist) list one of keys? */
+static int
+acl_lists(const char *coll, char keys[][33], int nkeys)
+{
+	char fname[TENTACLE_LINE_MAX + 8], *buf, *p, *e;
+	struct stat sb;
+	size_t got = 0;
+	int cfd, fd, ok = 0;
+
+	if (nkeys <= 0 || (cfd = collections_dirfd()) == -1 ||
+	    (size_t)snprintf(fname, sizeof(fname), "%s.acl", coll) >=
+	    sizeof(fname))
+		return 0;
+	if ((fd = openat(cfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY)) == -1)
+		return 0;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > RECV_ACL_MAX) {
+		close(fd);
+		return 0;
+	}
+	buf = xmalloc(sb.st_size + 1);
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, sb.st_size - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	/* One md5hex(agent_name) per line; anything else matches nothing. */
+	for (p = buf, e = buf + got; p < e && !ok; ) {
+		char *nl = memchr(p, '\n', e - p);
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
+
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		for (int i = 0; i < nkeys && !ok; i++)
+			ok = ll == 32 && memcmp(p, keys[i], 32) == 0;
+		p = nl ? nl + 1 : e;
+	}
+	free(buf);
+	return ok;
+}
+
+/*
+ * Collections go to the agents configured to use them.  With a client
+ * certificate, collections/NAME.zip (and .sig) and the collection's
+ * md5/NAME.md5 (and .sig) are served only if collections/NAME.acl,
+ * which conf-dist keeps from the published configurations, lists md5
+ * of one of the certificate's names.  Anything else in collections/
+ * is not served to a certificate; agent-keyed names in md5/ are
+ * recv_bound_ok's.  Without a certificate: not restricted (stock).
+ * 1: may be served.
+ */
+static int
+recv_coll_ok(struct session *s, const char *name, size_t namelen,
+    const char *dir)
+{
+	static const char *const sfx[] = { ".zip", ".md5", ".zip.sig",
+	    ".md5.sig" };
+	char keys[TLS_NAMES_MAX][33], coll[TENTACLE_LINE_MAX + 1];
+	int in_coll = strcmp(dir, "collections") == 0;
+
+	if (!has_cert(s) || (!in_coll && (strcmp(dir, "md5") != 0 ||
+	    agent_keyed(name, namelen))))
+		return 1;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t l = strlen(sfx[i]);
+
+		if (!has_suffix(name, namelen, sfx[i]) || namelen <= l ||
+		    (!in_coll && strncmp(sfx[i], ".md5", 4) != 0))
+			continue;
+		memcpy(coll, name, namelen - l);
+		coll[namelen - l] = '\0';
+		return acl_lists(coll, keys, cert_keys(s, keys,
+		    TLS_NAMES_MAX));
 	}
 	return 0;
 }
@@ -417,7 +562,7 @@ recv_bound_ok(struct session *s, const char *name, size_t namelen)
 static int
 do_recv(struct session *s, char *name, size_t namelen, int zip)
 {
-	const char *v = zip ? "ZRECV" : "RECV", *why;
+	const char *v = zip ? "ZRECV" : "RECV", *why, *dir;
 	char rbuf[96], zerr[128], nm[TENTACLE_LINE_MAX + 1];
 	struct stat sb;
 	off_t zlen = 0;
@@ -436,15 +581,23 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 	memcpy(nm, name, namelen + 1);
 	name = nm;
 	dirfd = namelen ? store_route_recv(&recv_store, name) : -1;
-	if (dirfd >= 0 && !recv_bound_ok(s, name, namelen)) {
+	dir = dirfd >= 0 ? filter_dir(dirfd) : "";
+	if (dirfd >= 0 && strcmp(dir, "collections") == 0 &&
+	    has_suffix(name, namelen, ".acl"))
+		dirfd = -1;	/* conf-dist's access lists: never served */
+	if (dirfd >= 0 && !recv_bound_ok(s, name, namelen))
+		why = "certificate not bound to this agent";
+	else if (dirfd >= 0 && !recv_coll_ok(s, name, namelen, dir))
+		why = "collection not configured for this certificate's agent";
+	else
+		why = NULL;
+	if (why != NULL) {
 		/* Answered exactly as a missing file; logged as what it is. */
 		log_info("event=recv.unbound name=\"%s\" peer=%s port=%d "
-		    "subject=\"%s\" reason=\"certificate not bound to this "
-		    "agent\"", vis(s, name, namelen), s->p.addr, s->p.port,
-		    s->p.subject);
+		    "subject=\"%s\" reason=\"%s\"", vis(s, name, namelen),
+		    s->p.addr, s->p.port, s->p.subject, why);
 		store_audit(&recv_store, &s->p, "file.served", "refused", name,
-		    namelen, "certificate not bound to this agent", NULL, -1,
-		    NULL);
+		    namelen, why, NULL, -1, NULL);
 		dirfd = -1;
 		unbound = 1;
 	}
