@@ -141,3 +141,17 @@ fi
 cat "$SUM"
 echo
 echo "bench: raw samples in bench/.build/results.tsv, this table in bench/.build/summary.md"
+
+# The stage benchmarks (BENCH_ALL=0 to skip) at their default sizes:
+# each takes under two minutes here (doc/BENCHMARKS.md).
+if [ "${BENCH_ALL:-1}" = 1 ]; then
+	for b in xml-validate.sh db-load.sh audit.sh agent-auth.sh; do
+		echo
+		echo "bench: bench/$b"
+		# Each with the shell its first line names.
+		shell="sh"
+		head -1 "$ROOT/bench/$b" | grep -q bash && shell="bash"
+		RUNS=${BENCH_STAGE_RUNS:-3} "$shell" "$ROOT/bench/$b" ||
+		    echo "bench: bench/$b failed"
+	done
+fi

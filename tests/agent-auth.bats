@@ -405,3 +405,55 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	# The cap: one of the two modules.
 	[ "$(sql "SELECT COUNT(*) FROM tagente_modulo m JOIN tagente a USING (id_agente) WHERE a.nombre = 'cap01'")" = 1 ]
 }
+
+@test "filter mode: one item, no queues, audit or limiter state written" {
+	aa selfcreate Servers on
+	n0=$(find "$SPOOL" -type f | wc -l)
+	xml new05 Servers "$PW_SERVERS" > "$W/good"
+	run "$BIN/agent-auth" -c "$CONF" -o - "$W/good"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Auth-Create: yes"* ]]
+	[[ "$output" == *"agent_name='new05'"* ]]
+	# The rebuilt envelope, then the body unchanged.
+	"$BIN/agent-auth" -c "$CONF" -o "$W/out" - < "$W/good" 2>> "$W/aa.log"
+	head -1 "$W/out" | grep -q '^Octospool-Envelope: 1$'
+	sed '1,/^$/d' "$W/out" | cmp -s - "$W/good"
+	# Wrong password: 77, one neutral line, no output file.
+	xml new05 Servers wrong-pw > "$W/bad"
+	for i in 1 2 3 4; do
+		run "$BIN/agent-auth" -c "$CONF" -o "$W/out2" "$W/bad"
+		[ "$status" -eq 77 ]
+	done
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"not authenticated"* ]]
+	[[ "$output" != *new05* ]]
+	[ ! -s "$W/out2" ]
+	# More failures than fail_max, but the limiter state is not updated:
+	# the right password still passes, in filter and in drain mode.
+	[ ! -e "$SPOOL/agent-auth/failures" ]
+	run "$BIN/agent-auth" -c "$CONF" "$W/good"
+	[ "$status" -eq 0 ]
+	# Unparsable XML: 65.
+	printf '<agent_data agent_name="x"><module>' > "$W/broken"
+	run "$BIN/agent-auth" -c "$CONF" "$W/broken"
+	[ "$status" -eq 65 ]
+	# Nothing in any queue, no audit event.
+	[ "$(find "$SPOOL" -type f | wc -l)" -eq "$n0" ]
+	put 1.new05 < "$W/good"
+	aa
+	passed 1.new05
+	# Operand rules.
+	run "$BIN/agent-auth" -c "$CONF" -o - list
+	[ "$status" -eq 64 ]
+	run "$BIN/agent-auth" -c "$CONF" "$W/good" "$W/bad"
+	[ "$status" -eq 64 ]
+}
+
+# Last: it stops the file's database.
+@test "filter mode: database stopped, exit 75" {
+	xml web01 Servers "$PW_SERVERS" > "$W/good"
+	sed -i "s/^retry_time .*/retry_time 0/" "$CONF"
+	sh "$MDB" stop "$DBDIR"
+	run "$BIN/agent-auth" -c "$CONF" "$W/good"
+	[ "$status" -eq 75 ]
+}

@@ -121,6 +121,9 @@ struct aa_run {
 	size_t		 ncreated;
 	time_t		 now;
 	unsigned long	 ok, refused, kdf_runs;
+	int		 filter;		/* filter mode: no queues */
+	int		 outfd;			/* filter mode: -o, or -1 */
+	int		 outerr;		/* filter mode: errno of -o */
 };
 
 static const struct conf *the_conf;
@@ -130,6 +133,7 @@ usage(FILE *fp, int ex)
 {
 	fprintf(fp,
 	    "usage: agent-auth [-dhnVv] [-c file]\n"
+	    "       agent-auth [-v] [-c file] [-o out] FILE|-\n"
 	    "       agent-auth [-c file] group-add NAME\n"
 	    "       agent-auth [-c file] passwd GROUP    (password on the "
 	    "terminal or stdin)\n"
@@ -141,6 +145,7 @@ usage(FILE *fp, int ex)
 	    "       agent-auth [-c file] cap AGENT N|none\n"
 	    "       agent-auth [-c file] list\n"
 	    "  without a command: drain spool/agent-auth into spool/db-load\n"
+	    "  with FILE (\"-\": stdin): authenticate one item, no queues\n"
 	    "See agent-auth(8).\n");
 	exit(ex);
 }
@@ -420,7 +425,8 @@ fail_note(struct aa_run *run, struct drain *d, char kind, const char *key,
 {
 	struct aa_fail *f;
 
-	if (key == NULL || *key == '\0' ||
+	/* Filter mode reads the limiter state but never updates it. */
+	if (run->filter || key == NULL || *key == '\0' ||
 	    (f = fails_find(run, kind, key, 1)) == NULL)
 		return;
 	run->fails_dirty = 1;
@@ -864,7 +870,15 @@ emit(struct aa_run *run, struct drain *d, struct drain_item *it,
 	buf = xmalloc(hl + it->bodylen + 1);
 	memcpy(buf, hdr, hl);
 	memcpy(buf + hl, it->body, it->bodylen);
-	rc = drain_output(d, it, buf, hl + it->bodylen);
+	if (run->filter) {
+		rc = 0;
+		if (run->outfd != -1 && write_all(run->outfd, buf,
+		    hl + it->bodylen) == -1) {
+			run->outerr = errno ? errno : EIO;
+			rc = -1;
+		}
+	} else
+		rc = drain_output(d, it, buf, hl + it->bodylen);
 	free(buf);
 	return rc == -1 ? -2 : 0;
 }
@@ -876,7 +890,7 @@ audit_item(struct aa_run *run, struct drain *d, const struct drain_item *it,
 {
 	struct audit_buf *ab;
 
-	if (!run->cf->audit)
+	if (!run->cf->audit || run->filter)
 		return;
 	ab = drain_audit(d);
 	audit_begin(ab, STAGE, dec != NULL && dec->create ? "agent.create.auth"
@@ -942,9 +956,12 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 		return DRAIN_RETRY;
 	}
 	if (dec.rule != NULL) {
-		log_info("event=auth.refused stage=%s id=%s agent=\"%s\" "
-		    "rule=%s", STAGE, it->name, log_vis(vis, sizeof(vis),
-		    ad->agent_name, strlen(ad->agent_name)), dec.rule);
+		/* Filter mode: say() reports it, on one line. */
+		if (!run->filter)
+			log_info("event=auth.refused stage=%s id=%s "
+			    "agent=\"%s\" rule=%s", STAGE, it->name,
+			    log_vis(vis, sizeof(vis), ad->agent_name,
+			    strlen(ad->agent_name)), dec.rule);
 		audit_item(run, d, it, ad->agent_name, "refused", dec.rule,
 		    NULL);
 		fail_note(run, d, 'a', ad->agent_name, it->name);
@@ -978,6 +995,28 @@ drop_privileges(const struct aa_conf *cf)
 	if (priv_check_not_root() == -1)
 		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
 		    "root\"");
+}
+
+static void
+run_free(struct aa_run *run)
+{
+	db_stmt_free(run->st_agent);
+	db_stmt_free(run->st_gname);
+	db_stmt_free(run->st_cred);
+	db_stmt_free(run->st_count);
+	db_close(run->db);
+	for (size_t i = 0; i < run->nfails; i++)
+		free(run->fails[i].key);
+	for (size_t i = 0; i < run->ncreated; i++)
+		free(run->created[i]);
+	for (size_t i = 0; i < run->nagents; i++)
+		free(run->agents[i].name);
+	free(run->agents);
+	free(run->fails);
+	free(run->created);
+	free(run->groups);
+	OPENSSL_cleanse(run->ver, run->nver * sizeof(*run->ver));
+	free(run->ver);
 }
 
 static int
@@ -1018,23 +1057,191 @@ drain_mode(struct aa_conf *cf)
 		    "rejected=%lu retried=%lu batches=%lu kdf=%lu exit=%d",
 		    STAGE, st.seen, st.done, st.rejected, st.retried,
 		    st.batches, run.kdf_runs, rc);
-	db_stmt_free(run.st_agent);
-	db_stmt_free(run.st_gname);
-	db_stmt_free(run.st_cred);
-	db_stmt_free(run.st_count);
-	db_close(run.db);
-	for (size_t i = 0; i < run.nfails; i++)
-		free(run.fails[i].key);
-	for (size_t i = 0; i < run.ncreated; i++)
-		free(run.created[i]);
-	for (size_t i = 0; i < run.nagents; i++)
-		free(run.agents[i].name);
-	free(run.agents);
-	free(run.fails);
-	free(run.created);
-	free(run.groups);
-	OPENSSL_cleanse(run.ver, run.nver * sizeof(*run.ver));
-	free(run.ver);
+	run_free(&run);
+	return rc;
+}
+
+/* Read all of fd, refusing more than max bytes; -1 and errno, or
+ * -2 if too big. */
+static ssize_t
+read_bounded(int fd, char **bufp, size_t max)
+{
+	size_t cap = 65536, len = 0;
+	char *buf;
+	struct stat sb;
+
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (size_t)sb.st_size > max)
+		return -2;
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				return -2;
+			}
+			cap *= 2;
+			buf = xreallocarray(buf, cap + 1, 1);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int saved = errno;
+
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += n;
+		if (len > max) {
+			free(buf);
+			return -2;
+		}
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	return len;
+}
+
+/* A reason on stderr: one line, no control characters. */
+static void
+say(const char *label, const char *why)
+{
+	char line[DRAIN_REASON_MAX + 128];
+	size_t n;
+
+	snprintf(line, sizeof(line), "agent-auth: %s: %s", label, why);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	n = strlen(line);
+	line[n] = '\n';
+	(void)!write(STDERR_FILENO, line, n + 1);
+}
+
+/*
+ * Filter mode: authenticate one item from path ("-": stdin) without the
+ * queues, the audit queue or the limiter state (read, never written).
+ * 0 would pass (the output item on outpath), 77 refused, 65 bad input,
+ * 75 database unavailable, 66/73/74 for the files.
+ */
+static int
+filter_mode(struct aa_conf *cf, const char *path, const char *outpath,
+    int verbose)
+{
+	const char *label = strcmp(path, "-") == 0 ? "stdin" : path;
+	struct drain_item it;
+	struct aa_run run;
+	char err[256], why[DRAIN_REASON_MAX + 64], *buf = NULL;
+	const char *base;
+	ssize_t len;
+	int fd, e, h, rc;
+
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
+		say(label, strerror(errno));
+		return EX_NOINPUT;
+	}
+	len = read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (len == -2) {
+		snprintf(why, sizeof(why), "rule=size line=0 the item exceeds "
+		    "the limit of %zu bytes", cf->max_size + ENVELOPE_MAX);
+		say(label, why);
+		return EX_DATAERR;
+	}
+	if (len == -1) {
+		snprintf(why, sizeof(why), "read: %s", strerror(errno));
+		say(label, why);
+		return EX_IOERR;
+	}
+	memset(&it, 0, sizeof(it));
+	if ((e = envelope_parse(buf, len, &it.env, err, sizeof(err))) == -1) {
+		snprintf(why, sizeof(why), "rule=envelope line=0 %s", err);
+		say(label, why);
+		free(buf);
+		return EX_DATAERR;
+	}
+	if (e != 1)
+		memset(&it.env, 0, sizeof(it.env));
+	base = strcmp(path, "-") == 0 ? "stdin" :
+	    strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	it.name = e == 1 ? it.env.name : base;
+	it.data = buf;
+	it.len = len;
+	it.body = buf + it.env.hdrlen;
+	it.bodylen = len - it.env.hdrlen;
+	/* The output file is opened before the privileges go. */
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	run.filter = 1;
+	run.outfd = -1;
+	if (outpath != NULL && (run.outfd = strcmp(outpath, "-") == 0 ?
+	    STDOUT_FILENO : open(outpath, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0640)) == -1) {
+		snprintf(why, sizeof(why), "%s: %s", outpath, strerror(errno));
+		say(label, why);
+		free(buf);
+		return EX_CANTCREAT;
+	}
+	drop_privileges(cf);
+	run.now = time(NULL);
+	if ((run.db = db_open(&cf->db)) == NULL)
+		fatalx(EX_SOFTWARE, "event=db.open.fail");
+	fails_load(&run);
+	h = handle(NULL, &it, &run);
+	switch (h) {
+	case DRAIN_DONE:
+		rc = EX_OK;
+		if (run.outfd != -1 && run.outfd != STDOUT_FILENO &&
+		    (fsync(run.outfd) == -1 || close(run.outfd) == -1)) {
+			snprintf(why, sizeof(why), "%s: %s", outpath,
+			    strerror(errno));
+			say(label, why);
+			rc = EX_IOERR;
+		}
+		run.outfd = -1;
+		if (rc == EX_OK && verbose)
+			say(label, "authenticated");
+		break;
+	case DRAIN_RETRY:
+		if (run.outerr != 0) {
+			snprintf(why, sizeof(why), "%s: %s", outpath,
+			    strerror(run.outerr));
+			say(label, why);
+			rc = EX_IOERR;
+		} else {
+			say(label, "database unavailable, try again later");
+			rc = EX_TEMPFAIL;
+		}
+		break;
+	default:
+		rc = it.code == EX_NOPERM ? EX_NOPERM : EX_DATAERR;
+		if (rc == EX_DATAERR || verbose)
+			say(label, it.reason);
+		else
+			/* Neutral: nothing on whether the agent exists. */
+			say(label, "refused: the item is not authenticated");
+		break;
+	}
+	/* A refused item leaves no output: emptied, and removed if the
+	 * service user may. */
+	if (run.outfd != -1 && run.outfd != STDOUT_FILENO) {
+		(void)!ftruncate(run.outfd, 0);
+		close(run.outfd);
+	}
+	if (rc != EX_OK && outpath != NULL && strcmp(outpath, "-") != 0)
+		(void)unlink(outpath);
+	run_free(&run);
+	free(buf);
 	return rc;
 }
 
@@ -1048,14 +1255,18 @@ main(int argc, char *argv[])
 		{ "cn", no_argument, NULL, 2 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL, *es = NULL;
+	static const char *const commands[] = { "group-add", "passwd",
+		"selfcreate", "certreq", "pin", "unpin", "readonly", "nolearn",
+		"cap", "list", NULL };
+	const char *conffile = NULL, *es = NULL, *outpath = NULL;
 	struct aa_conf cf;
 	struct conf *conf = NULL;
 	char err[512];
 	int ch, check = 0, fg = 0, verbose = 0, rc, have_max = 0, cn = 0;
+	int filter = 0;
 	long max = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dhno:Vv", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conffile = optarg;
@@ -1067,6 +1278,9 @@ main(int argc, char *argv[])
 			usage(stdout, EX_OK);
 		case 'n':
 			check = 1;
+			break;
+		case 'o':
+			outpath = optarg;
 			break;
 		case 'V':
 			printf("agent-auth %s\n", VERSION);
@@ -1089,6 +1303,17 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	/* An operand that is not a command is the filter's FILE. */
+	if (argc > 0) {
+		filter = 1;
+		for (size_t i = 0; commands[i] != NULL; i++)
+			if (strcmp(argv[0], commands[i]) == 0)
+				filter = 0;
+		if (filter && (argc != 1 || have_max || cn))
+			usage(stderr, EX_USAGE);
+	}
+	if (outpath != NULL && !filter)
+		usage(stderr, EX_USAGE);
 	log_init("agent-auth", LOG_DAEMON, fg || argc > 0);
 	log_setverbose(verbose > 1 ? 1 : verbose);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
@@ -1098,7 +1323,7 @@ main(int argc, char *argv[])
 		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	the_conf = conf;
 	memset(&cf, 0, sizeof(cf));
-	configure(&cf, argc == 0);
+	configure(&cf, argc == 0 || filter);
 	if (check) {
 		printf("agent-auth: configuration ok\n");
 		exit(EX_OK);
@@ -1106,7 +1331,11 @@ main(int argc, char *argv[])
 	umask(027);
 	if (db_library_init() == -1)
 		fatalx(EX_SOFTWARE, "event=db.init.fail");
-	if (argc > 0) {
+	if (filter) {
+		agentxml_init();
+		rc = filter_mode(&cf, argv[0], outpath, verbose);
+		db_conf_free(&cf.db);
+	} else if (argc > 0) {
 		struct aa_admin_ctx ac = { conf, cf.audit_spool, cf.audit };
 
 		rc = aa_admin(&ac, argc, argv, max, have_max, cn);
