@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "drain.h"
 #include "log.h"
 #include "xalloc.h"
@@ -115,27 +116,6 @@ drain_reason(struct drain_item *it, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 int
 drain_output(struct drain *d, const struct drain_item *it, const void *buf,
     size_t len)
@@ -150,7 +130,7 @@ drain_output(struct drain *d, const struct drain_item *it, const void *buf,
 	unlinkat(d->out.tmpfd, it->name, 0);	/* a leftover from a crash */
 	if ((fd = spool_create(&d->out, it->name, SPOOL_MODE)) == -1)
 		return -1;
-	if (write_all(fd, buf, len) == -1) {
+	if (io_write_all(fd, buf, len) == -1) {
 		spool_abort(&d->out, fd, it->name);
 		return -1;
 	}
@@ -252,7 +232,7 @@ drain_audit_prepare(struct drain *d, char *aname, size_t alen)
 	if (spool_mkname(aname, alen, d->opts.stage) == -1 ||
 	    (fd = spool_create(&d->audit, aname, SPOOL_MODE)) == -1)
 		return -1;
-	if (write_all(fd, d->ab.buf, d->ab.len) == -1 || fsync(fd) == -1) {
+	if (io_write_all(fd, d->ab.buf, d->ab.len) == -1 || fsync(fd) == -1) {
 		spool_abort(&d->audit, fd, aname);
 		return -1;
 	}

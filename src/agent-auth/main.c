@@ -27,6 +27,7 @@
 
 #include <openssl/evp.h>
 
+#include "io.h"
 #include "agentxml.h"
 #include "audit.h"
 #include "conf.h"
@@ -236,22 +237,6 @@ aa_audit_raw(struct audit_buf *ab, const char *s)
 	ab->buf[ab->len] = '\0';
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Write the events in ab as one batch file into the audit queue. */
 int
 aa_audit_commit(const char *audit_spool, struct audit_buf *ab)
@@ -265,7 +250,7 @@ aa_audit_commit(const char *audit_spool, struct audit_buf *ab)
 	if (spool_mkname(name, sizeof(name), STAGE) == -1 ||
 	    (fd = spool_create(&q, name, SPOOL_MODE)) == -1)
 		goto out;
-	if (write_all(fd, ab->buf, ab->len) == -1) {
+	if (io_write_all(fd, ab->buf, ab->len) == -1) {
 		spool_abort(&q, fd, name);
 		goto out;
 	}
@@ -872,7 +857,7 @@ emit(struct aa_run *run, struct drain *d, struct drain_item *it,
 	memcpy(buf + hl, it->body, it->bodylen);
 	if (run->filter) {
 		rc = 0;
-		if (run->outfd != -1 && write_all(run->outfd, buf,
+		if (run->outfd != -1 && io_write_all(run->outfd, buf,
 		    hl + it->bodylen) == -1) {
 			run->outerr = errno ? errno : EIO;
 			rc = -1;
@@ -1061,53 +1046,6 @@ drain_mode(struct aa_conf *cf)
 	return rc;
 }
 
-/* Read all of fd, refusing more than max bytes; -1 and errno, or
- * -2 if too big. */
-static ssize_t
-read_bounded(int fd, char **bufp, size_t max)
-{
-	size_t cap = 65536, len = 0;
-	char *buf;
-	struct stat sb;
-
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    (size_t)sb.st_size > max)
-		return -2;
-	buf = xmalloc(cap + 1);
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				return -2;
-			}
-			cap *= 2;
-			buf = xreallocarray(buf, cap + 1, 1);
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			int saved = errno;
-
-			free(buf);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += n;
-		if (len > max) {
-			free(buf);
-			return -2;
-		}
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	return len;
-}
-
 /* A reason on stderr: one line, no control characters. */
 static void
 say(const char *label, const char *why)
@@ -1149,7 +1087,7 @@ filter_mode(struct aa_conf *cf, const char *path, const char *outpath,
 		say(label, strerror(errno));
 		return EX_NOINPUT;
 	}
-	len = read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
+	len = io_read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (len == -2) {

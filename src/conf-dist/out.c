@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "io.h"
 #include "audit.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -111,27 +112,6 @@ out_read(int dirfd, const char *name, size_t max, size_t *len)
 	return buf;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 int
 out_write(int dirfd, const char *name, const void *buf, size_t len)
 {
@@ -147,7 +127,7 @@ out_write(int dirfd, const char *name, const void *buf, size_t len)
 	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0644)) == -1)
 		return -1;
-	if (fchmod(fd, 0644) == -1 || write_all(fd, buf, len) == -1 ||
+	if (fchmod(fd, 0644) == -1 || io_write_all(fd, buf, len) == -1 ||
 	    fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
@@ -285,7 +265,7 @@ audit_commit(const char *audit_spool, struct audit_buf *ab)
 	if (spool_mkname(name, sizeof(name), CD_TOOL) == -1 ||
 	    (fd = spool_create(&q, name, SPOOL_MODE)) == -1)
 		goto out;
-	if (write_all(fd, ab->buf, ab->len) == -1) {
+	if (io_write_all(fd, ab->buf, ab->len) == -1) {
 		spool_abort(&q, fd, name);
 		goto out;
 	}

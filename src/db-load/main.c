@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "agentxml.h"
 #include "audit.h"
 #include "conf.h"
@@ -372,47 +373,6 @@ drain_mode(struct dl_conf *cf)
 	return rc;
 }
 
-/* Read all of fd, at most max bytes; -1 and errno, or -2 if too big. */
-static ssize_t
-read_bounded(int fd, char **bufp, size_t max)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = xmalloc(cap + 1);
-
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				return -2;
-			}
-			cap *= 2;
-			buf = xreallocarray(buf, cap + 1, 1);
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			int saved = errno;
-
-			free(buf);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += n;
-		if (len > max) {
-			free(buf);
-			return -2;
-		}
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	return len;
-}
-
 /* A reason on stderr: one line, no control characters. */
 static void
 say(const char *label, const char *why)
@@ -491,7 +451,7 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 	}
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
 		owner = sb.st_uid;
-	len = read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
+	len = io_read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (len == -2) {

@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include "io.h"
 #include "envelope.h"
 #include "log.h"
 #include "spool.h"
@@ -348,27 +349,6 @@ store_exists(struct store *st, const struct route *r, const char *name)
 	return fstatat(r->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* An anonymous scratch file next to dirfd for ZIP blobs. */
 int
 store_scratch(int dirfd)
@@ -426,7 +406,7 @@ store_audit_prepare(struct store *st, struct audit_buf *ab, char *aname,
 		return -1;
 	if ((fd = spool_create(&st->audit_q, aname, SPOOL_MODE)) == -1)
 		return -1;
-	if (write_all(fd, ab->buf, ab->len) == -1 || fsync(fd) == -1 ||
+	if (io_write_all(fd, ab->buf, ab->len) == -1 || fsync(fd) == -1 ||
 	    close(fd) == -1) {
 		spool_abort(&st->audit_q, -1, aname);
 		return -1;
@@ -563,7 +543,7 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 		size -= n;
 		if (md != NULL)
 			EVP_DigestUpdate(md, buf, n);
-		if (!wfail && write_all(fd, buf, n) == -1) {
+		if (!wfail && io_write_all(fd, buf, n) == -1) {
 			/* Keep errno for the log; stop at once. */
 			*why = errno == ENOSPC ? "disk full" :
 			    errno == EDQUOT ? "quota exceeded" :
@@ -671,7 +651,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		strlcpy(env.auth, p->authed ? "password" : "none",
 		    sizeof(env.auth));
 		if ((hl = envelope_format(&env, hdr, sizeof(hdr),
-		    &sha_off)) == -1 || write_all(fd, hdr, hl) == -1) {
+		    &sha_off)) == -1 || io_write_all(fd, hdr, hl) == -1) {
 			*why = "cannot write envelope";
 			goto drain;
 		}
@@ -698,7 +678,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 
 				while ((n = pread(zfd, buf, RECV_IO_BLOCK,
 				    off)) > 0) {
-					if (write_all(fd, buf, n) == -1)
+					if (io_write_all(fd, buf, n) == -1)
 						break;
 					off += n;
 				}

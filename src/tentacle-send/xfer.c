@@ -17,6 +17,7 @@
 
 #include <openssl/err.h>
 
+#include "io.h"
 #include "log.h"
 #include "net.h"
 #include "tentacle.h"
@@ -100,28 +101,6 @@ xfer_tmp_anon(const char *dir)
 	return -1;
 }
 
-/* Write all of buf to a local file. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Copy len bytes of in (from offset 0) to out: a ZRECV that was no ZIP. */
 static int
 copy_fd(int in, int out, off_t len)
@@ -140,7 +119,7 @@ copy_fd(int in, int out, off_t len)
 				errno = EIO;
 			return -1;
 		}
-		if (write_all(out, xfer_buf, n) == -1)
+		if (io_write_all(out, xfer_buf, n) == -1)
 			return -1;
 		len -= n;
 	}
@@ -503,7 +482,7 @@ xfer_recv(struct session *s, const char *name)
 				xfer_netfail(s, "recv", vis, "no data");
 			goto out;
 		}
-		if (write_all(dfd, xfer_buf, n) == -1) {
+		if (io_write_all(dfd, xfer_buf, n) == -1) {
 			say_warn("event=recv.fail name=\"%s\" reason=\"cannot "
 			    "write the local file\"", vis);
 			goto out;

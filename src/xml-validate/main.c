@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "agentxml.h"
 #include "audit.h"
 #include "conf.h"
@@ -398,55 +399,6 @@ drain_mode(struct xv_conf *cf)
 	return rc;
 }
 
-/* Read all of fd, refusing more than max bytes; -1 and errno, or
- * -2 if too big. */
-static ssize_t
-read_bounded(int fd, char **bufp, size_t max)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = xmalloc(cap + 1);
-	struct stat sb;
-
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		if ((size_t)sb.st_size > max) {
-			free(buf);
-			return -2;
-		}
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				return -2;
-			}
-			cap *= 2;
-			buf = xreallocarray(buf, cap + 1, 1);
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			int saved = errno;
-
-			free(buf);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += n;
-		if (len > max) {
-			free(buf);
-			return -2;
-		}
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	return len;
-}
-
 /* A reason on stderr: one line, no control characters. */
 static void
 say(const char *label, const char *why)
@@ -461,22 +413,6 @@ say(const char *label, const char *why)
 	n = strlen(line);
 	line[n] = '\n';
 	(void)!write(STDERR_FILENO, line, n + 1);
-}
-
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* Filter mode: one item from path ("-": stdin); exit 0 or 65. */
@@ -500,7 +436,7 @@ filter_mode(struct xv_conf *cf, const char *path, const char *outpath,
 		say(label, why);
 		return EX_NOINPUT;
 	}
-	len = read_bounded(fd, &buf, cf->lim.max_size + ENVELOPE_MAX);
+	len = io_read_bounded(fd, &buf, cf->lim.max_size + ENVELOPE_MAX);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (len == -2) {
@@ -566,7 +502,7 @@ filter_mode(struct xv_conf *cf, const char *path, const char *outpath,
 			free(buf);
 			return EX_CANTCREAT;
 		}
-		if (write_all(ofd, buf, len) == -1 ||
+		if (io_write_all(ofd, buf, len) == -1 ||
 		    (ofd != STDOUT_FILENO && (fsync(ofd) == -1 ||
 		    close(ofd) == -1))) {
 			snprintf(why, sizeof(why), "%s: %s", outpath,
