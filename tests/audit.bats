@@ -910,6 +910,23 @@ ca $T/pki/ca.crt"
 	kill "$(cat "$T/rs/pid")" 2>/dev/null || true
 }
 
+@test "jsonl sink: a torn last line left by a kill is cut before anything is appended" {
+	export_conf "out" "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl"
+	ev a 5
+	sign
+	# What a SIGKILL in the middle of a batch write leaves behind.
+	printf '{"@timestamp":"2026-11-28T00:00:00Z","event":{"id":"x:1"' > "$T/state/out.jsonl"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER:$RUN_GROUP" "$T/state/out.jsonl"
+	run "$BIN/audit-export" -d -c "$T/a.conf"
+	assert_success
+	assert_output --partial "event=sink.repair sink=out"
+	ids "$T/state/out.jsonl" > "$T/got"
+	sealed_ids > "$T/want"
+	diff "$T/want" "$T/got"
+}
+
 @test "AT-14 exporter killed 200 times mid-batch: the sinks hold the sealed set, in order" {
 	mk_certs "$T/pki"
 	start_sink

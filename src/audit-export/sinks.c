@@ -45,6 +45,49 @@ sink_check(const struct conf *c, const struct ex_sink *s,
 
 /* JSON lines */
 
+/*
+ * A kill during a write can leave half a line at the end of the file
+ * (the kernel stops a write between pages on a fatal signal).  That
+ * batch was never acknowledged, so it is sent again: cut the torn tail
+ * back to the last newline before appending anything.
+ */
+static int
+jsonl_repair(struct ex_sink *s)
+{
+	char buf[4096];
+	struct stat sb;
+	off_t end, pos;
+
+	if (fstat(s->fd, &sb) == -1)
+		return -1;
+	if (!S_ISREG(sb.st_mode) || sb.st_size == 0)
+		return 0;
+	end = sb.st_size;
+	for (pos = end; pos > 0;) {
+		size_t chunk = pos > (off_t)sizeof(buf) ? sizeof(buf) :
+		    (size_t)pos;
+		ssize_t n = pread(s->fd, buf, chunk, pos - chunk);
+
+		if (n != (ssize_t)chunk)
+			return -1;
+		for (size_t i = chunk; i-- > 0;)
+			if (buf[i] == '\n') {
+				off_t keep = pos - chunk + i + 1;
+
+				if (keep == end)
+					return 0;
+				log_warnx("event=sink.repair sink=%s "
+				    "msg=\"cut a torn last line\" bytes=%lld",
+				    s->name, (long long)(end - keep));
+				return ftruncate(s->fd, keep);
+			}
+		pos -= chunk;
+	}
+	log_warnx("event=sink.repair sink=%s msg=\"cut a torn last line\" "
+	    "bytes=%lld", s->name, (long long)end);
+	return ftruncate(s->fd, 0);
+}
+
 static int
 jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 {
@@ -56,9 +99,14 @@ jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 	if (s->fd == -1) {
 		if (strcmp(s->path, "-") == 0)
 			s->fd = STDOUT_FILENO;
-		else if ((s->fd = open(s->path, O_WRONLY | O_APPEND |
+		else if ((s->fd = open(s->path, O_RDWR | O_APPEND |
 		    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) == -1) {
 			log_warn("event=sink.open.fail sink=%s", s->name);
+			return -1;
+		} else if (jsonl_repair(s) == -1) {
+			log_warn("event=sink.repair.fail sink=%s", s->name);
+			close(s->fd);
+			s->fd = -1;
 			return -1;
 		}
 	}
