@@ -109,6 +109,21 @@ log_emit(int pri, const char *fmt, va_list ap, const char *errstr)
 }
 
 void
+log_say(const char *prog, const char *label, const char *why)
+{
+	char line[2048];
+	size_t n;
+
+	snprintf(line, sizeof(line) - 1, "%s: %s: %s", prog, label, why);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	n = strlen(line);
+	line[n] = '\n';
+	(void)!write(STDERR_FILENO, line, n + 1);
+}
+
+void
 log_debug(const char *fmt, ...)
 {
 	va_list ap;

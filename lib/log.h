@@ -20,6 +20,8 @@ void	fatal(int ex, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
 void	fatalx(int ex, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
+/* One line "prog: label: why" on stderr, control bytes made '?' (filters). */
+void	log_say(const char *prog, const char *label, const char *why);
 /* Escape untrusted bytes (strnvis, C style, quotes escaped) into dst. */
 const char *log_vis(char *dst, size_t dstlen, const void *src, size_t len);
 

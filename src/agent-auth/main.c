@@ -1047,20 +1047,7 @@ drain_mode(struct aa_conf *cf)
 }
 
 /* A reason on stderr: one line, no control characters. */
-static void
-say(const char *label, const char *why)
-{
-	char line[DRAIN_REASON_MAX + 128];
-	size_t n;
-
-	snprintf(line, sizeof(line), "agent-auth: %s: %s", label, why);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	n = strlen(line);
-	line[n] = '\n';
-	(void)!write(STDERR_FILENO, line, n + 1);
-}
+#define say(label, why)	log_say("agent-auth", (label), (why))
 
 /*
  * Filter mode: authenticate one item from path ("-": stdin) without the

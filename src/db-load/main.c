@@ -374,20 +374,7 @@ drain_mode(struct dl_conf *cf)
 }
 
 /* A reason on stderr: one line, no control characters. */
-static void
-say(const char *label, const char *why)
-{
-	char line[DRAIN_REASON_MAX + 128];
-	size_t n;
-
-	snprintf(line, sizeof(line), "db-load: %s: %s", label, why);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	n = strlen(line);
-	line[n] = '\n';
-	(void)!write(STDERR_FILENO, line, n + 1);
-}
+#define say(label, why)	log_say("db-load", (label), (why))
 
 /* Write ab as one durable file into the audit queue (-1 on failure). */
 static int

@@ -400,20 +400,7 @@ drain_mode(struct xv_conf *cf)
 }
 
 /* A reason on stderr: one line, no control characters. */
-static void
-say(const char *label, const char *why)
-{
-	char line[DRAIN_REASON_MAX + 64];
-	size_t n;
-
-	snprintf(line, sizeof(line), "xml-validate: %s: %s", label, why);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	n = strlen(line);
-	line[n] = '\n';
-	(void)!write(STDERR_FILENO, line, n + 1);
-}
+#define say(label, why)	log_say("xml-validate", (label), (why))
 
 /* Filter mode: one item from path ("-": stdin); exit 0 or 65. */
 static int
