@@ -122,8 +122,14 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	for t in $(filter-out tentacle-send,$(TOOLS)); do \
-		install -m 0755 bin/$$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
-	install -m 0755 bin/tentacle-send $(DESTDIR)$(BINDIR)/
+		install -m 0755 $(BINOUT)/$$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
+	install -m 0755 $(BINOUT)/tentacle-send $(DESTDIR)$(BINDIR)/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	    -e 's|@SYSUSERSDIR@|$(PREFIX)/lib/sysusers.d|g' \
+	    -e 's|@TMPFILESDIR@|$(PREFIX)/lib/tmpfiles.d|g' \
+	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' tools/octospool-setup.in \
+	    > $(DESTDIR)$(SBINDIR)/octospool-setup
+	chmod 0755 $(DESTDIR)$(SBINDIR)/octospool-setup
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(wildcard doc/*.5) $(DESTDIR)$(MANDIR)/man5/

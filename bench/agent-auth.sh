@@ -66,10 +66,14 @@ CONF=$W/octospool.conf
 {
 	echo "spool_dir $W/spool"
 	cat "$DB/octospool-db.conf"
-	printf "[xml-validate]\nuser %s\nnow %s\n" "$RUN_USER" \
-	    $((START_T + (FILES + AGENTS - 1) / AGENTS * 300))
-	printf '[agent-auth]\nuser %s\n' "$RUN_USER"
+	printf "[xml-validate]\nuser %s\nproducer %s\nnow %s\n" "$RUN_USER" \
+	    "$RUN_USER" $((START_T + (FILES + AGENTS - 1) / AGENTS * 300))
+	printf '[agent-auth]\nuser %s\nproducer %s\nrecv_pubkey none\n' \
+	    "$RUN_USER" "$RUN_USER"
+	printf 'stamp_key %s\n' "$W/agent-auth.key"
 } > "$CONF"
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$W/agent-auth.key" 2>/dev/null)
+[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/agent-auth.key"
 sql() {
 	sh tools/mariadb.sh sql "$DB" -N -B -e "$1" pandora
 }

@@ -61,6 +61,7 @@ user $U
 log_dir $W/log
 key_dir $W/keys
 batch 256
+producers any
 EOF
 "$BIN/audit-sign" -c "$W/a.conf" --keygen bench > "$W/vkey" 2>/dev/null
 

@@ -241,8 +241,11 @@ CONF=$W/octospool.conf
 {
 	echo "spool_dir $W/spool"
 	cat "$DB/octospool-db.conf"
-	printf '[db-load]\nuser %s\nallow_create yes\nbatch %s\n' \
-	    "$RUN_USER" "$BATCH"
+	# Bare agent files: no decision of agent-auth, the configuration
+	# decides (auth_pubkey none).
+	printf '[db-load]\nuser %s\nproducer %s\nauth_pubkey none\n' \
+	    "$RUN_USER" "$RUN_USER"
+	printf 'allow_create yes\nbatch %s\n' "$BATCH"
 } > "$CONF"
 sql() {
 	sh tools/mariadb.sh sql "$DB" -N -B -e "$1"

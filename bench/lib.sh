@@ -109,6 +109,12 @@ chmod 0755 "$W/pki"
 [ "$(id -u)" -eq 0 ] && chgrp "$RUN_GROUP" "$W/pki"/*.key
 CERT=$W/pki/server.crt
 KEY=$W/pki/server.key
+# The envelope stamp key (a tentacle-recv that knows --stamp-key needs
+# one in the octospool layout; an older build to compare with does not).
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$W/pki/stamp.key" 2>/dev/null)
+[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$W/pki/stamp.key"
+STAMP=()
+"$RECV_BIN" -h 2>/dev/null | grep -q -- --stamp-key && STAMP=(--stamp-key "$W/pki/stamp.key")
 
 # want TEST: is TEST in BENCH_TESTS?
 want() {
@@ -138,7 +144,7 @@ start_recv() {
 	if [ "$(id -u)" -eq 0 ]; then
 		set -- --user "$RUN_USER" "$@"
 	fi
-	"$RECV_BIN" -a 127.0.0.1 -p 0 --port-file "$W/port" "$@" \
+	"$RECV_BIN" -a 127.0.0.1 -p 0 --port-file "$W/port" "${STAMP[@]}" "$@" \
 	    2>>"$W/recv.log" &
 	RECV_PID=$!
 	i=0

@@ -140,21 +140,32 @@ drain_output(struct drain *d, const struct drain_item *it, const void *buf,
 	return 0;
 }
 
-/* Read the claimed item whole, up to max bytes. */
+/*
+ * Read the claimed item whole, up to max bytes; an item whose owner is
+ * not one of the queue's producers is not read (*stranger set).
+ */
 static int
-drain_read(struct drain *d, struct drain_item *it, int *toobig)
+drain_read(struct drain *d, struct drain_item *it, int *toobig,
+    int *stranger)
 {
 	struct stat sb;
 	size_t got = 0;
 	int fd;
 
-	*toobig = 0;
+	*toobig = *stranger = 0;
 	if ((fd = spool_open_cur(&d->in, it->name)) == -1)
 		return -1;
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		errno = EINVAL;
 		return -1;
+	}
+	it->owner = sb.st_uid;
+	if (d->opts.producers != NULL &&
+	    !idset_match(d->opts.producers, sb.st_uid)) {
+		close(fd);
+		*stranger = 1;
+		return 0;
 	}
 	if ((size_t)sb.st_size > d->opts.max_item) {
 		close(fd);
@@ -382,7 +393,7 @@ drain_run(struct drain *d, drain_handler *fn, void *arg,
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct drain_item it;
 		char vis[LOG_VISBUF];
-		int toobig;
+		int toobig, stranger;
 
 		if ((r = spool_claim(&d->in, names[i])) == 1)
 			continue;
@@ -394,13 +405,19 @@ drain_run(struct drain *d, drain_handler *fn, void *arg,
 		drain_crash_point("claimed");
 		st->seen++;
 		memset(&it, 0, sizeof(it));
+		it.owner = (uid_t)-1;	/* not known until read */
 		it.name = names[i];
 		d->pend[d->npend].outfd = -1;
 		d->pend[d->npend].reject = 0;
 		d->pend[d->npend].reason = NULL;
-		if (drain_read(d, &it, &toobig) == -1) {
+		if (drain_read(d, &it, &toobig, &stranger) == -1) {
 			drain_reason(&it, EX_DATAERR, "rule=unreadable line=0 %s",
 			    strerror(errno));
+			r = DRAIN_REJECT;
+		} else if (stranger) {
+			drain_reason(&it, EX_NOPERM, "rule=producer line=0 "
+			    "owner uid %u is not a producer of this queue (%s)",
+			    (unsigned)it.owner, d->opts.producers->text);
 			r = DRAIN_REJECT;
 		} else if (toobig) {
 			drain_reason(&it, EX_DATAERR, "rule=size line=0 item "
@@ -447,6 +464,9 @@ drain_run(struct drain *d, drain_handler *fn, void *arg,
 				audit_str(&d->ab, "peer", it.env.peer);
 			}
 			audit_str(&d->ab, "reason", it.reason);
+			if (it.owner != (uid_t)-1)
+				audit_num(&d->ab, "owner_uid",
+				    (long long)it.owner);
 			audit_end(&d->ab);
 			/* Moved to reject/ at the commit, after its event. */
 			d->pend[d->npend].reject = 1;

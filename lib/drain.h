@@ -11,8 +11,11 @@
 
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include "audit.h"
 #include "envelope.h"
+#include "priv.h"
 #include "spool.h"
 
 #define DRAIN_DONE	0	/* handled; input goes after the commit */
@@ -26,6 +29,7 @@ struct drain;
 
 struct drain_item {
 	const char	*name;		/* spool name of the item */
+	uid_t		 owner;		/* the file's owner: its producer */
 	char		*data;		/* whole item (NUL-terminated copy) */
 	size_t		 len;
 	struct envelope	 env;		/* env.hdrlen == 0: a bare agent file */
@@ -51,6 +55,12 @@ struct drain_opts {
 	drain_commit_fn	*commit;
 	drain_prepare_fn *prepare;	/* may be NULL */
 	void		*arg;		/* for commit and prepare */
+	/*
+	 * The users whose items this queue takes (its producers); an item
+	 * owned by anyone else is rejected unread ("rule=producer").  NULL:
+	 * any owner (tests and tools without a configured producer).
+	 */
+	struct idset	*producers;
 };
 
 struct drain_stats {

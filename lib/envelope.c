@@ -6,6 +6,8 @@
 
 #include <vis.h>
 
+#include <openssl/evp.h>
+
 #include "envelope.h"
 
 #define ENV_VIS	(VIS_CSTYLE | VIS_OCTAL | VIS_TAB | VIS_NL | VIS_NOLOCALE)
@@ -26,9 +28,22 @@ env_put(char *buf, size_t len, size_t *pos, const char *key, const char *val)
 	return 0;
 }
 
+/* A signer name: a tool's name, [a-z0-9-], 1..ENVELOPE_SIGNER_MAX-1. */
+static int
+env_signer_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= ENVELOPE_SIGNER_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
+		    s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
 ssize_t
 envelope_format(const struct envelope *e, char *buf, size_t len,
-    size_t *sha_off)
+    size_t *sha_off, size_t *stamp_off)
 {
 	char tmp[2048];
 	size_t pos = 0;
@@ -54,6 +69,16 @@ envelope_format(const struct envelope *e, char *buf, size_t len,
 	if (env_put(buf, len, &pos, "Auth", e->auth[0] ? e->auth : "none") ==
 	    -1)
 		return -1;
+	if (e->auth_agent[0] != '\0' &&
+	    env_put(buf, len, &pos, "Auth-Agent", e->auth_agent) == -1)
+		return -1;
+	if (e->have_auth_group) {
+		if (e->auth_group > ENVELOPE_GROUP_MAX)
+			return -1;
+		snprintf(tmp, sizeof(tmp), "%lu", e->auth_group);
+		if (env_put(buf, len, &pos, "Auth-Group", tmp) == -1)
+			return -1;
+	}
 	if (e->auth_create != ENVELOPE_UNSET && env_put(buf, len, &pos,
 	    "Auth-Create", e->auth_create == ENVELOPE_YES ? "yes" : "no") == -1)
 		return -1;
@@ -78,8 +103,29 @@ envelope_format(const struct envelope *e, char *buf, size_t len,
 	else
 		memset(buf + pos, '0', 64);
 	pos += 64;
-	memcpy(buf + pos, "\n\n", 2);
-	pos += 2;
+	buf[pos++] = '\n';
+	if (e->stamp_signer[0] != '\0') {
+		/* "Stamp: <signer> <key id> <signature>": filled in later. */
+		size_t sl = strlen(e->stamp_signer);
+
+		if (!env_signer_ok(e->stamp_signer, sl) ||
+		    pos + 7 + sl + 1 + 16 + 1 + 88 + 2 >= len)
+			return -1;
+		if (stamp_off != NULL)
+			*stamp_off = pos;
+		memcpy(buf + pos, "Stamp: ", 7);
+		pos += 7;
+		memcpy(buf + pos, e->stamp_signer, sl);
+		pos += sl;
+		buf[pos++] = ' ';
+		memset(buf + pos, '0', 16);
+		pos += 16;
+		buf[pos++] = ' ';
+		memset(buf + pos, 'A', 88);
+		pos += 88;
+		buf[pos++] = '\n';
+	}
+	buf[pos++] = '\n';
 	return pos;
 }
 
@@ -120,12 +166,49 @@ env_hex64(const char *s)
 	return 1;
 }
 
+/*
+ * "Stamp: <signer> <16 hex> <88 base64>" at line: the fields into e,
+ * the signature decoded; -1 if malformed.
+ */
+static int
+env_stamp(struct envelope *e, const char *v, const char *nl)
+{
+	const char *sp1, *sp2;
+	unsigned char raw[67];
+	char b64[89];
+	size_t vl = nl - v;
+
+	if ((sp1 = memchr(v, ' ', vl)) == NULL ||
+	    !env_signer_ok(v, sp1 - v) ||
+	    nl - (sp1 + 1) != 16 + 1 + 88 || sp1[17] != ' ')
+		return -1;
+	sp2 = sp1 + 17;
+	for (int i = 1; i <= 16; i++)
+		if (!((sp1[i] >= '0' && sp1[i] <= '9') ||
+		    (sp1[i] >= 'a' && sp1[i] <= 'f')))
+			return -1;
+	memcpy(b64, sp2 + 1, 88);
+	b64[88] = '\0';
+	/* 64 bytes are 86 characters and "==": anything else is not ours. */
+	if (b64[86] != '=' || b64[87] != '=' ||
+	    strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/") != 86 ||
+	    EVP_DecodeBlock(raw, (const unsigned char *)b64, 88) != 66)
+		return -1;
+	memcpy(e->stamp_signer, v, sp1 - v);
+	e->stamp_signer[sp1 - v] = '\0';
+	memcpy(e->stamp_keyid, sp1 + 1, 16);
+	e->stamp_keyid[16] = '\0';
+	memcpy(e->stamp_sig, raw, 64);
+	return 0;
+}
+
 int
 envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
     size_t errlen)
 {
 	size_t pos, ml = sizeof(ENVELOPE_MAGIC) - 1;
-	int have_name = 0, have_peer = 0;
+	int have_name = 0, have_peer = 0, have_stamp = 0;
 
 	memset(e, 0, sizeof(*e));
 	if (len < ml || memcmp(buf, ENVELOPE_MAGIC, ml) != 0)
@@ -150,6 +233,11 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 		pos += ll + 1;
 		if (ll == 0)
 			break;
+		if (have_stamp) {
+			snprintf(err, errlen, "envelope: a line after the "
+			    "Stamp");
+			return -1;
+		}
 		if ((colon = memchr(line, ':', ll)) == NULL ||
 		    colon + 1 >= nl || colon[1] != ' ') {
 			snprintf(err, errlen, "envelope: malformed line");
@@ -227,6 +315,37 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 				    "or no)", (int)kl, line);
 				return -1;
 			}
+			continue;
+		} else if (KEY("Auth-Group")) {
+			char tmp[16];
+			const char *es = NULL;
+			size_t vl = nl - colon - 2;
+
+			if (vl == 0 || vl >= sizeof(tmp) ||
+			    strspn(colon + 2, "0123456789") < vl) {
+				snprintf(err, errlen, "envelope: bad Auth-Group");
+				return -1;
+			}
+			memcpy(tmp, colon + 2, vl);
+			tmp[vl] = '\0';
+			e->auth_group = (unsigned long)strtonum(tmp, 0,
+			    ENVELOPE_GROUP_MAX, &es);
+			if (es != NULL) {
+				snprintf(err, errlen, "envelope: bad Auth-Group");
+				return -1;
+			}
+			e->have_auth_group = 1;
+			continue;
+		} else if (KEY("Auth-Agent")) {
+			dst = e->auth_agent;
+			dlen = sizeof(e->auth_agent);
+		} else if (KEY("Stamp")) {
+			if (env_stamp(e, colon + 2, nl) == -1) {
+				snprintf(err, errlen, "envelope: bad Stamp");
+				return -1;
+			}
+			e->stamp_off = line - buf;
+			have_stamp = 1;
 			continue;
 		} else if (KEY("Auth-Module-Cap")) {
 			char tmp[16];

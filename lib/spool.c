@@ -82,7 +82,7 @@ spool_mkdirs(const char *path, int how)
 	if (mkdir(path, 0755) == -1 && errno != EEXIST)
 		return -1;
 	for (size_t i = 0; i < nsub; i++) {
-		mode_t m = i < 2 ? 01770 : 0700;
+		mode_t m = i < 2 ? 03770 : 0700;
 
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
 		    spool_sub[i]) >= sizeof(sub)) {

@@ -69,11 +69,15 @@ teardown() {
 
 # mkconf KEY VALUE...: spool, database and [agent-auth] keys.
 mkconf() {
+	mk_keys
 	{
 		echo "spool_dir $SPOOL"
 		cat "$OCTO_DB_CONF"
 		echo "[agent-auth]"
 		echo "user $RUN_USER"
+		echo "producer $RUN_USER"
+		echo "recv_pubkey $KEYS/tentacle-recv.pub"
+		echo "stamp_key $KEYS/agent-auth.key"
 		echo "fail_max 3"
 		while [ $# -ge 2 ]; do
 			echo "$1 $2"
@@ -84,6 +88,17 @@ mkconf() {
 
 sql() {
 	sh "$MDB" sql "$DBDIR" -N -B -e "$1" pandora
+}
+
+# dbload_conf: a [db-load] section that takes agent-auth's decisions.
+dbload_conf() {
+	{
+		echo "[db-load]"
+		echo "user $RUN_USER"
+		echo "allow_create no"
+		echo "producer $RUN_USER"
+		echo "auth_pubkey $KEYS/agent-auth.pub"
+	} >> "$CONF"
 }
 
 sanitizer_clean() {
@@ -110,19 +125,24 @@ put() {
 	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/new/$1"
 }
 
-# env_put NAME BODYFILE KEY: VALUE...: an item with an envelope.
-env_put() {
+# envelope NAME BODYFILE KEY: VALUE...: an item with an unstamped envelope.
+envelope() {
 	local name=$1 f=$2
 	shift 2
-	{
-		printf 'Octospool-Envelope: 1\nOriginal-Name: %s\nPeer: 192.0.2.7 41000\n' "$name"
-		printf 'Received: 2026-11-27T21:00:00.000000Z\n'
-		for kv in "$@"; do
-			printf '%s\n' "$kv"
-		done
-		printf 'Auth: none\nSha256: %s\n\n' "$(sha256sum < "$f" | cut -c1-64)"
-		cat "$f"
-	} | put "$name"
+	printf 'Octospool-Envelope: 1\nOriginal-Name: %s\nPeer: 192.0.2.7 41000\n' "$name"
+	printf 'Received: 2026-11-27T21:00:00.000000Z\n'
+	for kv in "$@"; do
+		printf '%s\n' "$kv"
+	done
+	printf 'Auth: none\nSha256: %s\n\n' "$(sha256sum < "$f" | cut -c1-64)"
+	cat "$f"
+}
+
+# env_put NAME BODYFILE KEY: VALUE...: an item as tentacle-recv writes it,
+# its envelope stamped with tentacle-recv's key.
+env_put() {
+	envelope "$@" | "$BIN/tt-stamp" "$KEYS/tentacle-recv.key" tentacle-recv |
+	    put "$1"
 }
 
 # withpw FILE PASSWORD: FILE with its group_password replaced or added.
@@ -295,7 +315,9 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	    'Auth-Module-Cap: 100000'
 	aa
 	passed 1.forged
-	[ "$(grep -c '^Auth-' "$OUT/new/1.forged")" -eq 3 ]
+	[ "$(grep -c '^Auth-' "$OUT/new/1.forged")" -eq 5 ]
+	grep -q '^Auth-Agent: web01$' "$OUT/new/1.forged"
+	grep -q '^Auth-Group: 2$' "$OUT/new/1.forged"
 	grep -q '^Auth-Create: no$' "$OUT/new/1.forged"
 	grep -q '^Auth-Learn: no$' "$OUT/new/1.forged"
 	grep -q '^Auth-Module-Cap: 7$' "$OUT/new/1.forged"
@@ -304,6 +326,189 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	put 2.bare < "$W/web01"
 	aa
 	head -1 "$OUT/new/2.bare" | grep -q '^Octospool-Envelope: 1$'
+}
+
+@test "connection facts count only under tentacle-recv's stamp: none, another key, an altered fact: refused" {
+	mkconf fail_max 100
+	agent_in web01 2
+	aa certreq Servers on
+	xml web01 Servers "$PW_SERVERS" > "$W/web01"
+	cert=('Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' 'Client-Subject: CN=web01'
+	    "Client-Sha256: $(printf a%.0s {1..64})")
+	env_put 1.stamped "$W/web01" "${cert[@]}"
+	# The same facts without a stamp, and stamped by a key nobody trusts.
+	envelope 2.unstamped "$W/web01" "${cert[@]}" | put 2.unstamped
+	(umask 077 && openssl genpkey -algorithm ED25519 -out "$W/rogue.key" 2>/dev/null)
+	envelope 3.rogue "$W/web01" "${cert[@]}" |
+	    "$BIN/tt-stamp" "$W/rogue.key" tentacle-recv | put 3.rogue
+	# Stamped, then one fact changed (a certificate for another agent).
+	envelope 4.altered "$W/web01" 'Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' \
+	    'Client-Subject: CN=db01' "Client-Sha256: $(printf a%.0s {1..64})" |
+	    "$BIN/tt-stamp" "$KEYS/tentacle-recv.key" tentacle-recv |
+	    sed 's/^Client-Subject: CN=db01$/Client-Subject: CN=web01/' | put 4.altered
+	# Stamped, then the body changed.
+	env_put 5.body "$W/web01" "${cert[@]}"
+	sed -i 's#<data>1</data>#<data>2</data>#' "$Q/new/5.body"
+	# agent-auth's own stamp is not tentacle-recv's.
+	envelope 6.self "$W/web01" "${cert[@]}" |
+	    "$BIN/tt-stamp" "$KEYS/agent-auth.key" agent-auth | put 6.self
+	aa
+	passed 1.stamped
+	for i in 2.unstamped 3.rogue 4.altered 5.body 6.self; do
+		refused "$i"
+		grep -q '^reason=rule=stamp ' "$Q/reject/$i.reason"
+	done
+	grep -q 'carries no stamp of tentacle-recv' "$Q/reject/2.unstamped.reason"
+	grep -q 'is not trusted' "$Q/reject/3.rogue.reason"
+	grep -q 'does not verify' "$Q/reject/4.altered.reason"
+	grep -q 'does not match the stamped Sha256' "$Q/reject/5.body.reason"
+	grep -q 'stamped by agent-auth, not by tentacle-recv' "$Q/reject/6.self.reason"
+	[ "$(audit | grep -c '"reason":"envelope not stamped by tentacle-recv"')" -eq 5 ]
+	# recv_pubkey none: no fact is believed, so no certificate.
+	mkconf fail_max 100 recv_pubkey none
+	env_put 7.nokey "$W/web01" "${cert[@]}"
+	aa
+	refused 7.nokey
+	grep -q 'rule=auth-certificate' "$Q/reject/7.nokey.reason"
+}
+
+@test "the decision names the agent and its group, under agent-auth's stamp" {
+	agent_in web01 2
+	aa selfcreate Unknown on
+	xml web01 Servers "$PW_SERVERS" | put 1.known
+	xml new07 Unknown "$PW_UNKNOWN" | put 2.new
+	aa
+	passed 1.known
+	passed 2.new
+	grep -q '^Auth-Agent: web01$' "$OUT/new/1.known"
+	grep -q '^Auth-Group: 2$' "$OUT/new/1.known"
+	grep -q '^Auth-Agent: new07$' "$OUT/new/2.new"
+	grep -q '^Auth-Group: 10$' "$OUT/new/2.new"
+	grep -q '^Auth-Create: yes$' "$OUT/new/2.new"
+	# The stamp is the envelope's last line and verifies with openssl.
+	f=$OUT/new/2.new
+	[ "$(sed -n '/^$/q;p' "$f" | tail -1 | cut -d' ' -f1,2)" = "Stamp: agent-auth" ]
+	{ printf 'octospool-stamp 1\nagent-auth\n'; sed '/^Stamp: /,$d' "$f"; } > "$W/msg"
+	sed -n 's/^Stamp: [^ ]* [^ ]* //p' "$f" | base64 -d > "$W/sig"
+	run openssl pkeyutl -verify -pubin -inkey "$KEYS/agent-auth.pub" -rawin \
+	    -in "$W/msg" -sigfile "$W/sig"
+	[ "$status" -eq 0 ]
+}
+
+@test "names compare byte for byte: a case variant is another agent, and its creation collides" {
+	mkconf fail_max 100
+	agent_in web01 2
+	aa pin web01 --cn
+	aa selfcreate Servers on
+	xml WEB01 Servers "$PW_SERVERS" > "$W/upper"
+	xml web01 Servers "$PW_SERVERS" > "$W/lower"
+	upper=('Tls: TLSv1.3 TLS_AES_256_GCM_SHA384' 'Client-Subject: CN=WEB01'
+	    "Client-Sha256: $(printf c%.0s {1..64})")
+	# web01 is bound to CN=web01: a certificate CN=WEB01 is not it.
+	env_put 1.lower-cn-upper "$W/lower" "${upper[@]}"
+	# WEB01 is not web01 for agent-auth: a new agent, with no binding.
+	env_put 2.upper "$W/upper" "${upper[@]}"
+	xml 'web01 ' Servers "$PW_SERVERS" | put 3.space
+	aa
+	refused 1.lower-cn-upper
+	grep -q 'rule=auth-certificate' "$Q/reject/1.lower-cn-upper.reason"
+	passed 2.upper
+	grep -q '^Auth-Create: yes$' "$OUT/new/2.upper"
+	grep -q '^Auth-Agent: WEB01$' "$OUT/new/2.upper"
+	# The XML parser trims the attribute: "web01 " is web01 itself,
+	# with web01's binding.
+	refused 3.space
+	grep -q 'rule=auth-certificate line=0 agent "web01" ' "$Q/reject/3.space.reason"
+	# db-load: the database would take both for web01, so neither is
+	# created, and nothing is loaded into web01.
+	dbload_conf
+	sql "TRUNCATE octo_loaded_file; TRUNCATE tagente_modulo"
+	"$BIN/db-load" -c "$CONF" -d 2>> "$W/aa.log"
+	[ -f "$OUT/reject/2.upper" ]
+	grep -q '^reason=rule=name-collision .*"web01"' "$OUT/reject/2.upper.reason"
+	[ "$(sql "SELECT COUNT(*) FROM tagente")" -eq 1 ]
+	[ "$(sql "SELECT COUNT(*) FROM tagente_modulo")" -eq 0 ]
+}
+
+@test "first contact from two groups for one new name: one agent, the other claim refused" {
+	aa selfcreate Servers on
+	aa selfcreate Unknown on
+	dbload_conf
+	sql "TRUNCATE octo_loaded_file; TRUNCATE tagente_modulo; TRUNCATE tagente_estado"
+	for order in servers-first lab-first; do
+		name=race-$order
+		xml "$name" Servers "$PW_SERVERS" > "$W/servers"
+		xml "$name" Unknown "$PW_UNKNOWN" |
+		    sed 's#<data>1</data>#<data>666</data>#' > "$W/lab"
+		if [ "$order" = servers-first ]; then
+			put "1.$name" < "$W/servers"
+			put "2.$name" < "$W/lab"
+		else
+			put "1.$name" < "$W/lab"
+			put "2.$name" < "$W/servers"
+		fi
+		aa
+		# agent-auth lets both through: each password is right for
+		# the group it claims, and the agent does not exist yet.
+		passed "1.$name"
+		passed "2.$name"
+		"$BIN/db-load" -c "$CONF" -d 2>> "$W/aa.log"
+		[ "$(sql "SELECT COUNT(*) FROM tagente WHERE nombre = '$name'")" -eq 1 ]
+		[ -f "$OUT/reject/2.$name" ]
+		grep -q '^reason=rule=auth-group ' "$OUT/reject/2.$name.reason"
+		grep -q '^code=77$' "$OUT/reject/2.$name.reason"
+		gid=$(sql "SELECT id_grupo FROM tagente WHERE nombre = '$name'")
+		data=$(sql "SELECT e.datos FROM tagente_estado e JOIN tagente_modulo m USING (id_agente_modulo) JOIN tagente a ON a.id_agente = m.id_agente WHERE a.nombre = '$name'")
+		if [ "$order" = servers-first ]; then
+			[ "$gid" = 2 ]
+			[ "$data" = 1.00000 ]
+		else
+			[ "$gid" = 10 ]
+			[ "$data" = 666.00000 ]
+		fi
+	done
+	audit | grep '"tool":"db-load"' | grep '"action":"item.rejected"' |
+	    grep -q 'rule=auth-group'
+}
+
+@test "db-load believes a decision only under agent-auth's stamp" {
+	dbload_conf
+	agent_in web01 2
+	sql "TRUNCATE octo_loaded_file"
+	xml web01 Servers "$PW_SERVERS" > "$W/web01"
+	xml forged01 Servers x > "$W/forged"
+	dec=('Auth-Agent: forged01' 'Auth-Group: 2' 'Auth-Create: yes' 'Auth-Learn: yes')
+	# A decision nobody stamped, one stamped by tentacle-recv's key, one
+	# stamped by agent-auth's key but altered, and a bare file.
+	envelope 1.unstamped "$W/forged" "${dec[@]}" > "$OUT/new/1.unstamped"
+	envelope 2.recv "$W/forged" "${dec[@]}" |
+	    "$BIN/tt-stamp" "$KEYS/tentacle-recv.key" tentacle-recv > "$OUT/new/2.recv"
+	envelope 3.altered "$W/forged" 'Auth-Agent: forged01' 'Auth-Group: 2' \
+	    'Auth-Create: no' 'Auth-Learn: yes' |
+	    "$BIN/tt-stamp" "$KEYS/agent-auth.key" agent-auth |
+	    sed 's/^Auth-Create: no$/Auth-Create: yes/' > "$OUT/new/3.altered"
+	cp "$W/forged" "$OUT/new/4.bare"
+	# A real decision for another agent than the body's.
+	envelope 5.other "$W/forged" 'Auth-Agent: web01' 'Auth-Group: 2' \
+	    'Auth-Create: no' 'Auth-Learn: yes' |
+	    "$BIN/tt-stamp" "$KEYS/agent-auth.key" agent-auth > "$OUT/new/5.other"
+	# And a good one, for comparison.
+	put 6.good < "$W/web01"
+	aa
+	passed 6.good
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$OUT"/new/*
+	"$BIN/db-load" -c "$CONF" -d 2>> "$W/aa.log"
+	for i in 1.unstamped 2.recv 3.altered 4.bare 5.other; do
+		[ -f "$OUT/reject/$i" ]
+		grep -q '^code=77$' "$OUT/reject/$i.reason"
+	done
+	grep -q 'rule=stamp .*no stamp of agent-auth' "$OUT/reject/1.unstamped.reason"
+	grep -q 'rule=stamp .*stamped by tentacle-recv' "$OUT/reject/2.recv.reason"
+	grep -q 'rule=stamp .*does not verify' "$OUT/reject/3.altered.reason"
+	grep -q 'rule=auth .*bare agent file' "$OUT/reject/4.bare.reason"
+	grep -q 'rule=auth-agent ' "$OUT/reject/5.other.reason"
+	[ "$(sql "SELECT COUNT(*) FROM tagente WHERE nombre = 'forged01'")" -eq 0 ]
+	[ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" -eq 1 ]
 }
 
 @test "admin commands change the DB and write audit events without secrets" {
@@ -363,7 +568,10 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	[ "$status" -eq 64 ]
 	run aa -n
 	[ "$status" -eq 0 ]
-	run "$BIN/agent-auth" -n -c "$BATS_TEST_DIRNAME/../etc/octospool.conf"
+	# The sample, with this test's user and keys for the shipped ones.
+	sed -E "s|/etc/octospool/keys/|$KEYS/|; s/^(user|producer) octospool-[a-z]+\$/\1 $RUN_USER/" \
+	    "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$W/sample.conf"
+	run "$BIN/agent-auth" -n -c "$W/sample.conf"
 	[ "$status" -eq 0 ]
 }
 
@@ -376,12 +584,7 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 }
 
 @test "end to end with db-load: Auth-Create creates, nolearn and the cap hold" {
-	{
-		echo "[db-load]"
-		echo "user $RUN_USER"
-		echo "allow_create no"
-		echo "auth_owner $RUN_USER"
-	} >> "$CONF"
+	dbload_conf
 	sql "TRUNCATE tagente_modulo; TRUNCATE tagente_estado; TRUNCATE octo_loaded_file"
 	aa selfcreate Servers on
 	xml fresh01 Servers "$PW_SERVERS" | put 1.fresh

@@ -45,6 +45,8 @@ write_conf() {
 	{
 		printf 'spool_dir %s\n[audit-sign]\nuser %s\n' "$T/spool" "$RUN_USER"
 		printf 'log_dir %s\nkey_dir %s\nepoch %s\n' "$T/log" "$T/keys" "$EPOCH"
+		# The tests queue events as themselves (root, or the user).
+		printf 'producers %s root\n' "$RUN_USER"
 		printf '%s\n' "${SIGN_EXTRA:-}"
 		printf '[audit-export]\nuser %s\nlog_dir %s\nstate_dir %s\n' \
 		    "$RUN_USER" "$T/log" "$T/state"

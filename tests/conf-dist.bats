@@ -96,12 +96,15 @@ teardown() {
 
 # mkconf LINE...: the configuration, with extra [conf-dist] lines.
 mkconf() {
+	mk_keys
 	{
 		echo "spool_dir $SP"
 		echo "[conf-dist]"
 		echo "user $RUN_USER"
 		echo "sign_key $T/keys/sign.key"
 		echo "sign_pubkey $T/keys/sign.pub"
+		echo "upload_producer $RUN_USER"
+		echo "recv_pubkey $KEYS/tentacle-recv.pub"
 		for l in "$@"; do
 			echo "$l"
 		done

@@ -55,13 +55,18 @@ teardown() {
 }
 
 # mkconf KEY VALUE...: the instance's configuration, a spool and
-# [db-load] keys (pairs).
+# [db-load] keys (pairs).  The items of these tests are bare agent files
+# queued by the test user: no decision of agent-auth (auth_pubkey none)
+# unless a test names the key.
 mkconf() {
+	mk_keys
 	{
 		echo "spool_dir $SPOOL"
 		cat "$OCTO_DB_CONF"
 		echo "[db-load]"
 		echo "user $RUN_USER"
+		echo "producer $RUN_USER"
+		echo "auth_pubkey none"
 		while [ $# -ge 2 ]; do
 			echo "$1 $2"
 			shift 2
@@ -101,6 +106,16 @@ envelope() {
 		cat "$f"
 	} > "$Q/new/$name"
 	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/new/$name"
+}
+
+# decision FILE NAME AGENT GROUP KEY: VALUE...: FILE into the queue with
+# agent-auth's decision for AGENT in GROUP, stamped with its key.
+decision() {
+	local f=$1 name=$2 agent=$3 group=$4
+	shift 4
+	envelope "$f" "$name" "Auth-Agent: $agent" "Auth-Group: $group" "$@"
+	"$BIN/tt-stamp" "$KEYS/agent-auth.key" agent-auth < "$Q/new/$name" > "$W/stamped"
+	cat "$W/stamped" > "$Q/new/$name"
 }
 
 # dl ARGS...: db-load with the test configuration; stderr to $W/dl.log.
@@ -169,7 +184,9 @@ count_rows() {
 	assert_failure 78
 	assert_output --partial "module_capp"
 	# The shipped sample configuration passes.
-	sed "s|/var/spool/octospool|$SPOOL|" "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$W/sample.conf"
+	sed -E "s|/var/spool/octospool|$SPOOL|; s|/etc/octospool/keys/|$KEYS/|;
+	    s/^(user|producer) octospool-[a-z]+\$/\1 $RUN_USER/" \
+	    "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$W/sample.conf"
 	run "$BIN/db-load" -c "$W/sample.conf" -n
 	assert_success
 	# --init runs an embedded copy of octo.sql: it must not drift.
@@ -516,7 +533,9 @@ OUT
 	run sql "SELECT COUNT(*), (SELECT COUNT(*) FROM tagente_modulo), (SELECT GROUP_CONCAT(datos ORDER BY utimestamp) FROM tagente_datos) FROM tagente"
 	assert_output "$(printf '1\t1\t5,6')"
 	# An agent the console created (io_safe_input) is found by its
-	# encoded name; names compare as MariaDB's utf8mb4_general_ci does.
+	# encoded name, byte for byte: "console agent" is another agent, and
+	# since the database's collation takes it for "Console Agent", it is
+	# not created either.
 	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('Console&#x20;Agent', 'Console&#x20;Agent', 2, 1, 300)"
 	agent 'Console Agent' '2026/11/27 21:10:00' "$(module Load generic_data 1)" > "$W/c.data"
 	put "$W/c.data" 3.c.data
@@ -527,7 +546,15 @@ OUT
 	run sql "SELECT a.nombre, COUNT(m.id_agente_modulo), GROUP_CONCAT(m.nombre) FROM tagente a LEFT JOIN tagente_modulo m USING (id_agente) WHERE a.nombre LIKE 'Console%' GROUP BY a.id_agente"
 	assert_output "$(printf 'Console&#x20;Agent\t1\tLoad')"
 	run sql "SELECT GROUP_CONCAT(d.datos ORDER BY d.utimestamp) FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) WHERE m.nombre = 'Load'"
-	assert_output 1,2
+	assert_output 1
+	grep -q '^reason=rule=create line=0 unknown agent' "$Q/reject/4.d.data.reason"
+	mkconf allow_create yes
+	put "$W/d.data" 5.d.data
+	run dl
+	assert_success
+	grep -q '^reason=rule=name-collision line=0 agent "console agent" would collide with the existing agent "Console&#x20;Agent"' "$Q/reject/5.d.data.reason"
+	run sql "SELECT COUNT(*) FROM tagente WHERE nombre LIKE 'Console%'"
+	assert_output 1
 }
 
 @test "exactly once: the same file twice is a logged duplicate, also with another envelope" {
@@ -539,7 +566,7 @@ OUT
 	# Again, bare; then relayed with an envelope: the digest is of the
 	# agent XML, so both are duplicates.
 	put "$f" 2.again.data
-	envelope "$f" 3.relayed.data 'Auth-Create: yes'
+	envelope "$f" 3.relayed.data 'Auth-Agent: research-agent-01' 'Auth-Group: 2' 'Auth-Create: yes'
 	run dl
 	assert_success
 	[ "$(count_rows)" = "$before" ]
@@ -670,34 +697,69 @@ OUT
 	[ -f "$Q/reject/1.new.data" ]
 	grep -q '^code=77$' "$Q/reject/1.new.data.reason"
 	grep -q '^reason=rule=create line=0 unknown agent and creation not allowed' "$Q/reject/1.new.data.reason"
-	# auth_owner: only that producer's Auth-* keys count.
-	mkconf auth_owner daemon
-	envelope "$W/n.data" 2.new.data 'Auth-Create: yes'
+	# Without agent-auth's key, Auth-* keys are nobody's decision: the
+	# configuration alone decides (creation off).
+	envelope "$W/n.data" 2.new.data 'Auth-Agent: new-1' 'Auth-Group: 2' 'Auth-Create: yes'
 	run dl
 	assert_success
 	grep -q '^code=77$' "$Q/reject/2.new.data.reason"
-	grep -q 'event=envelope.untrusted id=2.new.data' "$W/dl.log"
-	mkconf auth_owner "$RUN_USER"
-	envelope "$W/n.data" 2.new.data 'Auth-Create: yes'
+	grep -q 'reason=rule=create line=0 ' "$Q/reject/2.new.data.reason"
+	# With it, only a stamped decision counts, and the agent is created
+	# in the decision's group (2), not the file's or autocreate_group.
+	mkconf auth_pubkey "$KEYS/agent-auth.pub" autocreate_group 10 autocreate_group_force yes
+	envelope "$W/n.data" 3.new.data 'Auth-Agent: new-1' 'Auth-Group: 2' 'Auth-Create: yes'
+	run dl
+	assert_success
+	grep -q '^reason=rule=stamp line=0 the envelope carries no stamp of agent-auth' "$Q/reject/3.new.data.reason"
+	decision "$W/n.data" 4.new.data new-1 2 'Auth-Create: yes'
+	run dl
+	assert_success
+	run sql "SELECT nombre, id_grupo FROM tagente"
+	assert_output "$(printf 'new-1\t2')"
+	grep -h '"action":"agent.created"' "$SPOOL"/audit-sign/new/* | grep -q '"authorised_by":"agent-auth"'
+	# A decision for a group that does not exist creates nothing.
+	agent new-3 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/o.data"
+	decision "$W/o.data" 5.new.data new-3 999 'Auth-Create: yes'
+	run dl
+	assert_success
+	grep -q 'rule=group line=0 cannot create agent: group 999 of the decision does not exist' "$Q/reject/5.new.data.reason"
+	# allow_create on, but agent-auth said no.
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	agent new-2 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/m.data"
+	decision "$W/m.data" 6.new.data new-2 2 'Auth-Create: no'
+	run dl
+	assert_success
+	grep -q '^code=77$' "$Q/reject/6.new.data.reason"
+	# A bare file: no decision at all.
+	put "$W/m.data" 7.new.data
+	run dl
+	assert_success
+	grep -q '^reason=rule=auth line=0 no decision of agent-auth' "$Q/reject/7.new.data.reason"
+	# A bad value in the envelope is a malformed item.
+	envelope "$W/m.data" 8.new.data 'Auth-Create: maybe'
+	run dl
+	assert_success
+	grep -q 'reason=rule=envelope line=0 envelope: bad Auth-Create' "$Q/reject/8.new.data.reason"
+	run sql "SELECT COUNT(*) FROM tagente"
+	assert_output 1
+	# The rejections are audited.
+	[ "$(grep -h '"action":"item.rejected"' "$SPOOL"/audit-sign/new/* | grep -c '"tool":"db-load"')" -ge 6 ]
+}
+
+@test "an item from another owner than the producer is rejected unread, the batch goes on" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (another owner)"
+	agent own-1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
+	agent stranger-1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/2.data"
+	put "$W/1.data" 1.own.data
+	put "$W/2.data" 2.stranger.data
+	chown daemon "$Q/new/2.stranger.data"
 	run dl
 	assert_success
 	run sql "SELECT nombre FROM tagente"
-	assert_output new-1
-	grep -h '"action":"agent.created"' "$SPOOL"/audit-sign/new/* | grep -q '"authorised_by":"agent-auth"'
-	# allow_create on, but agent-auth said no.
-	mkconf allow_create yes
-	agent new-2 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/m.data"
-	envelope "$W/m.data" 3.new.data 'Auth-Create: no'
-	run dl
-	assert_success
-	grep -q '^code=77$' "$Q/reject/3.new.data.reason"
-	# A bad value in the envelope is a malformed item.
-	envelope "$W/m.data" 4.new.data 'Auth-Create: maybe'
-	run dl
-	assert_success
-	grep -q 'reason=rule=envelope line=0 envelope: bad Auth-Create' "$Q/reject/4.new.data.reason"
-	run sql "SELECT COUNT(*) FROM tagente"
-	assert_output 1
+	assert_output own-1
+	grep -q "^reason=rule=producer line=0 owner uid $(id -u daemon) is not a producer" \
+	    "$Q/reject/2.stranger.data.reason"
+	grep -h '"item":"2.stranger.data"' "$SPOOL"/audit-sign/new/* | grep -q '"action":"item.rejected"'
 }
 
 @test "learning: no-learn mode, Auth-Learn: no, octo_agent_policy and module caps" {
@@ -714,7 +776,8 @@ OUT
 	grep -h '"action":"file.loaded"' "$SPOOL"/audit-sign/new/* | grep -q '"modules_over_cap":1'
 	# The envelope's cap is lower still; agent-auth may say no learning.
 	agent cap-host '2026/11/27 21:05:00' "$(module A generic_data 2)" "$(module E generic_data 1)" > "$W/2.data"
-	envelope "$W/2.data" 2.cap.data 'Auth-Learn: no'
+	mkconf allow_create yes module_cap 3 auth_pubkey "$KEYS/agent-auth.pub"
+	decision "$W/2.data" 2.cap.data cap-host 2 'Auth-Create: no' 'Auth-Learn: no'
 	run dl
 	assert_success
 	run sql "SELECT COUNT(*) FROM tagente_modulo"

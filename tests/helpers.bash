@@ -40,13 +40,52 @@ mk_certs() {
 	fi
 }
 
+# mk_keys: the stamp keys of tentacle-recv and agent-auth (Ed25519 PEM,
+# private 0600 for the service user), made once per test file; sets KEYS
+# and RECV_STAMP (the tentacle-recv option that names its key).
+mk_keys() {
+	KEYS=${BATS_FILE_TMPDIR:-$BATS_TMPDIR}/keys
+	RECV_STAMP=(--stamp-key "$KEYS/tentacle-recv.key")
+	mkdir -p "$KEYS"
+	for k in tentacle-recv agent-auth; do
+		[ -s "$KEYS/$k.pub" ] && continue
+		(umask 077 && openssl genpkey -algorithm ED25519 \
+		    -out "$KEYS/$k.key" 2>/dev/null) || return 1
+		openssl pkey -in "$KEYS/$k.key" -pubout -out "$KEYS/$k.pub" \
+		    2>/dev/null || return 1
+		chmod 0644 "$KEYS/$k.pub"
+		[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$KEYS/$k.key"
+	done
+	chmod 0755 "$KEYS"
+	# bats makes its temporary directories 0700: let the service user
+	# through to the public keys (as /etc/octospool/keys is 0755).
+	local d=$KEYS
+	while d=$(dirname "$d") && [ "$d" != / ] && [ "$d" != /tmp ]; do
+		chmod o+x "$d"
+	done
+}
+
+# keys_conf: the configuration lines that let the stages believe each
+# other's stamps and take the test user's items (one user runs all).
+keys_conf() {
+	mk_keys
+	printf '[xml-validate]\nproducer %s\n' "$RUN_USER"
+	printf '[agent-auth]\nproducer %s\nrecv_pubkey %s\nstamp_key %s\n' \
+	    "$RUN_USER" "$KEYS/tentacle-recv.pub" "$KEYS/agent-auth.key"
+	printf '[db-load]\nproducer %s\nauth_pubkey %s\n' "$RUN_USER" \
+	    "$KEYS/agent-auth.pub"
+	printf '[conf-dist]\nupload_producer %s\nrecv_pubkey %s\n' \
+	    "$RUN_USER" "$KEYS/tentacle-recv.pub"
+}
+
 # start_recv ARGS...: run tentacle-recv on a free port; sets PORT, RECV_PID.
 start_recv() {
 	rm -f "$T/port"
 	local user=()
 	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
+	mk_keys
 	"$BIN/tentacle-recv" -a 127.0.0.1 -p 0 --port-file "$T/port" \
-	    "${user[@]}" "$@" 2>>"$T/recv.log" 3>&- &
+	    "${user[@]}" "${RECV_STAMP[@]}" "$@" 2>>"$T/recv.log" 3>&- &
 	RECV_PID=$!
 	for _ in $(seq 1 100); do
 		[ -s "$T/port" ] && break

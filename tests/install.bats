@@ -29,10 +29,25 @@ teardown() {
 
 @test "the sample configuration parses" {
 	mk_spool "$T/spool"
-	sed "s|/var/spool/octospool|$T/spool|; /^ssl_/d; /^client_cert/d; s/^user .*/user $RUN_USER/" \
+	mk_keys
+	# The shipped users and keys need not exist here: the test's stand in.
+	sed -E "s|/var/spool/octospool|$T/spool|; /^ssl_/d; /^client_cert/d;
+	    s|/etc/octospool/keys/|$KEYS/|;
+	    s/^(user|producer) octospool-[a-z]+\$/\1 $RUN_USER/;
+	    s/^producers .*/producers $RUN_USER root/" \
 	    "$BATS_TEST_DIRNAME/../etc/octospool.conf" > "$T/o.conf"
 	run "$BIN/tentacle-recv" -n -F "$T/o.conf"
 	assert_success
+	run "$BIN/xml-validate" -n -c "$T/o.conf"
+	assert_success
+	run "$BIN/audit-sign" -n -c "$T/o.conf"
+	assert_success
+	# Unedited, the producer lists name the shipped users.
+	grep -q '^producer octospool-recv$' "$BATS_TEST_DIRNAME/../etc/octospool.conf"
+	grep -q '^producer octospool-xml$' "$BATS_TEST_DIRNAME/../etc/octospool.conf"
+	grep -q '^producer octospool-auth$' "$BATS_TEST_DIRNAME/../etc/octospool.conf"
+	grep -q '^producers octospool-recv octospool-xml octospool-auth octospool-db octospool-conf root @octospool-admin$' \
+	    "$BATS_TEST_DIRNAME/../etc/octospool.conf"
 }
 
 @test "systemd units verify offline and each exposure is at most 2.0" {

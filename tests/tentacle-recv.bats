@@ -11,6 +11,7 @@ setup_file() {
 
 setup() {
 	mk_tmp
+	mk_keys
 	mk_spool "$T/spool"
 	SP=$T/spool
 	INBOX=$SP/xml-validate/new
@@ -47,20 +48,35 @@ recv_stock() {
 }
 
 @test "config check: -n accepts a good config, 78 for unknown keys, proxy mode, bad TLS" {
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}"
 	assert_success
 	assert_output --partial "configuration ok (octospool layout)"
+	# The octospool layout stamps every envelope: no key, no start.
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" --stamp-key "$T/none.key"
+	assert_equal "$status" 78
+	assert_output --partial "stamp_key: $T/none.key"
+	cp "$KEYS/tentacle-recv.key" "$T/loose.key"
+	chmod 0644 "$T/loose.key"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" --stamp-key "$T/loose.key"
+	assert_equal "$status" 78
+	assert_output --partial "readable by its owner only"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" --stamp-key none
+	assert_success
+	# The stock layout writes no envelope and needs no key.
+	mkdir -p "$T/in"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" -s "$T/in"
+	assert_success
 	printf '[tentacle-recv]\nmax_sise 10\n' > "$T/bad.conf"
-	run "$BIN/tentacle-recv" -n -F "$T/bad.conf" --spool "$SP"
+	run "$BIN/tentacle-recv" -n -F "$T/bad.conf" --spool "$SP" "${RECV_STAMP[@]}"
 	assert_equal "$status" 78
 	assert_output --partial "unknown key 'max_sise'"
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -b 10.0.0.1
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" -b 10.0.0.1
 	assert_equal "$status" 78
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -e /nonexistent.crt
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" -e /nonexistent.crt
 	assert_equal "$status" 78
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -f "$CERTS/ca.crt"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" -f "$CERTS/ca.crt"
 	assert_equal "$status" 78
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -e "$CERTS/server.crt" -k "$CERTS/server.key" -z TLSv1_1
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" -e "$CERTS/server.crt" -k "$CERTS/server.key" -z TLSv1_1
 	assert_equal "$status" 78
 }
 
@@ -80,6 +96,29 @@ recv_stock() {
 	assert_output 1
 	run stat -c %a "$f"
 	assert_output 640
+}
+
+@test "every envelope is stamped: openssl verifies it with the public key; one changed fact does not" {
+	recv_octo
+	run wire 'send:SEND <st.1.data> SIZE 5\n' 'expect:SEND OK\n' 'send:hello' \
+	    'expect:SEND OK\n' 'send:QUIT\n' expectclose
+	assert_success
+	f=$(echo "$INBOX"/*.st.1.data)
+	# The last line of the envelope, then the blank line and the body.
+	run sed -n '/^$/q;p' "$f"
+	assert_line --regexp '^Stamp: tentacle-recv [0-9a-f]{16} [A-Za-z0-9+/]{86}==$'
+	[ "$(sed -n '/^$/q;p' "$f" | tail -1 | cut -c1-7)" = "Stamp: " ]
+	# The recipe of octospool-spool(5), by hand.
+	{ printf 'octospool-stamp 1\ntentacle-recv\n'; sed '/^Stamp: /,$d' "$f"; } > "$T/msg"
+	sed -n 's/^Stamp: [^ ]* [^ ]* //p' "$f" | base64 -d > "$T/sig"
+	run openssl pkeyutl -verify -pubin -inkey "$KEYS/tentacle-recv.pub" -rawin \
+	    -in "$T/msg" -sigfile "$T/sig"
+	assert_success
+	assert_output --partial "Signature Verified Successfully"
+	sed 's/^Peer: 127.0.0.1 /Peer: 127.0.0.2 /' "$T/msg" > "$T/msg2"
+	run openssl pkeyutl -verify -pubin -inkey "$KEYS/tentacle-recv.pub" -rawin \
+	    -in "$T/msg2" -sigfile "$T/sig"
+	assert_failure
 }
 
 @test "B2: every error text is byte-exact and the session goes on" {
@@ -281,7 +320,7 @@ recv_stock() {
 	assert_equal "$(count "$SP"/conf-dist/uploads/new/*.238cd44ae5e05cc2dd832a79a3f5ddab.conf)" 1
 	# Agent uploads never reach the served tree.
 	assert_equal "$(ls -A "$SP/conf-dist/out/conf" | wc -l)" 0
-	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" -i '.*:../x'
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" -i '.*:../x'
 	assert_equal "$status" 78
 }
 
@@ -630,7 +669,8 @@ recv_stock() {
 	recv_octo
 	run awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$RECV_PID/status"
 	assert_output "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)"
-	run "$BIN/tentacle-recv" -F "$T/empty.conf" --spool "$SP" -a 127.0.0.1 -p 0 --user root
+	run "$BIN/tentacle-recv" -F "$T/empty.conf" --spool "$SP" -a 127.0.0.1 -p 0 --user root \
+	    "${RECV_STAMP[@]}"
 	assert_equal "$status" 77
 }
 
@@ -647,7 +687,8 @@ recv_stock() {
 	user=()
 	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
 	run "$BIN/tentacle-recv" -d -F "$T/empty.conf" --spool "$SP" -a 127.0.0.1 -p 0 \
-	    --port-file "$T/port" --pid-file "$T/run/pid" -l "$T/run/log" "${user[@]}"
+	    --port-file "$T/port" --pid-file "$T/run/pid" -l "$T/run/log" "${user[@]}" \
+	    "${RECV_STAMP[@]}"
 	assert_success
 	for _ in $(seq 1 100); do [ -s "$T/run/pid" ] && break; sleep 0.05; done
 	RECV_PID=$(cat "$T/run/pid")

@@ -20,7 +20,8 @@ setup() {
 	SP=$T/spool
 	IN=$SP/xml-validate
 	OUT=$SP/agent-auth/new
-	printf 'spool_dir %s\n[xml-validate]\nuser %s\n' "$SP" "$RUN_USER" > "$T/xv.conf"
+	printf 'spool_dir %s\n[xml-validate]\nuser %s\nproducer %s\n' "$SP" "$RUN_USER" \
+	    "$RUN_USER" > "$T/xv.conf"
 }
 
 teardown() {
@@ -85,8 +86,10 @@ asan() {
 }
 
 @test "config: -n accepts the sample section, 78 for unknown keys and bad values" {
+	# The shipped users need not exist here: the test user stands in.
 	sed -n '/^\[xml-validate\]/,/^\[/p' "$BATS_TEST_DIRNAME/../etc/octospool.conf" |
-	    grep -v '^\[xml-validate\]' | grep -v '^\[' > "$T/section"
+	    grep -v '^\[xml-validate\]' | grep -v '^\[' |
+	    sed -E "s/^(user|producer) octospool-[a-z]+$/\1 $RUN_USER/" > "$T/section"
 	printf 'spool_dir %s\n[xml-validate]\n' "$SP" > "$T/sample.conf"
 	cat "$T/section" >> "$T/sample.conf"
 	grep -q '^max_size' "$T/sample.conf"
@@ -95,10 +98,14 @@ asan() {
 	assert_output "xml-validate: configuration ok"
 	for bad in 'max_sise 10' 'max_size 67108865' 'max_size 0' 'module_errors maybe' \
 	    'name_pattern (' 'max_depth 1' 'audit perhaps' 'now yesterday' 'batch 0'; do
-		printf '[xml-validate]\n%s\n' "$bad" > "$T/bad.conf"
+		printf '[xml-validate]\nproducer %s\n%s\n' "$RUN_USER" "$bad" > "$T/bad.conf"
 		run "$BIN/xml-validate" -n -c "$T/bad.conf"
 		assert_equal "$status" 78
 	done
+	printf '[xml-validate]\nproducer no-such-user-octo\n' > "$T/bad.conf"
+	run "$BIN/xml-validate" -n -c "$T/bad.conf"
+	assert_equal "$status" 78
+	assert_output --partial "key=producer msg=\"no user 'no-such-user-octo'\""
 	run "$BIN/xml-validate" -n -c "$T/xv.conf" --now nope
 	assert_equal "$status" 78
 }
@@ -517,6 +524,24 @@ EOF
 	printf '[xml-validate]\nuser no-such-user-xv\n' >> "$T/xv.conf"
 	run "$BIN/xml-validate" -c "$T/xv.conf" --now "$NOW_S" "$DATA"/samples/79cd*.data
 	assert_equal "$status" 77
+}
+
+@test "an item whose owner is not the producer is refused unread, with its reason and audit event" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (another owner)"
+	put "$DATA"/samples/79cd*.data good.1.data
+	put "$DATA"/samples/79cd*.data stranger.1.data
+	chown daemon "$IN/new/stranger.1.data"
+	run drain "$NOW_S"
+	assert_success
+	assert_file_exists "$OUT/good.1.data"
+	assert_file_not_exists "$OUT/stranger.1.data"
+	assert_file_exists "$IN/reject/stranger.1.data"
+	run cat "$IN/reject/stranger.1.data.reason"
+	assert_line "code=77"
+	assert_line "reason=rule=producer line=0 owner uid $(id -u daemon) is not a producer of this queue ($RUN_USER)"
+	run grep -h '"item":"stranger.1.data"' "$SP"/audit-sign/new/*
+	assert_output --partial '"action":"item.rejected","outcome":"refused"'
+	assert_output --partial "\"owner_uid\":$(id -u daemon)"
 }
 
 # state_check N: every queued item is in exactly one place, or published

@@ -37,20 +37,34 @@ sh tools/mkspool.sh "$demo/spool" "$owner"
 sh tools/mkcerts.sh "$demo/pki" research-agent-01 >/dev/null
 chmod 0755 "$demo/pki"
 [ -n "$owner" ] && chgrp nogroup "$demo/pki"/*.key
+# The stamp keys: tentacle-recv signs every envelope, agent-auth every
+# decision; the next stage believes them only under these signatures.
+mkdir -p "$demo/keys"
+for k in tentacle-recv agent-auth; do
+	(umask 077 && openssl genpkey -algorithm ED25519 -out "$demo/keys/$k.key")
+	openssl pkey -in "$demo/keys/$k.key" -pubout -out "$demo/keys/$k.pub"
+	chmod 0644 "$demo/keys/$k.pub"
+done
+[ -n "$owner" ] && chown "$owner" "$demo/keys" "$demo/keys"/*.key
+# In the demo one user runs every stage; installed, each stage has its
+# own user and takes items only from the one before (octospool-spool(5)).
+demo_user=${owner%%:*}
+[ -n "$demo_user" ] || demo_user=$(id -un)
 # One configuration for the drains (tentacle-recv gets its options below).
 {
 	echo "spool_dir $demo/spool"
 	echo "[xml-validate]"
 	[ -n "$owner" ] && echo "user nobody"
+	echo "producer $demo_user"
 	echo "[conf-dist]"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "sign_key $demo/keys/sign.key"
 	echo "sign_pubkey $demo/keys/sign.pub"
+	echo "upload_producer $demo_user"
+	echo "recv_pubkey $demo/keys/tentacle-recv.pub"
 	# Who may configure the demo agent's group: the person running this.
 	echo "acl_groups Servers=$(id -gn)"
 } > "$demo/octospool.conf"
-mkdir -p "$demo/keys"
-[ -n "$owner" ] && chown "$owner" "$demo/keys"
 : > "$demo/recv.conf"
 
 # The demo agent's remote configuration key: md5("research-agent-01").
@@ -61,6 +75,7 @@ echo "== starting tentacle-recv (TLS 1.2+, client certificates from the demo CA)
 bin/tentacle-recv -F "$demo/recv.conf" --spool "$demo/spool" \
     -i '.*\.conf:conf;.*\.md5:md5;.*\.zip:collections;.*\.conf\.sig:conf;.*\.md5\.sig:md5;.*\.zip\.sig:collections' \
     -a 127.0.0.1 -p 0 --port-file "$demo/port" "${user[@]}" \
+    --stamp-key "$demo/keys/tentacle-recv.key" \
     -e "$demo/pki/server.crt" -k "$demo/pki/server.key" \
     -f "$demo/pki/ca.crt" 2>"$demo/recv.log" &
 pid=$!
@@ -106,16 +121,18 @@ echo
 echo "== db-load: a private MariaDB (TLS, one account per tool) gets the data"
 OCTO_DB_GROUP=${owner#*:} sh tools/mariadb.sh start "$demo/db" | sed 's/^/   /'
 dbstarted=1
-authuser=${owner%%:*}
-[ -n "$authuser" ] || authuser=$(id -un)
 {
 	cat "$demo/db/octospool-db.conf"
 	echo "[agent-auth]"
 	[ -n "$owner" ] && echo "user nobody"
+	echo "producer $demo_user"
+	echo "recv_pubkey $demo/keys/tentacle-recv.pub"
+	echo "stamp_key $demo/keys/agent-auth.key"
 	echo "[db-load]"
 	[ -n "$owner" ] && echo "user nobody"
-	# Believe Auth-* envelope keys only from agent-auth's user.
-	echo "auth_owner $authuser"
+	# Load an item only with agent-auth's stamped decision.
+	echo "producer $demo_user"
+	echo "auth_pubkey $demo/keys/agent-auth.pub"
 } >> "$demo/octospool.conf"
 echo
 echo "== agent-auth: the group password (a KDF hash only) and self-creation"
@@ -141,7 +158,18 @@ for r in "$demo"/spool/agent-auth/reject/*.reason; do
 	[ -e "$r" ] || continue
 	sed -n 's/^item=/     /p; s/^reason=/       reason: /p' "$r"
 done
-TZ=UTC bin/db-load -d -c "$demo/octospool.conf" 2>&1 | grep 'drain.done' | sed 's/^/   /'
+echo "   a forged decision (Auth-Create: yes, no agent-auth stamp) dropped into db-load/new:"
+{
+	printf 'Octospool-Envelope: 1\nOriginal-Name: forged.1.data\nPeer: 192.0.2.66 1\n'
+	printf 'Auth-Agent: intruder\nAuth-Group: 2\nAuth-Create: yes\nAuth-Learn: yes\n'
+	printf 'Sha256: %s\n\n' "$(sed "s/research-agent-01/intruder/" \
+	    tests/data/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816539.data | sha256sum | cut -c1-64)"
+	sed "s/research-agent-01/intruder/" \
+	    tests/data/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816539.data
+} > "$demo/spool/db-load/new/forged-decision.1.data"
+[ -n "$owner" ] && chown "$owner" "$demo/spool/db-load/new/forged-decision.1.data"
+TZ=UTC bin/db-load -d -c "$demo/octospool.conf" 2>&1 | grep 'drain.done\|item.reject' | sed 's/^/   /'
+sed -n 's/^reason=/     reason: /p' "$demo/spool/db-load/reject/forged-decision.1.data.reason"
 dbsql() {
 	sh tools/mariadb.sh sql "$demo/db" -t -e "$1" pandora
 }
@@ -225,6 +253,8 @@ mkdir -p "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "log_dir $demo/audit/log"
 	echo "key_dir $demo/audit/keys"
+	# Event files count only from these owners (recorded in each record).
+	echo "producers $demo_user root"
 	echo "[audit-export]"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "log_dir $demo/audit/log"

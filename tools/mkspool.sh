@@ -1,7 +1,9 @@
 #!/bin/sh
 # Create the octospool spool tree (what etc/tmpfiles.d/octospool.conf
 # does on an installed system): mkspool.sh DIR [OWNER]
-# Queues: tmp/ and new/ 1770 (producers write), cur/ reject/ 0700.
+# Queues: tmp/ and new/ 3770 (the producers' group writes, the sticky bit
+# keeps each producer to its own files, set-group-ID gives every item the
+# queue's group so that the consumer reads it), cur/ reject/ 0700.
 set -eu
 dir=${1:?usage: mkspool.sh DIR [OWNER]}
 owner=${2:-}
@@ -9,7 +11,7 @@ mkdir -p "$dir"
 for q in xml-validate agent-auth db-load audit-sign conf-dist/uploads \
     conf-dist/submit; do
 	mkdir -p "$dir/$q/tmp" "$dir/$q/new" "$dir/$q/cur" "$dir/$q/reject"
-	chmod 1770 "$dir/$q/tmp" "$dir/$q/new"
+	chmod 3770 "$dir/$q/tmp" "$dir/$q/new"
 	chmod 0700 "$dir/$q/cur" "$dir/$q/reject"
 done
 for d in conf md5 collections commands; do

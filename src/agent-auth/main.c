@@ -38,6 +38,7 @@
 #include "pandora.h"
 #include "priv.h"
 #include "spool.h"
+#include "stamp.h"
 #include "xalloc.h"
 
 #include "agentauth.h"
@@ -46,12 +47,16 @@
 #define STAGE		"agent-auth"
 #define DEFAULT_SPOOL	"/var/spool/octospool"
 #define DEFAULT_USER	"octospool-auth"
+#define DEFAULT_PRODUCER "octospool-xml"
+#define DEFAULT_RECV_PUB "/etc/octospool/keys/tentacle-recv.pub"
+#define DEFAULT_STAMP_KEY "/etc/octospool/keys/agent-auth.key"
 #define FAIL_MAX_ENTRIES 20000
 
 static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "max_size",
 	"fail_max", "fail_window", "fail_block", "state_file", "module_cap",
-	"cert_required", DB_TOOL_KEYS, NULL
+	"cert_required", "producer", "recv_pubkey", "stamp_key", DB_TOOL_KEYS,
+	NULL
 };
 
 struct aa_conf {
@@ -59,6 +64,13 @@ struct aa_conf {
 	char		*user;
 	char		*audit_spool;
 	char		*state_file;
+	char		*producer;		/* who writes our queue */
+	char		*recv_pubkey;		/* NULL: "none" */
+	char		*stamp_key;
+	struct stamp_signer stamp;		/* signs our envelopes */
+	struct stamp_keys recv_keys;		/* tentacle-recv's stamps */
+	int		 have_recv_keys;
+	struct idset	 producers;
 	int		 audit;
 	int		 cert_required;		/* every agent */
 	size_t		 batch;
@@ -212,6 +224,13 @@ configure(struct aa_conf *cf, int need_db)
 	    cf->spool_dir) == -1)
 		fatal(EX_OSERR, "asprintf");
 	cf->user = get_str("user", DEFAULT_USER);
+	cf->producer = get_str("producer", DEFAULT_PRODUCER);
+	cf->recv_pubkey = get_str("recv_pubkey", DEFAULT_RECV_PUB);
+	if (strcmp(cf->recv_pubkey, "none") == 0) {
+		free(cf->recv_pubkey);
+		cf->recv_pubkey = NULL;
+	}
+	cf->stamp_key = get_str("stamp_key", DEFAULT_STAMP_KEY);
 	if (need_db && db_conf_load(&cf->db, the_conf, SECTION, err,
 	    sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
@@ -451,7 +470,11 @@ db_ready(struct aa_run *run)
 	    "SELECT a.id_agente, a.id_grupo, p.cert_sha256, "
 	    "COALESCE(p.cert_cn, 0), COALESCE(p.no_learn, 0), p.module_cap "
 	    "FROM tagente a LEFT JOIN octo_agent_policy p "
-	    "ON p.id_agente = a.id_agente WHERE a.nombre = ? "
+	    "ON p.id_agente = a.id_agente "
+	    /* Names compare byte for byte (octospool-spool(5)): the
+	     * first condition finds the rows through the index, the
+	     * second drops those the collation merely folds together. */
+	    "WHERE a.nombre = ? AND a.nombre = BINARY ? "
 	    "ORDER BY a.id_agente LIMIT 1")) == NULL ||
 	    (run->st_gname = db_prepare(run->db,
 	    "SELECT id_grupo FROM tgrupo WHERE nombre = ? "
@@ -697,7 +720,7 @@ decide(struct aa_run *run, struct drain_item *it,
 	}
 	enc = pandora_safe_input(name, strlen(name), &enclen);
 	if (db_stmt_exec(run->st_agent, (struct db_val[]){
-	    DB_TEXTN(enc, enclen) }, 1) == -1) {
+	    DB_TEXTN(enc, enclen), DB_TEXTN(enc, enclen) }, 2) == -1) {
 		free(enc);
 		return -1;
 	}
@@ -813,15 +836,17 @@ known:
 /* Pass the item on with its envelope and agent-auth's Auth-* keys. */
 static int
 emit(struct aa_run *run, struct drain *d, struct drain_item *it,
-    const struct aa_decision *dec)
+    const struct aa_decision *dec, const char *agent, const char *body_sha)
 {
 	struct envelope e = it->env;
-	unsigned char md[32];
-	unsigned int mdlen = 0;
 	char hdr[ENVELOPE_MAX], *buf;
+	size_t stamp_off = 0;
 	ssize_t hl;
 	int rc;
 
+	/* The input's stamp is not ours to pass on: ours replaces it. */
+	memset(e.stamp_keyid, 0, sizeof(e.stamp_keyid));
+	memset(e.stamp_sig, 0, sizeof(e.stamp_sig));
 	if (it->env.hdrlen == 0) {
 		/* A bare agent file: a minimal envelope. */
 		struct tm tm;
@@ -840,17 +865,31 @@ emit(struct aa_run *run, struct drain *d, struct drain_item *it,
 		strlcpy(e.tls, "none", sizeof(e.tls));
 		strlcpy(e.auth, "none", sizeof(e.auth));
 	}
-	/* Whatever Auth-* keys came in are replaced by this decision. */
+	/* Whatever Auth-* keys came in are replaced by this decision, which
+	 * names the agent and the group it was made for, under our stamp. */
+	if (strlcpy(e.auth_agent, agent, sizeof(e.auth_agent)) >=
+	    sizeof(e.auth_agent)) {
+		drain_reason(it, EX_DATAERR, "rule=envelope line=0 the agent "
+		    "name does not fit the envelope");
+		return -1;
+	}
+	e.have_auth_group = 1;
+	e.auth_group = dec->gid;
+	strlcpy(e.stamp_signer, run->cf->stamp.name, sizeof(e.stamp_signer));
 	e.auth_create = dec->create ? ENVELOPE_YES : ENVELOPE_NO;
 	e.auth_learn = dec->no_learn ? ENVELOPE_NO : ENVELOPE_YES;
 	e.have_module_cap = dec->cap >= 0;
 	e.module_cap = dec->cap >= 0 ? dec->cap : 0;
-	EVP_Digest(it->body, it->bodylen, md, &mdlen, EVP_sha256(), NULL);
-	hexenc(e.sha256, md, sizeof(md));
-	if ((hl = envelope_format(&e, hdr, sizeof(hdr), NULL)) == -1) {
+	memcpy(e.sha256, body_sha, sizeof(e.sha256));
+	if ((hl = envelope_format(&e, hdr, sizeof(hdr), NULL,
+	    &stamp_off)) == -1) {
 		drain_reason(it, EX_DATAERR, "rule=envelope line=0 the "
 		    "envelope does not fit");
 		return -1;
+	}
+	if (stamp_fill(&run->cf->stamp, hdr, hl, stamp_off) == -1) {
+		log_warnx("event=stamp.fail stage=%s id=%s", STAGE, it->name);
+		return -2;
 	}
 	buf = xmalloc(hl + it->bodylen + 1);
 	memcpy(buf, hdr, hl);
@@ -907,10 +946,35 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 	struct agentxml_limits lim;
 	struct agent_data *ad;
 	struct aa_decision dec;
-	char why[DRAIN_REASON_MAX], vis[LOG_VISBUF];
+	char why[DRAIN_REASON_MAX], vis[LOG_VISBUF], body_sha[65];
 	const char *peer = it->env.hdrlen > 0 ? it->env.peer : NULL;
 	int rc;
 
+	/*
+	 * The connection facts count only under tentacle-recv's stamp:
+	 * an envelope without one, or one that does not verify, is not
+	 * believed and the item is refused.  Without a configured key
+	 * (recv_pubkey none) no fact is believed: no certificate.
+	 */
+	stamp_sha256_hex(it->body, it->bodylen, body_sha);
+	if (it->env.hdrlen > 0 && run->cf->have_recv_keys) {
+		char serr[256];
+
+		if ((rc = stamp_check(&run->cf->recv_keys, it->data, &it->env,
+		    body_sha, serr, sizeof(serr))) != 1) {
+			drain_reason(it, EX_NOPERM, "rule=stamp line=0 %s",
+			    rc == 0 ? "the envelope carries no stamp of "
+			    "tentacle-recv: its facts cannot be believed" :
+			    serr);
+			audit_item(run, d, it, NULL, "refused",
+			    "envelope not stamped by tentacle-recv", NULL);
+			run->refused++;
+			return DRAIN_REJECT;
+		}
+	} else if (it->env.hdrlen > 0) {
+		it->env.subject[0] = it->env.fingerprint[0] = '\0';
+		strlcpy(it->env.auth, "none", sizeof(it->env.auth));
+	}
 	agentxml_limits_default(&lim);
 	lim.max_size = run->cf->max_size;
 	lim.now = 0;		/* xml-validate checked the time window */
@@ -955,7 +1019,7 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 		agentxml_free(ad);
 		return DRAIN_REJECT;
 	}
-	if ((rc = emit(run, d, it, &dec)) != 0) {
+	if ((rc = emit(run, d, it, &dec, ad->agent_name, body_sha)) != 0) {
 		agentxml_free(ad);
 		if (rc == -1)
 			return DRAIN_REJECT;
@@ -966,6 +1030,34 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 	run->ok++;
 	agentxml_free(ad);
 	return DRAIN_DONE;
+}
+
+/*
+ * The keys of the stamps (ours to sign with, tentacle-recv's to check)
+ * and the queue's producer, while the files are still readable.
+ */
+static void
+load_keys(struct aa_conf *cf, int drain)
+{
+	char err[512];
+
+	if (stamp_signer_load(&cf->stamp, STAGE, cf->stamp_key, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=stamp_key msg=\"%s\"",
+		    err);
+	if (cf->recv_pubkey != NULL) {
+		if (stamp_keys_load(&cf->recv_keys, "tentacle-recv",
+		    cf->recv_pubkey, err, sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "event=config.error key=recv_pubkey "
+			    "msg=\"%s\"", err);
+		cf->have_recv_keys = 1;
+	} else
+		log_warnx("event=config.warn key=recv_pubkey msg=\"none: no "
+		    "connection fact (client certificate) is believed\"");
+	if (drain && idset_parse(&cf->producers, cf->producer, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
+		    err);
 }
 
 /* Become the service user if started as root; never run as root. */
@@ -1030,6 +1122,7 @@ drain_mode(struct aa_conf *cf)
 	o.stage = STAGE;
 	o.max_item = cf->max_size + ENVELOPE_MAX;
 	o.batch = cf->batch;
+	o.producers = &cf->producers;
 	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
 	    err, sizeof(err))) == NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
@@ -1117,6 +1210,7 @@ filter_mode(struct aa_conf *cf, const char *path, const char *outpath,
 		free(buf);
 		return EX_CANTCREAT;
 	}
+	load_keys(cf, 0);
 	drop_privileges(cf);
 	run.now = time(NULL);
 	if ((run.db = db_open(&cf->db)) == NULL)
@@ -1239,7 +1333,7 @@ main(int argc, char *argv[])
 	}
 	if (outpath != NULL && !filter)
 		usage(stderr, EX_USAGE);
-	log_init("agent-auth", LOG_DAEMON, fg || argc > 0);
+	log_init("agent-auth", LOG_DAEMON, fg || check || argc > 0);
 	log_setverbose(verbose > 1 ? 1 : verbose);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
 		conffile = CONF_DEFAULT;
@@ -1250,6 +1344,7 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf, argc == 0 || filter);
 	if (check) {
+		load_keys(&cf, 1);
 		printf("agent-auth: configuration ok\n");
 		exit(EX_OK);
 	}
@@ -1268,6 +1363,7 @@ main(int argc, char *argv[])
 		if (have_max || cn)
 			usage(stderr, EX_USAGE);
 		agentxml_init();
+		load_keys(&cf, 1);
 		drop_privileges(&cf);
 		rc = drain_mode(&cf);
 		db_conf_free(&cf.db);
@@ -1278,5 +1374,10 @@ main(int argc, char *argv[])
 	free(cf.user);
 	free(cf.audit_spool);
 	free(cf.state_file);
+	free(cf.producer);
+	free(cf.recv_pubkey);
+	free(cf.stamp_key);
+	stamp_signer_free(&cf.stamp);
+	stamp_keys_free(&cf.recv_keys);
 	return rc;
 }

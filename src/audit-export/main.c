@@ -275,7 +275,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(stderr, EX_USAGE);
-	log_init("audit-export", LOG_AUTHPRIV, fg);
+	log_init("audit-export", LOG_AUTHPRIV, fg || check);
 	log_setverbose(verbose > 0 ? 1 : 0);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
 		conffile = CONF_DEFAULT;

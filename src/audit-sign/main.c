@@ -46,7 +46,8 @@
 #define DEFAULT_USER	"octospool-audit"
 #define DEFAULT_LOG	"/var/lib/octospool/audit/log"
 #define DEFAULT_KEYS	"/var/lib/octospool/audit/keys"
-#define MAX_PRODUCERS	64
+#define DEFAULT_PRODUCERS "octospool-recv octospool-xml octospool-auth " \
+	"octospool-db octospool-conf root @octospool-admin"
 
 static const char *const known_keys[] = {
 	"spool_dir", "user", "log_dir", "key_dir", "name", "epoch", "batch",
@@ -67,8 +68,9 @@ struct sign_conf {
 	long long	 seg_max;
 	long long	 seg_age;
 	long long	 commit_ms;	/* stdin mode: T_commit */
-	uid_t		 producers[MAX_PRODUCERS];
-	int		 nproducers;	/* 0: any owner */
+	char		*producer_list;
+	struct idset	 producers;	/* whose event files count */
+	int		 any_producer;	/* "producers any": tests only */
 };
 
 struct run {
@@ -120,7 +122,7 @@ get_str(const char *key, const char *def)
 static void
 configure(struct sign_conf *cf)
 {
-	char err[512], *p, *list, *tok, *save;
+	char err[512], *p;
 
 	if (the_conf != NULL &&
 	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
@@ -138,35 +140,26 @@ configure(struct sign_conf *cf)
 	cf->seg_max = get_num("segment_size", 4096, 1LL << 40, 64LL << 20);
 	cf->seg_age = get_num("segment_age", 1, 366LL * 86400, 3600);
 	cf->commit_ms = get_num("commit_interval", 1, 10000, 20);
-	if ((list = get_str("producers", NULL)) != NULL) {
-		for (tok = strtok_r(list, " ,", &save); tok != NULL;
-		    tok = strtok_r(NULL, " ,", &save)) {
-			struct passwd *pw;
-			const char *es = NULL;
-			long long u;
-
-			if (cf->nproducers == MAX_PRODUCERS)
-				fatalx(EX_CONFIG, "event=config.error "
-				    "key=producers msg=\"at most %d\"",
-				    MAX_PRODUCERS);
-			if (isdigit((unsigned char)tok[0])) {
-				u = strtonum(tok, 0, UINT32_MAX - 1, &es);
-				if (es != NULL)
-					fatalx(EX_CONFIG, "event=config.error "
-					    "key=producers msg=\"uid %s\"", es);
-			} else if ((pw = getpwnam(tok)) != NULL)
-				u = pw->pw_uid;
-			else
-				fatalx(EX_CONFIG, "event=config.error "
-				    "key=producers msg=\"no user %s\"", tok);
-			cf->producers[cf->nproducers++] = (uid_t)u;
-		}
-		free(list);
-	}
+	/* The shipped users, root and the administrators' group. */
+	cf->producer_list = get_str("producers", DEFAULT_PRODUCERS);
 	for (p = cf->name; p != NULL && *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '+' || *p == 0x7f)
 			fatalx(EX_CONFIG, "event=config.error key=name "
 			    "msg=\"no spaces, '+' or control characters\"");
+}
+
+/* The producers, by name, while the user database is at hand. */
+static void
+load_producers(struct sign_conf *cf)
+{
+	char err[512];
+
+	if (strcmp(cf->producer_list, "any") == 0)
+		cf->any_producer = 1;
+	else if (idset_parse(&cf->producers, cf->producer_list, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=producers "
+		    "msg=\"%s\"", err);
 }
 
 static void
@@ -296,7 +289,6 @@ static int
 handle(struct drain *d, struct drain_item *it, void *arg)
 {
 	struct run *r = arg;
-	struct sign_conf *cf = r->cf;
 	struct stat sb;
 	char why[DRAIN_REASON_MAX], src[AL_SRC_MAX];
 	size_t pos = 0, line = 0;
@@ -307,20 +299,8 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 		    strerror(errno));
 		return DRAIN_REJECT;
 	}
-	/* The owner is the producer: nobody else may have written it. */
-	if (cf->nproducers > 0) {
-		int ok = 0;
-
-		for (int i = 0; i < cf->nproducers; i++)
-			if (cf->producers[i] == sb.st_uid)
-				ok = 1;
-		if (!ok) {
-			drain_reason(it, EX_NOPERM, "rule=producer line=0 "
-			    "owner uid %u is not a producer", (unsigned)
-			    sb.st_uid);
-			return DRAIN_REJECT;
-		}
-	}
+	/* The owner is the producer (lib/drain checked it against the
+	 * producers list): nobody else may have written the file. */
 	if (sb.st_nlink != 1) {
 		drain_reason(it, EX_NOPERM, "rule=links line=0 %lu hard links: "
 		    "the owner may not be the writer", (unsigned long)
@@ -429,6 +409,7 @@ open_drain(struct sign_conf *cf, struct run *r)
 	o.batch = cf->batch;
 	o.commit = commit;
 	o.arg = r;
+	o.producers = cf->any_producer ? NULL : &cf->producers;
 	if ((d = drain_open(cf->queue, NULL, NULL, &o, err, sizeof(err))) ==
 	    NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
@@ -725,7 +706,7 @@ main(int argc, char *argv[])
 	    (follow && (argc > 0 || keygen)) || (new_epoch && (argc > 0 ||
 	    keygen)))
 		usage(stderr, EX_USAGE);
-	log_init("audit-sign", LOG_AUTHPRIV, fg || keygen || argc == 1);
+	log_init("audit-sign", LOG_AUTHPRIV, fg || check || keygen || argc == 1);
 	log_setverbose(verbose > 0 ? 1 : 0);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
 		conffile = CONF_DEFAULT;
@@ -736,6 +717,7 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
 	if (check) {
+		load_producers(&cf);
 		printf("audit-sign: configuration ok\n");
 		exit(EX_OK);
 	}
@@ -751,10 +733,12 @@ main(int argc, char *argv[])
 		drop_privileges(&cf);
 		rc = stdin_mode(&cf, uid, gid, pid);
 	} else {
+		load_producers(&cf);
 		drop_privileges(&cf);
 		rc = drain_mode(&cf, follow, new_epoch);
 	}
 	conf_free(conf);
+	free(cf.producer_list);
 	free(cf.spool_dir);
 	free(cf.queue);
 	free(cf.user);

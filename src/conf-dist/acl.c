@@ -261,7 +261,7 @@ int
 registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
     char *err, size_t errlen)
 {
-	struct db_val v[1];
+	struct db_val v[2];
 	char *enc;
 	size_t enclen;
 	int r;
@@ -291,12 +291,15 @@ registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
 	    "SELECT g.nombre, COALESCE(p.read_only, 0) FROM tagente a "
 	    "LEFT JOIN tgrupo g ON g.id_grupo = a.id_grupo "
 	    "LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente "
-	    "WHERE a.nombre = ? ORDER BY a.id_agente")) == NULL)
+	    /* byte for byte, as agent-auth and db-load (octospool-spool(5)) */
+	    "WHERE a.nombre = ? AND a.nombre = BINARY ? "
+	    "ORDER BY a.id_agente")) == NULL)
 		return registry_fail(err, errlen, "prepare");
 	/* Pandora keeps names entity-encoded (safe_input). */
 	enc = pandora_safe_input(agent, strlen(agent), &enclen);
 	v[0] = DB_TEXTN(enc, enclen);
-	if (db_stmt_exec(reg_st, v, 1) == -1) {
+	v[1] = DB_TEXTN(enc, enclen);
+	if (db_stmt_exec(reg_st, v, 2) == -1) {
 		free(enc);
 		return registry_fail(err, errlen, "query");
 	}

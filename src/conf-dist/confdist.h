@@ -11,13 +11,14 @@
 
 #include "audit.h"
 #include "db.h"
+#include "sig.h"
 
 #define CD_SECTION	"conf-dist"
 #define CD_TOOL		"conf-dist"
 #define CD_AGENT_MAX	255		/* bytes of an agent name */
 #define CD_KEY_LEN	32		/* md5 hex */
 #define CD_MSG_MAX	32		/* lint messages kept */
-#define CD_SIG_LEN	64		/* Ed25519 */
+#define CD_SIG_LEN	SIG_LEN		/* Ed25519 */
 
 /* An ACL rule: a pattern (agent glob, Pandora group, collection glob)
  * and the unix groups (gids) whose members it admits. */
@@ -42,6 +43,8 @@ struct cd_conf {
 	char		*uploads_dir;	/* spool/conf-dist/uploads (queue) */
 	char		*sign_key;
 	char		*sign_pubkey;
+	char		*upload_producer;	/* who writes uploads/ */
+	char		*recv_pubkey;		/* NULL: "none" */
 	struct cd_rules	 acl_agents;	/* agent name glob -> groups */
 	struct cd_rules	 acl_groups;	/* Pandora group ("*": any) */
 	struct cd_rules	 acl_collections;
@@ -131,16 +134,6 @@ void	 ac_diff_audit(struct audit_buf *, const struct agentconf *old,
 /* The configuration without secrets (adopt); agent_name added if absent. */
 char	*ac_strip(const char *buf, size_t len, const struct agentconf *,
 	    const char *agent, size_t *outlen, size_t *nstripped);
-
-/* ---- sign.c: Ed25519 detached signatures ---- */
-
-EVP_PKEY *sig_load_private(const char *path, char *err, size_t errlen);
-EVP_PKEY *sig_load_public(const char *path, char *err, size_t errlen);
-int	 sig_sign(EVP_PKEY *, const void *, size_t, unsigned char *sig);
-int	 sig_verify(EVP_PKEY *, const void *, size_t, const unsigned char *,
-	    size_t siglen);
-int	 sig_keygen(const char *priv, const char *pub, uid_t, gid_t,
-	    int force, char *err, size_t errlen);
 
 /* ---- out.c: the served tree, the audit queue, hashing ---- */
 

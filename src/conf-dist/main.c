@@ -26,6 +26,7 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "stamp.h"
 #include "xalloc.h"
 
 #include "confdist.h"
@@ -42,7 +43,8 @@ static const char *const known_keys[] = {
 	"spool_dir", "user", "audit_spool", "sign_key", "sign_pubkey",
 	"acl_agents", "acl_groups", "acl_collections", "readonly_agents",
 	"lint_allow", "max_size", "collection_max_size",
-	"collection_max_files", "registry", DB_TOOL_KEYS, NULL
+	"collection_max_files", "registry", "upload_producer", "recv_pubkey",
+	DB_TOOL_KEYS, NULL
 };
 
 struct cd_conf	 cd_cf;
@@ -149,6 +151,13 @@ configure(struct cd_conf *cf)
 	cf->uploads_dir = path_join(cf->spool_dir, "conf-dist/uploads");
 	cf->sign_key = get_str("sign_key", DEFAULT_KEY);
 	cf->sign_pubkey = get_str("sign_pubkey", DEFAULT_PUBKEY);
+	cf->upload_producer = get_str("upload_producer", "octospool-recv");
+	cf->recv_pubkey = get_str("recv_pubkey",
+	    "/etc/octospool/keys/tentacle-recv.pub");
+	if (strcmp(cf->recv_pubkey, "none") == 0) {
+		free(cf->recv_pubkey);
+		cf->recv_pubkey = NULL;
+	}
 	if (acl_parse(&cf->acl_agents, conf_get(the_conf, CD_SECTION,
 	    "acl_agents"), "acl_agents", err, sizeof(err)) == -1 ||
 	    acl_parse(&cf->acl_groups, conf_get(the_conf, CD_SECTION,
@@ -185,6 +194,8 @@ unconfigure(struct cd_conf *cf)
 	free(cf->uploads_dir);
 	free(cf->sign_key);
 	free(cf->sign_pubkey);
+	free(cf->upload_producer);
+	free(cf->recv_pubkey);
 	acl_free(&cf->acl_agents);
 	acl_free(&cf->acl_groups);
 	acl_free(&cf->acl_collections);
@@ -604,7 +615,39 @@ struct upload {
 	char		*body;
 	size_t		 bodylen;
 	char		 agent[CD_AGENT_MAX + 1];	/* from the body */
+	char		 untrusted[400];	/* why it is not believed */
 };
+
+/*
+ * Who may have written uploads/ (upload_producer) and whose stamp its
+ * envelopes carry (recv_pubkey): an upload from anyone else, or whose
+ * envelope is not stamped by tentacle-recv, is never listed as trusted
+ * nor adopted.
+ */
+static struct idset up_producers;
+static struct stamp_keys up_keys;
+static int up_ready, up_have_keys;
+
+static void
+uploads_trust_init(void)
+{
+	char err[512];
+
+	if (up_ready)
+		return;
+	if (idset_parse(&up_producers, cd_cf.upload_producer, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=upload_producer "
+		    "msg=\"%s\"", err);
+	if (cd_cf.recv_pubkey != NULL) {
+		if (stamp_keys_load(&up_keys, "tentacle-recv",
+		    cd_cf.recv_pubkey, err, sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "event=config.error key=recv_pubkey "
+			    "msg=\"%s\"", err);
+		up_have_keys = 1;
+	}
+	up_ready = 1;
+}
 
 static void
 uploads_free(struct upload *u, size_t n)
@@ -632,14 +675,49 @@ uploads_read(struct spool *q, size_t *np)
 		size_t len;
 		int e;
 
+		struct stat sb;
+
+		if (fstatat(q->newfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISREG(sb.st_mode))
+			continue;
+		if (!idset_match(&up_producers, sb.st_uid)) {
+			/* Not read at all: its owner may not write here. */
+			u[k].item = xstrdup(names[i]);
+			u[k].body = xstrdup("");
+			snprintf(u[k].untrusted, sizeof(u[k].untrusted),
+			    "owner uid %u is not the producer (%s)",
+			    (unsigned)sb.st_uid, up_producers.text);
+			k++;
+			continue;
+		}
 		if ((data = out_read(q->newfd, names[i], cd_cf.max_size +
 		    ENVELOPE_MAX, &len)) == NULL)
 			continue;
 		if ((e = envelope_parse(data, len, &u[k].env, err,
 		    sizeof(err))) != 1) {
+			u[k].item = xstrdup(names[i]);
+			u[k].body = xstrdup("");
+			snprintf(u[k].untrusted, sizeof(u[k].untrusted),
+			    "not an item of tentacle-recv (%s)", e == 0 ?
+			    "no envelope" : err);
+			memset(&u[k].env, 0, sizeof(u[k].env));
 			free(data);
-			continue;	/* not from tentacle-recv: skip */
+			k++;
+			continue;
 		}
+		if (up_have_keys) {
+			char sha[65], serr[200];
+			int r;
+
+			stamp_sha256_hex(data + u[k].env.hdrlen,
+			    len - u[k].env.hdrlen, sha);
+			if ((r = stamp_check(&up_keys, data, &u[k].env, sha,
+			    serr, sizeof(serr))) != 1)
+				snprintf(u[k].untrusted,
+				    sizeof(u[k].untrusted), "%s", r == 0 ?
+				    "no stamp of tentacle-recv" : serr);
+		} else	/* no key: the connection facts are not known */
+			u[k].env.subject[0] = u[k].env.fingerprint[0] = '\0';
 		u[k].item = xstrdup(names[i]);
 		u[k].bodylen = len - u[k].env.hdrlen;
 		u[k].body = xmalloc(u[k].bodylen + 1);
@@ -677,6 +755,7 @@ cmd_uploads(void)
 	if (!cd_am_service())
 		fatalx(EX_NOPERM, "event=uploads.refused reason=\"run as root "
 		    "or as %s\"", cd_cf.user);
+	uploads_trust_init();
 	cd_become_service();
 	if (spool_open(&q, cd_cf.uploads_dir, SPOOL_PRODUCE) == -1)
 		fatal(EX_IOERR, "event=uploads.open path=%s",
@@ -689,6 +768,12 @@ cmd_uploads(void)
 		if (u[i].agent[0] != '\0') {
 			md5_hex(u[i].agent, strlen(u[i].agent), key);
 			match = strncmp(nm, key, 32) == 0 ? "yes" : "NO";
+		}
+		if (u[i].untrusted[0] != '\0') {
+			printf("%s untrusted=\"%s\"\n", u[i].item,
+			    log_vis(v1, sizeof(v1), u[i].untrusted,
+			    strlen(u[i].untrusted)));
+			continue;
 		}
 		printf("%s name=%s agent=\"%s\" key_matches=%s peer=%s "
 		    "cert=\"%s\" received=%s size=%zu\n", u[i].item,
@@ -706,6 +791,27 @@ cmd_uploads(void)
 	return EX_OK;
 }
 
+/* An upload nobody may trust: to reject/ with its reason and event. */
+static void
+upload_reject(struct spool *q, const struct upload *u, const struct cd_who *who)
+{
+	struct audit_buf ab;
+
+	audit_buf_init(&ab);
+	audit_begin(&ab, CD_TOOL, "item.rejected", "refused");
+	audit_str(&ab, "item", u->item);
+	cd_audit_who(&ab, who);
+	audit_str(&ab, "reason", u->untrusted);
+	audit_end(&ab);
+	if (audit_commit(cd_cf.audit_spool, &ab) == -1)
+		log_warn("event=audit.fail item=%s", u->item);
+	else if (spool_claim(q, u->item) != 0 ||
+	    spool_reject(q, u->item, CD_TOOL, EX_NOPERM, "rule=producer "
+	    "line=0 %s", u->untrusted) == -1)
+		log_warn("event=upload.reject.fail item=%s", u->item);
+	audit_buf_free(&ab);
+}
+
 /* Adopt the newest upload of agent's configuration; who asked for it. */
 static int
 adopt(const char *agent, const struct cd_who *who, int print_only,
@@ -721,6 +827,7 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 	size_t n, slen, nstripped, ncons = 0;
 	ssize_t pick = -1;
 
+	uploads_trust_init();
 	md5_hex(agent, strlen(agent), key);
 	snprintf(cname, sizeof(cname), "%s.conf", key);
 	snprintf(mname, sizeof(mname), "%s.md5", key);
@@ -731,6 +838,12 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 		fatalx(EX_TEMPFAIL, "event=uploads.locked");
 	u = uploads_read(&q, &n);
 	for (size_t i = 0; i < n; i++) {
+		if (u[i].untrusted[0] != '\0') {
+			/* Not from the producer: never adopted, set aside. */
+			if (!print_only)
+				upload_reject(&q, &u[i], who);
+			continue;
+		}
 		if (strcmp(u[i].env.name, cname) == 0)
 			pick = i;	/* the newest wins */
 		if (strcmp(u[i].env.name, cname) == 0 ||
@@ -991,6 +1104,7 @@ cmd_drain(void)
 	size_t n, done = 0, refused = 0;
 	int rc = EX_OK, l;
 
+	uploads_trust_init();	/* an adopt may come; keys while readable */
 	cd_become_service();
 	if (spool_open(&q, cd_cf.submit_dir, SPOOL_CONSUME) == -1)
 		fatal(EX_IOERR, "event=queue.open path=%s", cd_cf.submit_dir);
@@ -1118,6 +1232,7 @@ cmd_adopt(int argc, char **argv)
 		return EX_OK;
 	}
 	who_init(&who, getuid(), "direct", NULL);
+	uploads_trust_init();
 	cd_become_service();
 	adopt(argv[optind], &who, print_only, &out);
 	if (out.rc != EX_OK)

@@ -25,6 +25,15 @@ dl_agent_find(struct dl_run *run, const char *nombre, size_t len)
 }
 
 struct dl_agent *
+dl_agent_find_id(struct dl_run *run, unsigned long long id)
+{
+	for (size_t i = 0; i < run->nagents; i++)
+		if (run->agents[i]->id == id)
+			return run->agents[i];
+	return NULL;
+}
+
+struct dl_agent *
 dl_agent_add(struct dl_run *run, struct dl_agent *a)
 {
 	if (run->nagents == run->capagents) {

@@ -45,8 +45,8 @@ struct dl_conf {
 	size_t		 re_max_pattern;
 	size_t		 re_max_subject;
 	int		 event_precision;
-	int		 have_auth_owner;	/* auth_owner set */
-	uid_t		 auth_owner;	/* only its items' Auth-* keys count */
+	char		*producer;	/* the user who writes our queue */
+	char		*auth_pubkey;	/* agent-auth's stamp key; NULL: none */
 	struct db_conf	 db;
 };
 
@@ -129,6 +129,7 @@ struct dl_stmts {
 	struct db_stmt	*estado_ins;
 	struct db_stmt	*event_ins, *event_validate;
 	struct db_stmt	*group_by_id, *group_by_name, *agent_by_name;
+	struct db_stmt	*agent_fold;
 	struct db_stmt	*lock_get;
 	struct db_stmt	*datos[DL_MAX_ROWS + 1];
 	struct db_stmt	*strs[DL_MAX_ROWS + 1];
@@ -159,6 +160,8 @@ struct dl_run {
 	int		 broken;	/* transaction lost: batch back */
 	int		 exit_code;	/* non-temporary stop: 78, 70 */
 	int		 locks;		/* GET_LOCK taken in this transaction */
+	char		 name_cs[64];	/* tagente.nombre's character set */
+	char		 name_coll[64];	/* and collation ("": unknown) */
 	struct dl_agent	**agents;
 	size_t		 nagents, capagents;
 	/* history deferred to the end of the batch (or DL_FLUSH_BYTES) */
@@ -198,6 +201,7 @@ enum dl_outcome	 dl_dberr(struct dl_run *, const char *what, char *reason,
 /* cache.c */
 struct dl_agent	*dl_agent_find(struct dl_run *, const char *nombre,
 		    size_t len);
+struct dl_agent	*dl_agent_find_id(struct dl_run *, unsigned long long id);
 struct dl_agent	*dl_agent_add(struct dl_run *, struct dl_agent *);
 void		 dl_agent_drop(struct dl_run *, struct dl_agent *);
 void		 dl_agents_clear(struct dl_run *);

@@ -68,6 +68,7 @@ struct dl_file {
 };
 
 static int	flush_all(struct dl_run *);
+static void	snap_take(struct dl_snap *, struct dl_agent *);
 static void	rows_truncate(struct dl_run *, size_t);
 
 /* ------------------------------------------------------------------ */
@@ -195,7 +196,7 @@ dl_stmts_free(struct dl_stmts *s)
 	    &s->digest_ins, &s->mod_find, &s->mod_ins,
 	    &s->mod_upd_conf, &s->mod_parent, &s->estado_ins, &s->event_ins,
 	    &s->event_validate, &s->group_by_id, &s->group_by_name,
-	    &s->agent_by_name, &s->lock_get };
+	    &s->agent_by_name, &s->lock_get, &s->agent_fold };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		db_stmt_free(*all[i]);
@@ -335,6 +336,56 @@ type_id(const char *name)
 	return -1;
 }
 
+/* A character set or collation name fit to splice into SQL. */
+static int
+sql_ident_ok(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) >= 64)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") ==
+	    strlen(s);
+}
+
+/*
+ * The character set and collation of tagente.nombre: agent names are
+ * looked up byte for byte, and the creation of a name that the
+ * collation would confuse with an existing one is refused, under a lock
+ * named after the collation's weight of the name (octospool-spool(5)).
+ */
+static int
+name_collation(struct dl_run *run)
+{
+	struct db_stmt *s;
+	int r;
+
+	run->name_cs[0] = run->name_coll[0] = '\0';
+	if ((s = db_prepare(run->db, "SELECT CHARACTER_SET_NAME, "
+	    "COLLATION_NAME FROM information_schema.COLUMNS WHERE "
+	    "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tagente' AND "
+	    "COLUMN_NAME = 'nombre'")) == NULL || db_stmt_exec(s, NULL, 0) ==
+	    -1) {
+		db_stmt_free(s);
+		return -1;
+	}
+	while ((r = db_stmt_fetch(s)) == 1) {
+		const char *cs = db_col_text(s, 0, NULL);
+		const char *co = db_col_text(s, 1, NULL);
+
+		if (sql_ident_ok(cs) && sql_ident_ok(co)) {
+			strlcpy(run->name_cs, cs, sizeof(run->name_cs));
+			strlcpy(run->name_coll, co, sizeof(run->name_coll));
+		}
+	}
+	db_stmt_free(s);
+	if (r == -1)
+		return -1;
+	if (run->name_coll[0] == '\0')
+		log_warnx("event=db.schema msg=\"tagente.nombre: no usable "
+		    "character set or collation; agent names are locked by "
+		    "their bytes\"");
+	return 0;
+}
+
 static int
 dl_connect(struct dl_run *run)
 {
@@ -354,6 +405,8 @@ dl_connect(struct dl_run *run)
 	 */
 	if (db_exec(run->db, "SET SESSION TRANSACTION ISOLATION LEVEL READ "
 	    "COMMITTED") == -1)
+		return -1;
+	if (name_collation(run) == -1)
 		return -1;
 	types_free();
 	if ((s = db_prepare(run->db, "SELECT id_tipo, nombre FROM "
@@ -508,6 +561,24 @@ find_group(struct dl_file *f, unsigned long long *gid)
 	return DL_LOADED;
 }
 
+/* *gid = id if that group exists, else 0. */
+static enum dl_outcome
+group_exists(struct dl_file *f, unsigned long id, unsigned long long *gid)
+{
+	struct dl_run *run = f->run;
+	struct db_val v[1] = { DB_UINT(id) };
+	struct db_stmt *s = stmt(run, &run->st.group_by_id, "SELECT id_grupo "
+	    "FROM tgrupo WHERE id_grupo = ?");
+	int r;
+
+	*gid = 0;
+	if (s == NULL || db_stmt_exec(s, v, 1) == -1)
+		return DBERR(f, "group lookup");
+	while ((r = db_stmt_fetch(s)) == 1)
+		*gid = db_col_uint(s, 0);
+	return r == -1 ? DBERR(f, "group lookup") : DL_LOADED;
+}
+
 /* tagente.id_agente of a name (parent_agent_name), 0 if none. */
 static enum dl_outcome
 agent_id_by_name(struct dl_file *f, const char *name,
@@ -515,7 +586,7 @@ agent_id_by_name(struct dl_file *f, const char *name,
 {
 	struct dl_run *run = f->run;
 	struct db_stmt *s;
-	struct db_val v[1];
+	struct db_val v[2];
 	char *enc;
 	int r;
 
@@ -524,9 +595,11 @@ agent_id_by_name(struct dl_file *f, const char *name,
 		return DL_LOADED;
 	enc = pandora_safe_input(name, strlen(name), NULL);
 	v[0] = DB_TEXT(enc);
+	v[1] = DB_TEXT(enc);
 	s = stmt(run, &run->st.agent_by_name, "SELECT id_agente FROM tagente "
-	    "WHERE nombre = ? ORDER BY id_agente LIMIT 1");
-	if (s == NULL || db_stmt_exec(s, v, 1) == -1) {
+	    "WHERE nombre = ? AND nombre = BINARY ? ORDER BY id_agente "
+	    "LIMIT 1");
+	if (s == NULL || db_stmt_exec(s, v, 2) == -1) {
 		free(enc);
 		return DBERR(f, "parent lookup");
 	}
@@ -548,14 +621,31 @@ name_lock(struct dl_file *f, const char *enc, size_t enclen)
 	struct db_val v[2];
 	int r, got = -1;
 
-	EVP_Digest(enc, enclen, md, &mdlen, EVP_sha256(), NULL);
-	strlcpy(name, "octo_agent_", sizeof(name));
-	for (unsigned i = 0; i < 20 && i < mdlen; i++)
-		snprintf(name + 11 + 2 * i, 3, "%02x", md[i]);
-	v[0] = DB_TEXT(name);
 	v[1] = DB_INT(run->cf->db.lock_wait_timeout ?
 	    run->cf->db.lock_wait_timeout : 10);
-	s = stmt(run, &run->st.lock_get, "SELECT GET_LOCK(?, ?)");
+	if (run->name_coll[0] != '\0') {
+		/*
+		 * Named after the collation's weight of the name, so that
+		 * "web01", "WEB01" and "web01 " (equal to the database) are
+		 * created one at a time and the second sees the first.
+		 */
+		char sql[512];
+
+		snprintf(sql, sizeof(sql), "SELECT GET_LOCK(CONCAT("
+		    "'octo_agent_', LEFT(SHA2(WEIGHT_STRING(TRIM(TRAILING ' ' "
+		    "FROM CONVERT(? USING %s)) COLLATE %s), 256), 40)), ?)",
+		    run->name_cs, run->name_coll);
+		v[0] = DB_TEXTN(enc, enclen);
+		strlcpy(name, "octo_agent_(collation weight)", sizeof(name));
+		s = stmt(run, &run->st.lock_get, sql);
+	} else {
+		EVP_Digest(enc, enclen, md, &mdlen, EVP_sha256(), NULL);
+		strlcpy(name, "octo_agent_", sizeof(name));
+		for (unsigned i = 0; i < 20 && i < mdlen; i++)
+			snprintf(name + 11 + 2 * i, 3, "%02x", md[i]);
+		v[0] = DB_TEXT(name);
+		s = stmt(run, &run->st.lock_get, "SELECT GET_LOCK(?, ?)");
+	}
 	if (s == NULL || db_stmt_exec(s, v, 2) == -1)
 		return DBERR(f, "agent name lock");
 	while ((r = db_stmt_fetch(s)) == 1)
@@ -655,12 +745,23 @@ agent_create(struct dl_file *f, const char *enc, size_t enclen,
 	size_t aliaslen;
 	int modo = ad->agent_mode >= 0 ? ad->agent_mode : 1;
 
-	if ((rc = find_group(f, &gid)) != DL_LOADED)
-		return rc;
-	if (gid == 0)
-		return reject(f, EX_DATAERR, "rule=group line=0 cannot create "
-		    "agent: no valid group (group attribute and "
-		    "autocreate_group %d do not exist)", f->cf->group);
+	if (f->env != NULL && f->env->have_auth_group) {
+		/* Created only in the group agent-auth authenticated. */
+		if ((rc = group_exists(f, f->env->auth_group, &gid)) !=
+		    DL_LOADED)
+			return rc;
+		if (gid == 0)
+			return reject(f, EX_DATAERR, "rule=group line=0 cannot "
+			    "create agent: group %lu of the decision does not "
+			    "exist", f->env->auth_group);
+	} else {
+		if ((rc = find_group(f, &gid)) != DL_LOADED)
+			return rc;
+		if (gid == 0)
+			return reject(f, EX_DATAERR, "rule=group line=0 cannot "
+			    "create agent: no valid group (group attribute and "
+			    "autocreate_group %d do not exist)", f->cf->group);
+	}
 	if ((rc = agent_id_by_name(f, ad->attr[AX_A_PARENT_AGENT_NAME],
 	    &parent)) != DL_LOADED)
 		return rc;
@@ -911,7 +1012,8 @@ agent_get(struct dl_file *f, const char *enc, size_t enclen,
 	struct dl_run *run = f->run;
 	struct dl_agent *a = NULL;
 	struct db_stmt *s;
-	struct db_val args[1] = { DB_TEXTN(enc, enclen) };
+	struct db_val args[2] = { DB_TEXTN(enc, enclen),
+	    DB_TEXTN(enc, enclen) };
 	struct dl_module **v = NULL;
 	size_t nv = 0, capv = 0;
 	unsigned long long last = 0;
@@ -929,8 +1031,9 @@ agent_get(struct dl_file *f, const char *enc, size_t enclen,
 	    "e.id_agente_modulo = m.id_agente_modulo "
 	    "LEFT JOIN tagente_datos_inc i ON "
 	    "i.id_agente_modulo = m.id_agente_modulo "
-	    "WHERE a.nombre = ? FOR UPDATE");
-	if (s == NULL || db_stmt_exec(s, args, 1) == -1)
+	    /* byte for byte: the index finds, BINARY decides */
+	    "WHERE a.nombre = ? AND a.nombre = BINARY ? FOR UPDATE");
+	if (s == NULL || db_stmt_exec(s, args, 2) == -1)
 		return DBERR(f, "agent lookup");
 	while ((r = db_stmt_fetch(s)) == 1) {
 		unsigned long long id = db_col_uint(s, 0);
@@ -977,6 +1080,20 @@ agent_get(struct dl_file *f, const char *enc, size_t enclen,
 	}
 	if (a == NULL) {
 		free(v);
+		return DL_LOADED;
+	}
+	if (dl_agent_find_id(run, a->id) != NULL) {
+		/* Already in the transaction under this id: that copy holds
+		 * the batch's changes, never a second copy of the row. */
+		for (size_t i = 0; i < nv; i++)
+			dl_module_free(v[i]);
+		free(v);
+		*ap = dl_agent_find_id(run, a->id);
+		dl_agent_free(a);
+		if (!f->have_snap) {
+			snap_take(&f->snap, *ap);
+			f->have_snap = 1;
+		}
 		return DL_LOADED;
 	}
 	if (nv > 1)
@@ -2357,6 +2474,44 @@ insert_digest(struct dl_file *f)
 	return DL_LOADED;
 }
 
+/*
+ * Before creating an agent: no existing agent may have a name that the
+ * database's collation takes for this one ("WEB01" for "web01", "web01 "
+ * with a trailing space), or Pandora's own lookups would mix the two.
+ */
+static enum dl_outcome
+name_collision(struct dl_file *f, const char *enc, size_t enclen)
+{
+	struct dl_run *run = f->run;
+	struct db_stmt *s;
+	struct db_val v[1] = { DB_TEXTN(enc, enclen) };
+	unsigned long long id = 0;
+	char other[128], vis[LOG_VISBUF];
+	int r;
+
+	other[0] = '\0';
+	s = stmt(run, &run->st.agent_fold, "SELECT id_agente, nombre FROM "
+	    "tagente WHERE nombre = ? ORDER BY id_agente LIMIT 1");
+	if (s == NULL || db_stmt_exec(s, v, 1) == -1)
+		return DBERR(f, "agent name collision check");
+	while ((r = db_stmt_fetch(s)) == 1) {
+		size_t n = 0;
+		const char *t = db_col_text(s, 1, &n);
+
+		id = db_col_uint(s, 0);
+		log_vis(vis, sizeof(vis), t ? t : "", t ? n : 0);
+		strlcpy(other, vis, sizeof(other));
+	}
+	if (r == -1)
+		return DBERR(f, "agent name collision check");
+	if (id == 0)
+		return DL_LOADED;
+	return reject(f, EX_NOPERM, "rule=name-collision line=0 agent \"%s\" "
+	    "would collide with the existing agent \"%s\" (id_agente %llu), "
+	    "which the database's collation takes for the same name",
+	    f->ad->agent_name, other, id);
+}
+
 static enum dl_outcome
 load_file(struct dl_file *f)
 {
@@ -2367,6 +2522,12 @@ load_file(struct dl_file *f)
 	size_t enclen;
 	enum dl_outcome rc;
 
+	/* agent-auth's decision is for one agent: this file's. */
+	if (f->env != NULL && f->env->have_auth_group &&
+	    strcmp(f->env->auth_agent, ad->agent_name) != 0)
+		return reject(f, EX_NOPERM, "rule=auth-agent line=0 the "
+		    "decision was made for another agent than \"%s\"",
+		    ad->agent_name);
 	enc = pandora_safe_input(ad->agent_name, strlen(ad->agent_name),
 	    &enclen);
 	if ((a = dl_agent_find(run, enc, enclen)) != NULL) {
@@ -2395,12 +2556,30 @@ load_file(struct dl_file *f)
 			    (rc = agent_get(f, enc, enclen, &a)) != DL_LOADED)
 				goto out;
 			if (a == NULL &&
+			    ((rc = name_collision(f, enc, enclen)) !=
+			    DL_LOADED ||
 			    (rc = agent_create(f, enc, enclen, &a)) !=
-			    DL_LOADED)
+			    DL_LOADED))
 				goto out;
 		}
 	}
-	f->agent = a;
+	/*
+	 * A decision names the group it was made for: the agent must be
+	 * registered there.  A second first contact from another group
+	 * (the first one created the agent) ends here, refused.
+	 */
+	f->agent = a;	/* a reject drops or restores it (dl_load) */
+	/* "created" marks this file's new modules (undone on a reject). */
+	for (size_t i = 0; i < a->nmods; i++)
+		a->mods[i]->created = 0;
+	if (f->env != NULL && f->env->have_auth_group &&
+	    (unsigned long)a->id_grupo != f->env->auth_group) {
+		rc = reject(f, EX_NOPERM, "rule=auth-group line=0 agent \"%s\" "
+		    "is registered in group %d; the decision was made for "
+		    "group %lu", ad->agent_name, a->id_grupo,
+		    f->env->auth_group);
+		goto out;
+	}
 	f->res->agent_id = a->id;
 	if (a->disabled && a->modo != 2) {
 		/* Disabled agents' data is dropped, as the server does;
@@ -2411,8 +2590,6 @@ load_file(struct dl_file *f)
 		}
 		goto out;
 	}
-	for (size_t i = 0; i < a->nmods; i++)
-		a->mods[i]->created = 0;
 	/* New modules: learning agents, and the file that created one. */
 	f->learn = f->created_agent || (a->modo != 0 && !a->policy_no_learn &&
 	    (f->env == NULL || f->env->auth_learn != ENVELOPE_NO));

@@ -32,25 +32,31 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "stamp.h"
 #include "xalloc.h"
 
 #include "dbload.h"
 
 #define DEFAULT_SPOOL	"/var/spool/octospool"
 #define DEFAULT_USER	"octospool-db"
+#define DEFAULT_PRODUCER "octospool-auth"
+#define DEFAULT_AUTH_PUB "/etc/octospool/keys/agent-auth.pub"
 
 /* Every key the [db-load] section may hold. */
 static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "allow_create",
 	"autocreate_group", "autocreate_group_force", "module_cap",
 	"update_parent", "server_name", "max_size", "regex_max_pattern",
-	"regex_max_subject", "event_precision", "auth_owner", DB_TOOL_KEYS,
-	NULL
+	"regex_max_subject", "event_precision", "producer", "auth_pubkey",
+	DB_TOOL_KEYS, NULL
 };
 
 static const char *const admin_keys[] = { DB_TOOL_KEYS, NULL };
 
 static const struct conf *the_conf;
+static struct stamp_keys auth_keys;	/* agent-auth's stamps */
+static int have_auth_keys;
+static struct idset producers;
 
 static void __attribute__((noreturn))
 usage(FILE *fp, int ex)
@@ -136,18 +142,11 @@ configure(struct dl_conf *cf)
 		strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	cf->server_name = get_str("server_name", host);
-	{
-		char *owner = get_str("auth_owner", NULL);
-		struct passwd *pw;
-
-		if (owner != NULL) {
-			if ((pw = getpwnam(owner)) == NULL)
-				fatalx(EX_CONFIG, "event=config.error "
-				    "key=auth_owner msg=\"no such user\"");
-			cf->have_auth_owner = 1;
-			cf->auth_owner = pw->pw_uid;
-			free(owner);
-		}
+	cf->producer = get_str("producer", DEFAULT_PRODUCER);
+	cf->auth_pubkey = get_str("auth_pubkey", DEFAULT_AUTH_PUB);
+	if (strcmp(cf->auth_pubkey, "none") == 0) {
+		free(cf->auth_pubkey);
+		cf->auth_pubkey = NULL;
 	}
 	if (db_conf_load(&cf->db, the_conf, DL_SECTION, err, sizeof(err)) ==
 	    -1)
@@ -161,7 +160,29 @@ conf_release(struct dl_conf *cf)
 	free(cf->user);
 	free(cf->audit_spool);
 	free(cf->server_name);
+	free(cf->producer);
+	free(cf->auth_pubkey);
 	db_conf_free(&cf->db);
+	stamp_keys_free(&auth_keys);
+}
+
+/* agent-auth's public keys and the queue's producer, while readable. */
+static void
+load_keys(const struct dl_conf *cf, int drain)
+{
+	char err[512];
+
+	if (cf->auth_pubkey != NULL) {
+		if (stamp_keys_load(&auth_keys, "agent-auth", cf->auth_pubkey,
+		    err, sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "event=config.error key=auth_pubkey "
+			    "msg=\"%s\"", err);
+		have_auth_keys = 1;
+	}
+	if (drain && idset_parse(&producers, cf->producer, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
+		    err);
 }
 
 /* Become the service user if started as root; never run as root. */
@@ -213,26 +234,50 @@ dbl_cmp(const void *a, const void *b)
 }
 
 /*
- * The Auth-* keys are agent-auth's: with auth_owner set, they count only
- * in items that user produced (the file's owner); otherwise they are
- * dropped, logged, and the configuration decides.
+ * The Auth-* keys are agent-auth's decision: believed only under its
+ * stamp (auth_pubkey), which signs the agent, the group and the body's
+ * digest.  With a key configured, an item without a valid decision is
+ * refused (-1, reason set); with auth_pubkey none, no decision counts
+ * and the configuration (allow_create, ...) decides.  *envp is the
+ * envelope to load with.
  */
-static const struct envelope *
-trusted_env(const struct dl_conf *cf, const struct envelope *env,
-    uid_t owner, struct envelope *copy, const char *item)
+static int
+check_decision(const char *data, const struct envelope *env,
+    const char *body, size_t bodylen, struct envelope *copy,
+    const struct envelope **envp, int *code, char *reason, size_t rlen)
 {
-	if (!cf->have_auth_owner || env->hdrlen == 0 ||
-	    (env->auth_create == ENVELOPE_UNSET &&
-	    env->auth_learn == ENVELOPE_UNSET && !env->have_module_cap) ||
-	    owner == cf->auth_owner)
-		return env;
-	*copy = *env;
-	copy->auth_create = copy->auth_learn = ENVELOPE_UNSET;
-	copy->have_module_cap = 0;
-	log_warnx("event=envelope.untrusted id=%s owner=%u msg=\"Auth-* keys "
-	    "from a producer other than auth_owner ignored\"", item,
-	    (unsigned)owner);
-	return copy;
+	char sha[65], err[256];
+	int r;
+
+	*envp = env;
+	if (!have_auth_keys) {
+		*copy = *env;
+		copy->auth_create = copy->auth_learn = ENVELOPE_UNSET;
+		copy->have_module_cap = copy->have_auth_group = 0;
+		copy->auth_agent[0] = '\0';
+		*envp = copy;
+		return 0;
+	}
+	*code = EX_NOPERM;
+	if (env->hdrlen == 0) {
+		snprintf(reason, rlen, "rule=auth line=0 no decision of "
+		    "agent-auth (a bare agent file; see auth_pubkey)");
+		return -1;
+	}
+	stamp_sha256_hex(body, bodylen, sha);
+	if ((r = stamp_check(&auth_keys, data, env, sha, err,
+	    sizeof(err))) != 1) {
+		snprintf(reason, rlen, "rule=stamp line=0 %s", r == 0 ?
+		    "the envelope carries no stamp of agent-auth" : err);
+		return -1;
+	}
+	if (env->auth_agent[0] == '\0' || !env->have_auth_group ||
+	    env->auth_create == ENVELOPE_UNSET) {
+		snprintf(reason, rlen, "rule=auth line=0 the decision of "
+		    "agent-auth names no agent or group");
+		return -1;
+	}
+	return 0;
 }
 
 /* The drain handler: one item. */
@@ -252,16 +297,10 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 	reason[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run->files++;
-	if (run->cf->have_auth_owner && it->env.hdrlen > 0) {
-		char path[PATH_MAX];
-		struct stat sb;
-
-		if ((size_t)snprintf(path, sizeof(path), "%s/db-load/cur/%s",
-		    run->cf->spool_dir, it->name) >= sizeof(path) ||
-		    lstat(path, &sb) == -1)
-			sb.st_uid = (uid_t)-1;	/* unknown: not trusted */
-		env = trusted_env(run->cf, &it->env, sb.st_uid, &copy,
-		    it->name);
+	if (check_decision(it->data, &it->env, it->body, it->bodylen, &copy,
+	    &env, &code, reason, sizeof(reason)) == -1) {
+		drain_reason(it, code, "%s", reason);
+		return DRAIN_REJECT;
 	}
 	rc = dl_load(run, it->name, env, it->body, it->bodylen,
 	    drain_audit(d), &res, &code, reason, sizeof(reason));
@@ -340,6 +379,7 @@ drain_mode(struct dl_conf *cf)
 	o.commit = commit;
 	o.prepare = prepare;
 	o.arg = &run;
+	o.producers = &producers;
 	if ((d = drain_open(in, NULL, cf->audit ? cf->audit_spool : NULL, &o,
 	    err, sizeof(err))) == NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
@@ -424,8 +464,6 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 	enum dl_outcome rc;
 	const struct envelope *envp = &env;
 	struct envelope copy;
-	struct stat sb;
-	uid_t owner = (uid_t)-1;
 	ssize_t len;
 	int fd, code = EX_DATAERR, ex;
 
@@ -436,8 +474,6 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 		say(label, strerror(errno));
 		return EX_NOINPUT;
 	}
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
-		owner = sb.st_uid;
 	len = io_read_bounded(fd, &buf, cf->max_size + ENVELOPE_MAX);
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -449,6 +485,7 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 		say(label, strerror(errno));
 		return EX_IOERR;
 	}
+	load_keys(cf, 0);
 	drop_privileges(cf);
 	if (envelope_parse(buf, len, &env, err, sizeof(err)) == -1) {
 		snprintf(reason, sizeof(reason), "rule=envelope line=0 %s",
@@ -457,7 +494,12 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 		free(buf);
 		return EX_DATAERR;
 	}
-	envp = trusted_env(cf, &env, owner, &copy, base);
+	if (check_decision(buf, &env, buf + env.hdrlen, len - env.hdrlen,
+	    &copy, &envp, &code, reason, sizeof(reason)) == -1) {
+		say(label, reason);
+		free(buf);
+		return code;
+	}
 	memset(&run, 0, sizeof(run));
 	run.cf = cf;
 	audit_buf_init(&ab);
@@ -677,6 +719,7 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
 	if (check) {
+		load_keys(&cf, 1);
 		printf("db-load: configuration ok\n");
 		exit(EX_OK);
 	}
@@ -689,6 +732,7 @@ main(int argc, char *argv[])
 	else if (argc == 1)
 		rc = filter_mode(&cf, argv[0], verbose);
 	else {
+		load_keys(&cf, 1);
 		drop_privileges(&cf);
 		rc = drain_mode(&cf);
 	}

@@ -36,6 +36,7 @@
 #define SECTION		"tentacle-recv"
 #define MAX_LISTEN	16
 #define DEFAULT_SPOOL	"/var/spool/octospool"
+#define DEFAULT_STAMP_KEY "/etc/octospool/keys/tentacle-recv.key"
 #define DEFAULT_USER	"octospool-recv"
 #define DEFAULT_FILTERS	".*\\.conf:conf;.*\\.md5:md5;.*\\.zip:collections;" \
 			".*\\.rcmd:commands"
@@ -61,7 +62,7 @@ static const char *const known_keys[] = {
 	"max_per_source", "session_timeout", "min_rate", "auth_fail_delay",
 	"auth_fail_limit", "auth_fail_window", "auth_block_time", "file_mode",
 	"name_max", "data_pattern", "audit", "audit_spool", "syslog_facility",
-	"pid_file", "syslog", NULL
+	"pid_file", "syslog", "stamp_key", NULL
 };
 
 /* Command-line values, by config key; they win over the file. */
@@ -160,6 +161,7 @@ usage(FILE *fp, int ex)
 	    "\t[--password-file file] [--client-cert none|optional|require]\n"
 	    "\t[--max-per-source n] [--session-timeout s] [--min-rate B/s]\n"
 	    "\t[--served-dir dir] [--audit-spool dir] [--pid-file file]\n"
+	    "\t[--stamp-key file|none]\n"
 	    "\t[--version] [--help]\n"
 	    "See tentacle-recv(8).\n");
 	exit(ex);
@@ -273,6 +275,13 @@ configure(void)
 			fatal(EX_OSERR, "asprintf");
 		cf->audit_spool = get_str("audit_spool", d);
 		free(d);
+		/* Every envelope is stamped: the facts in it are believed
+		 * downstream only under this key's signature. */
+		cf->stamp_key = get_str("stamp_key", DEFAULT_STAMP_KEY);
+		if (strcmp(cf->stamp_key, "none") == 0) {
+			free(cf->stamp_key);
+			cf->stamp_key = NULL;
+		}
 	} else {
 		cf->filters = get_str("filters", NULL);
 		cf->audit_spool = get_str("audit_spool", NULL);
@@ -580,6 +589,7 @@ main(int argc, char *argv[])
 		{ "served-dir", required_argument, NULL, 10 },
 		{ "audit-spool", required_argument, NULL, 11 },
 		{ "pid-file", required_argument, NULL, 12 },
+		{ "stamp-key", required_argument, NULL, 13 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conffile = NULL;
@@ -646,6 +656,7 @@ main(int argc, char *argv[])
 		case 10: cli_set("served_dir", optarg); break;
 		case 11: cli_set("audit_spool", optarg); break;
 		case 12: cli_set("pid_file", optarg); break;
+		case 13: cli_set("stamp_key", optarg); break;
 		default:
 			usage(stderr, EX_USAGE);
 		}

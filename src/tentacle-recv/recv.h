@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "net.h"
 #include "spool.h"
+#include "stamp.h"
 #include "tls.h"
 
 #define RECV_MAX_FILTERS	16
@@ -58,6 +59,7 @@ struct recv_conf {
 	char	 bad_chars[256];
 	int	 audit;
 	char	*audit_spool;
+	char	*stamp_key;		/* octospool layout; NULL: none */
 	/* authentication and TLS */
 	int	 have_password;
 	char	 token[33];
@@ -115,6 +117,8 @@ struct store {
 	int		 stock_dirfd;	/* -s DIR */
 	int		 stock_ix;
 	int		 anon_ok;	/* O_TMPFILE + linkat work here */
+	struct stamp_signer stamp;	/* signs every envelope */
+	int		 have_stamp;
 	struct syncer	 sync;
 };
 

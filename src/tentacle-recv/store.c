@@ -211,6 +211,16 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	pthread_cond_init(&st->sync.cv, NULL);
 	if (store_filters(cf, err, errlen) == -1)
 		return -1;
+	if (cf->layout == LAYOUT_OCTOSPOOL && cf->stamp_key != NULL) {
+		char kerr[512];
+
+		if (stamp_signer_load(&st->stamp, "tentacle-recv",
+		    cf->stamp_key, kerr, sizeof(kerr)) == -1) {
+			snprintf(err, errlen, "stamp_key: %s", kerr);
+			return -1;
+		}
+		st->have_stamp = 1;
+	}
 	if (cf->audit && cf->audit_spool != NULL) {
 		if (spool_open(&st->audit_q, cf->audit_spool,
 		    SPOOL_PRODUCE) == -1) {
@@ -577,7 +587,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	unsigned int ml = 0;
 	EVP_MD_CTX *mdc = NULL;
 	struct audit_buf ab;
-	size_t sha_off = 0;
+	size_t sha_off = 0, stamp_off = 0;
 	ssize_t hl = 0;
 	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE, have_aname = 0;
 	int anon = 0;
@@ -650,8 +660,12 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		strlcpy(env.fingerprint, p->fp, sizeof(env.fingerprint));
 		strlcpy(env.auth, p->authed ? "password" : "none",
 		    sizeof(env.auth));
+		if (st->have_stamp)
+			strlcpy(env.stamp_signer, st->stamp.name,
+			    sizeof(env.stamp_signer));
 		if ((hl = envelope_format(&env, hdr, sizeof(hdr),
-		    &sha_off)) == -1 || io_write_all(fd, hdr, hl) == -1) {
+		    &sha_off, &stamp_off)) == -1 ||
+		    io_write_all(fd, hdr, hl) == -1) {
 			*why = "cannot write envelope";
 			goto drain;
 		}
@@ -716,10 +730,21 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 			snprintf(sha + 2 * i, 3, "%02x", md[i]);
 		*outlen = size;
 	}
-	if (r->kind == ROUTE_QUEUE &&
-	    pwrite(fd, sha, 64, sha_off) != 64) {
-		*why = "write error";
-		goto fail;
+	if (r->kind == ROUTE_QUEUE) {
+		/* The digest, then the stamp over the whole envelope. */
+		size_t tail = hl - sha_off;
+
+		memcpy(hdr + sha_off, sha, 64);
+		if (st->have_stamp && stamp_fill(&st->stamp, hdr, hl,
+		    stamp_off) == -1) {
+			*why = "cannot stamp the envelope";
+			log_warnx("event=store.fail what=stamp");
+			goto fail;
+		}
+		if (pwrite(fd, hdr + sha_off, tail, sha_off) != (ssize_t)tail) {
+			*why = "write error";
+			goto fail;
+		}
 	}
 	/* 4. The audit event, durable before the file is published. */
 	if (st->have_audit) {

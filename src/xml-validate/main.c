@@ -34,6 +34,7 @@
 #define STAGE		"xml-validate"
 #define DEFAULT_SPOOL	"/var/spool/octospool"
 #define DEFAULT_USER	"octospool-xml"
+#define DEFAULT_PRODUCER "octospool-recv"
 #define DEFAULT_NAMEPAT	"[._][0-9]+\\.data$"
 #define FILE_NAME_MAX	255
 
@@ -42,7 +43,7 @@ static const char *const known_keys[] = {
 	"spool_dir", "user", "max_size", "max_depth", "max_elements",
 	"max_attributes", "max_modules", "max_text", "max_age", "max_future",
 	"now", "module_errors", "name_pattern", "audit", "audit_spool",
-	"batch", NULL
+	"batch", "producer", NULL
 };
 
 struct xv_conf {
@@ -50,6 +51,8 @@ struct xv_conf {
 	char		*spool_dir;
 	char		*user;
 	char		*audit_spool;
+	char		*producer;		/* who writes our queue */
+	struct idset	 producers;
 	int		 audit;
 	int		 reject_modules;	/* module_errors reject */
 	int		 have_pattern;
@@ -174,6 +177,19 @@ configure(struct xv_conf *cf)
 	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
 		fatal(EX_OSERR, "asprintf");
 	cf->user = get_str("user", DEFAULT_USER);
+	cf->producer = get_str("producer", DEFAULT_PRODUCER);
+}
+
+/* The queue's producer, by name, before the privileges go. */
+static void
+load_producers(struct xv_conf *cf)
+{
+	char err[512];
+
+	if (idset_parse(&cf->producers, cf->producer, err, sizeof(err)) ==
+	    -1)
+		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
+		    err);
 }
 
 /* The original file name must look like agent data and not like a path. */
@@ -377,6 +393,7 @@ drain_mode(struct xv_conf *cf)
 	o.stage = STAGE;
 	o.max_item = cf->lim.max_size + ENVELOPE_MAX;
 	o.batch = cf->batch;
+	o.producers = &cf->producers;
 	o.prepare = flush_counts;
 	o.arg = &run;
 	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
@@ -553,7 +570,7 @@ main(int argc, char *argv[])
 	if (argc > 1 || (argc == 0 && outpath != NULL))
 		usage(stderr, EX_USAGE);
 	/* A filter talks to whoever runs it: errors always on stderr. */
-	log_init("xml-validate", LOG_DAEMON, fg || argc == 1);
+	log_init("xml-validate", LOG_DAEMON, fg || check || argc == 1);
 	log_setverbose(verbose > 1 ? 1 : verbose);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
 		conffile = CONF_DEFAULT;
@@ -564,6 +581,7 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
 	if (check) {
+		load_producers(&cf);
 		printf("xml-validate: configuration ok\n");
 		exit(EX_OK);
 	}
@@ -572,10 +590,12 @@ main(int argc, char *argv[])
 	if (argc == 1)
 		rc = filter_mode(&cf, argv[0], outpath, verbose);
 	else {
+		load_producers(&cf);
 		drop_privileges(&cf);
 		rc = drain_mode(&cf);
 	}
 	conf_free(conf);
+	free(cf.producer);
 	if (cf.have_pattern)
 		regfree(&cf.name_re);
 	free(cf.spool_dir);

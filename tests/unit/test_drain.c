@@ -206,6 +206,8 @@ commit_hook(struct drain *d, void *arg)
 	return h->commit_fail ? -1 : 0;
 }
 
+static struct idset *run_producers;	/* test_producers sets it */
+
 static int
 run(struct hctx *h, size_t batch, size_t max_item, struct drain_stats *st)
 {
@@ -221,6 +223,7 @@ run(struct hctx *h, size_t batch, size_t max_item, struct drain_stats *st)
 	o.prepare = prepare;
 	o.commit = commit_hook;
 	o.arg = h;
+	o.producers = run_producers;
 	d = drain_open(P("in"), P("out"), P("audit"), &o,
 	    err, sizeof(err));
 	CHECK(d != NULL, "drain_open: %s", err);
@@ -324,9 +327,15 @@ test_reject(void)
 	CHECK(c != NULL && strstr(c, "reason=rule=envelope line=0 envelope: "),
 	    "envelope reason: %s", c ? c : "(none)");
 	c = cat_dir(P("audit/new"), &nf);
-	CHECK(strstr(c, "\"action\":\"item.rejected\",\"outcome\":\"refused\","
-	    "\"item\":\"b-bad.1.data\",\"reason\":\"rule=test line=7 bad "
-	    "item\"") != NULL, "reject audit event: %s", c);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "\"action\":\"item.rejected\","
+		    "\"outcome\":\"refused\",\"item\":\"b-bad.1.data\","
+		    "\"reason\":\"rule=test line=7 bad item\",\"owner_uid\":%u}",
+		    (unsigned)getuid());
+		CHECK(strstr(c, want) != NULL, "reject audit event: %s", c);
+	}
 	CHECK_INT("in/new and cur empty", count(P("in/new")) +
 	    count(P("in/cur")), 0);
 }
@@ -444,6 +453,57 @@ test_crash_points(void)
 	}
 }
 
+/* Items owned by anyone but the queue's producers: rejected unread. */
+static void
+test_producers(void)
+{
+	struct idset ids;
+	struct drain_stats st;
+	struct hctx h;
+	char list[64], err[256], *c;
+	int nf;
+
+	snprintf(list, sizeof(list), "%u", (unsigned)getuid() + 1);
+	CHECK_INT("idset_parse", idset_parse(&ids, list, err, sizeof(err)), 0);
+	CHECK_INT("idset_match other", idset_match(&ids, getuid()), 0);
+	CHECK_INT("idset_match own", idset_match(&ids, getuid() + 1), 1);
+	CHECK_INT("idset_parse bad user", idset_parse(&ids,
+	    "no-such-user-octo", err, sizeof(err)), -1);
+	CHECK_INT("idset_parse bad group", idset_parse(&ids,
+	    "@no-such-group-octo", err, sizeof(err)), -1);
+	CHECK_INT("idset_parse empty", idset_parse(&ids, " , ", err,
+	    sizeof(err)), -1);
+	CHECK_INT("idset_parse root", idset_parse(&ids, "root", err,
+	    sizeof(err)), 0);
+	CHECK_INT("root is uid 0", idset_match(&ids, 0), 1);
+	/* The running user is not a producer: its item is refused. */
+	snprintf(list, sizeof(list), "%u", (unsigned)getuid() + 1);
+	idset_parse(&ids, list, err, sizeof(err));
+	put("new", "p-stranger.1.data", "<agent_data/>\n");
+	memset(&h, 0, sizeof(h));
+	run_producers = &ids;
+	CHECK_INT("producers: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("producers: rejected", st.rejected, 1);
+	CHECK_INT("producers: handler not called", h.calls, 0);
+	c = slurp(P("in/reject/p-stranger.1.data.reason"));
+	CHECK(c != NULL && strstr(c, "code=77\n") &&
+	    strstr(c, "reason=rule=producer line=0 owner uid "),
+	    "producer reason: %s", c ? c : "(none)");
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK(strstr(c, "\"item\":\"p-stranger.1.data\",\"reason\":"
+	    "\"rule=producer line=0 owner uid ") != NULL,
+	    "producer audit event: %s", c);
+	/* The producer's own item passes. */
+	snprintf(list, sizeof(list), "%u", (unsigned)getuid());
+	idset_parse(&ids, list, err, sizeof(err));
+	put("new", "q-own.1.data", "<agent_data/>\n");
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("producer: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("producer: done", st.done, 1);
+	CHECK_INT("producer: handler called", h.calls, 1);
+	run_producers = NULL;
+}
+
 int
 main(void)
 {
@@ -462,6 +522,7 @@ main(void)
 	test_retry();
 	test_recover_and_limits();
 	test_crash_points();
+	test_producers();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	printf("test_drain: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;

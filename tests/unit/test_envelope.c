@@ -185,7 +185,8 @@ test_roundtrip(void)
 			strlcpy(e.subject, names[i], sizeof(e.subject));
 		if (i % 3 == 0)
 			strlcpy(e.receiver, names[i], sizeof(e.receiver));
-		n = envelope_format(&e, buf, sizeof(buf) - sizeof(body), &off);
+		n = envelope_format(&e, buf, sizeof(buf) - sizeof(body), &off,
+		    NULL);
 		CHECK(n > 0, "%s: envelope_format: got %zd, want > 0", what,
 		    n);
 		if (n <= 0)
@@ -225,7 +226,7 @@ test_roundtrip(void)
 	for (int i = 0; i < 150; i++)
 		strlcat(e.subject, "\\C3\\A9", sizeof(e.subject));
 	{
-		ssize_t n = envelope_format(&e, buf, sizeof(buf), NULL);
+		ssize_t n = envelope_format(&e, buf, sizeof(buf), NULL, NULL);
 		int rc = parse(buf, n > 0 ? n : 0, &p, err, sizeof(err));
 
 		CHECK(rc == 1, "%zu-byte subject, %zu escaped: got %d (%s), "
@@ -240,7 +241,7 @@ test_roundtrip(void)
 	e.fingerprint[0] = e.subject[0] = e.tls[0] = e.cipher[0] = '\0';
 	e.auth[0] = '\0';
 	{
-		ssize_t n = envelope_format(&e, buf, sizeof(buf), NULL);
+		ssize_t n = envelope_format(&e, buf, sizeof(buf), NULL, NULL);
 		int rc;
 
 		CHECK(n > 0, "plain: envelope_format: got %zd", n);
@@ -272,7 +273,7 @@ test_sha(void)
 	int rc;
 
 	base(&e);
-	n = envelope_format(&e, buf, sizeof(buf), &off);
+	n = envelope_format(&e, buf, sizeof(buf), &off, NULL);
 	CHECK(n > 74, "format: got %zd", n);
 	if (n <= 74)
 		return;
@@ -301,25 +302,25 @@ test_sha(void)
 
 	/* A digest given up front is written as is; a bad one is not. */
 	strlcpy(e.sha256, body_sha, sizeof(e.sha256));
-	n = envelope_format(&e, buf, sizeof(buf), &off);
+	n = envelope_format(&e, buf, sizeof(buf), &off, NULL);
 	CHECK(n > 0 && memcmp(buf + off, body_sha, 64) == 0,
 	    "given digest not written at the offset");
 	strlcpy(e.sha256, "abc", sizeof(e.sha256));
-	n = envelope_format(&e, buf, sizeof(buf), &off);
+	n = envelope_format(&e, buf, sizeof(buf), &off, NULL);
 	CHECK(n > 0 && strspn(buf + off, "0") == 64,
 	    "short digest: want the zero placeholder");
 
 	/* Buffers too small fail; the exact size plus one works. */
 	base(&e);
-	n = envelope_format(&e, buf, sizeof(buf), NULL);
-	CHECK_INT("format into 10 bytes", envelope_format(&e, buf, 10, NULL),
-	    -1);
-	CHECK_INT("format into 0 bytes", envelope_format(&e, buf, 0, NULL),
-	    -1);
-	CHECK_INT("format into len - 1", envelope_format(&e, buf, n - 1,
+	n = envelope_format(&e, buf, sizeof(buf), NULL, NULL);
+	CHECK_INT("format into 10 bytes", envelope_format(&e, buf, 10, NULL,
 	    NULL), -1);
+	CHECK_INT("format into 0 bytes", envelope_format(&e, buf, 0, NULL,
+	    NULL), -1);
+	CHECK_INT("format into len - 1", envelope_format(&e, buf, n - 1,
+	    NULL, NULL), -1);
 	CHECK_INT("format into len + 1", envelope_format(&e, buf, n + 1,
-	    NULL), n);
+	    NULL, NULL), n);
 }
 
 static void
@@ -527,7 +528,7 @@ test_auth_keys(void)
 	e.auth_learn = ENVELOPE_NO;
 	e.have_module_cap = 1;
 	e.module_cap = 42;
-	n = envelope_format(&e, buf, sizeof(buf) - 1, NULL);
+	n = envelope_format(&e, buf, sizeof(buf) - 1, NULL, NULL);
 	CHECK(n > 0, "format with auth keys: got %zd", n);
 	if (n <= 0)
 		return;
@@ -543,7 +544,7 @@ test_auth_keys(void)
 	CHECK_INT("round trip cap", p.module_cap, 42);
 	e.module_cap = -5;
 	CHECK_INT("negative cap refused", envelope_format(&e, buf,
-	    sizeof(buf), NULL), -1);
+	    sizeof(buf), NULL, NULL), -1);
 }
 
 int

@@ -156,7 +156,7 @@ test_mkdirs(void)
 		const char	*sub;
 		unsigned	 mode;
 	} want[] = {
-		{ "tmp", 01770 }, { "new", 01770 }, { "cur", 0700 },
+		{ "tmp", 03770 }, { "new", 03770 }, { "cur", 0700 },
 		{ "reject", 0700 },
 	};
 	static const mode_t masks[] = { 0, 022, 077, 002 };
@@ -188,7 +188,7 @@ test_mkdirs(void)
 	CHECK_INT("produce: new exists", exists(P("prod", "new")), 1);
 	CHECK_INT("produce: cur exists", exists(P("prod", "cur")), 0);
 	CHECK_INT("produce: reject exists", exists(P("prod", "reject")), 0);
-	CHECK_MODE("produce: new/", mode_of(P("prod", "new")), 01770);
+	CHECK_MODE("produce: new/", mode_of(P("prod", "new")), 03770);
 	errno = 0;
 	CHECK_ERRNO("spool_mkdirs without parent", spool_mkdirs(
 	    P("no-parent/q", NULL), SPOOL_CONSUME), -1, ENOENT);

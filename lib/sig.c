@@ -1,8 +1,7 @@
 /*
- * Ed25519 detached signatures (OpenSSL EVP, pure Ed25519 over the file
- * bytes): the .sig beside each published file is the raw 64-byte
- * signature, so "openssl pkeyutl -verify -pubin -inkey sign.pub -rawin
- * -in FILE -sigfile FILE.sig" checks it as well as "conf-dist verify".
+ * Ed25519 keys and signatures (OpenSSL EVP, pure Ed25519 over the bytes),
+ * shared by conf-dist's published files and the envelope stamps: PEM
+ * files as "openssl genpkey -algorithm ED25519" writes them.
  */
 #include <sys/stat.h>
 
@@ -16,7 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "confdist.h"
+#include "sig.h"
 
 static const char *
 ossl_err(void)
@@ -108,13 +107,13 @@ int
 sig_sign(EVP_PKEY *key, const void *buf, size_t len, unsigned char *sig)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	size_t slen = CD_SIG_LEN;
+	size_t slen = SIG_LEN;
 	int ok;
 
 	ok = ctx != NULL &&
 	    EVP_DigestSignInit_ex(ctx, NULL, NULL, NULL, NULL, key, NULL) ==
 	    1 && EVP_DigestSign(ctx, sig, &slen, buf, len) == 1 &&
-	    slen == CD_SIG_LEN;
+	    slen == SIG_LEN;
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? 0 : -1;
@@ -128,7 +127,7 @@ sig_verify(EVP_PKEY *pub, const void *buf, size_t len,
 	EVP_MD_CTX *ctx;
 	int ok;
 
-	if (siglen != CD_SIG_LEN || (ctx = EVP_MD_CTX_new()) == NULL)
+	if (siglen != SIG_LEN || (ctx = EVP_MD_CTX_new()) == NULL)
 		return 0;
 	ok = EVP_DigestVerifyInit_ex(ctx, NULL, NULL, NULL, NULL, pub,
 	    NULL) == 1 && EVP_DigestVerify(ctx, sig, siglen, buf, len) == 1;
@@ -199,4 +198,26 @@ sig_keygen(const char *priv, const char *pub, uid_t uid, gid_t gid,
 	}
 	EVP_PKEY_free(k);
 	return rc;
+}
+
+int
+sig_keyid(EVP_PKEY *k, char id[SIG_KEYID_LEN + 1])
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char raw[32], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t rl = sizeof(raw);
+
+	if (EVP_PKEY_get_raw_public_key(k, raw, &rl) != 1 || rl != 32 ||
+	    EVP_Digest(raw, rl, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < SIG_KEYID_LEN / 2) {
+		ERR_clear_error();
+		return -1;
+	}
+	for (int i = 0; i < SIG_KEYID_LEN / 2; i++) {
+		id[2 * i] = hx[md[i] >> 4];
+		id[2 * i + 1] = hx[md[i] & 15];
+	}
+	id[SIG_KEYID_LEN] = '\0';
+	return 0;
 }
