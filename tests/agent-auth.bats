@@ -575,6 +575,25 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	[ "$status" -eq 0 ]
 }
 
+@test "an admin command whose audit event cannot be queued fails and changes nothing" {
+	[ "$(sql "SELECT self_create FROM octo_group_credential WHERE id_grupo = 2")" = 0 ]
+	hash=$(sql "SELECT HEX(hash) FROM octo_group_credential WHERE id_grupo = 2")
+	mkconf audit_spool "$W/no-such-queue"
+	run aa selfcreate Servers on
+	[ "$status" -eq 74 ]
+	[ "$(sql "SELECT self_create FROM octo_group_credential WHERE id_grupo = 2")" = 0 ]
+	run sh -c "printf 'other-pw\n' | '$BIN/agent-auth' -c '$CONF' passwd Servers"
+	[ "$status" -eq 74 ]
+	[ "$(sql "SELECT HEX(hash) FROM octo_group_credential WHERE id_grupo = 2")" = "$hash" ]
+	grep -q 'event=audit.fail command=selfcreate' "$W/aa.log"
+	# With the queue back, the same command works and is audited.
+	mkconf
+	run aa selfcreate Servers on
+	[ "$status" -eq 0 ]
+	[ "$(sql "SELECT self_create FROM octo_group_credential WHERE id_grupo = 2")" = 1 ]
+	audit | grep '"command":"selfcreate"' | grep -q '"field":"self_create","old":"0","new":"1"'
+}
+
 @test "database down: items stay in the queue, exit 75" {
 	xml web01 Servers "$PW_SERVERS" | put 1.x
 	sed -i "s/^port .*/port 1/; s/^socket .*/socket \/nonexistent/; s/^retry_time .*/retry_time 0/" "$CONF"
