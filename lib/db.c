@@ -27,8 +27,16 @@
 #define DB_PW_MAX	1024	/* longest password line we read */
 #define DB_ERR_MAX	512
 #define DB_COL_INIT	256	/* first buffer for a text column */
+/*
+ * Strict, whatever the server's global mode (Pandora's installer runs
+ * MariaDB with sql_mode=""): a value that does not fit is an error, never
+ * cut.  No NO_ZERO_DATE or NO_ZERO_IN_DATE: Pandora's tables declare zero
+ * date defaults (tagente_modulo.last_compact TIMESTAMP NOT NULL DEFAULT 0)
+ * that every INSERT not naming the column uses, and octospool never writes
+ * a zero date itself, so it neither needs them accepted nor refused.
+ */
 #define DB_SQL_MODE	"STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO," \
-			"NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION"
+			"NO_ENGINE_SUBSTITUTION"
 
 struct db {
 	struct db_conf	 conf;
@@ -643,6 +651,14 @@ db_seterr_code(struct db *d, unsigned int code, const char *msg)
 
 	if (code == 0)		/* an error without a number: be careful */
 		cls = DB_TEMP;
+	/*
+	 * By what happened, not by the error's family: a TLS error while
+	 * connecting (a bad certificate, no common protocol) is the
+	 * configuration's; on a connection that was up, it is the stream cut
+	 * by a server going away ("Connection reset by peer"): try again.
+	 */
+	if (code == CR_SSL_CONNECTION_ERROR && d->m != NULL)
+		cls = DB_TEMP;
 	db_seterr(d, cls, code, "%s", msg && *msg ? msg : "unknown error");
 }
 
@@ -870,6 +886,19 @@ db_need(struct db *d)
 		return 0;
 	db_seterr(d, DB_TEMP, 2006, "not connected");
 	return -1;
+}
+
+char *
+db_quote(struct db *d, const char *s)
+{
+	size_t n = strlen(s);
+	char *out;
+
+	if (d->m == NULL)
+		return NULL;
+	out = xmalloc(2 * n + 1);
+	mysql_real_escape_string(d->m, out, s, n);
+	return out;
 }
 
 /* Run one statement and throw away any result. */

@@ -107,6 +107,9 @@ unsigned long	 db_generation(const struct db *);
 
 /* A statement without parameters or results (SET, DDL). */
 int		 db_exec(struct db *, const char *sql);
+/* s as the contents of a quoted SQL string literal (no quotes), escaped
+ * for the connection's character set; malloc'd, NULL if not connected. */
+char		*db_quote(struct db *, const char *s);
 int		 db_begin(struct db *);
 int		 db_commit(struct db *);
 int		 db_rollback(struct db *);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -43,6 +44,23 @@ drain_crash_point(const char *point)
 
 	if (at != NULL && strcmp(at, point) == 0)
 		_exit(99);
+}
+
+void
+drain_pause_point(const char *point)
+{
+	const char *at = getenv("PIPELINE_PAUSE_AT");
+	const char *file = getenv("PIPELINE_PAUSE_FILE");
+	struct timespec ts = { 0, 10 * 1000000L };
+	int fd;
+
+	if (at == NULL || file == NULL || strcmp(at, point) != 0)
+		return;
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		return;
+	close(fd);
+	for (int i = 0; i < 6000 && access(file, F_OK) == 0; i++)
+		nanosleep(&ts, NULL);
 }
 
 struct drain *

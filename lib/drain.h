@@ -95,5 +95,11 @@ void		 drain_reason(struct drain_item *, int code, const char *fmt,
  * Points: claimed, handled, synced, published, committed.
  */
 void		 drain_crash_point(const char *point);
+/*
+ * Test hook: if PIPELINE_PAUSE_AT names this point, create the file
+ * PIPELINE_PAUSE_FILE and wait (at most 60 s) until it is gone, so that
+ * a test can act at a known instant (another writer, a server restart).
+ */
+void		 drain_pause_point(const char *point);
 
 #endif

@@ -90,6 +90,23 @@ pandora_utf8_cut(const char *s, size_t len, size_t max)
 }
 
 size_t
+pandora_entity_cut(const char *s, size_t len, size_t max)
+{
+	size_t n = pandora_utf8_cut(s, len, max), k;
+
+	if (n == len)
+		return n;
+	/* The longest entity safe_input writes is "&thetasym;" (10). */
+	for (k = n; k > 0 && n - k < 12; k--) {
+		if (s[k - 1] == ';')
+			break;
+		if (s[k - 1] == '&')
+			return k - 1;	/* "&..." cut short: drop it */
+	}
+	return n;
+}
+
+size_t
 pandora_utf8_cut_chars(const char *s, size_t len, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)s;

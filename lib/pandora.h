@@ -35,6 +35,8 @@ char		*pandora_html_escape(const char *s, size_t len, size_t *outlen);
 /* The longest prefix of s (len bytes) of at most max bytes that ends on
  * a UTF-8 character boundary. */
 size_t		 pandora_utf8_cut(const char *s, size_t len, size_t max);
+/* The same, and never inside an entity ("&...;") of safe_input's text. */
+size_t		 pandora_entity_cut(const char *s, size_t len, size_t max);
 /* The same, counting characters (VARCHAR(n) limits), not bytes. */
 size_t		 pandora_utf8_cut_chars(const char *s, size_t len, size_t max);
 

@@ -192,6 +192,14 @@ count_rows() {
 	# --init runs an embedded copy of octo.sql: it must not drift.
 	"$BIN/db-load" --print-init-sql > "$W/octo.sql"
 	cmp "$W/octo.sql" "$BATS_TEST_DIRNAME/../etc/sql/octo.sql"
+	# The embedded grants template too (src/db-load/mksql.sh).
+	sh "$BATS_TEST_DIRNAME/../src/db-load/mksql.sh" |
+	    cmp - "$BATS_TEST_DIRNAME/../src/db-load/octo_sql.c"
+	# Options that only go with --init.
+	run "$BIN/db-load" --print
+	assert_failure 64
+	run "$BIN/db-load" --dba db-dba
+	assert_failure 64
 }
 
 @test "samples: agents, modules, status, history, incremental rates, counters" {
@@ -313,11 +321,13 @@ OUT
 21	13684	1795816534
 OUT
 	# One new_agent event per agent, nothing else: every module is normal.
-	run sql "SELECT id_agente, id_grupo, event_type, criticity, estado, evento FROM tevento ORDER BY id_evento"
+	# As Pandora's server: the alias (the name without one), the whole
+	# text entity-encoded, no user, not acknowledged.
+	run sql "SELECT id_agente, id_grupo, event_type, criticity, estado, evento, id_usuario, ack_utimestamp, data FROM tevento ORDER BY id_evento"
 	assert_output - <<OUT
-1	2	new_agent	2	0	Agent&#x20;[research-agent-01]&#x20;created&#x20;by&#x20;$(hostname)
-2	2	new_agent	2	0	Agent&#x20;[research-broker-01]&#x20;created&#x20;by&#x20;$(hostname)
-3	10	new_agent	2	0	Agent&#x20;[a27052f41fbf737edb9cb6ae2efd4ac5d6c7deed42f977cbbb28228194b25e66]&#x20;created&#x20;by&#x20;$(hostname)
+1	2	new_agent	2	0	Agent&#x20;[Research&#x20;Agent&#x20;01]&#x20;created&#x20;by&#x20;$(hostname)		0	
+2	2	new_agent	2	0	Agent&#x20;[research-broker-01]&#x20;created&#x20;by&#x20;$(hostname)		0	
+3	10	new_agent	2	0	Agent&#x20;[vm]&#x20;created&#x20;by&#x20;$(hostname)		0	
 OUT
 	run sql "SELECT COUNT(*), SUM(size) FROM octo_loaded_file"
 	assert_output "$(printf '5\t%s' "$(cat "$DATA"/samples/*.data | wc -c)")"
@@ -424,8 +434,11 @@ OUT
 15	Module-level&#x20;epoch&#x20;timestamp	1	2.00000	0	0
 17	Same&#x20;name&#x20;twice	1	1.00000	0	0
 OUT
+	run sql "SELECT data, id_usuario FROM tevento WHERE data LIKE 'FAILED%'"
+	assert_output "$(printf 'FAILED:&#x20;disk&#x20;full&#x20;on&#x20;/backup\t')"
 	# A status event for each change to critical or warning, with the
-	# value (tevento.data at most 255 bytes), entity-encoded text.
+	# value entity-encoded as Pandora's server does (tevento.data at most
+	# 255 bytes, never half an entity), entity-encoded text.
 	run sql "SELECT e.id_agente, m.nombre, e.event_type, e.criticity, e.estado,
 	    e.module_status, LEFT(e.evento, 160), LENGTH(e.data) FROM tevento e
 	    LEFT JOIN tagente_modulo m ON m.id_agente_modulo = e.id_agentmodule
@@ -434,7 +447,7 @@ OUT
 3	cron&#x20;running	going_up_critical	4	0	1	Module&#x20;&#039;cron&#x20;running&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;0&#41;	1
 3	Forced&#x20;critical	going_up_critical	4	0	1	Module&#x20;&#039;Forced&#x20;critical&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;5&#41;	1
 3	Forced&#x20;warning&#x20;&#40;lowercase&#41;	going_up_warning	3	0	2	Module&#x20;&#039;Forced&#x20;warning&#x20;&#40;lowercase&#41;&#039;&#x20;is&#x20;going&#x20;to&#x20;WARNING&#x20;&#40;degraded&#41;	8
-4	Last&#x20;backup&#x20;result	going_up_critical	4	0	1	Module&#x20;&#039;Last&#x20;backup&#x20;result&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;FAILED:&#x20;disk&#x20;full&#x20;on&#x20;/backup&#41;	28
+4	Last&#x20;backup&#x20;result	going_up_critical	4	0	1	Module&#x20;&#039;Last&#x20;backup&#x20;result&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;FAILED:&#x20;disk&#x20;full&#x20;on&#x20;/backup&#41;	48
 4	Service&#x20;state&#x20;&#40;inverse&#41;	going_up_critical	4	0	1	Module&#x20;&#039;Service&#x20;state&#x20;&#40;inverse&#41;&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;inactive&#41;	8
 6	Job&#x20;finished	going_up_critical	4	0	1	Module&#x20;&#039;Job&#x20;finished&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;0&#41;	1
 6	Job&#x20;duration&#x20;s	going_up_critical	4	0	1	Module&#x20;&#039;Job&#x20;duration&#x20;s&#039;&#x20;is&#x20;going&#x20;to&#x20;CRITICAL&#x20;&#40;4211.5&#41;	6
@@ -595,8 +608,9 @@ OUT
 	run dl
 	assert_success
 	# Pct: normal, warning, critical (event each), stays critical (no
-	# event), back to normal (going_down_normal, created validated); each
-	# new event validates the module's older open ones.
+	# event), back to normal (going_down_normal, created validated, so
+	# acknowledged at once, as Pandora's server does); each new event
+	# validates the module's older open ones.
 	# Flip (min_ff_event 1): a change needs two samples in a row, so it
 	# turns critical at the second 5 and the single 0 at the end is not
 	# enough to go back.
@@ -605,7 +619,7 @@ OUT
 Pct	going_up_warning	3	1	2	60	1
 Flip	going_up_critical	4	0	1	5	0
 Pct	going_up_critical	4	1	1	95	1
-Pct	going_down_normal	2	1	0	40	0
+Pct	going_down_normal	2	1	0	40	1
 OUT
 	run sql "SELECT m.nombre, e.datos, e.estado, e.known_status, e.last_status, e.last_known_status, e.status_changes, e.last_status_change FROM tagente_estado e JOIN tagente_modulo m USING (id_agente_modulo) ORDER BY 1"
 	assert_output - <<'OUT'
@@ -914,6 +928,33 @@ check_once() {
 	sanitizer_clean "$W/dl.log"
 }
 
+@test "the server killed under load (TLS cut: errno 2026 or a lost connection): exit 75, never 78; a rerun finishes" {
+	gen_load 400
+	mkconf allow_create yes batch 40
+	rm -f "$SPOOL"/audit-sign/new/*
+	# Stop before a COMMIT, with the TLS connection up, and kill the
+	# server there: the next statement meets the cut connection.
+	mkdir "$W/pause"
+	chmod 0777 "$W/pause"
+	PIPELINE_PAUSE_AT=precommit PIPELINE_PAUSE_FILE=$W/pause/paused \
+	    "$BIN/db-load" -c "$CONF" -d 2>> "$W/dl.log" 3>&- &
+	pid=$!
+	for _ in $(seq 1 500); do [ -f "$W/pause/paused" ] && break; sleep 0.01; done
+	[ -f "$W/pause/paused" ]
+	kill -KILL "$(cat "$DBDIR/mariadbd.pid")"
+	sleep 0.2
+	rm "$W/pause/paused"
+	rc=0
+	wait "$pid" || rc=$?
+	sh "$MDB" start "$DBDIR" > /dev/null
+	[ "$rc" -eq 75 ]
+	grep -Eq 'event=(db.temp|db.commit.fail) ' "$W/dl.log"
+	! grep -q 'class=config' "$W/dl.log"
+	run dl
+	assert_success
+	check_once 400
+}
+
 @test "least privilege: a read-only account stops with 78, items stay; db-load's cannot delete" {
 	put "$DATA/variants/v01-minimal-generic-data.1711620000.data" 1.ro.data
 	{
@@ -923,7 +964,8 @@ check_once() {
 	} > "$W/ro.conf"
 	run "$BIN/db-load" -c "$W/ro.conf" -d
 	assert_failure 78
-	assert_output --partial "errno=1142"
+	# The schema check at connection says which tables it cannot see.
+	assert_output --partial "event=schema.problem table=tevento column=- msg=\"no such table, or db-load's account has no privilege on it\""
 	[ -f "$Q/new/1.ro.data" ]
 	[ "$(count "$Q"/reject/*)" -eq 0 ]
 	run sql "SELECT COUNT(*) FROM tagente"
@@ -984,29 +1026,68 @@ check_once() {
 	grep -h '"action":"file.loaded"' "$SPOOL"/audit-sign/new/* | grep -q '"agent":"proc-host-01"'
 }
 
-@test "--init creates only the octo_* tables, and only next to Pandora's" {
+@test "--init adds only octospool's tables and accounts, never changes Pandora's; --print shows the SQL" {
 	for d in dl_full dl_empty; do
 		sql "DROP DATABASE IF EXISTS $d; CREATE DATABASE $d"
-		sql "GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, INDEX, REFERENCES ON $d.* TO 'octo_admin'@'127.0.0.1'"
 	done
-	sh "$MDB" sql "$DBDIR" -D dl_full < "$BATS_TEST_DIRNAME/../etc/sql/pandora-subset.sql"
-	{ cat "$CONF"; printf '[db-admin]\ndb_name dl_full\n'; } > "$W/init.conf"
+	sh "$MDB" sql "$DBDIR" -D dl_full < "$BATS_TEST_DIRNAME/../etc/sql/pandora-min.sql"
+	cols() {
+		sql "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME NOT LIKE 'octo%' ORDER BY 1, 2"
+	}
+	before=$(cols dl_full)
+	# A database administrator's account (the private server's root over
+	# its socket) makes the accounts; the tools' sections name them.
+	{
+		cat "$CONF"
+		printf '[db-dba]\ndb_protocol socket\ndb_socket %s\ndb_user root\ndb_name dl_full\n' "$MYSQL_SOCKET"
+		printf '[db-admin]\ndb_name dl_full\ngrant_host 10.9.8.%%\ngrant_require X509\n'
+		printf '[db-load]\ndb_user dl_init_load\n'
+		printf '[agent-auth]\ndb_user dl_init_auth\ndb_password_file %s\n' "$DBDIR/secrets/octo_agent_auth.pw"
+	} > "$W/init.conf"
 	n=$(grep -c '^CREATE TABLE IF NOT EXISTS `octo_' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql")
-	run "$BIN/db-load" -c "$W/init.conf" --init
+	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_success
-	assert_output --partial "octo_* tables ready ($n statements)"
+	assert_output --partial "octo_* tables and accounts ready"
 	run sql "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dl_full' AND TABLE_NAME LIKE 'octo%'"
 	assert_output "$(sed -n 's/^CREATE TABLE IF NOT EXISTS `\(octo_[a-z_]*\)`.*/\1/p' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql" | LC_ALL=C sort | paste -sd,)"
-	# Again: nothing changes (IF NOT EXISTS).
-	run "$BIN/db-load" -c "$W/init.conf" --init
+	[ "$(echo "$output" | tr ',' '\n' | wc -l)" -eq "$n" ]
+	# Pandora's tables: not one column changed.
+	[ "$(cols dl_full)" = "$before" ]
+	# The accounts: the configured names, host and TLS demand, the
+	# passwords of their files, the grants of their role.
+	run sql "SELECT User, Host, JSON_VALUE(Priv, '$.ssl_type') FROM mysql.global_priv WHERE User LIKE 'dl_init%' OR (User = 'octo_admin' AND Host = '10.9.8.%') ORDER BY User"
+	assert_output "$(printf 'dl_init_auth\t10.9.8.%%\t2\ndl_init_load\t10.9.8.%%\t2\nocto_admin\t10.9.8.%%\t2')"
+	run sql "SHOW GRANTS FOR 'dl_init_load'@'10.9.8.%'"
+	assert_output --partial 'GRANT SELECT, INSERT, UPDATE ON `dl_full`.`tagente` TO'
+	refute_output --regexp 'DELETE|DROP|ALTER|CREATE'
+	run sql "SHOW GRANTS FOR 'dl_init_auth'@'10.9.8.%'"
+	assert_output --partial 'GRANT SELECT ON `dl_full`.`octo_group_credential` TO'
+	refute_output --regexp 'INSERT|UPDATE|DELETE'
+	pw=$(head -1 "$DBDIR/secrets/octo_agent_auth.pw")
+	run sql "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'dl_init_auth' AND JSON_VALUE(Priv, '$.authentication_string') = PASSWORD('$pw')"
+	assert_output 1
+	# Again: nothing changes (IF NOT EXISTS; the accounts are reset).
+	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_success
-	{ cat "$CONF"; printf '[db-admin]\ndb_name dl_empty\n'; } > "$W/init2.conf"
-	run "$BIN/db-load" -c "$W/init2.conf" --init
+	[ "$(cols dl_full)" = "$before" ]
+	# --print: the same SQL, the passwords left out, no Pandora table.
+	run "$BIN/db-load" -c "$W/init.conf" --init --print
+	assert_success
+	assert_output --partial "CREATE TABLE IF NOT EXISTS \`octo_loaded_file\`"
+	assert_output --partial "CREATE USER IF NOT EXISTS 'dl_init_load'@'10.9.8.%'"
+	assert_output --partial "IDENTIFIED BY '@PW@' REQUIRE X509"
+	refute_output --partial "$pw"
+	refute_output --regexp 'ALTER TABLE|DROP|CREATE TABLE[^`]*`t[a-z]'
+	# A database without Pandora's tables: refused, nothing created.
+	sed 's/db_name dl_full/db_name dl_empty/' "$W/init.conf" > "$W/init2.conf"
+	run "$BIN/db-load" -c "$W/init2.conf" --init --dba db-dba
 	assert_failure 78
-	assert_output --partial "Pandora's tables are missing (0 of 9)"
+	assert_output --partial "event=schema.problem table=tagente column=- msg=\"no such table"
+	assert_output --partial "nothing created"
 	run sql "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dl_empty'"
 	assert_output 0
 	sql "DROP DATABASE dl_full; DROP DATABASE dl_empty"
+	sql "DROP USER 'dl_init_load'@'10.9.8.%', 'dl_init_auth'@'10.9.8.%', 'octo_admin'@'10.9.8.%'"
 }
 
 @test "audit: agent and module creation, files loaded, duplicate and rejected" {

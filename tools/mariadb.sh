@@ -26,7 +26,10 @@
 # and the client key, for tools that run as another user), OCTO_DB_OPTS
 # (extra mariadbd options), OCTO_DB_SERVER_USER (the server's user when
 # run as root, default mysql), OCTO_SQL_DIR (default etc/sql), OCTO_BIN
-# (where tt-wire is, for a free port).
+# (where tt-wire is, for a free port), OCTO_PANDORA_SCHEMA (a Pandora
+# pandoradb.sql to create the tables from, instead of etc/sql's minimal
+# ones; with OCTO_DB_OPTS="--sql-mode=" the server runs as Pandora's
+# installer sets it up).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -172,8 +175,9 @@ mksecrets() {
 	return 0
 }
 
-# grants HOST REQUIRE: grants.sql.in with the passwords read by awk from
-# the files (never on a command line), fed to the client on stdin.
+# grants HOST REQUIRE: grants.sql.in, each role's block with its account
+# and the password read by awk from its file (never on a command line),
+# fed to the client on stdin.
 grants() {
 	awk -v db="$dbname" -v host="$1" -v req="$2" -v dir="$D/secrets" '
 	function pw(name,   f, v) {
@@ -183,30 +187,33 @@ grants() {
 		return v
 	}
 	BEGIN {
-		p["@PW_ADMIN@"] = pw("octo_admin")
-		p["@PW_DB_LOAD@"] = pw("octo_db_load")
-		p["@PW_AGENT_AUTH@"] = pw("octo_agent_auth")
-		p["@PW_AUDIT_EXPORT@"] = pw("octo_audit_export")
+		acct["admin"] = "octo_admin"
+		acct["db-load"] = "octo_db_load"
+		acct["agent-auth"] = "octo_agent_auth"
+		acct["audit-export"] = "octo_audit_export"
 	}
+	/^-- role: / { role = $3; next }
 	/^--/ { next }
-	{
+	role != "" {
+		u = acct[role]
 		gsub(/@DB@/, db); gsub(/@HOST@/, host); gsub(/@REQUIRE@/, req)
-		for (k in p) gsub(k, p[k])
+		gsub(/@USER@/, u); gsub(/@PW@/, pw(u))
 		print
 	}' "$sqldir/grants.sql.in" | admin "$dbname"
 }
 
-# mkschema: database, Pandora subset, octo_* tables, accounts.
+# mkschema: database, Pandora tables (octospool's minimal ones, or
+# OCTO_PANDORA_SCHEMA: a Pandora pandoradb.sql), octo_* tables, accounts.
 mkschema() {
 	admin -e "CREATE DATABASE IF NOT EXISTS \`$dbname\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
-	admin "$dbname" < "$sqldir/pandora-subset.sql"
+	if [ -n "${OCTO_PANDORA_SCHEMA:-}" ]; then
+		# As Pandora's installer runs it: sql_mode "" (zero dates).
+		{ echo "SET SESSION sql_mode = '';"; cat "$OCTO_PANDORA_SCHEMA"; } |
+		    admin "$dbname"
+	else
+		admin "$dbname" < "$sqldir/pandora-min.sql"
+	fi
 	admin "$dbname" < "$sqldir/octo.sql"
-	for f in "$sqldir"/*.sql; do
-		case ${f##*/} in
-		pandora-subset.sql|octo.sql) ;;
-		*) admin "$dbname" < "$f" ;;
-		esac
-	done
 	grants 127.0.0.1 SSL
 	grants localhost NONE
 }

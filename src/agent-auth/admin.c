@@ -151,12 +151,13 @@ agent_id(struct aa_adm *a, const char *name, unsigned long *id)
 	size_t n;
 	char *enc = pandora_safe_input(name, strlen(name), &n);
 	struct db_stmt *st = db_prepare(a->db,
-	    "SELECT id_agente FROM tagente WHERE nombre = ? "
-	    "ORDER BY id_agente LIMIT 1");
+	    "SELECT id_agente FROM tagente WHERE nombre = ? AND "
+	    "nombre = BINARY ? ORDER BY id_agente LIMIT 1");
 	int r, found = 0;
 
+	/* Byte for byte, as every agent lookup (octospool-spool(5)). */
 	if (st == NULL || db_stmt_exec(st, (struct db_val[]){
-	    DB_TEXTN(enc, n) }, 1) == -1) {
+	    DB_TEXTN(enc, n), DB_TEXTN(enc, n) }, 2) == -1) {
 		free(enc);
 		db_stmt_free(st);
 		return -1;

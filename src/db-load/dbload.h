@@ -150,6 +150,11 @@ struct dl_result {
 	unsigned long	 values, values_refused, history, events;
 };
 
+/* What the database has beyond what every supported schema has. */
+struct dl_schema {
+	int		 event_custom_id;	/* tevento.event_custom_id */
+};
+
 /* One run: connection, transaction, cache, statistics. */
 struct dl_run {
 	struct dl_conf	*cf;
@@ -160,6 +165,9 @@ struct dl_run {
 	int		 broken;	/* transaction lost: batch back */
 	int		 exit_code;	/* non-temporary stop: 78, 70 */
 	int		 locks;		/* GET_LOCK taken in this transaction */
+	struct dl_schema schema;	/* checked at the first connection */
+	int		 schema_checked;
+	int		 schema_bad;	/* problems: stop with 78 */
 	char		 name_cs[64];	/* tagente.nombre's character set */
 	char		 name_coll[64];	/* and collation ("": unknown) */
 	struct dl_agent	**agents;
@@ -198,6 +206,14 @@ void		 dl_stmts_free(struct dl_stmts *);
 enum dl_outcome	 dl_dberr(struct dl_run *, const char *what, char *reason,
 		    size_t reasonlen, int *code);
 
+/* schema.c: check the database against what db-load needs; logs each
+ * problem (event=schema.problem), counts them in *nproblems. */
+int		 dl_schema_check(struct db *, struct dl_schema *,
+		    int *nproblems);
+int		 dl_schema_types(int (*type_id)(const char *), int *nproblems);
+/* load.c: connect and check the schema (db-load --check-schema). */
+int		 dl_check_schema(struct dl_run *, int *nproblems);
+
 /* cache.c */
 struct dl_agent	*dl_agent_find(struct dl_run *, const char *nombre,
 		    size_t len);
@@ -215,7 +231,8 @@ void		 dl_module_free(struct dl_module *);
 void		 dl_module_set_regex(struct dl_module *, const char *warn,
 		    const char *crit, const struct dl_conf *);
 
-/* The embedded etc/sql/octo.sql (octo_sql.c). */
+/* The embedded etc/sql/octo.sql and grants.sql.in (octo_sql.c). */
 extern const char dl_octo_sql[];
+extern const char dl_grants_sql[];
 
 #endif

@@ -68,6 +68,9 @@ struct dl_file {
 };
 
 static int	flush_all(struct dl_run *);
+static int	schema_refused(struct dl_run *, int);
+static int	types_load(struct dl_run *);
+static int	counts_update(struct dl_run *, struct dl_agent **, size_t);
 static void	snap_take(struct dl_snap *, struct dl_agent *);
 static void	rows_truncate(struct dl_run *, size_t);
 
@@ -224,13 +227,6 @@ dl_dberr(struct dl_run *run, const char *what, char *reason,
 	const char *name = db_errname(db_errno(run->db));
 
 	log_vis(vis, sizeof(vis), msg, strlen(msg));
-	/*
-	 * lib/db classes 2026 (CR_SSL_CONNECTION_ERROR) as configuration,
-	 * right for a refused handshake; on a connection that was up, it is
-	 * a TLS stream cut by a server going away: temporary.
-	 */
-	if (c == DB_CONFIG && db_errno(run->db) == 2026 && run->connected)
-		c = DB_TEMP;
 	snprintf(reason, reasonlen, "%s: database error %u (%s, class %s)",
 	    what, db_errno(run->db), name ? name : "?", db_class_name(c));
 	switch (c) {
@@ -389,9 +385,6 @@ name_collation(struct dl_run *run)
 static int
 dl_connect(struct dl_run *run)
 {
-	struct db_stmt *s;
-	int r;
-
 	if (run->connected)
 		return 0;
 	if (run->db == NULL)
@@ -406,8 +399,42 @@ dl_connect(struct dl_run *run)
 	if (db_exec(run->db, "SET SESSION TRANSACTION ISOLATION LEVEL READ "
 	    "COMMITTED") == -1)
 		return -1;
-	if (name_collation(run) == -1)
+	/* First what db-load needs of the database: nothing is read or
+	 * written through a table before its columns are checked, and
+	 * every problem is listed at once. */
+	if (!run->schema_checked) {
+		int n = 0;
+
+		if (dl_schema_check(run->db, &run->schema, &n) == -1)
+			return -1;
+		if (n > 0) {
+			if (types_load(run) == 0)
+				dl_schema_types(type_id, &n);
+			return schema_refused(run, n);
+		}
+	}
+	if (name_collation(run) == -1 || types_load(run) == -1)
 		return -1;
+	if (!run->schema_checked) {
+		int n = 0;
+
+		dl_schema_types(type_id, &n);
+		if (n > 0)
+			return schema_refused(run, n);
+		run->schema_checked = 1;
+	}
+	run->connected = 1;
+	log_debug("event=db.connected tls=\"%s\"", db_tls_cipher(run->db));
+	return 0;
+}
+
+/* The module types of the database, by name (ttipo_modulo). */
+static int
+types_load(struct dl_run *run)
+{
+	struct db_stmt *s;
+	int r;
+
 	types_free();
 	if ((s = db_prepare(run->db, "SELECT id_tipo, nombre FROM "
 	    "ttipo_modulo")) == NULL || db_stmt_exec(s, NULL, 0) == -1) {
@@ -421,11 +448,34 @@ dl_connect(struct dl_run *run)
 		ntypes++;
 	}
 	db_stmt_free(s);
-	if (r == -1)
-		return -1;
-	run->connected = 1;
-	log_debug("event=db.connected tls=\"%s\"", db_tls_cipher(run->db));
-	return 0;
+	return r == -1 ? -1 : 0;
+}
+
+/* The database lacks something: stop (78) before anything is written;
+ * every item stays where it is. */
+static int
+schema_refused(struct dl_run *run, int n)
+{
+	log_warnx("event=schema.fail problems=%d msg=\"the database lacks "
+	    "what db-load needs (see the event=schema.problem lines; "
+	    "db-load(8), EXISTING PANDORA DATABASE)\"", n);
+	run->schema_checked = 1;
+	run->schema_bad = 1;
+	run->exit_code = EX_CONFIG;
+	return -1;
+}
+
+int
+dl_check_schema(struct dl_run *run, int *nproblems)
+{
+	*nproblems = 0;
+	if (dl_connect(run) == 0)
+		return 0;
+	if (run->schema_bad) {
+		*nproblems = -1;
+		return 0;
+	}
+	return -1;
 }
 
 int
@@ -433,7 +483,8 @@ dl_begin(struct dl_run *run)
 {
 	if (run->in_txn)
 		return 0;
-	if (dl_connect(run) == -1 || db_begin(run->db) == -1)
+	if (run->schema_bad || dl_connect(run) == -1 ||
+	    db_begin(run->db) == -1)
 		return -1;
 	run->in_txn = 1;
 	run->broken = 0;
@@ -460,8 +511,7 @@ dl_commit(struct dl_run *run)
 		log_warnx("event=db.commit.fail errno=%u class=%s msg=\"%s\"",
 		    db_errno(run->db), db_class_name(db_errclass(run->db)),
 		    log_vis(vis, sizeof(vis), msg, strlen(msg)));
-		if (db_errclass(run->db) != DB_TEMP &&
-		    db_errno(run->db) != 2026)	/* TLS cut: see dl_dberr */
+		if (db_errclass(run->db) != DB_TEMP)
 			run->exit_code = db_class_exit(db_errclass(run->db));
 		run->broken = 1;
 		rc = -1;
@@ -688,16 +738,22 @@ insert_event(struct dl_file *f, unsigned long long id_module,
 {
 	struct dl_run *run = f->run;
 	struct db_stmt *s;
-	char *enc;
-	size_t enclen, dl = pandora_utf8_cut(data, datalen, 255);
+	char *enc, *denc;
+	size_t enclen, dlen;
 	struct db_val v[17];
 	enum dl_outcome rc = DL_LOADED;
 
 	if ((rc = savepoint(f)) != DL_LOADED)
 		return rc;
+	/* As Pandora's pandora_event(): the text and the data entity
+	 * encoded (safe_input), no user, an event created already
+	 * validated (or in process) acknowledged now. */
 	enc = pandora_safe_input(text, strlen(text), &enclen);
 	/* tevento.evento is TEXT: 65535 bytes at most. */
-	enclen = pandora_utf8_cut(enc, enclen, 65535);
+	enclen = pandora_entity_cut(enc, enclen, 65535);
+	denc = pandora_safe_input(data, datalen, &dlen);
+	/* tevento.data is TINYTEXT: 255 bytes, never half an entity. */
+	dlen = pandora_entity_cut(denc, dlen, 255);
 	v[0] = DB_UINT(f->agent->id);
 	v[1] = DB_INT(f->agent->id_grupo);
 	v[2] = DB_TEXTN(enc, enclen);
@@ -711,18 +767,28 @@ insert_event(struct dl_file *f, unsigned long long id_module,
 	v[10] = DB_TEXT(m ? m->crit_instr : "");
 	v[11] = DB_TEXT(m ? m->warn_instr : "");
 	v[12] = DB_TEXT(m ? m->unk_instr : "");
-	v[13] = DB_TEXTN(data, dl);
-	v[14] = DB_INT(module_status);
-	s = stmt(run, &run->st.event_ins, "INSERT INTO tevento (id_agente, "
-	    "id_grupo, evento, timestamp, estado, utimestamp, event_type, "
-	    "id_agentmodule, id_alert_am, criticity, user_comment, tags, "
-	    "source, id_extra, critical_instructions, warning_instructions, "
-	    "unknown_instructions, owner_user, custom_data, data, "
-	    "module_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', '', ?, "
-	    "'', ?, ?, ?, '', '', ?, ?)");
-	if (s == NULL || db_stmt_exec(s, v, 15) == -1)
+	v[13] = DB_INT(estado == 1 || estado == 2 ? (long long)f->now : 0);
+	v[14] = DB_TEXTN(denc, dlen);
+	v[15] = DB_INT(module_status);
+	s = stmt(run, &run->st.event_ins, run->schema.event_custom_id ?
+	    "INSERT INTO tevento (id_agente, id_grupo, evento, timestamp, "
+	    "estado, utimestamp, event_type, id_agentmodule, id_alert_am, "
+	    "criticity, tags, source, id_extra, id_usuario, "
+	    "critical_instructions, warning_instructions, "
+	    "unknown_instructions, ack_utimestamp, owner_user, custom_data, "
+	    "data, module_status, event_custom_id) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, ?, 0, ?, '', ?, '', '', ?, ?, ?, ?, '', '', ?, ?, '')" :
+	    "INSERT INTO tevento (id_agente, id_grupo, evento, timestamp, "
+	    "estado, utimestamp, event_type, id_agentmodule, id_alert_am, "
+	    "criticity, tags, source, id_extra, id_usuario, "
+	    "critical_instructions, warning_instructions, "
+	    "unknown_instructions, ack_utimestamp, owner_user, custom_data, "
+	    "data, module_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', "
+	    "?, '', '', ?, ?, ?, ?, '', '', ?, ?)");
+	if (s == NULL || db_stmt_exec(s, v, 16) == -1)
 		rc = DBERR(f, "event insert");
 	free(enc);
+	free(denc);
 	if (rc == DL_LOADED)
 		f->res->events++;
 	return rc;
@@ -820,8 +886,17 @@ agent_create(struct dl_file *f, const char *enc, size_t enclen,
 		f->agent = a;
 		f->created_agent = 1;
 		f->res->agent_created = 1;
-		snprintf(text, sizeof(text), "Agent [%s] created by %s",
-		    ad->agent_name, f->cf->server_name);
+		{
+			/* As Pandora's pandora_create_agent(): the alias
+			 * (the name when there is none), entities
+			 * decoded; insert_event() encodes the whole text. */
+			char *plain = pandora_safe_output(alias_raw,
+			    strlen(alias_raw), NULL);
+
+			snprintf(text, sizeof(text), "Agent [%s] created by "
+			    "%s", plain, f->cf->server_name);
+			free(plain);
+		}
 		rc = insert_event(f, 0, "new_agent", 2, 0, text, "", 0, 0,
 		    NULL);
 		if (rc == DL_LOADED && f->cf->audit) {
@@ -2037,7 +2112,7 @@ flush_history(struct dl_run *run)
 static int
 flush_inc(struct dl_run *run, struct dl_module **im, size_t n, int update)
 {
-	struct db_val v[5 * DL_MAX_ROWS];
+	static struct db_val v[5 * DL_MAX_ROWS];
 	struct db_stmt *s;
 	size_t k = 0;
 
@@ -2161,31 +2236,18 @@ flush_estado(struct dl_run *run, struct dl_module **batch, size_t n)
  * status counters, from which alone the console shows an agent's
  * status.  One upsert on the primary key for n agents: their rows exist
  * (each is locked by this transaction since its lookup). */
-#define AGENT_COLS	16
+#define AGENT_COLS	10
 
 static int
 flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 {
 	static struct db_val v[AGENT_COLS * DL_MAX_ROWS];
-	long long cnt[DL_MAX_ROWS][6];
 	struct db_stmt *s;
 
 	for (size_t k = 0; k < n; k++) {
 		struct dl_agent *a = ag[k];
 		struct db_val *r = v + AGENT_COLS * k;
-		long long *c = cnt[k];
 
-		memset(c, 0, 6 * sizeof(*c));
-		for (size_t i = 0; i < a->nmods; i++) {
-			const struct dl_module *m = a->mods[i];
-
-			if (m->disabled || m->id_modulo == 0 ||
-			    m->delete_pending || !m->have_estado ||
-			    m->st.estado < 0 || m->st.estado > 4)
-				continue;
-			c[m->st.estado]++;
-			c[5]++;
-		}
 		r[0] = DB_UINT(a->id);
 		r[1] = DB_TEXT(a->agent_version);
 		r[2] = DB_INT(a->intervalo);
@@ -2196,19 +2258,12 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 		r[7] = DB_UINT(a->id_parent);
 		r[8] = DB_TEXT(a->direccion);
 		r[9] = DB_INT(a->disabled);
-		r[10] = DB_INT(c[PANDORA_NORMAL]);
-		r[11] = DB_INT(c[PANDORA_WARNING]);
-		r[12] = DB_INT(c[PANDORA_CRITICAL]);
-		r[13] = DB_INT(c[PANDORA_UNKNOWN]);
-		r[14] = DB_INT(c[PANDORA_NOTINIT]);
-		r[15] = DB_INT(c[5]);
 	}
 	s = multi_stmt(run, run->st.agents, "INSERT INTO tagente (id_agente, "
 	    "agent_version, intervalo, ultimo_contacto_remoto, "
 	    "ultimo_contacto, os_version, timezone_offset, id_parent, "
-	    "direccion, disabled, normal_count, warning_count, "
-	    "critical_count, unknown_count, notinit_count, total_count) "
-	    "VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n,
+	    "direccion, disabled) VALUES ",
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n,
 	    " ON DUPLICATE KEY UPDATE "
 	    "agent_version = VALUES(agent_version), "
 	    "intervalo = VALUES(intervalo), "
@@ -2217,15 +2272,19 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 	    "os_version = VALUES(os_version), "
 	    "timezone_offset = VALUES(timezone_offset), "
 	    "id_parent = VALUES(id_parent), direccion = VALUES(direccion), "
-	    "disabled = VALUES(disabled), "
-	    "normal_count = VALUES(normal_count), "
-	    "warning_count = VALUES(warning_count), "
-	    "critical_count = VALUES(critical_count), "
-	    "unknown_count = VALUES(unknown_count), "
-	    "notinit_count = VALUES(notinit_count), "
-	    "total_count = VALUES(total_count), update_module_count = 0");
+	    "disabled = VALUES(disabled)");
 	if (s == NULL || db_stmt_exec(s, v, AGENT_COLS * n) == -1)
 		return flush_err(run, "agent update");
+	/*
+	 * The status counters: counted by the database in one statement
+	 * from the status rows as they are now (ours of this transaction,
+	 * and any module another writer, such as Pandora's own servers,
+	 * added or changed), never from this process's copy: no update of
+	 * another writer is lost.  As Pandora's recount: enabled modules
+	 * of a real kind (id_modulo <> 0) not pending deletion.
+	 */
+	if (counts_update(run, ag, n) == -1)
+		return flush_err(run, "agent counters");
 	for (size_t k = 0; k < n; k++)
 		ag[k]->dirty = 0;
 	return 0;
@@ -2307,6 +2366,50 @@ flush_all(struct dl_run *run)
 		}
 	}
 	return 0;
+}
+
+/*
+ * The recount of n agents' status counters, in one statement: a
+ * multi-table UPDATE over the grouped count of their modules (one pass;
+ * correlated subqueries per counter cost a hundred times more).  Sent
+ * as text with the ids written in, not prepared: MariaDB checks a
+ * prepared multi-table UPDATE of tagente against every table whose
+ * foreign key refers to it (tgis_data_status, ... in Pandora's schema),
+ * where db-load's account has no SELECT.
+ */
+static int
+counts_update(struct dl_run *run, struct dl_agent **ag, size_t n)
+{
+	size_t cap = 2048 + 2 * 24 * n;
+	char *sql = xmalloc(cap), *in = xmalloc(24 * n + 1);
+	size_t pos = 0;
+	int rc;
+
+	in[0] = '\0';
+	for (size_t k = 0; k < n; k++)
+		pos += snprintf(in + pos, 24 * n + 1 - pos, "%s%llu",
+		    k ? "," : "", ag[k]->id);
+	snprintf(sql, cap, "UPDATE tagente a LEFT JOIN (SELECT m.id_agente, "
+	    "SUM(e.estado = %d) AS n_normal, SUM(e.estado = %d) AS "
+	    "n_warning, SUM(e.estado = %d) AS n_critical, SUM(e.estado = %d) "
+	    "AS n_unknown, SUM(e.estado = %d) AS n_notinit, COUNT(*) AS "
+	    "n_total FROM tagente_modulo m JOIN tagente_estado e ON "
+	    "e.id_agente_modulo = m.id_agente_modulo WHERE m.id_agente IN "
+	    "(%s) AND m.disabled = 0 AND m.id_modulo <> 0 AND "
+	    "m.delete_pending = 0 AND e.estado BETWEEN 0 AND 4 GROUP BY "
+	    "m.id_agente) c ON c.id_agente = a.id_agente SET a.normal_count "
+	    "= COALESCE(c.n_normal, 0), a.warning_count = "
+	    "COALESCE(c.n_warning, 0), a.critical_count = "
+	    "COALESCE(c.n_critical, 0), a.unknown_count = "
+	    "COALESCE(c.n_unknown, 0), a.notinit_count = "
+	    "COALESCE(c.n_notinit, 0), a.total_count = COALESCE(c.n_total, 0), "
+	    "a.update_module_count = 0 WHERE a.id_agente IN (%s)",
+	    PANDORA_NORMAL, PANDORA_WARNING, PANDORA_CRITICAL,
+	    PANDORA_UNKNOWN, PANDORA_NOTINIT, in, in);
+	rc = db_exec(run->db, sql);
+	free(sql);
+	free(in);
+	return rc;
 }
 
 /* The agent's new values, written at the commit (agent_update). */
@@ -2664,6 +2767,12 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 		f.agent_t = f.now;
 	fmt_dt(f.agent_t, f.agent_ts, sizeof(f.agent_ts));
 	if (dl_begin(run) == -1) {
+		if (run->schema_bad) {
+			snprintf(reason, reasonlen, "the database lacks what "
+			    "db-load needs (see the log)");
+			agentxml_free(f.ad);
+			return DL_FATAL;
+		}
 		rc = dl_dberr(run, "begin", reason, reasonlen, code);
 		agentxml_free(f.ad);
 		return rc == DL_REJECT ? DL_RETRY : rc;

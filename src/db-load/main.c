@@ -51,7 +51,8 @@ static const char *const known_keys[] = {
 	DB_TOOL_KEYS, NULL
 };
 
-static const char *const admin_keys[] = { DB_TOOL_KEYS, NULL };
+static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
+    "grant_require", NULL };
 
 static const struct conf *the_conf;
 static struct stamp_keys auth_keys;	/* agent-auth's stamps */
@@ -63,10 +64,14 @@ usage(FILE *fp, int ex)
 {
 	fprintf(fp,
 	    "usage: db-load [-dhnVv] [-c file] [FILE]\n"
-	    "       db-load [-c file] --init\n"
+	    "       db-load [-c file] --init [--dba section] [--print]\n"
+	    "       db-load [-c file] --check-schema\n"
 	    "  without FILE: drain spool/db-load into the database\n"
 	    "  with FILE (- for stdin): load one item, exit 0, 65, 75 or 77\n"
-	    "  --init: create the octo_* tables (account of [db-admin])\n"
+	    "  --init: octospool's tables and accounts on an existing Pandora\n"
+	    "          database ([db-admin], or the section of --dba); --print:\n"
+	    "          the SQL instead\n"
+	    "  --check-schema: does the database have what db-load needs?\n"
 	    "See db-load(8).\n");
 	exit(ex);
 }
@@ -346,6 +351,7 @@ commit(struct drain *d, void *arg)
 	int rc;
 
 	(void)d;
+	drain_pause_point("precommit");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = dl_commit(arg);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -570,93 +576,327 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 	return ex;
 }
 
-/* --init: octospool's tables, only next to Pandora's. */
+/* The statements of a SQL text ("--" lines are comments, ";" at the end
+ * of a line ends a statement), each to fn; -1 as soon as fn fails. */
 static int
-init_mode(void)
+sql_each(const char *p, int (*fn)(const char *, void *), void *arg)
 {
-	static const char *const pandora[] = { "tagente", "tagente_modulo",
-	    "tagente_estado", "tagente_datos", "tagente_datos_string",
-	    "tagente_datos_inc", "tevento", "tgrupo", "ttipo_modulo" };
-	struct db_conf dc;
-	struct db *db;
-	struct db_stmt *s;
-	char err[512], vis[LOG_VISBUF];
-	const char *p = dl_octo_sql;
-	char *stmtbuf = xmalloc(strlen(dl_octo_sql) + 1);
+	char *buf = xmalloc(strlen(p) + 1);
 	size_t sl = 0;
-	long long have = 0;
-	int r, n = 0;
+	int rc = 0;
 
-	if (the_conf != NULL && conf_check(the_conf, DL_ADMIN_SECTION,
-	    admin_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	if (db_conf_load(&dc, the_conf, DL_ADMIN_SECTION, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error section=%s msg=\"%s\"",
-		    DL_ADMIN_SECTION, err);
-	db = db_open(&dc);
-	db_conf_free(&dc);
-	if (db_connect(db) == -1)
-		goto dberr;
-	if ((s = db_prepare(db, "SELECT COUNT(*) FROM information_schema."
-	    "TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?)")) == NULL)
-		goto dberr;
-	{
-		struct db_val v[9];
-
-		for (int i = 0; i < 9; i++)
-			v[i] = DB_TEXT(pandora[i]);
-		if (db_stmt_exec(s, v, 9) == -1)
-			goto dberr;
-	}
-	while ((r = db_stmt_fetch(s)) == 1)
-		have = db_col_int(s, 0);
-	db_stmt_free(s);
-	if (r == -1)
-		goto dberr;
-	if (have != 9) {
-		log_warnx("event=init.refused reason=\"Pandora's tables are "
-		    "missing (%lld of 9): create them from pandoradb.sql (or "
-		    "etc/sql/pandora-subset.sql) first\"", have);
-		db_close(db);
-		free(stmtbuf);
-		return EX_CONFIG;
-	}
-	/* octo.sql: "--" lines are comments, ";" ends a statement at the
-	 * end of a line (its header promises so). */
-	while (*p != '\0') {
+	while (*p != '\0' && rc == 0) {
 		const char *nl = strchr(p, '\n');
 		size_t ll = nl ? (size_t)(nl - p) : strlen(p);
 
 		if (!(ll >= 2 && p[0] == '-' && p[1] == '-')) {
-			memcpy(stmtbuf + sl, p, ll);
+			memcpy(buf + sl, p, ll);
 			sl += ll;
-			stmtbuf[sl++] = ' ';
+			buf[sl++] = ' ';
 			if (ll > 0 && p[ll - 1] == ';') {
 				sl -= 2;	/* the ';' and the space */
-				stmtbuf[sl] = '\0';
-				if (db_exec(db, stmtbuf) == -1)
-					goto dberr;
-				n++;
+				buf[sl] = '\0';
+				rc = fn(buf, arg);
 				sl = 0;
 			}
 		}
 		p += ll + (nl ? 1 : 0);
 	}
-	log_info("event=init.done statements=%d", n);
-	printf("db-load: octo_* tables ready (%d statements)\n", n);
-	db_close(db);
-	free(stmtbuf);
-	return EX_OK;
+	free(buf);
+	return rc;
+}
+
+/* One role of grants.sql.in: its block, its account and password. */
+struct init_role {
+	const char	*role;		/* "-- role: NAME" */
+	const char	*section;	/* where db_user and the password are */
+	char		*user;		/* NULL: the role is not configured */
+	char		*pwfile;
+};
+
+struct init_ctx {
+	struct db	*db;
+	int		 print;
+	const char	*dbname, *host, *require;
+	struct init_role *role;		/* the block being filled in */
+	char		*pw_quoted;	/* its password, escaped */
+	int		 n;
+};
+
+/* Replace every occurrence of key in s (malloc'd result). */
+static char *
+subst(const char *s, const char *key, const char *val)
+{
+	size_t kl = strlen(key), vl = strlen(val), n = 0;
+	const char *p;
+	char *out, *o;
+
+	for (p = s; (p = strstr(p, key)) != NULL; p += kl)
+		n++;
+	out = o = xmalloc(strlen(s) + n * vl + 1);
+	for (p = s; *p != '\0';) {
+		if (strncmp(p, key, kl) == 0) {
+			memcpy(o, val, vl);
+			o += vl;
+			p += kl;
+		} else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int
+init_run(const char *stmt, void *arg)
+{
+	struct init_ctx *c = arg;
+
+	c->n++;
+	if (c->print) {
+		printf("%s;\n", stmt);
+		return 0;
+	}
+	return db_exec(c->db, stmt);
+}
+
+/* One grants statement: the placeholders filled in, then run. */
+static int
+init_grant(const char *stmt, void *arg)
+{
+	struct init_ctx *c = arg;
+	char *a = subst(stmt, "@DB@", c->dbname), *b, *d, *e, *f;
+	int rc;
+
+	b = subst(a, "@USER@", c->role->user);
+	d = subst(b, "@HOST@", c->host);
+	e = subst(d, "@REQUIRE@", c->require);
+	f = subst(e, "@PW@", c->print ? "@PW@" : c->pw_quoted);
+	rc = init_run(f, c);
+	explicit_bzero(f, strlen(f));
+	free(a);
+	free(b);
+	free(d);
+	free(e);
+	free(f);
+	return rc;
+}
+
+/*
+ * --init: on an existing Pandora database (checked first), octospool's
+ * own tables (etc/sql/octo.sql) and the tools' accounts with their
+ * grants (etc/sql/grants.sql.in): never a change to a Pandora table.
+ * Runs as [db-admin] (or --dba SECTION: a database administrator's
+ * account for the first installation); with --print, the SQL instead,
+ * the passwords left as @PW@.
+ */
+static int
+init_mode(const char *section, int print)
+{
+	struct init_role roles[] = {
+		{ "admin", DL_ADMIN_SECTION, NULL, NULL },
+		{ "db-load", DL_SECTION, NULL, NULL },
+		{ "agent-auth", "agent-auth", NULL, NULL },
+		{ "audit-export", "audit-export", NULL, NULL },
+	};
+	struct db_conf dc, rc_;
+	struct init_ctx c;
+	struct dl_run run;
+	struct dl_conf cf;
+	char err[512], vis[LOG_VISBUF], host_buf[128];
+	const char *host, *require;
+	int r, n = 0, nr = (int)(sizeof(roles) / sizeof(roles[0]));
+
+	memset(&c, 0, sizeof(c));
+	c.print = print;
+	if (the_conf != NULL && conf_check(the_conf, DL_ADMIN_SECTION,
+	    admin_keys, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	if (db_conf_load(&dc, the_conf, section, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error section=%s msg=\"%s\"",
+		    section, err);
+	c.dbname = dc.name;
+	/* The accounts' host part and TLS demand (grant_host, grant_require
+	 * in [db-admin]): defaults for the tools' own connections. */
+	host = conf_get(the_conf, DL_ADMIN_SECTION, "grant_host");
+	require = conf_get(the_conf, DL_ADMIN_SECTION, "grant_require");
+	if (host == NULL) {
+		struct db_conf tool;
+
+		if (db_conf_load(&tool, the_conf, DL_SECTION, err,
+		    sizeof(err)) == 0) {
+			snprintf(host_buf, sizeof(host_buf), "%s",
+			    tool.protocol == DB_PROTO_SOCKET ? "localhost" :
+			    "%");
+			if (require == NULL)
+				require = tool.protocol == DB_PROTO_SOCKET ?
+				    "NONE" : tool.ssl_cert ? "X509" : "SSL";
+			db_conf_free(&tool);
+		} else
+			strlcpy(host_buf, "%", sizeof(host_buf));
+		host = host_buf;
+	}
+	if (require == NULL)
+		require = "SSL";
+	if (strcspn(host, "'\\`") != strlen(host) || (strcmp(require, "SSL") !=
+	    0 && strcmp(require, "X509") != 0 && strcmp(require, "NONE") != 0))
+		fatalx(EX_CONFIG, "event=config.error section=%s msg=\"grant_host "
+		    "without quotes, grant_require SSL, X509 or NONE\"",
+		    DL_ADMIN_SECTION);
+	c.host = host;
+	c.require = require;
+	for (int i = 0; i < nr; i++) {
+		/* The account running --init exists already. */
+		if (strcmp(roles[i].section, section) == 0)
+			continue;
+		if (db_conf_load(&rc_, the_conf, roles[i].section, err,
+		    sizeof(err)) == -1) {
+			log_info("event=init.skip role=%s section=%s msg=\"%s\"",
+			    roles[i].role, roles[i].section, err);
+			continue;
+		}
+		roles[i].user = xstrdup(rc_.user);
+		roles[i].pwfile = rc_.password_file ?
+		    xstrdup(rc_.password_file) : NULL;
+		db_conf_free(&rc_);
+	}
+	memset(&run, 0, sizeof(run));
+	memset(&cf, 0, sizeof(cf));
+	cf.db = dc;
+	run.cf = &cf;
+	if (!print) {
+		/* The Pandora tables first: nothing is made on a database
+		 * that db-load could not load into. */
+		if (dl_check_schema(&run, &n) == -1)
+			goto dberr;
+		if (n != 0) {
+			log_warnx("event=init.refused msg=\"the database lacks "
+			    "what db-load needs: nothing created\"");
+			r = EX_CONFIG;
+			goto out;
+		}
+		c.db = run.db;
+	} else
+		printf("-- octospool: db-load --init for database %s\n"
+		    "-- Replace each @PW@ with the password in the file named "
+		    "above its block;\n-- feed the result to mariadb on "
+		    "standard input, never on a command line.\n\n", dc.name);
+	if (sql_each(dl_octo_sql, init_run, &c) == -1)
+		goto dberr;
+	for (int i = 0; i < nr; i++) {
+		const char *p, *q;
+		char *block, pw[1025];
+
+		if (roles[i].user == NULL)
+			continue;
+		/* The role's block: from its marker to the next one. */
+		{
+			char mark[64];
+
+			snprintf(mark, sizeof(mark), "-- role: %s\n",
+			    roles[i].role);
+			if ((p = strstr(dl_grants_sql, mark)) == NULL)
+				fatalx(EX_SOFTWARE, "event=init.bug role=%s",
+				    roles[i].role);
+			p += strlen(mark);
+			q = strstr(p, "-- role: ");
+			block = xmalloc((q ? (size_t)(q - p) : strlen(p)) +
+			    1);
+			memcpy(block, p, q ? (size_t)(q - p) : strlen(p));
+			block[q ? (size_t)(q - p) : strlen(p)] = '\0';
+		}
+		c.role = &roles[i];
+		if (print)
+			printf("-- role %s: account %s, password in %s\n",
+			    roles[i].role, roles[i].user, roles[i].pwfile ?
+			    roles[i].pwfile : "(no db_password_file)");
+		else {
+			if (roles[i].pwfile == NULL ||
+			    db_read_password(roles[i].pwfile, pw, sizeof(pw),
+			    err, sizeof(err)) == -1) {
+				log_warnx("event=init.fail role=%s msg=\"%s\"",
+				    roles[i].role, roles[i].pwfile ? err :
+				    "no db_password_file");
+				free(block);
+				r = EX_CONFIG;
+				goto out;
+			}
+			c.pw_quoted = db_quote(c.db, pw);
+			explicit_bzero(pw, sizeof(pw));
+		}
+		r = sql_each(block, init_grant, &c);
+		if (c.pw_quoted != NULL) {
+			explicit_bzero(c.pw_quoted, strlen(c.pw_quoted));
+			free(c.pw_quoted);
+			c.pw_quoted = NULL;
+		}
+		free(block);
+		if (r == -1)
+			goto dberr;
+		if (!print)
+			log_info("event=init.account role=%s user=%s host=%s "
+			    "require=%s", roles[i].role, roles[i].user,
+			    c.host, c.require);
+	}
+	if (!print) {
+		log_info("event=init.done statements=%d", c.n);
+		printf("db-load: octo_* tables and accounts ready (%d "
+		    "statements)\n", c.n);
+	}
+	r = EX_OK;
+	goto out;
 dberr:
-	log_warnx("event=init.fail class=%s errno=%u msg=\"%s\"",
-	    db_class_name(db_errclass(db)), db_errno(db), log_vis(vis,
-	    sizeof(vis), db_error(db), strlen(db_error(db))));
-	r = db_class_exit(db_errclass(db));
-	db_close(db);
-	free(stmtbuf);
-	return r ? r : EX_SOFTWARE;
+	if (run.db != NULL) {
+		log_warnx("event=init.fail class=%s errno=%u msg=\"%s\"%s",
+		    db_class_name(db_errclass(run.db)), db_errno(run.db),
+		    log_vis(vis, sizeof(vis), db_error(run.db),
+		    strlen(db_error(run.db))), db_errno(run.db) == 1227 ||
+		    db_errno(run.db) == 1044 ? " hint=\"creating accounts "
+		    "needs a database administrator: --dba SECTION, or apply "
+		    "--print by hand\"" : "");
+		r = db_class_exit(db_errclass(run.db));
+		if (r == EX_OK)
+			r = EX_SOFTWARE;
+	} else
+		r = EX_SOFTWARE;
+out:
+	for (int i = 0; i < nr; i++) {
+		free(roles[i].user);
+		free(roles[i].pwfile);
+	}
+	dl_stmts_free(&run.st);
+	if (run.db != NULL)
+		db_close(run.db);
+	db_conf_free(&dc);
+	return r;
+}
+
+/* --check-schema: what the configured database lacks for db-load. */
+static int
+check_schema_mode(struct dl_conf *cf)
+{
+	struct dl_run run;
+	char vis[LOG_VISBUF];
+	int n = 0, r;
+
+	memset(&run, 0, sizeof(run));
+	run.cf = cf;
+	if (dl_check_schema(&run, &n) == -1) {
+		log_warnx("event=schema.fail class=%s errno=%u msg=\"%s\"",
+		    db_class_name(db_errclass(run.db)), db_errno(run.db),
+		    log_vis(vis, sizeof(vis), db_error(run.db),
+		    strlen(db_error(run.db))));
+		r = db_class_exit(db_errclass(run.db));
+	} else if (n != 0) {
+		printf("db-load: the database lacks what db-load needs: see "
+		    "the schema.problem lines\n");
+		r = EX_CONFIG;
+	} else {
+		printf("db-load: the database has every table, column and "
+		    "module type db-load needs\n");
+		r = EX_OK;
+	}
+	run_free(&run);
+	return r;
 }
 
 int
@@ -667,13 +907,18 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ "init", no_argument, NULL, 1 },
 		{ "print-init-sql", no_argument, NULL, 2 },
+		{ "print", no_argument, NULL, 3 },
+		{ "dba", required_argument, NULL, 4 },
+		{ "check-schema", no_argument, NULL, 5 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL;
+	const char *conffile = NULL, *dba = DL_ADMIN_SECTION;
+	int have_dba = 0;
 	struct dl_conf cf;
 	struct conf *conf = NULL;
 	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, init = 0, rc;
+	int ch, check = 0, fg = 0, verbose = 0, init = 0, print = 0, rc;
+	int schema = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
 		switch (ch) {
@@ -700,15 +945,27 @@ main(int argc, char *argv[])
 		case 2:
 			fputs(dl_octo_sql, stdout);
 			exit(EX_OK);
+		case 3:
+			print = 1;
+			break;
+		case 4:
+			dba = optarg;
+			have_dba = 1;
+			break;
+		case 5:
+			schema = 1;
+			break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 1 || (init && argc > 0))
+	if (argc > 1 || ((init || schema) && argc > 0) || (init && schema) ||
+	    ((print || have_dba) && !init))
 		usage(stderr, EX_USAGE);
-	log_init("db-load", LOG_DAEMON, fg || check || argc == 1 || init);
+	log_init("db-load", LOG_DAEMON, fg || check || argc == 1 || init ||
+	    schema);
 	log_setverbose(verbose > 1 ? 1 : verbose);
 	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
 		conffile = CONF_DEFAULT;
@@ -728,7 +985,9 @@ main(int argc, char *argv[])
 		fatalx(EX_SOFTWARE, "event=db.init.fail");
 	agentxml_init();
 	if (init)
-		rc = init_mode();
+		rc = init_mode(dba, print);
+	else if (schema)
+		rc = check_schema_mode(&cf);
 	else if (argc == 1)
 		rc = filter_mode(&cf, argv[0], verbose);
 	else {
