@@ -66,6 +66,10 @@ envelope_format(const struct envelope *e, char *buf, size_t len,
 	    (env_put(buf, len, &pos, "Client-Subject", e->subject) == -1 ||
 	    env_put(buf, len, &pos, "Client-Sha256", e->fingerprint) == -1))
 		return -1;
+	if (e->bound[0] != '\0' && (strlen(e->bound) != 32 ||
+	    strspn(e->bound, "0123456789abcdef") != 32 ||
+	    env_put(buf, len, &pos, "Client-Bound", e->bound) == -1))
+		return -1;
 	if (env_put(buf, len, &pos, "Auth", e->auth[0] ? e->auth : "none") ==
 	    -1)
 		return -1;
@@ -294,6 +298,9 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 		} else if (KEY("Client-Sha256")) {
 			dst = e->fingerprint;
 			dlen = sizeof(e->fingerprint);
+		} else if (KEY("Client-Bound")) {
+			dst = e->bound;
+			dlen = sizeof(e->bound);
 		} else if (KEY("Auth")) {
 			dst = e->auth;
 			dlen = sizeof(e->auth);
@@ -388,6 +395,11 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err,
 	}
 	if (e->fingerprint[0] != '\0' && !env_hex64(e->fingerprint)) {
 		snprintf(err, errlen, "envelope: bad Client-Sha256");
+		return -1;
+	}
+	if (e->bound[0] != '\0' && (strlen(e->bound) != 32 ||
+	    strspn(e->bound, "0123456789abcdef") != 32)) {
+		snprintf(err, errlen, "envelope: bad Client-Bound");
 		return -1;
 	}
 	e->hdrlen = pos;

@@ -11,6 +11,7 @@
  *	Tls: TLSv1.3 TLS_AES_256_GCM_SHA384
  *	Client-Subject: CN=web01,O=Example
  *	Client-Sha256: 3f...
+ *	Client-Bound: 238cd44ae5e05cc2dd832a79a3f5ddab
  *	Auth: password
  *	Auth-Agent: web01		(agent-auth's decision, optional)
  *	Auth-Group: 8
@@ -21,6 +22,10 @@
  *	Stamp: tentacle-recv 1f2e... (base64 signature; lib/stamp.h)
  *	(empty line, then the body)
  *
+ * Client-Bound is written by tentacle-recv for an agent-keyed name
+ * ("<md5hex>.conf"): the verified client certificate has a name
+ * (commonName or DNS subjectAltName) whose md5 is that key.  Absent: the
+ * sender is not known to be that agent (no certificate: unverified).
  * The Auth-* keys are written by agent-auth only, for db-load: the agent
  * and the group (id_grupo) the decision was made for, whether an unknown
  * agent may be created, whether new modules may be learnt, and the most
@@ -56,6 +61,7 @@ struct envelope {
 	char	cipher[64];
 	char	subject[1024];		/* client certificate subject */
 	char	fingerprint[65];	/* SHA-256 of client certificate */
+	char	bound[33];		/* Client-Bound: md5hex, "" absent */
 	char	auth[16];		/* "password" or "none" */
 	char	sha256[65];		/* of the body */
 	int	auth_create;		/* Auth-Create: ENVELOPE_YES/NO/UNSET */

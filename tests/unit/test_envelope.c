@@ -122,6 +122,7 @@ same(const char *what, const struct envelope *a, const struct envelope *b)
 	F(cipher);
 	F(subject);
 	F(fingerprint);
+	F(bound);
 	F(auth);
 #undef F
 	snprintf(w, sizeof(w), "%s: port", what);
@@ -379,6 +380,11 @@ test_malformed(void)
 		{ MAGIC REQ "Sha256: 9a9b9c9d9e9f00112233445566778899aabbccdd"
 		  "eeff0011223344556677889g\n\n", "bad Sha256" },
 		{ MAGIC REQ "Client-Sha256: abc\n\n", "bad Client-Sha256" },
+		{ MAGIC REQ "Client-Bound: 238CD44AE5E05CC2DD832A79A3F5DDAB\n\n",
+		  "bad Client-Bound" },
+		{ MAGIC REQ "Client-Bound: 238cd44a\n\n", "bad Client-Bound" },
+		{ MAGIC REQ "Client-Bound: 238cd44ae5e05cc2dd832a79a3f5ddab0\n\n",
+		  "bad value for Client-Bound" },
 		{ MAGIC "Peer: 192.0.2.1 41121\n\n", "missing Original-Name" },
 		{ MAGIC "Original-Name: a\n\n",
 		  "missing Original-Name or Peer" },
@@ -542,6 +548,23 @@ test_auth_keys(void)
 	CHECK_INT("round trip create", p.auth_create, ENVELOPE_YES);
 	CHECK_INT("round trip learn", p.auth_learn, ENVELOPE_NO);
 	CHECK_INT("round trip cap", p.module_cap, 42);
+	/* Client-Bound: written after the certificate, round-trips. */
+	strlcpy(e.bound, "238cd44ae5e05cc2dd832a79a3f5ddab", sizeof(e.bound));
+	n = envelope_format(&e, buf, sizeof(buf) - 1, NULL, NULL);
+	CHECK(n > 0, "format with Client-Bound: got %zd", n);
+	if (n > 0) {
+		buf[n] = '\0';
+		CHECK(strstr(buf, "\nClient-Bound: 238cd44ae5e05cc2dd832a79a3f5"
+		    "ddab\nAuth: ") != NULL, "Client-Bound not written: %s",
+		    show(buf, 0));
+		CHECK_INT("Client-Bound round trip", parse(buf, n, &p, err,
+		    sizeof(err)), 1);
+		same("Client-Bound round trip", &e, &p);
+	}
+	strlcpy(e.bound, "238CD44AE5E05CC2DD832A79A3F5DDAB", sizeof(e.bound));
+	CHECK_INT("upper-case Client-Bound refused", envelope_format(&e, buf,
+	    sizeof(buf), NULL, NULL), -1);
+	e.bound[0] = '\0';
 	e.module_cap = -5;
 	CHECK_INT("negative cap refused", envelope_format(&e, buf,
 	    sizeof(buf), NULL, NULL), -1);
