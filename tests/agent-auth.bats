@@ -306,6 +306,26 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	audit | grep '"action":"agent.auth.ratelimit"' | grep -q '"peer":"192.0.2.7"'
 }
 
+@test "the limiter keeps a 600-byte agent name across runs" {
+	# The longest name the parser allows: its block must survive the
+	# state file being written and read back by the next run.
+	local long
+	long=$(printf 'n%.0s' $(seq 1 600))
+	[ ${#long} -eq 600 ]
+	agent_in "$long" 2
+	for i in 1 2 3; do
+		xml "$long" Servers wrong$i | put $i.bad
+	done
+	aa
+	# The state file holds the whole name, hex-encoded.
+	grep -q "^a $(printf '%s' "$long" | od -An -v -tx1 | tr -d ' \n') " \
+	    "$SPOOL/agent-auth/failures"
+	xml "$long" Servers "$PW_SERVERS" | put 4.good
+	aa
+	refused 4.good
+	grep -q 'rule=auth-ratelimit' "$Q/reject/4.good.reason"
+}
+
 @test "incoming Auth-* keys are replaced by agent-auth's decision" {
 	agent_in web01 2
 	aa nolearn web01 on

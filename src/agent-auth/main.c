@@ -313,14 +313,20 @@ hexdec(char *dst, size_t dlen, const char *s)
 	return 0;
 }
 
-/* Load the limiter state; a missing file is an empty table. */
+/*
+ * Load the limiter state; a missing file is an empty table.  A key is an
+ * agent name (up to AGENTXML_NAME_MAX bytes, so 2 * that hex digits) or
+ * a peer address; a longer or malformed line is skipped, never cut.
+ */
+#define FAIL_KEY_MAX	AGENTXML_NAME_MAX
 static void
 fails_load(struct aa_run *run)
 {
 	FILE *fp = fopen(run->cf->state_file, "re");
-	char line[1200], hk[1100], key[520], kind;
+	char *line = NULL, key[FAIL_KEY_MAX + 1], kind;
 	long long first, count, until;
-	size_t cap = 0;
+	size_t cap = 0, linecap = 0;
+	ssize_t len;
 
 	if (fp == NULL) {
 		if (errno != ENOENT)
@@ -328,10 +334,23 @@ fails_load(struct aa_run *run)
 			    run->cf->state_file);
 		return;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL &&
+	while ((len = getline(&line, &linecap, fp)) != -1 &&
 	    run->nfails < FAIL_MAX_ENTRIES) {
-		if (sscanf(line, "%c %1099s %lld %lld %lld", &kind, hk, &first,
-		    &count, &until) != 5 || (kind != 'a' && kind != 'p') ||
+		char *hk, *rest;
+		size_t hl;
+
+		/* "K <hex key> first count until": kind, hex, 3 numbers. */
+		if (len < 3 || (line[0] != 'a' && line[0] != 'p') ||
+		    line[1] != ' ')
+			continue;
+		kind = line[0];
+		hk = line + 2;
+		hl = strcspn(hk, " ");
+		if (hl == 0 || hl > 2 * FAIL_KEY_MAX || hk[hl] != ' ')
+			continue;
+		hk[hl] = '\0';
+		rest = hk + hl + 1;
+		if (sscanf(rest, "%lld %lld %lld", &first, &count, &until) != 3 ||
 		    hexdec(key, sizeof(key), hk) == -1)
 			continue;
 		/* Expired entries are dropped. */
@@ -346,6 +365,7 @@ fails_load(struct aa_run *run)
 		run->fails[run->nfails++] = (struct aa_fail){ kind,
 		    xstrdup(key), first, until, count };
 	}
+	free(line);
 	fclose(fp);
 }
 
