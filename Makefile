@@ -120,7 +120,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
-	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
+	    $(DESTDIR)$(PREFIX)/share/octospool
 	for t in $(filter-out tentacle-send,$(TOOLS)); do \
 		install -m 0755 $(BINOUT)/$$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
 	install -m 0755 $(BINOUT)/tentacle-send $(DESTDIR)$(BINDIR)/
@@ -137,6 +138,7 @@ install: all
 	install -m 0644 etc/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -m 0644 etc/sysusers.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/
 	install -m 0644 etc/tmpfiles.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/
+	install -m 0755 tools/conf-verify.sh $(DESTDIR)$(PREFIX)/share/octospool/
 
 clean:
 	rm -rf build bin/*

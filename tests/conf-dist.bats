@@ -135,6 +135,49 @@ valid_json() {
 	events | perl -MJSON::PP -ne 'JSON::PP->new->decode($_); END { print "ok\n" }'
 }
 
+# upload NAME BODYFILE [HEADER...]: an upload as tentacle-recv stores it
+# (envelope stamped with its key) in uploads/new; prints the item name.
+UPN=0
+upload() {
+	local name=$1 f=$2 item
+	shift 2
+	UPN=$((UPN + 1))
+	item="$(date +%s).$(printf %06d "$UPN")_1_0000abcd.$name"
+	{
+		printf 'Octospool-Envelope: 1\nOriginal-Name: %s\n' "$name"
+		printf 'Peer: 192.0.2.9 41000\nReceived: 2026-12-06T10:00:00.000000Z\n'
+		printf 'Receiver: test tentacle-recv\nTls: TLSv1.3\n'
+		for kv in "$@"; do
+			printf '%s\n' "$kv"
+		done
+		printf 'Auth: none\nSha256: %s\n\n' "$(sha256sum < "$f" | cut -c1-64)"
+		cat "$f"
+	} | "$BIN/tt-stamp" "$KEYS/tentacle-recv.key" tentacle-recv \
+	    > "$SP/conf-dist/uploads/new/$item"
+	[ "$(id -u)" -ne 0 ] ||
+	    chown "$RUN_USER:$RUN_GROUP" "$SP/conf-dist/uploads/new/$item"
+	echo "$item"
+}
+
+# key NAME: the agent key, md5hex of the name.
+key() {
+	printf %s "$1" | md5sum | cut -c1-32
+}
+
+# publish AGENT...: a small configuration for each agent, submitted.
+publish() {
+	for a in "$@"; do
+		conf "$T/$a.conf" "$a"
+		run cdist submit "$a" "$T/$a.conf"
+		assert_success
+	done
+}
+
+# SELF: a unix group of the user who runs conf-dist directly here.
+self_group() {
+	if [ "$ME" = root ]; then echo root; else id -gn; fi
+}
+
 # conf FILE AGENT [extra lines]: a small valid configuration.
 conf() {
 	local f=$1 a=$2
@@ -212,24 +255,48 @@ conf() {
 	assert_equal "$(cat "$OUT/md5/$RKEY.md5")" "$(md5sum < "$SAMPLE" | cut -c1-32)"
 	assert_equal "$(stat -c %s "$OUT/md5/$RKEY.md5")" 32
 	assert_equal "$(printf %s research-agent-01 | md5sum | cut -c1-32)" "$RKEY"
+	# Beside each file its signed manifest: for this agent, this file,
+	# these bytes, a serial; checked by conf-dist and by the OpenSSL
+	# recipe an agent host can run (tools/conf-verify.sh).
 	for f in "$OUT/conf/$RKEY.conf" "$OUT/md5/$RKEY.md5"; do
-		assert_equal "$(stat -c %s "$f.sig")" 64
-		run openssl pkeyutl -verify -pubin -inkey "$T/keys/sign.pub" -rawin -in "$f" -sigfile "$f.sig"
+		n=${f##*/}
+		assert_equal "$(sed -n 1p "$f.sig")" "Octospool-Manifest: 1"
+		assert_equal "$(sed -n 2p "$f.sig")" "Agent: $RKEY"
+		assert_equal "$(sed -n 3p "$f.sig")" "File: $n"
+		assert_equal "$(sed -n 4p "$f.sig")" "Size: $(stat -c %s "$f")"
+		assert_equal "$(sed -n 5p "$f.sig")" "Sha256: $(sha256sum < "$f" | cut -c1-64)"
+		grep -Eq '^Serial: [0-9]{16}$' "$f.sig"
+		run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$f" research-agent-01
 		assert_success
-		assert_output --partial "Signature Verified Successfully"
+		assert_output "$f: ok"
 	done
-	run cdist verify "$OUT/conf/$RKEY.conf" "$OUT/md5/$RKEY.md5"
+	run cdist verify -a research-agent-01 "$OUT/conf/$RKEY.conf" "$OUT/md5/$RKEY.md5"
 	assert_success
-	assert_line "$OUT/conf/$RKEY.conf: signature ok"
+	assert_line --regexp "^$OUT/conf/$RKEY.conf: signature ok \\(Agent $RKEY, serial [0-9]+, "
 	# One byte changed: both verifiers say no.
-	cp "$OUT/conf/$RKEY.conf" "$T/x.conf"
-	cp "$OUT/conf/$RKEY.conf.sig" "$T/x.conf.sig"
-	printf 'X' | dd of="$T/x.conf" bs=1 seek=100 conv=notrunc 2>/dev/null
-	run openssl pkeyutl -verify -pubin -inkey "$T/keys/sign.pub" -rawin -in "$T/x.conf" -sigfile "$T/x.conf.sig"
+	cp "$OUT/conf/$RKEY.conf" "$T/$RKEY.conf"
+	cp "$OUT/conf/$RKEY.conf.sig" "$T/$RKEY.conf.sig"
+	printf 'X' | dd of="$T/$RKEY.conf" bs=1 seek=100 conv=notrunc 2>/dev/null
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$T/$RKEY.conf"
 	assert_failure
-	run cdist verify "$T/x.conf"
+	assert_output --partial "SHA-256 differs from the manifest"
+	run cdist verify "$T/$RKEY.conf"
+	assert_equal "$status" 65
+	assert_output --partial "REFUSED: the file is not the one the manifest signs"
+	# The manifest changed: the signature fails.
+	cp "$OUT/conf/$RKEY.conf" "$T/$RKEY.conf"
+	sed -i 's/^Serial: 1/Serial: 9/' "$T/$RKEY.conf.sig"
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$T/$RKEY.conf"
+	assert_failure
+	assert_output --partial "BAD signature"
+	run cdist verify "$T/$RKEY.conf"
 	assert_equal "$status" 65
 	assert_output --partial "BAD signature"
+	# An old-style signature of the bytes alone is not enough.
+	head -c 64 /dev/urandom > "$T/$RKEY.conf.sig"
+	run cdist verify "$T/$RKEY.conf"
+	assert_equal "$status" 65
+	assert_output --partial "old-style signature"
 	# The same configuration again: nothing to do, and said so.
 	run cdist submit research-agent-01 "$SAMPLE"
 	assert_success
@@ -450,7 +517,7 @@ conf() {
 	cmp "$DATA/samples/remote-config/$RKEY.md5" "$RKEY.md5"
 	run cdist uploads
 	assert_success
-	assert_line --partial "name=$RKEY.conf agent=\"research-agent-01\" key_matches=yes peer=127.0.0.1"
+	assert_line --partial "name=$RKEY.conf agent=\"research-agent-01\" key_matches=yes cert_bound=unverified peer=127.0.0.1"
 	assert_equal "$(echo "$output" | grep -c "name=$RKEY")" 3
 	# -p shows what adopt would publish: no secrets, nothing published.
 	run cdist adopt -p research-agent-01
@@ -460,7 +527,12 @@ conf() {
 	refute_output --partial "S3cr3t-Pw"
 	refute_output --partial "Gr0up-Pw"
 	cmp "$SAMPLE" "$OUT/conf/$RKEY.conf"
+	# Sent without a client certificate: not adopted unless asked.
 	run cdist adopt research-agent-01
+	assert_equal "$status" 77
+	assert_output --partial "not verified to come from the agent: sent without a client certificate (adopt -U accepts it"
+	cmp "$SAMPLE" "$OUT/conf/$RKEY.conf"
+	run cdist adopt -U research-agent-01
 	assert_success
 	assert_output --partial "published research-agent-01"
 	run grep -c 'S3cr3t-Pw\|Gr0up-Pw' "$OUT/conf/$RKEY.conf"
@@ -468,22 +540,18 @@ conf() {
 	grep -q '^module_plugin planted-by-agent$' "$OUT/conf/$RKEY.conf"
 	assert_equal "$(ls -A "$SP/conf-dist/uploads/new" | wc -l)" 0
 	run events
-	assert_output --regexp '"action":"config.adopt","outcome":"published"[^}]*"upload_peer":"127.0.0.1"[^}]*"secrets_stripped":2'
+	assert_output --regexp '"action":"config.adopt","outcome":"refused"[^}]*"reason":"the upload is not verified[^}]*"upload_cert_bound":"unverified"'
+	assert_output --regexp '"action":"config.adopt","outcome":"published"[^}]*"upload_peer":"127.0.0.1"[^}]*"upload_cert_bound":"unverified"[^}]*"secrets_stripped":2'
 	assert_output --partial '{"field":"module_plugin","old":null,"new":"planted-by-agent","command":true}'
 	refute_output --partial "S3cr3t-Pw"
-	run cdist adopt research-agent-01
+	run cdist adopt -U research-agent-01
 	assert_equal "$status" 66
 	assert_output --partial "no upload of $RKEY.conf"
 }
 
 @test "with client certificates: web01's certificate gets web01's conf and md5, never db01's" {
 	mkconf "acl_groups Servers=$ADMIN_GROUP,root,$(id -gn)"
-	conf "$T/web01.conf" web01
-	conf "$T/db01.conf" db01
-	run cdist submit web01 "$T/web01.conf"
-	assert_success
-	run cdist submit db01 "$T/db01.conf"
-	assert_success
+	publish web01 db01
 	w=$(printf %s web01 | md5sum | cut -c1-32)
 	d=$(printf %s db01 | md5sum | cut -c1-32)
 	# The signatures are served too, each beside its file.
@@ -704,4 +772,285 @@ conf() {
 	run cdist submit web01 "$T/w2.conf"
 	assert_equal "$status" 75
 	cmp "$T/w.conf" "$OUT/conf/$(printf %s web01 | md5sum | cut -c1-32).conf"
+}
+
+@test "plant and adopt: an upload whose certificate does not name the agent is never adopted, and adopt says why" {
+	V=$(key victim)
+	E=$(key evil)
+	FP=3f0c2b1a9e8d7c6b5a4f3e2d1c0b0a99887766554433221100ffeeddccbbaa98
+	conf "$T/planted.conf" victim "module_exec id > /tmp/x"
+	# Agent evil's certificate sent victim's name (tentacle-recv now
+	# refuses this; an item from before, or from a bypass, is still
+	# never believed).
+	planted=$(upload "$V.conf" "$T/planted.conf" "Client-Subject: CN=evil" \
+	    "Client-Sha256: $FP")
+	run cdist uploads
+	assert_success
+	assert_line "$planted untrusted=\"sent with a certificate (CN=evil) that does not name the agent\""
+	refute_output --partial "key_matches=yes"
+	run cdist adopt victim
+	assert_equal "$status" 77
+	assert_output --partial "upload $planted is refused: sent with a certificate (CN=evil) that does not name the agent"
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	assert_file_exists "$SP/conf-dist/uploads/reject/$planted"
+	grep -q 'does not name the agent' "$SP/conf-dist/uploads/reject/$planted.reason"
+	# Bound to evil's key but named for victim: refused too.
+	planted2=$(upload "$V.conf" "$T/planted.conf" "Client-Subject: CN=evil" \
+	    "Client-Sha256: $FP" "Client-Bound: $E")
+	run cdist adopt victim
+	assert_equal "$status" 77
+	assert_output --partial "bound to key $E, not to the key of its name"
+	assert_file_exists "$SP/conf-dist/uploads/reject/$planted2"
+	run events
+	assert_output --regexp '"action":"item.rejected","outcome":"refused"[^}]*does not name the agent'
+	assert_output --regexp '"action":"config.adopt","outcome":"refused","agent":"victim"[^}]*does not name the agent'
+	# The victim's own certificate: adopted, and the event says so.
+	conf "$T/own.conf" victim
+	own=$(upload "$V.conf" "$T/own.conf" "Client-Subject: CN=victim" \
+	    "Client-Sha256: $FP" "Client-Bound: $V")
+	run cdist uploads
+	assert_line --partial "$own name=$V.conf agent=\"victim\" key_matches=yes cert_bound=yes"
+	run cdist adopt victim
+	assert_success
+	assert_output --partial "published victim"
+	grep -q '^agent_name victim$' "$OUT/conf/$V.conf"
+	refute grep -q 'module_exec id' "$OUT/conf/$V.conf"
+	run events
+	assert_output --regexp '"action":"config.adopt","outcome":"published","agent":"victim"[^}]*"upload_cert_subject":"CN=victim","upload_cert_bound":"yes"'
+}
+
+@test "signatures are bound to the agent: web01's file and manifest never verify as db01's" {
+	mkconf "acl_groups Servers=$(self_group)"
+	publish web01 db01
+	w=$(key web01)
+	d=$(key db01)
+	# Served under db01's name: the manifest names web01's file.
+	mkdir "$T/swap"
+	cp "$OUT/conf/$w.conf" "$T/swap/$d.conf"
+	cp "$OUT/conf/$w.conf.sig" "$T/swap/$d.conf.sig"
+	run cdist verify "$T/swap/$d.conf"
+	assert_equal "$status" 65
+	assert_output --partial "REFUSED: the manifest is for Agent $w, not Agent $d"
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$T/swap/$d.conf" db01
+	assert_failure
+	assert_output --partial "the manifest is for $w.conf, not $d.conf"
+	# The md5 too.
+	cp "$OUT/md5/$w.md5" "$T/swap/$d.md5"
+	cp "$OUT/md5/$w.md5.sig" "$T/swap/$d.md5.sig"
+	run cdist verify "$T/swap/$d.md5"
+	assert_equal "$status" 65
+	# Under its own name, but checked for db01: not db01's.
+	run cdist verify -a db01 "$OUT/conf/$w.conf"
+	assert_equal "$status" 65
+	assert_output --partial "not agent db01's"
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$OUT/conf/$w.conf" db01
+	assert_failure
+	assert_output --partial "not for agent db01"
+	run cdist verify -a db01 "$OUT/conf/$d.conf" "$OUT/md5/$d.md5"
+	assert_success
+}
+
+@test "rollback: an older signed version is refused once a newer serial was seen" {
+	mkconf "acl_groups Servers=$(self_group)"
+	w=$(key web01)
+	conf "$T/v1.conf" web01
+	run cdist submit web01 "$T/v1.conf"
+	assert_success
+	mkdir "$T/old" "$T/state" "$T/agent-state"
+	cp "$OUT/conf/$w.conf" "$OUT/conf/$w.conf.sig" "$T/old/"
+	s1=$(sed -n 's/^Serial: //p' "$OUT/conf/$w.conf.sig")
+	run cdist verify -s "$T/state/serials" "$T/old/$w.conf"
+	assert_success
+	conf "$T/v2.conf" web01 "module_plugin v2"
+	run cdist submit web01 "$T/v2.conf"
+	assert_success
+	s2=$(sed -n 's/^Serial: //p' "$OUT/conf/$w.conf.sig")
+	[ "$s2" -gt "$s1" ]
+	# The same again: unchanged, no new serial.
+	run cdist submit web01 "$T/v2.conf"
+	assert_output --partial "unchanged web01"
+	assert_equal "$(sed -n 's/^Serial: //p' "$OUT/conf/$w.conf.sig")" "$s2"
+	run cdist verify -s "$T/state/serials" "$OUT/conf/$w.conf"
+	assert_success
+	grep -qx "$w.conf $s2" "$T/state/serials"
+	run cdist verify -s "$T/state/serials" "$T/old/$w.conf"
+	assert_equal "$status" 65
+	assert_output --partial "ROLLBACK: serial $s1 is older than $s2, seen before"
+	# Still valid without memory: that is what the state is for.
+	run cdist verify "$T/old/$w.conf"
+	assert_success
+	# The agent-side recipe keeps its own memory.
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$OUT/conf/$w.conf" web01 "$T/agent-state"
+	assert_success
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$T/old/$w.conf" web01 "$T/agent-state"
+	assert_failure
+	assert_output --partial "ROLLBACK: serial $s1 is older than $s2"
+	# A lost .serial does not restart the count.
+	rm "$OUT/.serial"
+	conf "$T/v3.conf" web01 "module_plugin v3"
+	run cdist submit web01 "$T/v3.conf"
+	assert_success
+	[ "$(sed -n 's/^Serial: //p' "$OUT/conf/$w.conf.sig")" -gt "$s2" ]
+}
+
+@test "group takeover: an agent without a known group cannot be claimed by naming a group; an acl_agents claim is always honoured" {
+	g=$(self_group)
+	# Published by an admin of every group, with no group line.
+	mkconf "acl_groups *=$g"
+	conf "$T/x.conf" lab-x
+	sed -i '/^group /d' "$T/x.conf"
+	run cdist submit lab-x "$T/x.conf"
+	assert_success
+	# A submitter allowed only for group Lab adds "group Lab".
+	mkconf "acl_groups Lab=$g"
+	conf "$T/take.conf" lab-x "module_exec id"
+	sed -i 's/^group .*/group Lab/' "$T/take.conf"
+	run cdist submit lab-x "$T/take.conf"
+	assert_equal "$status" 77
+	assert_output --partial "the agent exists with no known group"
+	refute grep -q 'module_exec id' "$OUT/conf/$(key lab-x).conf"
+	# A new agent of group Lab: the Lab admin may create it.
+	conf "$T/new.conf" lab-new
+	sed -i 's/^group .*/group Lab/' "$T/new.conf"
+	run cdist submit lab-new "$T/new.conf"
+	assert_success
+	# Once the agent is in Lab, moving it to Servers needs both.
+	sed -i 's/^group .*/group Servers/' "$T/new.conf"
+	run cdist submit lab-new "$T/new.conf"
+	assert_equal "$status" 77
+	assert_output --partial "may not configure agents of group 'Servers'"
+	# An acl_agents rule that claims db* decides for db01, whatever group.
+	mkconf "acl_agents db*=nogroup" "acl_groups Lab=$g"
+	conf "$T/db.conf" db01
+	sed -i 's/^group .*/group Lab/' "$T/db.conf"
+	run cdist submit db01 "$T/db.conf"
+	assert_equal "$status" 77
+	assert_output --partial "agent is claimed by acl_agents rule 'db*' (groups nogroup)"
+	run events
+	assert_output --regexp '"outcome":"refused","agent":"lab-x"[^}]*"reason":"the agent exists with no known group'
+	assert_output --regexp '"outcome":"refused","agent":"db01"[^}]*claimed by acl_agents'
+}
+
+@test "collections and commands given to an agent need acl_collections and acl_commands for the submitter" {
+	g=$(self_group)
+	mkconf "acl_groups Servers=$g"
+	conf "$T/a.conf" web01 "file_collection fc_servers"
+	run cdist submit web01 "$T/a.conf"
+	assert_equal "$status" 77
+	assert_output --partial "file_collection may not be granted: user $ME is in no group that acl_collections allows for collection 'fc_servers'"
+	assert_equal "$(ls -A "$OUT/conf" | wc -l)" 0
+	mkconf "acl_groups Servers=$g" "acl_collections fc_lab*=$g" "acl_commands lab-*=$g"
+	run cdist submit web01 "$T/a.conf"
+	assert_equal "$status" 77
+	assert_output --partial "collection 'fc_servers'"
+	conf "$T/b.conf" web01 "file_collection fc_lab1" "cmd_file srv-reboot"
+	run cdist submit web01 "$T/b.conf"
+	assert_equal "$status" 77
+	assert_output --partial "cmd_file may not be granted: user $ME is in no group that acl_commands allows for command 'srv-reboot'"
+	conf "$T/c.conf" web01 "file_collection fc_lab1" "cmd_file lab-restart"
+	run cdist submit web01 "$T/c.conf"
+	assert_success
+	run events
+	assert_output --regexp '"outcome":"refused","agent":"web01"[^}]*may not be granted[^}]*fc_servers'
+}
+
+@test "remote commands: command publish signs REF.rcmd and its md5, audits the commands; commands/REF.acl lists the agents with cmd_file REF" {
+	g=$(self_group)
+	printf -- '- command: systemctl restart nginx\n' > "$T/restart.rcmd"
+	run cdist command publish lab-restart "$T/restart.rcmd"
+	assert_equal "$status" 77
+	assert_output --partial "acl_commands"
+	mkconf "acl_groups Servers=$g" "acl_commands lab-*=$g" "acl_collections *=$g"
+	run cdist command publish lab-restart "$T/restart.rcmd"
+	assert_success
+	cmp "$T/restart.rcmd" "$OUT/commands/lab-restart.rcmd"
+	assert_equal "$(cat "$OUT/md5/lab-restart.md5")" "$(md5sum < "$T/restart.rcmd" | cut -c1-32)"
+	assert_equal "$(sed -n 2p "$OUT/commands/lab-restart.rcmd.sig")" "Command: lab-restart"
+	run cdist verify "$OUT/commands/lab-restart.rcmd" "$OUT/md5/lab-restart.md5"
+	assert_success
+	run sh "$TOOLS/conf-verify.sh" "$T/keys/sign.pub" "$OUT/commands/lab-restart.rcmd"
+	assert_success
+	# Nobody lists it yet: an empty access list.
+	assert_equal "$(wc -c < "$OUT/commands/lab-restart.acl")" 0
+	conf "$T/w.conf" web01 "cmd_file lab-restart"
+	conf "$T/d.conf" db01
+	run cdist submit web01 "$T/w.conf"
+	assert_success
+	run cdist submit db01 "$T/d.conf"
+	assert_success
+	assert_equal "$(cat "$OUT/commands/lab-restart.acl")" "$(key web01)"
+	run events
+	assert_output --regexp '"action":"command.publish","outcome":"published","command":"lab-restart"[^}]*"commands":"- command: systemctl restart nginx\\u000a"'
+	# md5/NAME.md5 is shared: a collection of the same name is refused.
+	mkdir "$T/coll"
+	echo x > "$T/coll/x"
+	run cdist collection publish lab-restart "$T/coll"
+	assert_equal "$status" 65
+	assert_output --partial "lab-restart is already a command (md5/lab-restart.md5 is shared)"
+	run cdist collection publish lab-coll "$T/coll"
+	assert_success
+	run cdist command publish lab-coll "$T/restart.rcmd"
+	assert_equal "$status" 65
+	assert_output --partial "already a collection"
+	# Bad names and an empty file.
+	run cdist command publish ../x "$T/restart.rcmd"
+	assert_equal "$status" 65
+	: > "$T/empty.rcmd"
+	run cdist command publish lab-empty "$T/empty.rcmd"
+	assert_equal "$status" 65
+	assert_output --partial "empty command file"
+}
+
+@test "uploads: 150 of 1 MiB are listed and adopted in bounded memory; the drain removes expired, superseded and surplus ones, audited" {
+	# 150 uploads of 1 MiB of one agent (the case that took 158 MiB).
+	conf "$T/big.conf" big01
+	head -c 1040000 /dev/zero | tr '\0' '#' | fold -w 100 >> "$T/big.conf"
+	B=$(key big01)
+	for _ in $(seq 1 150); do
+		upload "$B.conf" "$T/big.conf" > /dev/null
+	done
+	# maxrss CMD...: peak resident KiB of CMD.  Under ASan, freed
+	# blocks are held in its quarantine: keep that small here.
+	maxrss() {
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1 \
+		    python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(r.returncode)' "$@"
+	}
+	run maxrss "$T/bin/conf-dist" -c "$T/o.conf" uploads
+	assert_success
+	echo "uploads: ${output} KiB" >&3
+	[ "$output" -lt 65536 ]
+	run maxrss "$T/bin/conf-dist" -c "$T/o.conf" adopt -p big01
+	assert_success
+	echo "adopt -p: ${output} KiB" >&3
+	[ "$output" -lt 65536 ]
+	rm -f "$SP"/conf-dist/uploads/new/*
+	# Expiry, supersession and the cap, by the drain (the timer runs it).
+	mkconf "upload_max_age 86400" "upload_max_items 3"
+	conf "$T/a.conf" a01
+	old=$(upload "$(key a01).conf" "$T/a.conf")
+	touch -d '3 days ago' "$SP/conf-dist/uploads/new/$old"
+	for a in b01 c01 d01 e01; do
+		conf "$T/$a.conf" $a
+		upload "$(key $a).conf" "$T/$a.conf" > "$T/$a.item"
+	done
+	newer=$(upload "$(key e01).conf" "$T/e01.conf")
+	run cdist drain
+	assert_success
+	# a01 expired; e01's first upload superseded; of b01 c01 d01 e01 the
+	# oldest (b01) over the cap of 3.
+	left=$(ls "$SP/conf-dist/uploads/new")
+	assert_equal "$(echo "$left" | wc -l)" 3
+	echo "$left" | grep -qx "$(cat "$T/c01.item")"
+	echo "$left" | grep -qx "$(cat "$T/d01.item")"
+	echo "$left" | grep -qx "$newer"
+	run events
+	assert_output --regexp '"action":"upload.removed","outcome":"removed"[^}]*"expired":1,"superseded":1,"over_cap":1,"kept":3'
+	assert_output --partial "{\"item\":\"$old\",\"name\":\"$(key a01).conf\",\"why\":\"expired\"}"
+	assert_output --partial "\"why\":\"over upload_max_items\"}"
+	run valid_json
+	assert_output ok
 }

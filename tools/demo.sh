@@ -73,7 +73,7 @@ md5=238cd44ae5e05cc2dd832a79a3f5ddab
 
 echo "== starting tentacle-recv (TLS 1.2+, client certificates from the demo CA)"
 bin/tentacle-recv -F "$demo/recv.conf" --spool "$demo/spool" \
-    -i '.*\.conf:conf;.*\.md5:md5;.*\.zip:collections;.*\.conf\.sig:conf;.*\.md5\.sig:md5;.*\.zip\.sig:collections' \
+    -i '.*\.conf:conf;.*\.md5:md5;.*\.zip:collections;.*\.conf\.sig:conf;.*\.md5\.sig:md5;.*\.zip\.sig:collections;.*\.rcmd:commands;.*\.rcmd\.sig:commands' \
     -a 127.0.0.1 -p 0 --port-file "$demo/port" "${user[@]}" \
     --stamp-key "$demo/keys/tentacle-recv.key" \
     -e "$demo/pki/server.crt" -k "$demo/pki/server.key" \
@@ -234,8 +234,14 @@ mkdir -p "$demo/agent"
 ls -l "$demo/agent"
 cmp "$demo/agent/$md5.conf" "$demo/changed.conf" &&
     echo "   $md5.conf: the changed configuration, byte for byte"
-bin/conf-dist -c "$demo/octospool.conf" verify "$demo/agent/$md5.conf" |
+bin/conf-dist -c "$demo/octospool.conf" verify -a research-agent-01 \
+    "$demo/agent/$md5.conf" |
     sed 's/^/   /'
+echo "   the same check with OpenSSL only, as on the agent host (its manifest"
+echo "   binds it to this agent; a serial older than the last seen is refused):"
+mkdir -p "$demo/agent/state"
+sh tools/conf-verify.sh "$demo/keys/sign.pub" "$demo/agent/$md5.conf" \
+    research-agent-01 "$demo/agent/state" | sed 's/^/   /'
 echo "   (the client certificate says CN=research-agent-01: another agent's"
 echo "   certificate would get \"file does not exist\" for these names)"
 

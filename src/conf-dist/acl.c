@@ -172,25 +172,69 @@ glob_list_match(char *const *globs, size_t n, const char *s)
 	return 0;
 }
 
+/* "g1,g2" of a rule, for messages. */
+static void
+rule_groups(const struct cd_rule *r, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->ngids && pos < len; i++)
+		pos += snprintf(buf + pos, len - pos, "%s%s", i ? "," : "",
+		    r->gnames[i]);
+	if (r->ngids == 0)
+		snprintf(buf, len, "none");
+}
+
 /*
- * An agent rule whose pattern matches the agent and admits who is
- * enough.  Otherwise every group the agent is or will be in (registry,
- * published configuration, submitted configuration) needs a group rule
- * (or "*") that admits who.  No group known: only agent rules count.
+ * An agent that an acl_agents glob matches is claimed: only the
+ * acl_agents rules that match it decide, whatever its group.  Otherwise
+ * every group the agent is or will be in (registry, published
+ * configuration, submitted configuration) needs a group rule (or "*")
+ * that admits who.  An agent that exists (registry row or published
+ * configuration) without a known group needs a "*" rule: naming a group
+ * in the submission must not be a way to take it over.  A new agent with
+ * no group at all: only agent rules count.
  */
 int
 acl_agent_ok(const struct cd_conf *cf, const struct cd_who *w,
-    const char *agent, const char *const *groups, size_t ngroups, char *why,
-    size_t whylen)
+    const char *agent, const char *const *groups, size_t ngroups,
+    int exists_ungrouped, char *why, size_t whylen)
 {
-	for (size_t i = 0; i < cf->acl_agents.n; i++)
-		if (fnmatch(cf->acl_agents.r[i].pattern, agent, 0) == 0 &&
-		    rule_admits(&cf->acl_agents.r[i], w))
+	const struct cd_rule *claim = NULL;
+
+	for (size_t i = 0; i < cf->acl_agents.n; i++) {
+		if (fnmatch(cf->acl_agents.r[i].pattern, agent, 0) != 0)
+			continue;
+		if (rule_admits(&cf->acl_agents.r[i], w))
 			return 1;
-	if (ngroups == 0) {
-		snprintf(why, whylen, "user %s is in no group that acl_agents "
-		    "allows for this agent, and the agent has no known group",
-		    w->name);
+		if (claim == NULL)
+			claim = &cf->acl_agents.r[i];
+	}
+	if (claim != NULL) {
+		char g[256];
+
+		rule_groups(claim, g, sizeof(g));
+		snprintf(why, whylen, "agent is claimed by acl_agents rule "
+		    "'%.100s' (groups %.100s), and user %s is in none of them",
+		    claim->pattern, g, w->name);
+		return 0;
+	}
+	if (exists_ungrouped || ngroups == 0) {
+		/* No group to go by: only "*" (any group) admits. */
+		for (size_t i = 0; i < cf->acl_groups.n; i++)
+			if (strcmp(cf->acl_groups.r[i].pattern, "*") == 0 &&
+			    rule_admits(&cf->acl_groups.r[i], w))
+				return 1;
+		if (exists_ungrouped)
+			snprintf(why, whylen, "the agent exists with no known "
+			    "group (registry, published configuration): only "
+			    "acl_agents or an acl_groups '*' rule may configure "
+			    "it, and user %s has neither", w->name);
+		else
+			snprintf(why, whylen, "user %s is in no group that "
+			    "acl_agents allows for this agent, and the agent "
+			    "has no known group", w->name);
 		return 0;
 	}
 	for (size_t g = 0; g < ngroups; g++) {
@@ -213,17 +257,34 @@ acl_agent_ok(const struct cd_conf *cf, const struct cd_who *w,
 	return 1;
 }
 
+/* A glob rule list (acl_collections, acl_commands) for name. */
+static int
+acl_glob_ok(const struct cd_rules *rs, const char *key, const char *what,
+    const struct cd_who *w, const char *name, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (fnmatch(rs->r[i].pattern, name, 0) == 0 &&
+		    rule_admits(&rs->r[i], w))
+			return 1;
+	snprintf(why, whylen, "user %s is in no group that %s allows for "
+	    "%s '%s'", w->name, key, what, name);
+	return 0;
+}
+
 int
 acl_collection_ok(const struct cd_conf *cf, const struct cd_who *w,
     const char *name, char *why, size_t whylen)
 {
-	for (size_t i = 0; i < cf->acl_collections.n; i++)
-		if (fnmatch(cf->acl_collections.r[i].pattern, name, 0) == 0 &&
-		    rule_admits(&cf->acl_collections.r[i], w))
-			return 1;
-	snprintf(why, whylen, "user %s is in no group that acl_collections "
-	    "allows for collection '%s'", w->name, name);
-	return 0;
+	return acl_glob_ok(&cf->acl_collections, "acl_collections",
+	    "collection", w, name, why, whylen);
+}
+
+int
+acl_command_ok(const struct cd_conf *cf, const struct cd_who *w,
+    const char *ref, char *why, size_t whylen)
+{
+	return acl_glob_ok(&cf->acl_commands, "acl_commands", "command", w,
+	    ref, why, whylen);
 }
 
 /* ---- the registry ---- */
@@ -305,6 +366,7 @@ registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
 	}
 	free(enc);
 	while ((r = db_stmt_fetch(reg_st)) == 1) {
+		f->exists = 1;
 		if (db_col_int(reg_st, 1) != 0) {
 			f->read_only = 1;
 			f->ro_source = "registry";

@@ -176,19 +176,22 @@ walk(struct coll *c, int dirfd, const char *prefix, int depth)
 	return rc;
 }
 
-/* A collection name the agent accepts and nobody can confuse. */
-static int
-coll_name_ok(const char *name, char *why, size_t whylen)
+/* A collection or command name the agent accepts and nobody can
+ * confuse; what is "collections" or "commands". */
+int
+cd_name_ok(const char *what, const char *name, char *why, size_t whylen)
 {
+	const char *kind = strcmp(what, "commands") == 0 ? "command" :
+	    "collection";
 	size_t l = strlen(name);
 
 	if (l == 0 || l > COLL_NAME_MAX ||
 	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789_.-") != l || name[0] == '.' || name[0] == '-' ||
 	    strstr(name, "..") != NULL) {
-		snprintf(why, whylen, "collection names are 1..%d of "
-		    "[A-Za-z0-9_.-], no '/', no '..', not starting with '.' "
-		    "or '-'", COLL_NAME_MAX);
+		snprintf(why, whylen, "%s names are 1..%d of [A-Za-z0-9_.-], "
+		    "no '/', no '..', not starting with '.' or '-'", kind,
+		    COLL_NAME_MAX);
 		return 0;
 	}
 	/* <32 hex>... is an agent's key in md5/: never a collection. */
@@ -208,22 +211,6 @@ coll_free(struct coll *c)
 	free(c->f);
 	if (c->blob != -1)
 		close(c->blob);
-}
-
-static void
-audit_refused(const char *name, const struct cd_who *w, const char *why)
-{
-	struct audit_buf ab;
-
-	audit_buf_init(&ab);
-	audit_begin(&ab, CD_TOOL, "collection.publish", "refused");
-	audit_str(&ab, "collection", name);
-	cd_audit_who(&ab, w);
-	audit_str(&ab, "reason", why);
-	audit_end(&ab);
-	if (audit_commit(cd_cf.audit_spool, &ab) == -1)
-		log_warn("event=audit.fail action=collection.publish");
-	audit_buf_free(&ab);
 }
 
 int
@@ -249,7 +236,7 @@ cmd_collection_publish(const char *name, const char *dir)
 		fatalx(EX_NOPERM, "event=collection.refused reason=\"run "
 		    "collection publish as root or as %s\"", cd_cf.user);
 	who_init(&who, getuid(), "direct", NULL);
-	if (!coll_name_ok(name, why, sizeof(why)) ||
+	if (!cd_name_ok("collections", name, why, sizeof(why)) ||
 	    !acl_collection_ok(&cd_cf, &who, name, why, sizeof(why))) {
 		rc = strstr(why, "acl_") ? EX_NOPERM : EX_DATAERR;
 		goto refuse;
@@ -305,9 +292,14 @@ cmd_collection_publish(const char *name, const char *dir)
 		snprintf(oldmd5, sizeof(oldmd5), "%.32s", old);
 		free(old);
 	}
+	if (cd_shelf_taken(&o, CD_COLLECTION, name, why, sizeof(why))) {
+		rc = EX_DATAERR;
+		out_close(&o);
+		goto refuse;
+	}
 	current = out_is_current(o.collfd, zname, zip, zlen,
-	    cd_signing_key()) && out_is_current(o.md5fd, mname, md5, 32,
-	    cd_signing_key());
+	    cd_signing_key(), CD_COLLECTION, name) && out_is_current(o.md5fd,
+	    mname, md5, 32, cd_signing_key(), CD_COLLECTION, name);
 	outcome = current ? "unchanged" : "published";
 	audit_begin(&ab, CD_TOOL, "collection.publish", outcome);
 	audit_str(&ab, "collection", name);
@@ -346,10 +338,10 @@ listed:
 	    (unsigned)who.uid, c.n, md5);
 	if (!current) {
 		/* The zip first, the md5 last, as for configurations. */
-		if (out_publish_signed(o.collfd, zname, zip, zlen,
-		    cd_signing_key()) == -1 ||
-		    out_publish_signed(o.md5fd, mname, md5, 32,
-		    cd_signing_key()) == -1) {
+		if (out_publish_signed(&o, o.collfd, zname, zip, zlen,
+		    cd_signing_key(), CD_COLLECTION, name) == -1 ||
+		    out_publish_signed(&o, o.md5fd, mname, md5, 32,
+		    cd_signing_key(), CD_COLLECTION, name) == -1) {
 			log_warn("event=collection.fail collection=%s", name);
 			rc = EX_IOERR;
 			goto out;
@@ -375,9 +367,10 @@ refuse:
 		    "collection=\"%s\" submitter=%s reason=\"%s\"", v,
 		    who.name, why);
 	}
-	/* The event file's owner is the producer: be conf-dist first. */
+	/* The event file's owner is the producer: be conf-dist first
+	 * (a no-op if it already is). */
 	cd_become_service();
-	audit_refused(name, &who, why);
+	cd_audit_refusal("collection.publish", "collection", name, &who, why);
 out:
 	if (zip != MAP_FAILED)
 		munmap(zip, zlen);
@@ -507,14 +500,114 @@ acl_write(int collfd, const char *coll, const struct acl_pair *p,
 	return rc;
 }
 
+/* A shelf of named things that agents list in their configuration. */
+struct shelf {
+	const char	*token;		/* "file_collection", "cmd_file" */
+	const char	*dir;		/* "collections", "commands" */
+	const char	*suffix;	/* ".zip", ".rcmd" */
+	int		 dirfd;
+	struct acl_pair	*p;
+	size_t		 np;
+};
+
+/* Bring dir/NAME.acl in line with the pairs of one shelf. */
+static int
+shelf_sync(struct shelf *sh, int *changed, char *err, size_t errlen)
+{
+	char **names, fname[COLL_NAME_MAX + 8], why[256];
+	size_t n, i, j, sl = strlen(sh->suffix);
+	struct acl_pair *p = sh->p;
+	size_t np;
+	int rc = -1;
+
+	if (sh->np > 0)
+		qsort(p, sh->np, sizeof(*p), pair_cmp);
+	/* An agent listing a name twice is listed once. */
+	for (i = j = 0; i < sh->np; i++) {
+		if (j > 0 && pair_cmp(&p[i], &p[j - 1]) == 0) {
+			free(p[i].coll);
+			continue;
+		}
+		p[j++] = p[i];
+	}
+	np = sh->np = j;
+	/* Every name listed by an agent, even if not published yet. */
+	for (i = 0; i < np; i = j) {
+		for (j = i + 1; j < np && strcmp(p[j].coll, p[i].coll) == 0;
+		    j++)
+			;
+		if (acl_write(sh->dirfd, p[i].coll, p, i, j, changed) == -1) {
+			snprintf(err, errlen, "%s/%s.acl: %s", sh->dir,
+			    p[i].coll, strerror(errno));
+			return -1;
+		}
+	}
+	if ((names = dir_names(sh->dirfd, &n)) == NULL) {
+		snprintf(err, errlen, "%s/: %s", sh->dir, strerror(errno));
+		return -1;
+	}
+	/* Published, listed by nobody: an empty list. */
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		char *name;
+		int listed = 0;
+
+		if (l <= sl || strcmp(names[i] + l - sl, sh->suffix) != 0)
+			continue;
+		name = xstrdup(names[i]);
+		name[l - sl] = '\0';
+		for (j = 0; j < np && !listed; j++)
+			listed = strcmp(p[j].coll, name) == 0;
+		if (!listed && cd_name_ok(sh->dir, name, why, sizeof(why)) &&
+		    acl_write(sh->dirfd, name, p, 0, 0, changed) == -1) {
+			snprintf(err, errlen, "%s/%s.acl: %s", sh->dir, name,
+			    strerror(errno));
+			free(name);
+			goto out;
+		}
+		free(name);
+	}
+	/* Lists of names neither published nor listed: gone. */
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		int listed = 0;
+
+		if (l <= 4 || strcmp(names[i] + l - 4, ".acl") != 0)
+			continue;
+		snprintf(fname, sizeof(fname), "%.*s", (int)(l - 4), names[i]);
+		for (j = 0; j < np && !listed; j++)
+			listed = strcmp(p[j].coll, fname) == 0;
+		if (listed || names_have(names, n, fname, sh->suffix))
+			continue;
+		if (unlinkat(sh->dirfd, names[i], 0) == -1 &&
+		    errno != ENOENT) {
+			snprintf(err, errlen, "%s/%s: %s", sh->dir, names[i],
+			    strerror(errno));
+			goto out;
+		}
+		*changed = 1;
+	}
+	if (*changed && fsync(sh->dirfd) == -1) {
+		snprintf(err, errlen, "%s/: fsync: %s", sh->dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	names_free(names, n);
+	return rc;
+}
+
 int
 coll_acl_sync(struct cd_out *o, char *err, size_t errlen)
 {
-	struct acl_pair *p = NULL;
-	char **confs, **colls = NULL, fname[COLL_NAME_MAX + 8];
-	char why[256];
-	size_t nconfs, ncolls = 0, np = 0, i, j;
-	int rc = -1, changed = 0;
+	struct shelf sh[2] = {
+		{ "file_collection", "collections", ".zip", o->collfd, NULL, 0 },
+		{ "cmd_file", "commands", ".rcmd", o->cmdfd, NULL, 0 },
+	};
+	char **confs, why[256];
+	size_t nconfs, i, j, k;
+	int rc = -1;
 
 	if ((confs = dir_names(o->conffd, &nconfs)) == NULL) {
 		snprintf(err, errlen, "conf/: %s", strerror(errno));
@@ -539,98 +632,59 @@ coll_acl_sync(struct cd_out *o, char *err, size_t errlen)
 		memset(&ignore, 0, sizeof(ignore));
 		ac = ac_parse(buf, len, &ignore);
 		ac_msgs_free(&ignore);
-		for (j = 0; ac != NULL && j < ac->n; j++) {
-			if (strcmp(ac->lines[j].key, "file_collection") != 0 ||
-			    !coll_name_ok(ac->lines[j].val, why, sizeof(why)))
-				continue;
-			p = xreallocarray(p, np + 1, sizeof(*p));
-			p[np].coll = xstrdup(ac->lines[j].val);
-			memcpy(p[np].key, confs[i], CD_KEY_LEN);
-			p[np].key[CD_KEY_LEN] = '\0';
-			np++;
-		}
+		for (j = 0; ac != NULL && j < ac->n; j++)
+			for (k = 0; k < 2; k++) {
+				struct shelf *s = &sh[k];
+
+				if (strcmp(ac->lines[j].key, s->token) != 0 ||
+				    !cd_name_ok(s->dir, ac->lines[j].val, why,
+				    sizeof(why)))
+					continue;
+				s->p = xreallocarray(s->p, s->np + 1,
+				    sizeof(*s->p));
+				s->p[s->np].coll = xstrdup(ac->lines[j].val);
+				memcpy(s->p[s->np].key, confs[i], CD_KEY_LEN);
+				s->p[s->np].key[CD_KEY_LEN] = '\0';
+				s->np++;
+			}
 		ac_free(ac);
 		free(buf);
 	}
-	if (np > 0)
-		qsort(p, np, sizeof(*p), pair_cmp);
-	/* An agent listing a collection twice is listed once. */
-	for (i = j = 0; i < np; i++) {
-		if (j > 0 && pair_cmp(&p[i], &p[j - 1]) == 0) {
-			free(p[i].coll);
-			continue;
-		}
-		p[j++] = p[i];
-	}
-	np = j;
-	/* Every collection named by an agent, even if not published yet. */
-	for (i = 0; i < np; i = j) {
-		for (j = i + 1; j < np && strcmp(p[j].coll, p[i].coll) == 0;
-		    j++)
-			;
-		if (acl_write(o->collfd, p[i].coll, p, i, j, &changed) == -1) {
-			snprintf(err, errlen, "collections/%s.acl: %s",
-			    p[i].coll, strerror(errno));
-			goto out;
-		}
-	}
-	if ((colls = dir_names(o->collfd, &ncolls)) == NULL) {
-		snprintf(err, errlen, "collections/: %s", strerror(errno));
-		goto out;
-	}
-	/* Published collections nobody lists: an empty list. */
-	for (i = 0; i < ncolls; i++) {
-		size_t l = strlen(colls[i]);
-		char *name;
-		int listed = 0;
+	for (k = 0; k < 2; k++) {
+		int changed = 0;
 
-		if (l <= 4 || strcmp(colls[i] + l - 4, ".zip") != 0)
-			continue;
-		name = xstrdup(colls[i]);
-		name[l - 4] = '\0';
-		for (j = 0; j < np && !listed; j++)
-			listed = strcmp(p[j].coll, name) == 0;
-		if (!listed && coll_name_ok(name, why, sizeof(why)) &&
-		    acl_write(o->collfd, name, p, 0, 0, &changed) == -1) {
-			snprintf(err, errlen, "collections/%s.acl: %s", name,
-			    strerror(errno));
-			free(name);
+		if (shelf_sync(&sh[k], &changed, err, errlen) == -1)
 			goto out;
-		}
-		free(name);
-	}
-	/* Lists of collections neither published nor listed: gone. */
-	for (i = 0; i < ncolls; i++) {
-		size_t l = strlen(colls[i]);
-		int listed = 0;
-
-		if (l <= 4 || strcmp(colls[i] + l - 4, ".acl") != 0)
-			continue;
-		snprintf(fname, sizeof(fname), "%.*s", (int)(l - 4), colls[i]);
-		for (j = 0; j < np && !listed; j++)
-			listed = strcmp(p[j].coll, fname) == 0;
-		if (listed || names_have(colls, ncolls, fname, ".zip"))
-			continue;
-		if (unlinkat(o->collfd, colls[i], 0) == -1 &&
-		    errno != ENOENT) {
-			snprintf(err, errlen, "collections/%s: %s", colls[i],
-			    strerror(errno));
-			goto out;
-		}
-		changed = 1;
-	}
-	if (changed && fsync(o->collfd) == -1) {
-		snprintf(err, errlen, "collections/: fsync: %s",
-		    strerror(errno));
-		goto out;
 	}
 	rc = 0;
 out:
-	for (i = 0; i < np; i++)
-		free(p[i].coll);
-	free(p);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sh[k].np; i++)
+			free(sh[k].p[i].coll);
+		free(sh[k].p);
+	}
 	names_free(confs, nconfs);
-	if (colls != NULL)
-		names_free(colls, ncolls);
 	return rc;
+}
+
+/*
+ * Collections and commands share md5/: md5/NAME.md5 is the MD5 of
+ * collections/NAME.zip or of commands/NAME.rcmd, never both.  Is NAME
+ * already the other kind's?  1 yes (why set), 0 no.
+ */
+int
+cd_shelf_taken(struct cd_out *o, enum cd_kind kind, const char *name,
+    char *why, size_t whylen)
+{
+	char other[COLL_NAME_MAX + 8];
+	struct stat sb;
+	int fd = kind == CD_COLLECTION ? o->cmdfd : o->collfd;
+
+	snprintf(other, sizeof(other), "%s%s", name, kind == CD_COLLECTION ?
+	    ".rcmd" : ".zip");
+	if (fstatat(fd, other, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	snprintf(why, whylen, "%s is already a %s (md5/%s.md5 is shared)",
+	    name, kind == CD_COLLECTION ? "command" : "collection", name);
+	return 1;
 }

@@ -48,6 +48,7 @@ struct cd_conf {
 	struct cd_rules	 acl_agents;	/* agent name glob -> groups */
 	struct cd_rules	 acl_groups;	/* Pandora group ("*": any) */
 	struct cd_rules	 acl_collections;
+	struct cd_rules	 acl_commands;
 	char		**readonly;	/* agent name globs */
 	size_t		 nreadonly;
 	char		**lint_allow;	/* tokens exempt from the shell rules */
@@ -55,6 +56,8 @@ struct cd_conf {
 	long long	 max_size;	/* agent configuration bytes */
 	long long	 coll_max_size;	/* collection: all files */
 	long long	 coll_max_files;
+	long long	 upload_max_age;	/* seconds; 0: never expire */
+	long long	 upload_max_items;
 	int		 registry_db;	/* read groups, read_only from the DB */
 	struct db_conf	 db;
 	const struct conf *conf;
@@ -72,6 +75,14 @@ struct cd_who {
 	char	 sudo_user[64];		/* informational only */
 };
 
+/* What a served file is for (the manifest's second line). */
+enum cd_kind {
+	CD_AGENT,		/* Agent: <key> */
+	CD_COLLECTION,		/* Collection: <name> */
+	CD_COMMAND,		/* Command: <ref> */
+	CD_ANY			/* expect: a collection or a command */
+};
+
 /* ---- main.c ---- */
 
 extern struct cd_conf cd_cf;
@@ -79,13 +90,27 @@ int	 cd_am_service(void);
 void	 cd_become_service(void);
 EVP_PKEY *cd_signing_key(void);
 void	 cd_audit_who(struct audit_buf *, const struct cd_who *);
+/* A "refused" event for action: field = name, who, the reason. */
+void	 cd_audit_refusal(const char *action, const char *field,
+	    const char *name, const struct cd_who *, const char *why);
+/* Read a whole file the caller names ("-": stdin), at most max bytes;
+ * exits on error. */
+char	*cd_read_input(const char *path, size_t max, size_t *len);
 
-/* ---- collection.c ---- */
+/* ---- collection.c, command.c ---- */
 
-int	 cmd_collection_publish(const char *name, const char *dir);
 struct cd_out;
-/* Rewrite collections/NAME.acl (sorted md5hex(agent_name) lines) from
- * the published confs' file_collection tokens; tree locked.  0 or -1. */
+int	 cmd_collection_publish(const char *name, const char *dir);
+int	 cmd_command_publish(const char *ref, const char *path);
+/* A collection or command name (what: "collections", "commands"). */
+int	 cd_name_ok(const char *what, const char *name, char *why,
+	    size_t whylen);
+/* Is name already the other kind's (they share md5/)?  1 yes. */
+int	 cd_shelf_taken(struct cd_out *, enum cd_kind, const char *name,
+	    char *why, size_t whylen);
+/* Rewrite collections/NAME.acl and commands/NAME.acl (sorted
+ * md5hex(agent_name) lines) from the published confs' file_collection
+ * and cmd_file tokens; tree locked.  0 or -1. */
 int	 coll_acl_sync(struct cd_out *, char *err, size_t errlen);
 
 /* ---- agentconf.c: the agent configuration language ---- */
@@ -135,10 +160,47 @@ void	 ac_diff_audit(struct audit_buf *, const struct agentconf *old,
 char	*ac_strip(const char *buf, size_t len, const struct agentconf *,
 	    const char *agent, size_t *outlen, size_t *nstripped);
 
+/* ---- manifest.c: the signed manifest FILE.sig ---- */
+
+#define CD_MANIFEST_MAX	1024
+
+struct cd_manifest {
+	enum cd_kind	 kind;
+	char		 subject[256];	/* agent key or name */
+	char		 file[256];	/* the served name */
+	long long	 size;
+	char		 sha256[65];
+	unsigned long long serial;
+	char		 time[32];
+	char		 keyid[SIG_KEYID_LEN + 1];
+};
+
+struct cd_out;
+const char *manifest_kind_name(enum cd_kind);
+/* Fill m and write the signed manifest text into out: its length, or
+ * -1. */
+int	 manifest_make(struct cd_manifest *m, enum cd_kind, const char *subject,
+	    const char *file, const void *data, size_t len,
+	    unsigned long long serial, EVP_PKEY *key, char *out, size_t outlen);
+/* Parse a manifest and, with pub, check its signature and key id: 0 ok,
+ * -1 with err. */
+int	 manifest_parse(const char *buf, size_t len, struct cd_manifest *,
+	    EVP_PKEY *pub, char *err, size_t errlen);
+/* Is m for this kind and subject, this file name and these bytes?  1 yes;
+ * 0 no, with err. */
+int	 manifest_binds(const struct cd_manifest *, enum cd_kind,
+	    const char *subject, const char *file, const void *data,
+	    size_t len, char *err, size_t errlen);
+/* What the served name says the manifest is for: 0, or -1 unknown. */
+int	 manifest_expect(const char *file, enum cd_kind *, char *subject,
+	    size_t slen);
+/* The next serial (served tree locked): 0, or -1 with errno. */
+int	 out_serial_next(struct cd_out *, unsigned long long *serial);
+
 /* ---- out.c: the served tree, the audit queue, hashing ---- */
 
 struct cd_out {
-	int	 dirfd, conffd, md5fd, collfd, lockfd;
+	int	 dirfd, conffd, md5fd, collfd, cmdfd, lockfd;
 };
 
 int	 out_open(struct cd_out *, const char *path, char *err, size_t);
@@ -149,12 +211,15 @@ int	 out_lock(struct cd_out *);
 char	*out_read(int dirfd, const char *name, size_t max, size_t *len);
 /* temp + fsync + rename + fsync(dir): the file appears whole or not. */
 int	 out_write(int dirfd, const char *name, const void *buf, size_t len);
-/* Publish buf as name and name.sig (signature first). */
-int	 out_publish_signed(int dirfd, const char *name, const void *buf,
-	    size_t len, EVP_PKEY *key);
-/* Does the served name still hold exactly buf, with a valid name.sig? */
+/* Publish buf as name, and its manifest for kind and subject with the
+ * next serial as name.sig (the manifest first).  Tree locked. */
+int	 out_publish_signed(struct cd_out *, int dirfd, const char *name,
+	    const void *buf, size_t len, EVP_PKEY *key, enum cd_kind,
+	    const char *subject);
+/* Does the served name still hold exactly buf, with a name.sig that
+ * this key signed for kind and subject? */
 int	 out_is_current(int dirfd, const char *name, const void *buf,
-	    size_t len, EVP_PKEY *pub);
+	    size_t len, EVP_PKEY *key, enum cd_kind, const char *subject);
 void	 md5_hex(const void *, size_t, char hex[33]);
 void	 sha256_hex(const void *, size_t, char hex[65]);
 /* Commit ab as one event file into the audit queue; -1 on failure. */
@@ -178,6 +243,7 @@ int	 who_init(struct cd_who *, uid_t uid, const char *via,
 struct cd_facts {
 	char	 group[256];	/* "" unknown */
 	int	 have_group;
+	int	 exists;	/* a row in the registry */
 	int	 read_only;
 	const char *ro_source;	/* "registry", "config" */
 };
@@ -185,13 +251,16 @@ struct cd_facts {
 int	 registry_lookup(struct cd_conf *, const char *agent,
 	    struct cd_facts *, char *err, size_t errlen);
 void	 registry_close(void);
-/* May who configure agent, given the groups it is or will be in?
- * 1 yes; 0 no, with why. */
+/* May who configure agent, given the groups it is or will be in, and
+ * whether it exists without a known group?  1 yes; 0 no, with why. */
 int	 acl_agent_ok(const struct cd_conf *, const struct cd_who *,
 	    const char *agent, const char *const *groups, size_t ngroups,
-	    char *why, size_t whylen);
+	    int exists_ungrouped, char *why, size_t whylen);
+/* May who publish, or grant an agent, this collection / command? */
 int	 acl_collection_ok(const struct cd_conf *, const struct cd_who *,
 	    const char *name, char *why, size_t whylen);
+int	 acl_command_ok(const struct cd_conf *, const struct cd_who *,
+	    const char *ref, char *why, size_t whylen);
 int	 glob_list_match(char *const *globs, size_t n, const char *s);
 
 #endif

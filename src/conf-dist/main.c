@@ -41,7 +41,8 @@
 
 static const char *const known_keys[] = {
 	"spool_dir", "user", "audit_spool", "sign_key", "sign_pubkey",
-	"acl_agents", "acl_groups", "acl_collections", "readonly_agents",
+	"acl_agents", "acl_groups", "acl_collections", "acl_commands",
+	"readonly_agents", "upload_max_age", "upload_max_items",
 	"lint_allow", "max_size", "collection_max_size",
 	"collection_max_files", "registry", "upload_producer", "recv_pubkey",
 	DB_TOOL_KEYS, NULL
@@ -67,11 +68,15 @@ usage(FILE *fp, int ex)
 	    "  submit AGENT FILE          publish FILE as AGENT's configuration\n"
 	    "  lint [AGENT] FILE          check FILE only (exit 0 or 65)\n"
 	    "  drain                      process the submission queue\n"
-	    "  verify [-k pubkey] FILE... check FILE against FILE.sig\n"
+	    "  verify [-a AGENT] [-k pubkey] [-s STATE] FILE...\n"
+	    "                             check FILE against its manifest FILE.sig\n"
 	    "  collection publish NAME DIR\n"
+	    "  command publish REF FILE\n"
 	    "  uploads                    list agent uploads\n"
-	    "  adopt [-p] AGENT           publish an upload without secrets\n"
-	    "                             (-p: print it, publish nothing)\n"
+	    "  adopt [-pU] AGENT          publish an upload without secrets\n"
+	    "                             (-p: print it, publish nothing;\n"
+	    "                             -U: accept one sent without a\n"
+	    "                             client certificate)\n"
 	    "  keygen [-f]                make the Ed25519 signing key\n"
 	    "See conf-dist(8).\n");
 	exit(ex);
@@ -163,7 +168,9 @@ configure(struct cd_conf *cf)
 	    acl_parse(&cf->acl_groups, conf_get(the_conf, CD_SECTION,
 	    "acl_groups"), "acl_groups", err, sizeof(err)) == -1 ||
 	    acl_parse(&cf->acl_collections, conf_get(the_conf, CD_SECTION,
-	    "acl_collections"), "acl_collections", err, sizeof(err)) == -1)
+	    "acl_collections"), "acl_collections", err, sizeof(err)) == -1 ||
+	    acl_parse(&cf->acl_commands, conf_get(the_conf, CD_SECTION,
+	    "acl_commands"), "acl_commands", err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	get_list("readonly_agents", &cf->readonly, &cf->nreadonly);
 	get_list("lint_allow", &cf->lint_allow, &cf->nallow);
@@ -171,6 +178,9 @@ configure(struct cd_conf *cf)
 	cf->coll_max_size = get_num("collection_max_size", 1, 1LL << 30,
 	    64LL << 20);
 	cf->coll_max_files = get_num("collection_max_files", 1, 65000, 10000);
+	cf->upload_max_age = get_num("upload_max_age", 0, 10LL * 366 * 86400,
+	    14 * 86400);
+	cf->upload_max_items = get_num("upload_max_items", 1, 100000, 1000);
 	reg = get_str("registry", "none");
 	if (strcmp(reg, "db") == 0) {
 		cf->registry_db = 1;
@@ -199,6 +209,7 @@ unconfigure(struct cd_conf *cf)
 	acl_free(&cf->acl_agents);
 	acl_free(&cf->acl_groups);
 	acl_free(&cf->acl_collections);
+	acl_free(&cf->acl_commands);
 	for (size_t i = 0; i < cf->nreadonly; i++)
 		free(cf->readonly[i]);
 	free(cf->readonly);
@@ -264,6 +275,24 @@ cd_audit_who(struct audit_buf *ab, const struct cd_who *w)
 		audit_str(ab, "sudo_user", w->sudo_user);
 }
 
+/* A refusal event: action, the subject as field = name, who, why. */
+void
+cd_audit_refusal(const char *action, const char *field, const char *name,
+    const struct cd_who *w, const char *why)
+{
+	struct audit_buf ab;
+
+	audit_buf_init(&ab);
+	audit_begin(&ab, CD_TOOL, action, "refused");
+	audit_str(&ab, field, name);
+	cd_audit_who(&ab, w);
+	audit_str(&ab, "reason", why);
+	audit_end(&ab);
+	if (audit_commit(cd_cf.audit_spool, &ab) == -1)
+		log_warn("event=audit.fail action=%s", action);
+	audit_buf_free(&ab);
+}
+
 /* An agent name we can work with: no control bytes, no '/', sane size. */
 static int
 agent_ok(const char *a, char *why, size_t whylen)
@@ -291,8 +320,8 @@ agent_ok(const char *a, char *why, size_t whylen)
 }
 
 /* Read a whole file the caller names (as the caller). */
-static char *
-read_input(const char *path, size_t max, size_t *len)
+char *
+cd_read_input(const char *path, size_t max, size_t *len)
 {
 	struct stat sb;
 	size_t got = 0, cap = 65536;
@@ -360,6 +389,7 @@ struct pub_req {
 	/* adopt: where the configuration came from */
 	const struct envelope *upload;
 	const char	*upload_item;
+	const char	*upload_bound;	/* "yes", "unverified" */
 	size_t		 stripped;
 	char *const	*consumed;	/* upload items this adoption removes */
 	size_t		 nconsumed;
@@ -421,6 +451,35 @@ add_group(const char **g, size_t *n, const char *s)
 }
 
 /*
+ * Every collection (file_collection) and command (cmd_file) the
+ * configuration gives the agent must be one who may grant: acl_collections
+ * and acl_commands, as for publishing them.  1 yes; 0 no, with why.
+ */
+static int
+grants_ok(const struct agentconf *ac, const struct cd_who *who, char *why,
+    size_t whylen)
+{
+	char w[400];
+
+	for (size_t i = 0; i < ac->n; i++) {
+		const struct ac_line *l = &ac->lines[i];
+		int ok = 1;
+
+		if (strcmp(l->key, "file_collection") == 0)
+			ok = acl_collection_ok(&cd_cf, who, l->val, w,
+			    sizeof(w));
+		else if (strcmp(l->key, "cmd_file") == 0)
+			ok = acl_command_ok(&cd_cf, who, l->val, w, sizeof(w));
+		if (!ok) {
+			snprintf(why, whylen, "line %u: %s may not be granted: "
+			    "%s", l->lineno, l->key, w);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
  * Decide on one configuration and publish it: ACL, read-only, lint,
  * audit (durable first), then conf/<key>.conf (+.sig) and only then
  * md5/<key>.md5 (+.sig).  Fills out; returns out->rc.
@@ -438,7 +497,7 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	char cname[64], mname[64], err[512], why[512] = "", v[LOG_VISBUF];
 	char *old = NULL;
 	size_t oldlen = 0, ngroups = 0, nchanges = 0;
-	int r, current = 0;
+	int r, current = 0, ungrouped;
 
 	memset(&msgs, 0, sizeof(msgs));
 	memset(&o, -1, sizeof(o));
@@ -489,7 +548,11 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	add_group(groups, &ngroups, oldac ? oldac->group : NULL);
 	add_group(groups, &ngroups, newac->group);
 
-	if (!acl_agent_ok(&cd_cf, rq->who, rq->agent, groups, ngroups, why,
+	/* Known to exist, in no known group: nobody's to claim by naming one. */
+	ungrouped = (facts.exists || old != NULL) && !facts.have_group &&
+	    (oldac == NULL || oldac->group == NULL);
+	if (!acl_agent_ok(&cd_cf, rq->who, rq->agent, groups, ngroups,
+	    ungrouped, why, sizeof(why)) || !grants_ok(newac, rq->who, why,
 	    sizeof(why))) {
 		out->rc = EX_NOPERM;
 		outcome = "refused";
@@ -505,8 +568,8 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	} else {
 		/* Same bytes, signed with this key: nothing to do. */
 		current = out_is_current(o.conffd, cname, rq->buf, rq->len,
-		    cd_signing_key()) && out_is_current(o.md5fd, mname, md5,
-		    32, cd_signing_key());
+		    cd_signing_key(), CD_AGENT, key) && out_is_current(o.md5fd,
+		    mname, md5, 32, cd_signing_key(), CD_AGENT, key);
 		outcome = current ? "unchanged" : "published";
 	}
 	snprintf(out->reason, sizeof(out->reason), "%s", why);
@@ -532,6 +595,7 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 		if (rq->upload->subject[0] != '\0')
 			audit_str(&ab, "upload_cert_subject",
 			    rq->upload->subject);
+		audit_str(&ab, "upload_cert_bound", rq->upload_bound);
 		audit_num(&ab, "secrets_stripped", (long long)rq->stripped);
 		audit_raw(&ab, ",\"uploads_removed\":[");
 		for (size_t i = 0; i < rq->nconsumed; i++) {
@@ -564,15 +628,15 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	if (current)
 		goto acl;
 	/* The conf first, the md5 last: a new md5 always has its conf. */
-	if (out_publish_signed(o.conffd, cname, rq->buf, rq->len,
-	    cd_signing_key()) == -1) {
+	if (out_publish_signed(&o, o.conffd, cname, rq->buf, rq->len,
+	    cd_signing_key(), CD_AGENT, key) == -1) {
 		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
 		    cname, strerror(errno));
 		goto fail;
 	}
 	cd_crash_point("conf-published");
-	if (out_publish_signed(o.md5fd, mname, md5, 32,
-	    cd_signing_key()) == -1) {
+	if (out_publish_signed(&o, o.md5fd, mname, md5, 32,
+	    cd_signing_key(), CD_AGENT, key) == -1) {
 		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
 		    mname, strerror(errno));
 		goto fail;
@@ -609,13 +673,19 @@ done:
 
 /* ---- uploads and adopt ---- */
 
+/*
+ * One upload in the review area, read one at a time: the connection
+ * facts (envelope) and, when asked, the body.  untrusted says why it is
+ * not believed at all (moved to reject/ by adopt and tidy).
+ */
 struct upload {
-	char		*item;
+	char		 item[SPOOL_NAME_MAX];
 	struct envelope	 env;
+	time_t		 mtime;
 	char		*body;
 	size_t		 bodylen;
 	char		 agent[CD_AGENT_MAX + 1];	/* from the body */
-	char		 untrusted[400];	/* why it is not believed */
+	char		 untrusted[400];
 };
 
 /*
@@ -650,107 +720,115 @@ uploads_trust_init(void)
 }
 
 static void
-uploads_free(struct upload *u, size_t n)
+upload_clear(struct upload *u)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(u[i].item);
-		free(u[i].body);
-	}
-	free(u);
+	free(u->body);
+	memset(u, 0, sizeof(*u));
 }
 
-/* Read every item in uploads/new (sorted by name: oldest first). */
-static struct upload *
-uploads_read(struct spool *q, size_t *np)
+/*
+ * Read item name of q into u (keep: keep the body and its agent_name).
+ * 1 read (u->untrusted set if it is not to be believed), 0 gone or not
+ * a regular file (skip it).  At most one item is in memory at a time.
+ */
+static int
+upload_load(struct spool *q, const char *name, struct upload *u, int keep)
 {
-	struct upload *u = NULL;
-	char **names, err[256];
-	size_t n, k = 0;
+	struct stat sb;
+	char *data, err[256];
+	size_t len;
+	int e;
 
-	if (spool_scan(q, &names, &n) == -1)
-		fatal(EX_IOERR, "event=uploads.scan");
-	u = xcalloc(n + 1, sizeof(*u));
-	for (size_t i = 0; i < n; i++) {
-		char *data;
-		size_t len;
-		int e;
-
-		struct stat sb;
-
-		if (fstatat(q->newfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) ==
-		    -1 || !S_ISREG(sb.st_mode))
-			continue;
-		if (!idset_match(&up_producers, sb.st_uid)) {
-			/* Not read at all: its owner may not write here. */
-			u[k].item = xstrdup(names[i]);
-			u[k].body = xstrdup("");
-			snprintf(u[k].untrusted, sizeof(u[k].untrusted),
-			    "owner uid %u is not the producer (%s)",
-			    (unsigned)sb.st_uid, up_producers.text);
-			k++;
-			continue;
-		}
-		if ((data = out_read(q->newfd, names[i], cd_cf.max_size +
-		    ENVELOPE_MAX, &len)) == NULL)
-			continue;
-		if ((e = envelope_parse(data, len, &u[k].env, err,
-		    sizeof(err))) != 1) {
-			u[k].item = xstrdup(names[i]);
-			u[k].body = xstrdup("");
-			snprintf(u[k].untrusted, sizeof(u[k].untrusted),
-			    "not an item of tentacle-recv (%s)", e == 0 ?
-			    "no envelope" : err);
-			memset(&u[k].env, 0, sizeof(u[k].env));
-			free(data);
-			k++;
-			continue;
-		}
-		if (up_have_keys) {
-			char sha[65], serr[200];
-			int r;
-
-			stamp_sha256_hex(data + u[k].env.hdrlen,
-			    len - u[k].env.hdrlen, sha);
-			if ((r = stamp_check(&up_keys, data, &u[k].env, sha,
-			    serr, sizeof(serr))) != 1)
-				snprintf(u[k].untrusted,
-				    sizeof(u[k].untrusted), "%s", r == 0 ?
-				    "no stamp of tentacle-recv" : serr);
-		} else	/* no key: the connection facts are not known */
-			u[k].env.subject[0] = u[k].env.fingerprint[0] = '\0';
-		u[k].item = xstrdup(names[i]);
-		u[k].bodylen = len - u[k].env.hdrlen;
-		u[k].body = xmalloc(u[k].bodylen + 1);
-		memcpy(u[k].body, data + u[k].env.hdrlen, u[k].bodylen);
-		u[k].body[u[k].bodylen] = '\0';
+	memset(u, 0, sizeof(*u));
+	if (strlcpy(u->item, name, sizeof(u->item)) >= sizeof(u->item) ||
+	    fstatat(q->newfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(sb.st_mode))
+		return 0;
+	u->mtime = sb.st_mtime;
+	if (!idset_match(&up_producers, sb.st_uid)) {
+		/* Not read at all: its owner may not write here. */
+		snprintf(u->untrusted, sizeof(u->untrusted), "owner uid %u is "
+		    "not the producer (%s)", (unsigned)sb.st_uid,
+		    up_producers.text);
+		return 1;
+	}
+	if ((data = out_read(q->newfd, name, cd_cf.max_size + ENVELOPE_MAX,
+	    &len)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(u->untrusted, sizeof(u->untrusted), "%s",
+		    errno == EFBIG ? "larger than max_size" : strerror(errno));
+		return 1;
+	}
+	if ((e = envelope_parse(data, len, &u->env, err, sizeof(err))) != 1) {
+		snprintf(u->untrusted, sizeof(u->untrusted), "not an item of "
+		    "tentacle-recv (%s)", e == 0 ? "no envelope" : err);
+		memset(&u->env, 0, sizeof(u->env));
 		free(data);
-		if (strlen(u[k].env.name) > 5 && strcmp(u[k].env.name +
-		    strlen(u[k].env.name) - 5, ".conf") == 0) {
+		return 1;
+	}
+	if (up_have_keys) {
+		char sha[65], serr[200];
+		int r;
+
+		stamp_sha256_hex(data + u->env.hdrlen, len - u->env.hdrlen,
+		    sha);
+		if ((r = stamp_check(&up_keys, data, &u->env, sha, serr,
+		    sizeof(serr))) != 1)
+			snprintf(u->untrusted, sizeof(u->untrusted), "%s",
+			    r == 0 ? "no stamp of tentacle-recv" : serr);
+	} else {
+		/* No key: the connection facts are not known. */
+		u->env.subject[0] = u->env.fingerprint[0] = '\0';
+		u->env.bound[0] = '\0';
+	}
+	if (u->untrusted[0] == '\0' && u->env.bound[0] != '\0' &&
+	    strncmp(u->env.name, u->env.bound, CD_KEY_LEN) != 0)
+		snprintf(u->untrusted, sizeof(u->untrusted), "its certificate "
+		    "is bound to key %s, not to the key of its name",
+		    u->env.bound);
+	else if (u->untrusted[0] == '\0' && u->env.bound[0] == '\0' &&
+	    u->env.fingerprint[0] != '\0')
+		snprintf(u->untrusted, sizeof(u->untrusted), "sent with a "
+		    "certificate (%.200s) that does not name the agent",
+		    u->env.subject);
+	if (keep && u->untrusted[0] == '\0') {
+		u->bodylen = len - u->env.hdrlen;
+		u->body = xmalloc(u->bodylen + 1);
+		memcpy(u->body, data + u->env.hdrlen, u->bodylen);
+		u->body[u->bodylen] = '\0';
+		if (strlen(u->env.name) > 5 && strcmp(u->env.name +
+		    strlen(u->env.name) - 5, ".conf") == 0) {
 			struct ac_msgs m;
 			struct agentconf *ac;
 
 			memset(&m, 0, sizeof(m));
-			ac = ac_parse(u[k].body, u[k].bodylen, &m);
+			ac = ac_parse(u->body, u->bodylen, &m);
 			if (ac->agent_name != NULL)
-				strlcpy(u[k].agent, ac->agent_name,
-				    sizeof(u[k].agent));
+				strlcpy(u->agent, ac->agent_name,
+				    sizeof(u->agent));
 			ac_free(ac);
 			ac_msgs_free(&m);
 		}
-		k++;
 	}
-	spool_names_free(names, n);
-	*np = k;
-	return u;
+	free(data);
+	return 1;
+}
+
+/* "yes" bound to its key's certificate; "unverified" no certificate. */
+static const char *
+upload_binding(const struct upload *u)
+{
+	return u->env.bound[0] != '\0' ? "yes" : "unverified";
 }
 
 static int
 cmd_uploads(void)
 {
 	struct spool q;
-	struct upload *u;
-	size_t n;
-	char v1[LOG_VISBUF], v2[LOG_VISBUF], v3[LOG_VISBUF];
+	struct upload u;
+	char **names, v1[LOG_VISBUF], v2[LOG_VISBUF], v3[LOG_VISBUF];
+	size_t n, shown = 0;
 
 	if (!cd_am_service())
 		fatalx(EX_NOPERM, "event=uploads.refused reason=\"run as root "
@@ -760,33 +838,39 @@ cmd_uploads(void)
 	if (spool_open(&q, cd_cf.uploads_dir, SPOOL_PRODUCE) == -1)
 		fatal(EX_IOERR, "event=uploads.open path=%s",
 		    cd_cf.uploads_dir);
-	u = uploads_read(&q, &n);
+	if (spool_scan(&q, &names, &n) == -1)
+		fatal(EX_IOERR, "event=uploads.scan");
 	for (size_t i = 0; i < n; i++) {
-		const char *nm = u[i].env.name, *match = "-";
+		const char *nm, *match = "-";
 		char key[33];
 
-		if (u[i].agent[0] != '\0') {
-			md5_hex(u[i].agent, strlen(u[i].agent), key);
-			match = strncmp(nm, key, 32) == 0 ? "yes" : "NO";
-		}
-		if (u[i].untrusted[0] != '\0') {
-			printf("%s untrusted=\"%s\"\n", u[i].item,
-			    log_vis(v1, sizeof(v1), u[i].untrusted,
-			    strlen(u[i].untrusted)));
+		if (upload_load(&q, names[i], &u, 1) == 0)
+			continue;
+		shown++;
+		nm = u.env.name;
+		if (u.untrusted[0] != '\0') {
+			printf("%s untrusted=\"%s\"\n", u.item,
+			    log_vis(v1, sizeof(v1), u.untrusted,
+			    strlen(u.untrusted)));
+			upload_clear(&u);
 			continue;
 		}
-		printf("%s name=%s agent=\"%s\" key_matches=%s peer=%s "
-		    "cert=\"%s\" received=%s size=%zu\n", u[i].item,
+		if (u.agent[0] != '\0') {
+			md5_hex(u.agent, strlen(u.agent), key);
+			match = strncmp(nm, key, 32) == 0 ? "yes" : "NO";
+		}
+		printf("%s name=%s agent=\"%s\" key_matches=%s cert_bound=%s "
+		    "peer=%s cert=\"%s\" received=%s size=%zu\n", u.item,
 		    log_vis(v1, sizeof(v1), nm, strlen(nm)),
-		    log_vis(v2, sizeof(v2), u[i].agent, strlen(u[i].agent)),
-		    match, u[i].env.peer,
-		    log_vis(v3, sizeof(v3), u[i].env.subject,
-		    strlen(u[i].env.subject)), u[i].env.received,
-		    u[i].bodylen);
+		    log_vis(v2, sizeof(v2), u.agent, strlen(u.agent)),
+		    match, upload_binding(&u), u.env.peer,
+		    log_vis(v3, sizeof(v3), u.env.subject,
+		    strlen(u.env.subject)), u.env.received, u.bodylen);
+		upload_clear(&u);
 	}
-	if (n == 0)
+	if (shown == 0)
 		printf("conf-dist: no uploads\n");
-	uploads_free(u, n);
+	spool_names_free(names, n);
 	spool_close(&q);
 	return EX_OK;
 }
@@ -812,22 +896,167 @@ upload_reject(struct spool *q, const struct upload *u, const struct cd_who *who)
 	audit_buf_free(&ab);
 }
 
+/* ---- keeping the review area small ---- */
+
+struct tidy_item {
+	char	 item[SPOOL_NAME_MAX];
+	char	 name[64];		/* original name, "" unknown */
+	time_t	 mtime;
+	const char *why;		/* removed because, or NULL */
+};
+
+/*
+ * Remove uploads older than upload_max_age, every upload but the newest
+ * of each original name (an agent uploads again at every interval until
+ * something is published), then the oldest beyond upload_max_items; one
+ * audit event lists them (durable before anything is removed).  Untrusted
+ * items go to reject/ with their own event (reject) or are left to the
+ * caller.  The queue is locked.
+ */
+static void
+uploads_tidy(struct spool *q, const struct cd_who *who, int reject)
+{
+	struct tidy_item *t;
+	struct audit_buf ab;
+	struct upload u;
+	char **names;
+	size_t n, k = 0, kept = 0, nexp = 0, nsup = 0, ncap = 0, listed = 0;
+	time_t now = time(NULL);
+
+	if (spool_scan(q, &names, &n) == -1) {
+		log_warn("event=uploads.scan");
+		return;
+	}
+	t = xcalloc(n + 1, sizeof(*t));
+	for (size_t i = 0; i < n; i++) {
+		if (upload_load(q, names[i], &u, 0) == 0)
+			continue;
+		if (u.untrusted[0] != '\0') {
+			if (reject)
+				upload_reject(q, &u, who);
+			upload_clear(&u);
+			continue;
+		}
+		strlcpy(t[k].item, u.item, sizeof(t[k].item));
+		strlcpy(t[k].name, u.env.name, sizeof(t[k].name));
+		t[k].mtime = u.mtime;
+		upload_clear(&u);
+		k++;
+	}
+	spool_names_free(names, n);
+	/* Sorted oldest first: a later item of the same name supersedes. */
+	for (size_t i = 0; i < k; i++) {
+		if (cd_cf.upload_max_age > 0 &&
+		    now - t[i].mtime > cd_cf.upload_max_age) {
+			t[i].why = "expired";
+			nexp++;
+			continue;
+		}
+		for (size_t j = i + 1; j < k && t[i].why == NULL; j++)
+			if (strcmp(t[i].name, t[j].name) == 0) {
+				t[i].why = "superseded";
+				nsup++;
+			}
+		if (t[i].why == NULL)
+			kept++;
+	}
+	for (size_t i = 0; i < k && kept > (size_t)cd_cf.upload_max_items;
+	    i++)
+		if (t[i].why == NULL) {
+			t[i].why = "over upload_max_items";
+			ncap++;
+			kept--;
+		}
+	if (nexp + nsup + ncap == 0)
+		goto out;
+	audit_buf_init(&ab);
+	audit_begin(&ab, CD_TOOL, "upload.removed", "removed");
+	cd_audit_who(&ab, who);
+	audit_num(&ab, "expired", (long long)nexp);
+	audit_num(&ab, "superseded", (long long)nsup);
+	audit_num(&ab, "over_cap", (long long)ncap);
+	audit_num(&ab, "kept", (long long)kept);
+	audit_num(&ab, "max_age", cd_cf.upload_max_age);
+	audit_num(&ab, "max_items", cd_cf.upload_max_items);
+	audit_raw(&ab, ",\"items\":[");
+	for (size_t i = 0; i < k; i++) {
+		if (t[i].why == NULL)
+			continue;
+		if (ab.len - ab.start > AUDIT_EVENT_MAX - 4096)
+			break;
+		audit_raw(&ab, listed++ ? ",{\"item\":" : "{\"item\":");
+		audit_jstr(&ab, t[i].item, strlen(t[i].item), 256);
+		audit_raw(&ab, ",\"name\":");
+		audit_jstr(&ab, t[i].name, strlen(t[i].name), 64);
+		audit_raw(&ab, ",\"why\":");
+		audit_jstr(&ab, t[i].why, strlen(t[i].why), 64);
+		audit_raw(&ab, "}");
+	}
+	audit_raw(&ab, "]");
+	if (listed < nexp + nsup + ncap)
+		audit_num(&ab, "items_omitted",
+		    (long long)(nexp + nsup + ncap - listed));
+	audit_end(&ab);
+	if (audit_commit(cd_cf.audit_spool, &ab) == -1) {
+		/* No event, no removal: next time. */
+		log_warn("event=audit.fail action=upload.removed");
+		audit_buf_free(&ab);
+		goto out;
+	}
+	audit_buf_free(&ab);
+	for (size_t i = 0; i < k; i++)
+		if (t[i].why != NULL && (spool_claim(q, t[i].item) != 0 ||
+		    spool_done(q, t[i].item) == -1))
+			log_warn("event=upload.remove.fail item=%s", t[i].item);
+	log_info("event=uploads.tidy expired=%zu superseded=%zu over_cap=%zu "
+	    "kept=%zu", nexp, nsup, ncap, kept);
+out:
+	free(t);
+}
+
+/*
+ * May this upload become agent's configuration?  Bound to the agent's
+ * certificate (Client-Bound = its key): yes.  Sent without a client
+ * certificate: only when the adopter says so (-U), recorded.  1 yes;
+ * 0 no, with why.
+ */
+static int
+upload_may_adopt(const struct upload *u, const char *key, int unverified_ok,
+    char *why, size_t whylen)
+{
+	if (u->env.bound[0] != '\0') {
+		if (strcmp(u->env.bound, key) == 0)
+			return 1;
+		snprintf(why, whylen, "the upload's certificate is bound to "
+		    "key %s, not to this agent's %s", u->env.bound, key);
+		return 0;
+	}
+	if (unverified_ok)
+		return 1;
+	snprintf(why, whylen, "the upload is not verified to come from the "
+	    "agent: sent without a client certificate%s (adopt -U accepts "
+	    "it, recorded in the audit event)", up_have_keys ? "" :
+	    ", or its connection facts are not known (recv_pubkey none)");
+	return 0;
+}
+
 /* Adopt the newest upload of agent's configuration; who asked for it. */
 static int
 adopt(const char *agent, const struct cd_who *who, int print_only,
-    struct outcome *out)
+    int unverified_ok, struct outcome *out)
 {
 	struct spool q;
-	struct upload *u;
+	struct upload u;
 	struct pub_req rq;
 	struct agentconf *ac;
 	struct ac_msgs m;
-	char key[33], cname[64], mname[64], **consumed = NULL;
-	char *stripped;
+	char key[33], cname[64], mname[64], **names, **consumed = NULL;
+	char *stripped, why[700] = "";
 	size_t n, slen, nstripped, ncons = 0;
 	ssize_t pick = -1;
 
 	uploads_trust_init();
+	memset(&u, 0, sizeof(u));
 	md5_hex(agent, strlen(agent), key);
 	snprintf(cname, sizeof(cname), "%s.conf", key);
 	snprintf(mname, sizeof(mname), "%s.md5", key);
@@ -836,29 +1065,52 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 		    cd_cf.uploads_dir);
 	if (spool_lock(&q) != 0)
 		fatalx(EX_TEMPFAIL, "event=uploads.locked");
-	u = uploads_read(&q, &n);
+	if (!print_only)
+		uploads_tidy(&q, who, 0);	/* untrusted: said below */
+	if (spool_scan(&q, &names, &n) == -1)
+		fatal(EX_IOERR, "event=uploads.scan");
+	/* Headers only: which items are this agent's (newest wins). */
 	for (size_t i = 0; i < n; i++) {
-		if (u[i].untrusted[0] != '\0') {
-			/* Not from the producer: never adopted, set aside. */
-			if (!print_only)
-				upload_reject(&q, &u[i], who);
+		if (upload_load(&q, names[i], &u, 0) == 0)
 			continue;
-		}
-		if (strcmp(u[i].env.name, cname) == 0)
-			pick = i;	/* the newest wins */
-		if (strcmp(u[i].env.name, cname) == 0 ||
-		    strcmp(u[i].env.name, mname) == 0) {
+		if (u.untrusted[0] != '\0') {
+			/* Never adopted, set aside; said if it was a candidate. */
+			if (strcmp(u.env.name, cname) == 0)
+				snprintf(why, sizeof(why), "upload %s is "
+				    "refused: %s", u.item, u.untrusted);
+			if (!print_only)
+				upload_reject(&q, &u, who);
+		} else if (strcmp(u.env.name, cname) == 0 ||
+		    strcmp(u.env.name, mname) == 0) {
+			if (strcmp(u.env.name, cname) == 0)
+				pick = i;
 			consumed = xreallocarray(consumed, ncons + 1,
 			    sizeof(*consumed));
-			consumed[ncons++] = u[i].item;
+			consumed[ncons++] = names[i];
 		}
+		upload_clear(&u);
 	}
-	if (pick == -1) {
+	/* Only the chosen one is read whole. */
+	if (pick != -1 && (upload_load(&q, names[pick], &u, 1) == 0 ||
+	    u.untrusted[0] != '\0')) {
+		upload_clear(&u);
+		pick = -1;
+	}
+	if (pick != -1 && print_only && !upload_may_adopt(&u, key,
+	    unverified_ok, why, sizeof(why)))
+		/* -p only shows it, and says what adopt would say. */
+		fprintf(stderr, "conf-dist: note: %s\n", why);
+	else if (pick == -1 || !upload_may_adopt(&u, key, unverified_ok, why,
+	    sizeof(why))) {
 		struct audit_buf ab;
 
-		out->rc = EX_NOINPUT;
-		snprintf(out->reason, sizeof(out->reason), "no upload of %s",
-		    cname);
+		out->rc = pick == -1 && why[0] == '\0' ? EX_NOINPUT :
+		    EX_NOPERM;
+		if (pick == -1 && why[0] == '\0')
+			snprintf(out->reason, sizeof(out->reason), "no upload "
+			    "of %s", cname);
+		else
+			strlcpy(out->reason, why, sizeof(out->reason));
 		if (print_only)
 			goto done;
 		audit_buf_init(&ab);
@@ -867,6 +1119,11 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 		audit_str(&ab, "key", key);
 		cd_audit_who(&ab, who);
 		audit_str(&ab, "reason", out->reason);
+		if (pick != -1) {
+			audit_str(&ab, "upload", u.item);
+			audit_str(&ab, "upload_peer", u.env.peer);
+			audit_str(&ab, "upload_cert_bound", upload_binding(&u));
+		}
 		audit_end(&ab);
 		if (audit_commit(cd_cf.audit_spool, &ab) == -1) {
 			out->rc = EX_TEMPFAIL;
@@ -877,9 +1134,8 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 		goto done;
 	}
 	memset(&m, 0, sizeof(m));
-	ac = ac_parse(u[pick].body, u[pick].bodylen, &m);
-	stripped = ac_strip(u[pick].body, u[pick].bodylen, ac, agent, &slen,
-	    &nstripped);
+	ac = ac_parse(u.body, u.bodylen, &m);
+	stripped = ac_strip(u.body, u.bodylen, ac, agent, &slen, &nstripped);
 	ac_free(ac);
 	ac_msgs_free(&m);
 	if (print_only) {
@@ -894,8 +1150,9 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 	rq.len = slen;
 	rq.who = who;
 	rq.action = "config.adopt";
-	rq.upload = &u[pick].env;
-	rq.upload_item = u[pick].item;
+	rq.upload = &u.env;
+	rq.upload_item = u.item;
+	rq.upload_bound = upload_binding(&u);
 	rq.stripped = nstripped;
 	rq.consumed = consumed;
 	rq.nconsumed = ncons;
@@ -907,10 +1164,28 @@ adopt(const char *agent, const struct cd_who *who, int print_only,
 	}
 	free(stripped);
 done:
+	upload_clear(&u);
 	free(consumed);
-	uploads_free(u, n);
+	spool_names_free(names, n);
 	spool_close(&q);
 	return out->rc;
+}
+
+/* The uploads' upkeep from the drain (the timer runs it). */
+static void
+uploads_upkeep(void)
+{
+	struct spool q;
+	struct cd_who who;
+
+	if (spool_open(&q, cd_cf.uploads_dir, SPOOL_CONSUME) == -1) {
+		log_warn("event=uploads.open path=%s", cd_cf.uploads_dir);
+		return;
+	}
+	who_init(&who, geteuid(), "drain", NULL);
+	if (spool_lock(&q) == 0)
+		uploads_tidy(&q, &who, 1);
+	spool_close(&q);
 }
 
 /* ---- the submission queue ---- */
@@ -1058,8 +1333,9 @@ drain_one(struct spool *q, const char *name, struct outcome *out)
 		snprintf(out->reason, sizeof(out->reason), "%s", why);
 		goto audit_refusal;
 	}
-	if (strcmp(action, "adopt") == 0) {
-		adopt(agent, &who, 0, out);
+	if (strcmp(action, "adopt") == 0 ||
+	    strcmp(action, "adopt-unverified") == 0) {
+		adopt(agent, &who, 0, action[5] == '-', out);
 		goto done;
 	}
 	if (strcmp(action, "submit") != 0) {
@@ -1148,6 +1424,7 @@ cmd_drain(void)
 	}
 	spool_names_free(names, n);
 	spool_close(&q);
+	uploads_upkeep();
 	log_info("event=drain.done items=%zu published=%zu refused=%zu rc=%d",
 	    n, done, refused, rc);
 	return rc;
@@ -1167,7 +1444,7 @@ cmd_submit(const char *agent, const char *path)
 
 	if (!agent_ok(agent, why, sizeof(why)))
 		fatalx(EX_USAGE, "event=submit.refused reason=\"%s\"", why);
-	buf = read_input(path, cd_cf.max_size, &len);
+	buf = cd_read_input(path, cd_cf.max_size, &len);
 	if (!cd_am_service()) {
 		/* Not the service: the queue, where the file's owner is us. */
 		struct ac_msgs m;
@@ -1212,13 +1489,16 @@ cmd_adopt(int argc, char **argv)
 	struct cd_who who;
 	struct outcome out;
 	char why[256];
-	int ch, print_only = 0;
+	int ch, print_only = 0, unverified_ok = 0;
 
 	optind = 1;
-	while ((ch = getopt(argc, argv, "p")) != -1) {
-		if (ch != 'p')
+	while ((ch = getopt(argc, argv, "pU")) != -1) {
+		if (ch == 'p')
+			print_only = 1;
+		else if (ch == 'U')
+			unverified_ok = 1;
+		else
 			usage(stderr, EX_USAGE);
-		print_only = 1;
 	}
 	if (argc - optind != 1)
 		usage(stderr, EX_USAGE);
@@ -1228,13 +1508,14 @@ cmd_adopt(int argc, char **argv)
 		if (print_only)
 			fatalx(EX_NOPERM, "event=adopt.refused reason=\"-p "
 			    "needs the conf-dist user\"");
-		queue_item(argv[optind], "adopt", NULL, 0);
+		queue_item(argv[optind], unverified_ok ? "adopt-unverified" :
+		    "adopt", NULL, 0);
 		return EX_OK;
 	}
 	who_init(&who, getuid(), "direct", NULL);
 	uploads_trust_init();
 	cd_become_service();
-	adopt(argv[optind], &who, print_only, &out);
+	adopt(argv[optind], &who, print_only, unverified_ok, &out);
 	if (out.rc != EX_OK)
 		fprintf(stderr, "conf-dist: adopt %s: %s\n", argv[optind],
 		    out.reason);
@@ -1259,7 +1540,7 @@ cmd_lint(int argc, char **argv)
 		path = argv[2];
 	} else
 		usage(stderr, EX_USAGE);
-	buf = read_input(path, cd_cf.max_size, &len);
+	buf = cd_read_input(path, cd_cf.max_size, &len);
 	memset(&m, 0, sizeof(m));
 	ac = ac_parse(buf, len, &m);
 	if (agent == NULL)
@@ -1275,44 +1556,177 @@ cmd_lint(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * The verifier's memory of serials (verify -s): "<file> <serial>" lines.
+ * The serial of name, 0 if never seen; -1 on a read error.
+ */
+static int
+state_get(const char *path, const char *name, unsigned long long *serial,
+    char **text, size_t *len)
+{
+	char *p, *e;
+	size_t nl = strlen(name);
+
+	*serial = 0;
+	if ((*text = out_read(AT_FDCWD, path, 1 << 20, len)) == NULL) {
+		if (errno != ENOENT)
+			return -1;
+		*text = xstrdup("");
+		*len = 0;
+		return 0;
+	}
+	for (p = *text, e = *text + *len; p < e; ) {
+		char *eol = memchr(p, '\n', e - p);
+
+		if (eol == NULL)
+			eol = e;
+		if ((size_t)(eol - p) > nl + 1 && memcmp(p, name, nl) == 0 &&
+		    p[nl] == ' ')
+			*serial = strtoull(p + nl + 1, NULL, 10);
+		p = eol + 1;
+	}
+	return 0;
+}
+
+/* Record serial for name in the state file (others kept). */
+static int
+state_put(const char *path, const char *name, unsigned long long serial,
+    const char *text, size_t len)
+{
+	char *dir = xstrdup(path), *base, *out, *p, *e, line[320];
+	size_t nl = strlen(name), olen = 0;
+	int dfd, rc;
+
+	out = xmalloc(len + sizeof(line));
+	for (p = (char *)text, e = (char *)text + len; p < e; ) {
+		char *eol = memchr(p, '\n', e - p);
+
+		if (eol == NULL)
+			eol = e;
+		if (!((size_t)(eol - p) > nl && memcmp(p, name, nl) == 0 &&
+		    p[nl] == ' ') && eol > p) {
+			memcpy(out + olen, p, eol - p);
+			olen += eol - p;
+			out[olen++] = '\n';
+		}
+		p = eol + 1;
+	}
+	olen += snprintf(out + olen, sizeof(line), "%s %llu\n", name, serial);
+	if ((base = strrchr(dir, '/')) != NULL) {
+		*base++ = '\0';
+		dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		base = dir;
+		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	rc = dfd == -1 ? -1 : out_write(dfd, base, out, olen);
+	if (dfd != -1)
+		close(dfd);
+	free(out);
+	free(dir);
+	return rc;
+}
+
+/* Check one served file against its manifest FILE.sig: 1 ok, 0 not
+ * (a line on stdout says why). */
+static int
+verify_one(EVP_PKEY *pub, const char *path, const char *agent,
+    const char *state)
+{
+	struct cd_manifest m;
+	enum cd_kind kind;
+	unsigned long long seen = 0;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char *sigpath, *buf, *sig, *st = NULL, subject[256], err[400];
+	char key[CD_KEY_LEN + 1];
+	size_t len, slen, stlen = 0;
+	int ok = 0;
+
+	if (asprintf(&sigpath, "%s.sig", path) == -1)
+		fatalx(EX_OSERR, "event=oom");
+	buf = out_read(AT_FDCWD, path, (size_t)1 << 30, &len);
+	sig = out_read(AT_FDCWD, sigpath, CD_MANIFEST_MAX, &slen);
+	if (buf == NULL || sig == NULL) {
+		printf("%s: %s\n", path, buf == NULL ? "cannot read" :
+		    "no signature");
+		goto out;
+	}
+	if (manifest_expect(base, &kind, subject, sizeof(subject)) == -1) {
+		printf("%s: REFUSED: not a name conf-dist serves\n", path);
+		goto out;
+	}
+	if (manifest_parse(sig, slen, &m, pub, err, sizeof(err)) == -1) {
+		printf("%s: %s%s\n", path, strncmp(err, "BAD", 3) == 0 ? "" :
+		    "REFUSED: ", err);
+		goto out;
+	}
+	if (!manifest_binds(&m, kind, subject, base, buf, len, err,
+	    sizeof(err))) {
+		printf("%s: REFUSED: %s\n", path, err);
+		goto out;
+	}
+	if (agent != NULL) {
+		md5_hex(agent, strlen(agent), key);
+		if (m.kind != CD_AGENT || strcmp(m.subject, key) != 0) {
+			printf("%s: REFUSED: not agent %s's (its key is %s)\n",
+			    path, agent, key);
+			goto out;
+		}
+	}
+	if (state != NULL) {
+		if (state_get(state, base, &seen, &st, &stlen) == -1)
+			fatal(EX_IOERR, "event=verify.state path=%s", state);
+		if (m.serial < seen) {
+			printf("%s: ROLLBACK: serial %llu is older than %llu, "
+			    "seen before\n", path, m.serial, seen);
+			goto out;
+		}
+		if (m.serial > seen && state_put(state, base, m.serial, st,
+		    stlen) == -1)
+			fatal(EX_IOERR, "event=verify.state path=%s", state);
+	}
+	printf("%s: signature ok (%s %s, serial %llu, %s)\n", path,
+	    manifest_kind_name(m.kind), m.subject, m.serial, m.time);
+	ok = 1;
+out:
+	free(st);
+	free(buf);
+	free(sig);
+	free(sigpath);
+	return ok;
+}
+
 static int
 cmd_verify(int argc, char **argv)
 {
-	const char *pubpath = cd_cf.sign_pubkey;
+	const char *pubpath = cd_cf.sign_pubkey, *agent = NULL, *state = NULL;
 	char err[512];
 	EVP_PKEY *pub;
 	int ch, rc = EX_OK;
 
 	optind = 1;
-	while ((ch = getopt(argc, argv, "k:")) != -1) {
-		if (ch != 'k')
+	while ((ch = getopt(argc, argv, "a:k:s:")) != -1) {
+		switch (ch) {
+		case 'a':
+			agent = optarg;
+			break;
+		case 'k':
+			pubpath = optarg;
+			break;
+		case 's':
+			state = optarg;
+			break;
+		default:
 			usage(stderr, EX_USAGE);
-		pubpath = optarg;
+		}
 	}
 	if (optind >= argc)
 		usage(stderr, EX_USAGE);
 	if ((pub = sig_load_public(pubpath, err, sizeof(err))) == NULL)
 		fatalx(EX_CONFIG, "event=key.error msg=\"%s\"", err);
-	for (int i = optind; i < argc; i++) {
-		char *sigpath, *buf, *sig;
-		size_t len, slen;
-		int ok;
-
-		if (asprintf(&sigpath, "%s.sig", argv[i]) == -1)
-			fatalx(EX_OSERR, "event=oom");
-		buf = out_read(AT_FDCWD, argv[i], (size_t)1 << 30, &len);
-		sig = out_read(AT_FDCWD, sigpath, CD_SIG_LEN + 1, &slen);
-		ok = buf != NULL && sig != NULL && sig_verify(pub, buf, len,
-		    (unsigned char *)sig, slen) == 1;
-		printf("%s: %s\n", argv[i], ok ? "signature ok" : buf == NULL ?
-		    "cannot read" : sig == NULL ? "no signature" :
-		    "BAD signature");
-		if (!ok)
+	for (int i = optind; i < argc; i++)
+		if (!verify_one(pub, argv[i], agent, state))
 			rc = EX_DATAERR;
-		free(buf);
-		free(sig);
-		free(sigpath);
-	}
 	EVP_PKEY_free(pub);
 	return rc;
 }
@@ -1445,6 +1859,9 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "collection") == 0 && argc == 4 &&
 	    strcmp(argv[1], "publish") == 0)
 		rc = cmd_collection_publish(argv[2], argv[3]);
+	else if (strcmp(argv[0], "command") == 0 && argc == 4 &&
+	    strcmp(argv[1], "publish") == 0)
+		rc = cmd_command_publish(argv[2], argv[3]);
 	else if (strcmp(argv[0], "uploads") == 0 && argc == 1)
 		rc = cmd_uploads();
 	else if (strcmp(argv[0], "adopt") == 0)

@@ -43,11 +43,13 @@ sub_open(int dirfd, const char *name)
 int
 out_open(struct cd_out *o, const char *path, char *err, size_t errlen)
 {
-	o->dirfd = o->conffd = o->md5fd = o->collfd = o->lockfd = -1;
+	o->dirfd = o->conffd = o->md5fd = o->collfd = o->cmdfd = o->lockfd =
+	    -1;
 	if ((o->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (o->conffd = sub_open(o->dirfd, "conf")) == -1 ||
 	    (o->md5fd = sub_open(o->dirfd, "md5")) == -1 ||
-	    (o->collfd = sub_open(o->dirfd, "collections")) == -1) {
+	    (o->collfd = sub_open(o->dirfd, "collections")) == -1 ||
+	    (o->cmdfd = sub_open(o->dirfd, "commands")) == -1) {
 		snprintf(err, errlen, "served tree %s: %s", path,
 		    strerror(errno));
 		out_close(o);
@@ -60,7 +62,7 @@ void
 out_close(struct cd_out *o)
 {
 	int *fds[] = { &o->dirfd, &o->conffd, &o->md5fd, &o->collfd,
-	    &o->lockfd };
+	    &o->cmdfd, &o->lockfd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
@@ -145,31 +147,38 @@ out_write(int dirfd, const char *name, const void *buf, size_t len)
 }
 
 int
-out_publish_signed(int dirfd, const char *name, const void *buf, size_t len,
-    EVP_PKEY *key)
+out_publish_signed(struct cd_out *o, int dirfd, const char *name,
+    const void *buf, size_t len, EVP_PKEY *key, enum cd_kind kind,
+    const char *subject)
 {
-	unsigned char sig[CD_SIG_LEN];
-	char sname[512];
+	struct cd_manifest m;
+	unsigned long long serial;
+	char sname[512], text[CD_MANIFEST_MAX];
+	int n;
 
 	if ((size_t)snprintf(sname, sizeof(sname), "%s.sig", name) >=
 	    sizeof(sname)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (sig_sign(key, buf, len, sig) == -1) {
+	if (out_serial_next(o, &serial) == -1)
+		return -1;
+	if ((n = manifest_make(&m, kind, subject, name, buf, len, serial, key,
+	    text, sizeof(text))) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (out_write(dirfd, sname, sig, sizeof(sig)) == -1)
+	if (out_write(dirfd, sname, text, (size_t)n) == -1)
 		return -1;
 	return out_write(dirfd, name, buf, len);
 }
 
 int
 out_is_current(int dirfd, const char *name, const void *buf, size_t len,
-    EVP_PKEY *pub)
+    EVP_PKEY *key, enum cd_kind kind, const char *subject)
 {
-	char sname[512], *cur, *sig;
+	struct cd_manifest m;
+	char sname[512], err[256], *cur, *sig;
 	size_t clen, slen;
 	int ok;
 
@@ -178,11 +187,13 @@ out_is_current(int dirfd, const char *name, const void *buf, size_t len,
 		return 0;
 	ok = clen == len && memcmp(cur, buf, len) == 0;
 	free(cur);
-	if (!ok || pub == NULL)
-		return ok;
-	if ((sig = out_read(dirfd, sname, CD_SIG_LEN + 1, &slen)) == NULL)
+	if (!ok)
 		return 0;
-	ok = sig_verify(pub, buf, len, (unsigned char *)sig, slen) == 1;
+	if ((sig = out_read(dirfd, sname, CD_MANIFEST_MAX, &slen)) == NULL)
+		return 0;
+	ok = manifest_parse(sig, slen, &m, key, err, sizeof(err)) == 0 &&
+	    manifest_binds(&m, kind, subject, name, buf, len, err,
+	    sizeof(err));
 	free(sig);
 	return ok;
 }
