@@ -135,7 +135,15 @@ install: all
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(wildcard doc/*.5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf.sample
-	install -m 0644 etc/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	for u in etc/systemd/*; do \
+		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
+		    -e 's|/etc/octospool/|$(SYSCONFDIR)/octospool/|g' "$$u" \
+		    > $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} || exit 1; \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/}; \
+	done
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    etc/cron.d/octospool > $(DESTDIR)$(PREFIX)/share/octospool/cron.d-octospool
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/octospool/cron.d-octospool
 	install -m 0644 etc/sysusers.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/
 	install -m 0644 etc/tmpfiles.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/
 	install -m 0755 tools/conf-verify.sh $(DESTDIR)$(PREFIX)/share/octospool/

@@ -879,6 +879,15 @@ db_tls_cipher(struct db *d)
 	return d->tlsbuf;
 }
 
+const char *
+db_server_version(struct db *d)
+{
+	const char *v;
+
+	return d->m != NULL && (v = mysql_get_server_info(d->m)) != NULL ?
+	    v : "";
+}
+
 static int
 db_need(struct db *d)
 {

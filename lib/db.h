@@ -102,6 +102,8 @@ unsigned int	 db_errno(const struct db *);
 const char	*db_error(const struct db *);
 /* TLS version and cipher of the connection, "" on a unix socket. */
 const char	*db_tls_cipher(struct db *);
+/* The server's version string, "" when not connected. */
+const char	*db_server_version(struct db *);
 /* How many times this handle has connected (prepared statements redo). */
 unsigned long	 db_generation(const struct db *);
 

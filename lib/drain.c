@@ -382,9 +382,31 @@ drain_commit(struct drain *d)
 	return rc;
 }
 
+static int drain_pass(struct drain *, drain_handler *, void *,
+    struct drain_stats *, int *);
+
+/* One pass, and its record in <queue>/status for octospool-status. */
 int
 drain_run(struct drain *d, drain_handler *fn, void *arg,
     struct drain_stats *st)
+{
+	struct timespec t0, t1;
+	int rc, busy = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = drain_pass(d, fn, arg, st, &busy);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!busy && spool_status_put(&d->in, d->opts.stage, rc, st->seen,
+	    st->done, st->rejected, st->retried,
+	    (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000) == -1)
+		log_debug("event=status.write.fail stage=%s", d->opts.stage);
+	return rc;
+}
+
+static int
+drain_pass(struct drain *d, drain_handler *fn, void *arg,
+    struct drain_stats *st, int *busy)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -395,6 +417,7 @@ drain_run(struct drain *d, drain_handler *fn, void *arg,
 	if ((r = spool_lock(&d->in)) != 0) {
 		if (r == 1) {
 			log_debug("event=drain.busy stage=%s", d->opts.stage);
+			*busy = 1;
 			return 0;
 		}
 		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);

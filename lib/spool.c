@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 
+#include "io.h"
 #include "spool.h"
 #include "xalloc.h"
 
@@ -414,4 +415,45 @@ spool_clean_tmp(struct spool *sp, time_t maxage)
 	}
 	closedir(d);
 	return removed;
+}
+
+/*
+ * The consumer's last run, for octospool-status: one line in
+ * <queue>/status, replaced whole (temp + rename; no fsync: advisory).
+ */
+int
+spool_status_put(struct spool *sp, const char *stage, int exitcode,
+    unsigned long seen, unsigned long done, unsigned long rejected,
+    unsigned long retried, long long ms)
+{
+	char line[512], tmp[64];
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	int fd, n, rc = -1;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 ||
+	    gmtime_r(&ts.tv_sec, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -1;
+	n = snprintf(line, sizeof(line), "stage=%s time=%s epoch=%lld "
+	    "pid=%ld exit=%d seen=%lu done=%lu rejected=%lu retried=%lu "
+	    "ms=%lld\n", stage, when, (long long)ts.tv_sec, (long)getpid(),
+	    exitcode, seen, done, rejected, retried, ms);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
+	if ((fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0644)) == -1)
+		return -1;
+	if (fchmod(fd, 0644) == 0 && io_write_all(fd, line, (size_t)n) == 0 &&
+	    close(fd) == 0) {
+		fd = -1;
+		rc = renameat(sp->dirfd, tmp, sp->dirfd, "status");
+	}
+	if (fd != -1)
+		close(fd);
+	if (rc == -1)
+		(void)unlinkat(sp->dirfd, tmp, 0);
+	return rc;
 }

@@ -52,5 +52,9 @@ int	spool_reject(struct spool *, const char *name, const char *stage,
 	    int code, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 int	spool_clean_tmp(struct spool *, time_t maxage);
+/* Record the consumer's last run in <queue>/status (octospool-status). */
+int	spool_status_put(struct spool *, const char *stage, int exitcode,
+	    unsigned long seen, unsigned long done, unsigned long rejected,
+	    unsigned long retried, long long ms);
 
 #endif

@@ -1423,6 +1423,7 @@ cmd_drain(void)
 		}
 	}
 	spool_names_free(names, n);
+	(void)spool_status_put(&q, CD_TOOL, rc, n, done, refused, 0, 0);
 	spool_close(&q);
 	uploads_upkeep();
 	log_info("event=drain.done items=%zu published=%zu refused=%zu rc=%d",

@@ -1,0 +1,214 @@
+#!/usr/bin/env bats
+# octospool-status: queue depths and the oldest item, each stage's last
+# run (the status line every drain writes), the database (reachable, TLS,
+# db-load's schema check), the audit log, tentacle-recv listening; text,
+# JSON and a node_exporter textfile; exit 0 healthy, 1 degraded, 2 down,
+# each threshold on its own.
+
+load helpers
+
+MDB=$TOOLS/mariadb.sh
+
+setup() {
+	mk_tmp
+	SP=$T/spool
+	mk_spool "$SP"
+	mkdir -p "$T/audit/log/seg"
+	: > "$T/audit/log/seg/0000000000000001.seg"
+	CONF=$T/o.conf
+	mkconf
+	# Every stage has run once, cleanly, just now.
+	for q in xml-validate agent-auth db-load audit-sign conf-dist/submit \
+	    conf-dist/uploads; do
+		ran "$q" 0 "$(date +%s)"
+	done
+}
+
+teardown() {
+	stop_recv
+	[ -d "$T/db" ] && sh "$MDB" stop "$T/db" >/dev/null 2>&1
+	rm -rf "$T"
+}
+
+# mkconf LINE...: the spool, the audit log and [status] lines.
+mkconf() {
+	{
+		echo "spool_dir $SP"
+		echo "[audit-sign]"
+		echo "log_dir $T/audit/log"
+		echo "[status]"
+		echo "check_db 0"
+		echo "check_recv 0"
+		for l in "$@"; do
+			echo "$l"
+		done
+	} > "$CONF"
+}
+
+# ran QUEUE EXIT EPOCH: the status line a drain of QUEUE leaves.
+ran() {
+	printf 'stage=x time=%s epoch=%s pid=1 exit=%s seen=3 done=2 rejected=1 retried=0 ms=7\n' \
+	    "$(date -u -d "@$3" +%Y-%m-%dT%H:%M:%SZ)" "$3" "$2" > "$SP/$1/status"
+}
+
+# item QUEUE AGE: an item named as the spool names it, AGE seconds old.
+item() {
+	local t=$(($(date +%s) - $2))
+	: > "$SP/$1/new/$t.000001_1_$(openssl rand -hex 4).x"
+}
+
+status() {
+	"$BIN/octospool-status" -c "$CONF" "$@"
+}
+
+@test "healthy: every queue empty, every stage ran, exit 0; text, JSON and the textfile agree" {
+	run status
+	assert_success
+	assert_line "octospool: ok"
+	assert_line --regexp '^xml-validate +0 +0 +0 +- +[0-9T:-]+Z exit 0 +ok$'
+	run status --json --prometheus "$T/octospool.prom"
+	assert_success
+	echo "$output" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["health"] == "ok", d
+q = {x["queue"]: x for x in d["queues"]}
+assert q["db-load"]["last_run"]["rejected"] == 1, q
+assert q["conf-dist/uploads"]["new"] == 0, q'
+	grep -qx 'octospool_health 0' "$T/octospool.prom"
+	grep -qx 'octospool_queue_items{queue="db-load",dir="new"} 0' "$T/octospool.prom"
+	grep -q '^octospool_stage_last_run_exit{queue="agent-auth",stage="agent-auth"} 0$' "$T/octospool.prom"
+	# Written whole, then renamed: no temporary left.
+	assert_equal "$(ls "$T" | grep -c 'prom.*tmp')" 0
+}
+
+@test "a real drain leaves the status line that octospool-status reads" {
+	rm "$SP/xml-validate/status"
+	keys_conf >> "$CONF"
+	sed -i "s/^\[xml-validate\]\$/[xml-validate]\nuser $RUN_USER/" "$CONF"
+	"$BIN/xml-validate" -c "$CONF"
+	assert_file_exists "$SP/xml-validate/status"
+	grep -Eq '^stage=xml-validate time=[0-9T:-]+Z epoch=[0-9]+ pid=[0-9]+ exit=0 seen=0 done=0 rejected=0 retried=0 ms=[0-9]+$' \
+	    "$SP/xml-validate/status"
+	run status
+	assert_success
+}
+
+@test "thresholds: items waiting, the oldest item's age, rejects, a failed or stale run" {
+	mkconf "queue_warn 3" "queue_age_warn 60" "queue_age_down 600" \
+	    "reject_warn 2" "stage_age_warn 120"
+	# queue_warn: 3 fresh items.
+	for _ in 1 2 3; do item agent-auth 0; done
+	run status
+	assert_equal "$status" 1
+	assert_line --partial "degraded: 3 items waiting (queue_warn 3)"
+	rm -f "$SP"/agent-auth/new/*
+	# queue_age_warn, then queue_age_down.
+	item db-load 100
+	run status
+	assert_equal "$status" 1
+	assert_output --regexp 'db-load +1 .*degraded: oldest item waits 1[0-9][0-9]s \(queue_age_warn 60\)'
+	item db-load 700
+	run status
+	assert_equal "$status" 2
+	assert_line "octospool: down"
+	assert_output --partial "oldest item waits 70"
+	rm -f "$SP"/db-load/new/*
+	# reject_warn.
+	: > "$SP/xml-validate/reject/a"
+	: > "$SP/xml-validate/reject/a.reason"
+	: > "$SP/xml-validate/reject/b"
+	run status
+	assert_equal "$status" 1
+	assert_output --partial "2 items in reject/ (reject_warn 2)"
+	rm -f "$SP"/xml-validate/reject/*
+	# The last run failed.
+	ran agent-auth 75 "$(date +%s)"
+	run status
+	assert_equal "$status" 1
+	assert_output --partial "last run exited 75"
+	# The last run is stale (its timer stopped).
+	ran agent-auth 0 $(($(date +%s) - 500))
+	run status
+	assert_equal "$status" 1
+	assert_output --regexp 'last run 50[0-9]s ago \(stage_age_warn 120\)'
+	ran agent-auth 0 "$(date +%s)"
+	run status
+	assert_success
+	# A queue that cannot be read at all: down.
+	rm -rf "$SP/conf-dist/uploads"
+	run status --json
+	assert_equal "$status" 2
+	echo "$output" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+q = {x["queue"]: x for x in d["queues"]}
+assert q["conf-dist/uploads"]["readable"] is False, q
+assert q["conf-dist/uploads"]["health"] == "down", q'
+}
+
+@test "audit: events waiting while nothing was sealed for longer than audit_age_warn" {
+	mkconf "audit_age_warn 60"
+	touch -d '10 minutes ago' "$T/audit/log/seg/0000000000000001.seg"
+	run status
+	assert_success
+	item audit-sign 0
+	run status
+	assert_equal "$status" 1
+	assert_output --regexp 'audit log: degraded, 1 segments, last write 6[0-9][0-9]s ago, 1 events waiting'
+	rm -rf "$T/audit/log/seg"
+	run status
+	assert_equal "$status" 1
+	assert_output --partial "audit log: degraded:"
+}
+
+@test "tentacle-recv: listening and its connections, or down" {
+	mkconf "check_recv 1" "recv_port 1"
+	run status
+	assert_equal "$status" 2
+	assert_output --partial "tentacle-recv: down, 127.0.0.1:1 not listening"
+	start_recv -F "$T/empty.conf" --spool "$SP"
+	mkconf "check_recv 1" "recv_port $PORT"
+	# One client holds a connection open.
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	run status --json
+	exec 5>&-
+	assert_success
+	echo "$output" | python3 -c 'import json, sys
+d = json.load(sys.stdin)["tentacle_recv"]
+assert d["listening"] is True and d["connections"] >= 1, d'
+}
+
+@test "database: reachable with TLS and a schema db-load accepts; unreachable or refused is down" {
+	command -v mariadbd >/dev/null || command -v mysqld >/dev/null || skip "no MariaDB server"
+	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$MDB" start "$T/db"
+	assert_success
+	. "$T/db/env"
+	{
+		head -n 1 "$CONF"
+		cat "$OCTO_DB_CONF"
+		tail -n +2 "$CONF" | sed 's/^check_db 0$/check_db 1/'
+	} > "$T/db.conf"
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_success
+	assert_output --regexp 'database: ok, reachable \([^)]*MariaDB[^)]*\), TLSv1\.[23] [A-Z0-9_-]+, schema ok'
+	# A schema db-load refuses: down.
+	sh "$MDB" sql "$T/db" -e "ALTER TABLE tagente_estado DROP COLUMN datos" pandora
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_equal "$status" 2
+	assert_output --partial "schema refused by db-load --check-schema"
+	# Stopped: down.
+	sh "$MDB" stop "$T/db"
+	sed -i 's/^check_db 1$/check_db 1\ndb_retry_time 0/' "$T/db.conf"
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_equal "$status" 2
+	assert_output --partial "database: down:"
+}
+
+@test "usage and configuration: unknown [status] keys are refused" {
+	run "$BIN/octospool-status" -h
+	assert_success
+	mkconf "no_such_key 1"
+	run status
+	assert_equal "$status" 78
+	run "$BIN/octospool-status" --bogus
+	assert_equal "$status" 64
+}
