@@ -326,9 +326,36 @@ conn_close(struct conn *c)
 	ERR_clear_error();
 }
 
+/* Bind fd to the numeric address src (port 0) before it connects. */
+static int
+net_bind_source(int fd, int family, const char *src)
+{
+	struct addrinfo hints, *res;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if (getaddrinfo(src, NULL, &hints, &res) != 0) {
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+	rc = bind(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return rc;
+}
+
 int
 net_connect(const char *host, const char *port, int timeout_ms, char *err,
     size_t errlen)
+{
+	return net_connect_from(host, port, NULL, timeout_ms, err, errlen);
+}
+
+int
+net_connect_from(const char *host, const char *port, const char *src,
+    int timeout_ms, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, r, saved = 0;
@@ -350,9 +377,11 @@ net_connect(const char *host, const char *port, int timeout_ms, char *err,
 			saved = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (src != NULL && net_bind_source(fd, ai->ai_family, src) == -1)
+			saved = errno;
+		else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		if (errno == EINPROGRESS) {
+		else if (errno == EINPROGRESS) {
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
 			do
@@ -370,7 +399,8 @@ net_connect(const char *host, const char *port, int timeout_ms, char *err,
 	}
 	freeaddrinfo(res);
 	if (fd == -1)
-		snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port,
+		snprintf(err, errlen, "cannot connect to %s:%s%s%s: %s", host,
+		    port, src ? " from " : "", src ? src : "",
 		    strerror(saved ? saved : ECONNREFUSED));
 	return fd;
 }

@@ -51,6 +51,9 @@ void	 net_close_gently(int fd);
 /* TCP connect to host:port with a timeout; returns fd or -1. */
 int	 net_connect(const char *host, const char *port, int timeout_ms,
 	    char *err, size_t errlen);
+/* The same from the numeric local address src (NULL: any). */
+int	 net_connect_from(const char *host, const char *port, const char *src,
+	    int timeout_ms, char *err, size_t errlen);
 /* Numeric peer address and port from getpeername. */
 int	 net_peer(int fd, char *addr, size_t alen, int *port);
 

@@ -7,6 +7,9 @@ load helpers
 setup_file() {
 	export CERTS="$BATS_FILE_TMPDIR/certs"
 	mk_certs "$CERTS"
+	# Two more agents of the same CA, for binding and planting.
+	sh "$TOOLS/mkcerts.sh" client "$CERTS" victim victim-agent
+	sh "$TOOLS/mkcerts.sh" client "$CERTS" evil evil-agent
 }
 
 setup() {
@@ -25,6 +28,23 @@ teardown() {
 # Start in the octospool layout with the given extra options.
 recv_octo() {
 	start_recv -F "$T/empty.conf" --spool "$SP" "$@"
+}
+
+# agent_key NAME: md5hex(NAME), the agent key of NAME.
+agent_key() {
+	printf %s "$1" | md5sum | cut -c1-32
+}
+
+# tls_as NAME STEPS...: tt-wire over TLS with the certificate NAME.
+tls_as() {
+	local c=$1
+	shift
+	wire --tls --cert "$CERTS/$c.crt" --key "$CERTS/$c.key" "$@"
+}
+
+# events: every audit event written so far, one per line.
+events() {
+	cat "$SP"/audit-sign/new/* 2>/dev/null
 }
 
 # Start in the stock layout (-s DIR) with the given extra options.
@@ -699,4 +719,321 @@ recv_stock() {
 	# Detached: its own session, no controlling terminal.
 	run ps -o sid=,tty= -p "$RECV_PID"
 	assert_output --regexp "^ *$RECV_PID +\\?"
+}
+
+# ---- issue 12: floods, parallel guessing, binding, revocation ----
+
+# failure_summary PEER: from every source.failures event for PEER, the
+# numbers "summaries failures unrecorded tls revoked pass blocked limit".
+failure_summary() {
+	python3 -c '
+import json, os, sys
+d, peer = sys.argv[1], sys.argv[2]
+kinds = ("tls", "revoked", "pass", "blocked", "limit")
+n, unrec, by = 0, 0, dict.fromkeys(kinds, 0)
+for f in os.listdir(d):
+    for line in open(os.path.join(d, f)):
+        e = json.loads(line)
+        if e["action"] == "source.failures" and e.get("peer") == peer:
+            n += 1
+            unrec += e["unrecorded"]
+            for k in kinds:
+                by[k] += e[k]
+print(n, sum(by.values()), unrec, *(by[k] for k in kinds))' "$SP/audit-sign/new" "$1"
+}
+
+@test "pre-auth flood: 10,000 failed TLS handshakes from one address add at most 8 KiB of audit data, and a real client from another address uploads within 4 s each meanwhile" {
+	# No block (tls_fail_limit 0) and 64 sessions allowed to the flooding
+	# address: every one of the 10,000 is a real failed handshake.
+	printf '[tentacle-recv]\ntls_fail_limit 0\n' > "$T/flood.conf"
+	start_recv -F "$T/flood.conf" --spool "$SP" --max-per-source 64 \
+	    -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt"
+	printf '<agent_data/>\n' > "$T/real.1.data"
+	"$BIN/tt-flood" -a 127.0.0.1 -p "$PORT" -n 10000 -c 48 -t 10000 \
+	    > "$T/flood.out" 3>&- &
+	fl=$!
+	n=0
+	max=0
+	while kill -0 "$fl" 2>/dev/null || [ "$n" -eq 0 ]; do
+		t0=$(date +%s%N)
+		"$BIN/tentacle-send" --bind 127.0.0.2 -a 127.0.0.1 -p "$PORT" \
+		    -e "$CERTS/client.crt" -k "$CERTS/client.key" -f "$CERTS/ca.crt" \
+		    "$T/real.1.data" || fail "the real client failed during the flood"
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		[ "$ms" -lt 4000 ] || fail "an upload took $ms ms during the flood"
+		[ "$ms" -le "$max" ] || max=$ms
+		n=$((n + 1))
+	done
+	wait "$fl" || fail "not every flood connection was closed: $(cat "$T/flood.out")"
+	grep -q '^connections=10000 closed=10000 ' "$T/flood.out"
+	assert_equal "$(count "$INBOX"/*.real.1.data)" "$n"
+	# The summary of what was folded is written at shutdown at the latest.
+	stop_recv
+	flood_bytes=$(events | grep -v '"peer":"127.0.0.2"' | wc -c)
+	flood_files=$(grep -L '"peer":"127.0.0.2"' "$SP"/audit-sign/new/* | wc -l)
+	flood_log=$(grep -c 'peer=127\.0\.0\.1 ' "$T/recv.log")
+	echo "# $(cat "$T/flood.out"); audit +$flood_bytes bytes in $flood_files files, $flood_log log lines; real client: $n uploads, slowest $max ms" >&3
+	[ "$flood_bytes" -le 8192 ]
+	[ "$flood_files" -le 16 ]
+	[ "$flood_log" -le 24 ]
+	# Every failure is accounted for: recorded on its own or folded.
+	read -r nsum total unrec tls revoked pass blocked limit < <(failure_summary 127.0.0.1)
+	[ "$nsum" -ge 1 ]
+	assert_equal "$total" 10000
+	assert_equal "$((tls + limit))" 10000
+	recorded=$(grep -cE 'event=(tls\.fail|conn\.refused) peer=127\.0\.0\.1 ' "$T/recv.log")
+	assert_equal "$unrec" "$((total - recorded))"
+	assert_equal "$(events | grep -c '"action":"session.tls".*"peer":"127.0.0.1"')" \
+	    "$(grep -c 'event=tls\.fail peer=127\.0\.0\.1 ' "$T/recv.log")"
+	# One summary (the flood was shorter than fail_log_interval): its log line.
+	[ "$nsum" -gt 1 ] || grep -q "event=source.failures peer=127.0.0.1 tls=$tls revoked=0 pass=0 blocked=0 limit=$limit unrecorded=$unrec " "$T/recv.log"
+}
+
+@test "failed TLS handshakes count toward the per-source block (tls_fail_limit); the blocked address is closed before TLS; a bare connect and close does not count" {
+	printf '[tentacle-recv]\ntls_fail_limit 3\n' > "$T/tls.conf"
+	start_recv -F "$T/tls.conf" --spool "$SP" -e "$CERTS/server.crt" -k "$CERTS/server.key"
+	# Health checks and scans that send nothing do not block anyone.
+	run "$BIN/tt-flood" -z -a 127.0.0.1 -p "$PORT" -n 10 -c 2
+	assert_success
+	run wire --tls 'send:SEND <ok.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run "$BIN/tt-flood" -a 127.0.0.1 -p "$PORT" -n 3 -c 1
+	assert_success
+	grep -q 'event=source.blocked peer=127.0.0.1 fails=3 seconds=60 reason="failed TLS handshakes"' "$T/recv.log"
+	events | grep -q '"action":"source.blocked","outcome":"blocked","peer":"127.0.0.1".*"reason":"too many failed TLS handshakes"'
+	# Blocked: closed at once, before any TLS; other addresses go on.
+	run wire ms expectcloseafter:0:300
+	assert_success
+	run wire --tls 'send:SEND <no.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_failure
+	grep -q 'event=conn.refused peer=127.0.0.1 port=[0-9]* reason="source blocked after failed TLS handshakes"' "$T/recv.log"
+	run "$BIN/tt-wire" -b 127.0.0.2 -a 127.0.0.1 -p "$PORT" --tls 'send:SEND <two.1.data> SIZE 2\n' \
+	    'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.no.1.data)" 0
+}
+
+@test "parallel PASS guessing: 16 sessions from one address get at most auth_fail_limit comparisons; the right password is then refused while blocked" {
+	printf '[tentacle-recv]\npassword s3cret\nauth_fail_limit 3\nauth_fail_delay 300\nfail_log_burst 5\n' > "$T/pw.conf"
+	start_recv -F "$T/pw.conf" --spool "$SP"
+	pids=()
+	for i in $(seq 1 16); do
+		"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" "pass:wrong$i" expectclose \
+		    >/dev/null 2>&1 3>&- &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	# Three comparisons, each logged and audited; the others were closed
+	# without one (in flight at the limit, or blocked).
+	assert_equal "$(grep -c 'event=auth.fail .*reason="wrong password"' "$T/recv.log")" 3
+	assert_equal "$(events | grep -c '"action":"session.auth","outcome":"refused".*"reason":"wrong or missing password"')" 3
+	grep -q 'event=source.blocked peer=127.0.0.1 fails=3 ' "$T/recv.log"
+	# The right password from that address, while it is blocked: refused.
+	run wire pass:s3cret expectclose
+	assert_success
+	run "$BIN/tt-wire" -b 127.0.0.2 -a 127.0.0.1 -p "$PORT" pass:s3cret 'expect:PASS OK\n'
+	assert_success
+	stop_recv
+	# 3 guesses compared, 13 + 1 sessions refused without comparing.
+	read -r nsum total unrec tls revoked pass blocked limit < <(failure_summary 127.0.0.1)
+	assert_equal "$pass" 3
+	assert_equal "$blocked" 14
+}
+
+@test "commands are bound per agent: cert A gets its .rcmd, .sig and md5, cert B does not; the command's .acl is never served" {
+	a=$(agent_key research-agent-01)
+	ref=$(agent_key "restart web service")
+	OUT=$SP/conf-dist/out
+	printf 'commands:\n  - restart\n' > "$OUT/commands/$ref.rcmd"
+	printf 'SIG' > "$OUT/commands/$ref.rcmd.sig"
+	printf '%s' "$(md5sum < "$OUT/commands/$ref.rcmd" | cut -c1-32)" > "$OUT/md5/$ref.md5"
+	printf '%s\n' "$a" > "$OUT/commands/$ref.acl"
+	printf 'other: 1\n' > "$OUT/commands/cleanup.rcmd"
+	printf '%s\n' "$(agent_key victim-agent)" > "$OUT/commands/cleanup.acl"
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" \
+	    -i '.*\.conf:conf;.*\.md5:md5;.*\.rcmd:commands;.*\.rcmd\.sig:commands;.*\.acl:commands'
+	size=$(stat -c %s "$OUT/commands/$ref.rcmd")
+	run tls_as client "send:RECV <$ref.rcmd>\\n" "expect:RECV SIZE $size\\n" 'send:RECV OK\n' \
+	    "read:$size:$T/got.rcmd" "send:RECV <$ref.rcmd.sig>\\n" 'expect:RECV SIZE 3\n' \
+	    'send:RECV OK\n' 'expect:SIG' "send:RECV <$ref.md5>\\n" 'expect:RECV SIZE 32\n' \
+	    'send:RECV OK\n' "read:32:$T/got.md5" \
+	    'send:RECV <cleanup.rcmd>\n' 'expect:RECV ERR (file does not exist)\n' \
+	    "send:RECV <$ref.acl>\\n" 'expect:RECV ERR (file does not exist)\n'
+	assert_success
+	cmp "$OUT/commands/$ref.rcmd" "$T/got.rcmd"
+	cmp "$OUT/md5/$ref.md5" "$T/got.md5"
+	for n in "$ref.rcmd" "$ref.rcmd.sig" "$ref.md5" "$ref.acl"; do
+		run tls_as victim "send:RECV <$n>\\n" 'expect:RECV ERR (file does not exist)\n' \
+		    "send:ZRECV <$n>\\n" 'expect:ZRECV ERR (file does not exist)\n'
+		assert_success
+	done
+	run tls_as victim 'send:RECV <cleanup.rcmd>\n' 'expect:RECV SIZE 9\n' 'send:RECV OK\n' 'expect:other: 1\n'
+	assert_success
+	grep -q "event=recv.unbound name=\"$ref.rcmd\" peer=127.0.0.1 port=[0-9]* subject=\"CN=victim-agent\" reason=\"command not configured for this certificate's agent\"" "$T/recv.log"
+	grep -q "event=recv.unbound name=\"$ref.md5\" .*subject=\"CN=victim-agent\"" "$T/recv.log"
+	events | grep -q "\"action\":\"file.served\",\"outcome\":\"refused\".*\"name\":\"$ref.rcmd\".*\"cert_subject\":\"CN=victim-agent\".*\"reason\":\"command not configured for this certificate's agent\""
+	assert_equal "$(events | grep -c "\"action\":\"file.served\",\"outcome\":\"sent\".*\"name\":\"$ref\\.")" 3
+}
+
+@test "with client certificates configured, a client without one gets no agent-keyed name, collection or command; other names still" {
+	a=$(agent_key research-agent-01)
+	OUT=$SP/conf-dist/out
+	printf 'conf' > "$OUT/conf/$a.conf"
+	printf '0123456789abcdef0123456789abcdef' > "$OUT/md5/$a.md5"
+	printf 'zip' > "$OUT/collections/fc_1.zip"
+	printf '0123456789abcdef0123456789abcdef' > "$OUT/md5/fc_1.md5"
+	printf '%s\n' "$a" > "$OUT/collections/fc_1.acl"
+	printf 'cmd' > "$OUT/commands/r1.rcmd"
+	printf '%s\n' "$a" > "$OUT/commands/r1.acl"
+	printf 'plain' > "$OUT/conf/plain.conf"
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --client-cert optional
+	for n in "$a.conf" "$a.md5" fc_1.zip fc_1.md5 r1.rcmd; do
+		run wire --tls "send:RECV <$n>\\n" 'expect:RECV ERR (file does not exist)\n' \
+		    "send:ZRECV <$n>\\n" 'expect:ZRECV ERR (file does not exist)\n'
+		assert_success
+		grep -q "event=recv.unbound name=\"$n\" peer=127.0.0.1 port=[0-9]* subject=\"\" reason=\"no client certificate\"" "$T/recv.log"
+	done
+	assert_equal "$(events | grep -c '"action":"file.served","outcome":"refused".*"reason":"no client certificate"')" 10
+	run wire --tls 'send:RECV <plain.conf>\n' 'expect:RECV SIZE 5\n' 'send:RECV OK\n' 'expect:plain'
+	assert_success
+	# The agent's certificate gets them all.
+	run tls_as client "send:RECV <$a.conf>\\n" 'expect:RECV SIZE 4\n' 'send:RECV OK\n' 'expect:conf' \
+	    'send:RECV <fc_1.zip>\n' 'expect:RECV SIZE 3\n' 'send:RECV OK\n' 'expect:zip' \
+	    'send:RECV <fc_1.md5>\n' 'expect:RECV SIZE 32\n' 'send:RECV OK\n' "read:32:$T/x" \
+	    'send:RECV <r1.rcmd>\n' 'expect:RECV SIZE 3\n' 'send:RECV OK\n' 'expect:cmd'
+	assert_success
+	stop_recv
+	# TLS without client certificates: the stock, weaker mode.
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key"
+	run wire --tls "send:RECV <$a.conf>\\n" 'expect:RECV SIZE 4\n' 'send:RECV OK\n' 'expect:conf'
+	assert_success
+}
+
+@test "upload planting: certificate evil-agent cannot upload <md5(victim-agent)>.conf; victim-agent's own upload carries Client-Bound in the stamped envelope" {
+	v=$(agent_key victim-agent)
+	UP=$SP/conf-dist/uploads/new
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt"
+	run tls_as evil "send:SEND <$v.conf> SIZE 5\\n" 'expect:SEND ERR (invalid file name)\n' \
+	    "send:ZSEND <$v.md5> SIZE 5\\n" 'expect:ZSEND ERR (invalid file name)\n'
+	assert_success
+	assert_equal "$(ls -A "$UP" | wc -l)" 0
+	grep -q "event=file.refused verb=SEND name=\"$v.conf\" reason=\"certificate not bound to this agent\"" "$T/recv.log"
+	events | grep -q "\"action\":\"file.received\",\"outcome\":\"refused\".*\"name\":\"$v.conf\".*\"cert_subject\":\"CN=evil-agent\".*\"reason\":\"certificate not bound to this agent\""
+	# Names that no agent's key starts are refused in any case.
+	run tls_as victim 'send:SEND <victim-agent.conf> SIZE 5\n' 'expect:SEND ERR (invalid file name)\n' \
+	    "send:SEND <$(echo "$v" | tr a-f A-F).conf> SIZE 5\\n" 'expect:SEND ERR (invalid file name)\n' \
+	    "send:SEND <$v.conf> SIZE 5\\n" 'expect:SEND OK\n' 'send:conf!' 'expect:SEND OK\n' \
+	    "send:SEND <$v.md5> SIZE 32\\n" 'expect:SEND OK\n' "send:$v" 'expect:SEND OK\n'
+	assert_success
+	grep -q 'name="victim-agent.conf" reason="upload name is not <md5(agent_name)>.conf or .md5"' "$T/recv.log"
+	for f in "$UP"/*."$v".conf "$UP"/*."$v".md5; do
+		assert_file_exists "$f"
+		run grep -c "^Client-Bound: $v\$" "$f"
+		assert_output 1
+		grep -q '^Client-Subject: CN=victim-agent$' "$f"
+		# The stamp covers the Client-Bound line.
+		{ printf 'octospool-stamp 1\ntentacle-recv\n'; sed '/^Stamp: /,$d' "$f"; } > "$T/msg"
+		sed -n 's/^Stamp: [^ ]* [^ ]* //p' "$f" | base64 -d > "$T/sig"
+		run openssl pkeyutl -verify -pubin -inkey "$KEYS/tentacle-recv.pub" -rawin \
+		    -in "$T/msg" -sigfile "$T/sig"
+		assert_success
+	done
+	assert_equal "$(body "$UP"/*."$v".conf)" "conf!"
+	events | grep -q "\"action\":\"file.received\",\"outcome\":\"stored\".*\"name\":\"$v.conf\".*\"bound\":\"$v\""
+}
+
+@test "uploads without a client certificate: accepted unverified (no Client-Bound) over TLS without a client CA, refused when certificates are configured" {
+	v=$(agent_key victim-agent)
+	UP=$SP/conf-dist/uploads/new
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key"
+	run wire --tls "send:SEND <$v.conf> SIZE 2\\n" 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n' \
+	    'send:SEND <plain.conf> SIZE 2\n' 'expect:SEND ERR (invalid file name)\n'
+	assert_success
+	f=$(echo "$UP"/*."$v".conf)
+	assert_file_exists "$f"
+	run grep -c '^Client-Bound:' "$f"
+	assert_output 0
+	stop_recv
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --client-cert optional
+	run wire --tls "send:SEND <$v.md5> SIZE 2\\n" 'expect:SEND ERR (invalid file name)\n'
+	assert_success
+	grep -q "event=file.refused verb=SEND name=\"$v.md5\" reason=\"no client certificate\"" "$T/recv.log"
+	events | grep -q "\"outcome\":\"refused\".*\"name\":\"$v.md5\".*\"reason\":\"no client certificate\""
+	assert_equal "$(count "$UP"/*."$v".md5)" 0
+}
+
+@test "CRL: a revoked client certificate fails the handshake after SIGHUP, logged and audited; another client still works; a bad CRL keeps the old one; an expired CRL fails closed" {
+	P=$T/pki
+	sh "$TOOLS/mkcerts.sh" "$P" >/dev/null
+	sh "$TOOLS/mkcerts.sh" client "$P" second agent-02
+	chmod 0755 "$P"
+	[ "$(id -u)" -eq 0 ] && chgrp "$RUN_GROUP" "$P"/*.key
+	cp "$P/ca.crl" "$T/crl.pem"
+	chmod 0644 "$T/crl.pem"
+	recv_octo -e "$P/server.crt" -k "$P/server.key" -f "$P/ca.crt" --crl-file "$T/crl.pem"
+	grep -q "event=tls.crl crl_file=$T/crl.pem crls=1 revoked=0 check=chain " "$T/recv.log"
+	as() {
+		local c=$1
+		shift
+		wire --tls --cert "$P/$c.crt" --key "$P/$c.key" "$@"
+	}
+	run as client 'send:SEND <a.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	# Revoke it with openssl ca, install the new CRL, SIGHUP.
+	sh "$TOOLS/mkcerts.sh" revoke "$P" client
+	cp "$P/ca.crl" "$T/crl.pem"
+	kill -HUP "$RECV_PID"
+	for _ in $(seq 1 50); do grep -q 'event=tls.reload ' "$T/recv.log" && break; sleep 0.1; done
+	grep -q "event=tls.crl crl_file=$T/crl.pem crls=1 revoked=1 " "$T/recv.log"
+	run as client 'send:SEND <b.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_equal "$status" 3
+	serial=$(openssl x509 -in "$P/client.crt" -noout -serial | sed 's/^serial=//')
+	grep -q "event=tls.fail peer=127.0.0.1 port=[0-9]* reason=\"certificate revoked\" subject=\"CN=research-agent-01\" serial=$serial depth=0 " "$T/recv.log"
+	fp=$(openssl x509 -in "$P/client.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+	events | grep -q "\"action\":\"session.tls\",\"outcome\":\"refused\".*\"cert_subject\":\"CN=research-agent-01\",\"cert_sha256\":\"$fp\".*\"reason\":\"TLS handshake failed: certificate revoked\""
+	run as second 'send:SEND <c.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	assert_equal "$(count "$INBOX"/*.b.1.data)" 0
+	# A CRL that does not load: the one in use stays in use.
+	printf 'not a CRL\n' > "$T/crl.pem"
+	kill -HUP "$RECV_PID"
+	for _ in $(seq 1 50); do grep -q 'event=tls.reload.fail' "$T/recv.log" && break; sleep 0.1; done
+	grep -q "event=tls.reload.fail reason=\"$T/crl.pem: no CRL in the file\"" "$T/recv.log"
+	run as client 'send:SEND <d.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_equal "$status" 3
+	run as second 'send:SEND <e.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	# A CRL past its nextUpdate: every certificate of its CA is refused.
+	sh "$TOOLS/mkcerts.sh" crl "$P" 1
+	cp "$P/ca.crl" "$T/crl.pem"
+	sleep 2
+	kill -HUP "$RECV_PID"
+	for _ in $(seq 1 50); do grep -q 'event=tls.crl.expired' "$T/recv.log" && break; sleep 0.1; done
+	grep -q 'event=tls.crl.expired ' "$T/recv.log"
+	run as second 'send:SEND <f.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_equal "$status" 3
+	grep -q 'event=tls.fail peer=127.0.0.1 port=[0-9]* reason="CRL has expired" subject="CN=agent-02"' "$T/recv.log"
+	assert_equal "$(count "$INBOX"/*.f.1.data)" 0
+}
+
+@test "CRL config: --crl-file needs client certificates; a CRL not signed by the CA, or holding a certificate, is a config error (78)" {
+	cp "$CERTS/ca.crl" "$T/crl.pem"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" \
+	    -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --crl-file "$T/crl.pem"
+	assert_success
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" \
+	    -e "$CERTS/server.crt" -k "$CERTS/server.key" --crl-file "$T/crl.pem"
+	assert_equal "$status" 78
+	assert_output --partial "needs client certificates"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" \
+	    -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/other-ca.crt" --crl-file "$T/crl.pem"
+	assert_equal "$status" 78
+	assert_output --partial 'the CRL of CN=octospool test CA is not signed by a CA of the CA file'
+	cat "$CERTS/ca.crl" "$CERTS/ca.crt" > "$T/mixed.pem"
+	run "$BIN/tentacle-recv" -n -F "$T/empty.conf" --spool "$SP" "${RECV_STAMP[@]}" \
+	    -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --crl-file "$T/mixed.pem"
+	assert_equal "$status" 78
+	assert_output --partial "only CRLs belong in it"
 }

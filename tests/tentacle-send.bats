@@ -163,3 +163,40 @@ teardown() {
 		cmp "$f" "$T/got"
 	done
 }
+
+@test "--crl-file: a server whose certificate is revoked in the CRL is refused; without it, or before the revocation, it is not" {
+	P=$T/pki
+	sh "$TOOLS/mkcerts.sh" "$P" >/dev/null
+	chmod 0755 "$P"
+	start_recv -F "$T/empty.conf" --spool "$SP" -e "$P/server.crt" -k "$P/server.key"
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -f "$P/ca.crt" --crl-file "$P/ca.crl" "$T/files/one.1.data"
+	assert_success
+	sh "$TOOLS/mkcerts.sh" revoke "$P" server
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -f "$P/ca.crt" --crl-file "$P/ca.crl" "$T/files/two.2.data"
+	assert_equal "$status" 1
+	assert_output --partial 'verify="certificate revoked"'
+	assert_equal "$(count "$INBOX"/*.two.2.data)" 0
+	# The same from the configuration file.
+	printf '[tentacle-send]\nssl_ca %s\ncrl_file %s\n' "$P/ca.crt" "$P/ca.crl" > "$T/send.conf"
+	run "$BIN/tentacle-send" --config "$T/send.conf" -a 127.0.0.1 -p "$PORT" "$T/files/two.2.data"
+	assert_equal "$status" 1
+	assert_output --partial 'verify="certificate revoked"'
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -f "$P/ca.crt" "$T/files/two.2.data"
+	assert_success
+	# A CRL needs the CA that signs it; and it must be one.
+	run "$BIN/tentacle-send" -a 127.0.0.1 -p "$PORT" -c --crl-file "$P/ca.crl" "$T/files/one.1.data"
+	assert_equal "$status" 64
+	run "$BIN/tentacle-send" -n -a 127.0.0.1 -p "$PORT" -f "$P/other-ca.crt" --crl-file "$P/ca.crl"
+	assert_equal "$status" 78
+	assert_output --partial "not signed by a CA of the CA file"
+}
+
+@test "--bind: the connection comes from the given local address" {
+	start_recv -F "$T/empty.conf" --spool "$SP"
+	run "$BIN/tentacle-send" --bind 127.0.0.2 -a 127.0.0.1 -p "$PORT" "$T/files/one.1.data"
+	assert_success
+	grep -q '^Peer: 127\.0\.0\.2 [0-9]*$' "$INBOX"/*.one.1.data
+	run "$BIN/tentacle-send" --bind 192.0.2.1 -a 127.0.0.1 -p "$PORT" "$T/files/two.2.data"
+	assert_equal "$status" 1
+	assert_output --partial "from 192.0.2.1"
+}

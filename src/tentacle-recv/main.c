@@ -47,6 +47,7 @@ struct store	 recv_store;
 
 static volatile sig_atomic_t got_stop, got_hup;
 static int	 sigpipe_fd[2] = { -1, -1 };
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Every key the [tentacle-recv] section may hold. */
 static const char *const known_keys[] = {
@@ -62,7 +63,8 @@ static const char *const known_keys[] = {
 	"max_per_source", "session_timeout", "min_rate", "auth_fail_delay",
 	"auth_fail_limit", "auth_fail_window", "auth_block_time", "file_mode",
 	"name_max", "data_pattern", "audit", "audit_spool", "syslog_facility",
-	"pid_file", "syslog", "stamp_key", NULL
+	"pid_file", "syslog", "stamp_key", "crl_file", "tls_fail_limit",
+	"fail_log_burst", "fail_log_total", "fail_log_interval", NULL
 };
 
 /* Command-line values, by config key; they win over the file. */
@@ -161,7 +163,7 @@ usage(FILE *fp, int ex)
 	    "\t[--password-file file] [--client-cert none|optional|require]\n"
 	    "\t[--max-per-source n] [--session-timeout s] [--min-rate B/s]\n"
 	    "\t[--served-dir dir] [--audit-spool dir] [--pid-file file]\n"
-	    "\t[--stamp-key file|none]\n"
+	    "\t[--stamp-key file|none] [--crl-file file]\n"
 	    "\t[--version] [--help]\n"
 	    "See tentacle-recv(8).\n");
 	exit(ex);
@@ -325,6 +327,10 @@ configure(void)
 	cf->auth_fail_limit = get_num("auth_fail_limit", 1, 100000, 5);
 	cf->auth_fail_window_s = get_num("auth_fail_window", 1, 86400, 60);
 	cf->auth_block_s = get_num("auth_block_time", 0, 86400, 60);
+	cf->tls_fail_limit = get_num("tls_fail_limit", 0, 100000, 20);
+	cf->fail_log_burst = get_num("fail_log_burst", 0, 1000, 5);
+	cf->fail_log_total = get_num("fail_log_total", 0, 100000, 100);
+	cf->fail_log_interval_s = get_num("fail_log_interval", 1, 86400, 60);
 	/* Password: only its token is kept in memory; -x wins. */
 	if (cli_get("password") == NULL &&
 	    (v = get_str("password_file", NULL)) != NULL) {
@@ -345,7 +351,9 @@ configure(void)
 	/* TLS */
 	cf->tls.cert = get_str("ssl_cert", NULL);
 	cf->tls.key = get_str("ssl_key", NULL);
-	cf->tls.ca = get_str("ssl_ca", NULL);
+	cf->tls.ca = abs_path(get_str("ssl_ca", NULL));
+	/* Read again on SIGHUP, after -d has changed to /: absolute. */
+	cf->tls.crl = abs_path(get_str("crl_file", NULL));
 	cf->tls.key_pass = get_str("ssl_password", NULL);
 	cf->tls.key_pass_file = get_str("ssl_password_file", NULL);
 	cf->tls.ask_tty = askpass;
@@ -377,9 +385,13 @@ configure(void)
 	} else
 		cf->tls.client_mode = cf->tls.ca ? TLS_CLIENT_REQUIRE :
 		    TLS_CLIENT_NONE;
-	if (!cf->tls_on && (cf->tls.key || cf->tls.ca))
-		fatalx(EX_CONFIG, "event=config.error msg=\"-k and -f need -e "
-		    "(a certificate)\"");
+	if (!cf->tls_on && (cf->tls.key || cf->tls.ca || cf->tls.crl))
+		fatalx(EX_CONFIG, "event=config.error msg=\"-k, -f and "
+		    "--crl-file need -e (a certificate)\"");
+	if (cf->tls.crl != NULL && cf->tls.client_mode == TLS_CLIENT_NONE)
+		fatalx(EX_CONFIG, "event=config.error msg=\"--crl-file needs "
+		    "client certificates (-f, client_cert optional or "
+		    "require)\"");
 	if (cf->tls_on && (cf->ssl_ctx = tls_server_ctx(&cf->tls, err,
 	    sizeof(err))) == NULL)
 		fatalx(EX_CONFIG, "event=config.error msg=\"TLS: %s\"", err);
@@ -526,6 +538,72 @@ signals(void)
 	sigaction(SIGXFSZ, &sa, NULL);	/* a size limit is EFBIG, not death */
 }
 
+/* The context for a new session, referenced: reloads may replace it. */
+SSL_CTX *
+recv_tls_ctx(void)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&ctx_mu);
+	ctx = recv_cf.ssl_ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&ctx_mu);
+	return ctx;
+}
+
+/* Say what the CRLs of ctx cover, and warn of what fails closed. */
+static void
+tls_log_crl(SSL_CTX *ctx, const char *event)
+{
+	struct tls_crl_info ci;
+
+	if (recv_cf.tls.crl == NULL || tls_crl_info(ctx, &ci) == -1)
+		return;
+	log_info("event=%s crl_file=%s crls=%d revoked=%ld check=%s "
+	    "next_update=%s", event, recv_cf.tls.crl, ci.ncrl, ci.nrevoked,
+	    ci.chain ? "chain" : "leaf", ci.next_update[0] ? ci.next_update :
+	    "-");
+	if (ci.nexpired > 0)
+		log_warnx("event=tls.crl.expired crl_file=%s expired=%d "
+		    "next_update=%s msg=\"a CRL is past its nextUpdate: every "
+		    "client certificate of its CA is refused until a fresh "
+		    "CRL is installed and SIGHUP sent\"", recv_cf.tls.crl,
+		    ci.nexpired, ci.next_update);
+	if (ci.nocrl[0] != '\0')
+		log_warnx("event=tls.crl.missing crl_file=%s ca=\"%s\" "
+		    "msg=\"no CRL for this CA: its client certificates are "
+		    "refused\"", recv_cf.tls.crl, ci.nocrl);
+}
+
+/*
+ * SIGHUP: read the CA and CRL files again into a new context (same
+ * certificate and key) for new sessions; sessions in flight keep the
+ * one they started with.  If that fails the old context stays.
+ */
+static void
+tls_reload(void)
+{
+	char err[512];
+	SSL_CTX *ctx, *old;
+
+	if (!recv_cf.tls_on)
+		return;
+	if ((ctx = tls_server_ctx_renew(&recv_cf.tls, recv_cf.ssl_ctx, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("event=tls.reload.fail reason=\"%s\" msg=\"the CA "
+		    "and CRL files in use stay in use\"", err);
+		return;
+	}
+	pthread_mutex_lock(&ctx_mu);
+	old = recv_cf.ssl_ctx;
+	recv_cf.ssl_ctx = ctx;
+	pthread_mutex_unlock(&ctx_mu);
+	SSL_CTX_free(old);
+	log_info("event=tls.reload ca=%s crl_file=%s", recv_cf.tls.ca ?
+	    recv_cf.tls.ca : "-", recv_cf.tls.crl ? recv_cf.tls.crl : "-");
+	tls_log_crl(ctx, "tls.crl");
+}
+
 /* Accept, admit or refuse at once, and hand off to a session thread. */
 static void
 accept_one(int lfd, pthread_attr_t *attr)
@@ -535,7 +613,7 @@ accept_one(int lfd, pthread_attr_t *attr)
 	struct accepted *a;
 	const char *why = NULL;
 	pthread_t tid;
-	int fd;
+	int fd, record = 0;
 
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd == -1) {
@@ -555,9 +633,11 @@ accept_one(int lfd, pthread_attr_t *attr)
 	    ntohs(((struct sockaddr_in *)&ss)->sin_port) :
 	    ss.ss_family == AF_INET6 ?
 	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : 0;
-	if (!source_admit(a->addr, &why)) {
-		log_info("event=conn.refused peer=%s port=%d reason=\"%s\"",
-		    a->addr, a->port, why);
+	if (!source_admit(a->addr, &why, &record)) {
+		/* Refused before TLS, cheaply; a flood of them is folded. */
+		if (record)
+			log_info("event=conn.refused peer=%s port=%d "
+			    "reason=\"%s\"", a->addr, a->port, why);
 		net_close_gently(fd);
 		free(a);
 		return;
@@ -590,6 +670,7 @@ main(int argc, char *argv[])
 		{ "audit-spool", required_argument, NULL, 11 },
 		{ "pid-file", required_argument, NULL, 12 },
 		{ "stamp-key", required_argument, NULL, 13 },
+		{ "crl-file", required_argument, NULL, 14 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conffile = NULL;
@@ -657,6 +738,7 @@ main(int argc, char *argv[])
 		case 11: cli_set("audit_spool", optarg); break;
 		case 12: cli_set("pid_file", optarg); break;
 		case 13: cli_set("stamp_key", optarg); break;
+		case 14: cli_set("crl_file", optarg); break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
@@ -685,6 +767,8 @@ main(int argc, char *argv[])
 	umask(027);
 	if (store_init(&recv_store, &recv_cf, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	if (recv_cf.tls_on)
+		tls_log_crl(recv_cf.ssl_ctx, "tls.crl");
 	if (check) {
 		printf("tentacle-recv: configuration ok (%s layout)\n",
 		    recv_cf.layout == LAYOUT_STOCK ? "stock" : "octospool");
@@ -727,6 +811,7 @@ main(int argc, char *argv[])
 	    "off", recv_cf.tls.client_mode == TLS_CLIENT_REQUIRE ? "require" :
 	    recv_cf.tls.client_mode == TLS_CLIENT_OPTIONAL ? "optional" :
 	    "none", recv_cf.have_password ? "on" : "off", recv_cf.max_size);
+	source_init();
 	while (!got_stop) {
 		struct pollfd pfd[MAX_LISTEN + 1];
 
@@ -736,11 +821,13 @@ main(int argc, char *argv[])
 		}
 		pfd[nl].fd = sigpipe_fd[0];
 		pfd[nl].events = POLLIN;
-		if (poll(pfd, nl + 1, -1) == -1) {
+		/* Wake up for the summaries of folded failures too. */
+		if (poll(pfd, nl + 1, source_summary_wait_ms()) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal(EX_OSERR, "event=poll.fail");
 		}
+		source_summary(0);
 		if (pfd[nl].revents) {
 			char buf[16];
 
@@ -751,6 +838,7 @@ main(int argc, char *argv[])
 				if (recv_cf.log_file &&
 				    log_setfile(recv_cf.log_file) == -1)
 					log_warn("event=log.reopen.fail");
+				tls_reload();
 			}
 		}
 		for (int i = 0; i < nl; i++)
@@ -759,6 +847,7 @@ main(int argc, char *argv[])
 	}
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
+	source_summary(1);	/* what was folded since the last one */
 	log_info("event=server.stop");
 	/* Sessions in flight finish within their deadlines; do not wait:
 	 * nothing is published before it is durable. */

@@ -74,6 +74,10 @@ struct recv_conf {
 	int	 auth_fail_limit;
 	int	 auth_fail_window_s;
 	int	 auth_block_s;
+	int	 tls_fail_limit;	/* failed handshakes that block; 0 none */
+	int	 fail_log_burst;	/* pre-auth failures recorded, per source */
+	int	 fail_log_total;	/* ... and for all sources together */
+	int	 fail_log_interval_s;	/* their refill time and summary period */
 	/* process */
 	char	*user;
 	int	 daemon;
@@ -102,6 +106,7 @@ struct route {
 	int		 dirfd;		/* stock: directory to store into */
 	int		 dirix;		/* syncer index of the final dir */
 	const char	*what;		/* "data", "upload", dir name */
+	const char	*bound;		/* Client-Bound key of an upload, or NULL */
 };
 #define ROUTE_NONE	0
 #define ROUTE_QUEUE	1
@@ -154,6 +159,9 @@ void	store_audit(struct store *, const struct peer *, const char *action,
 	    const char *outcome, const char *name, size_t namelen,
 	    const char *reason, const char *id, long long size,
 	    const char *sha);
+/* Commit the events of ab as one audit file, best effort (logs why not). */
+void	store_audit_events(struct store *, struct audit_buf *,
+	    const char *action);
 int	store_scratch(int dirfd);
 int	syncer_add(struct syncer *, int fd);
 int	syncer_sync(struct syncer *, uint32_t mask);
@@ -165,11 +173,41 @@ struct accepted {
 	char	addr[64];
 };
 
+/* main.c: the TLS context of new sessions (a reference: SSL_CTX_free it). */
+SSL_CTX	*recv_tls_ctx(void);
+
 /* session.c */
 void	*session_main(void *);	/* takes a malloc'd struct accepted */
+
+/* source.c: per-address accounting, blocks and failure folding. */
+enum fail_kind {
+	FAIL_TLS,		/* a failed TLS handshake */
+	FAIL_REVOKED,		/* ... with a revoked certificate */
+	FAIL_PASS,		/* a wrong or missing PASS */
+	FAIL_BLOCKED,		/* refused: the address is blocked */
+	FAIL_LIMIT,		/* refused: over a connection limit */
+	FAIL_NKINDS
+};
+void	 source_init(void);
+/* May addr open one more session?  1 yes (counted); 0 no: *why set, and
+ * *record 1 if the refusal may be logged on its own (source_failure). */
+int	 source_admit(const char *addr, const char **why, int *record);
 void	 source_release(const char *addr);
-int	 source_admit(const char *addr, const char **why);
-int	 source_auth_failed(const char *addr);
+/* Count a pre-authentication failure: 1 log and audit it on its own, 0
+ * it is folded into the next summary (a token bucket per address and
+ * kind, and one per kind for all addresses). */
+int	 source_failure(const char *addr, enum fail_kind);
+/* Before a PASS comparison: 1 reserved, 0 refused (blocked, or failures
+ * and comparisons in flight at auth_fail_limit; *why set). */
+int	 source_auth_reserve(const char *addr, const char **why);
+/* After it (reserved 0: a first line that is not PASS): a failure
+ * counts; 1 if it blocked the address. */
+int	 source_auth_done(const char *addr, int reserved, int ok);
+/* A failed handshake that sent bytes; 1 if it blocked the address. */
+int	 source_tls_failed(const char *addr);
+/* Write the summary of folded failures when due (final: now). */
+void	 source_summary(int final);
+int	 source_summary_wait_ms(void);
 
 #define STORE_OK	0
 #define STORE_EXISTS	1	/* reply: file already exists */

@@ -14,9 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 #include "net.h"
@@ -31,122 +34,6 @@
  * per agent). */
 #define RECV_ACL_MAX	(1024 * 1024)
 
-/* Per-source accounting: connections, failed passwords, blocks. */
-#define SRC_SLOTS	8192	/* > the max_connections cap */
-
-struct source {
-	char	addr[64];
-	int	active;
-	int	fails;
-	int64_t	fail_start;
-	int64_t	blocked_until;
-	int64_t	last;
-};
-
-static struct source	 src_tab[SRC_SLOTS];
-static int		 src_active_total;
-static pthread_mutex_t	 src_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* The slot for addr, or a free (or idle, oldest) one; with src_mu held. */
-static struct source *
-source_get(const char *addr)
-{
-	struct source *freeslot = NULL, *oldest = NULL;
-	int64_t now = net_now_ms();
-
-	for (int i = 0; i < SRC_SLOTS; i++) {
-		struct source *s = &src_tab[i];
-
-		if (s->addr[0] && strcmp(s->addr, addr) == 0)
-			return s;
-		if (s->active != 0)
-			continue;
-		if (s->blocked_until < now && (s->fails == 0 ||
-		    now - s->fail_start > recv_cf.auth_fail_window_s * 1000LL) &&
-		    (freeslot == NULL || s->last < freeslot->last))
-			freeslot = s;
-		if (oldest == NULL || s->last < oldest->last)
-			oldest = s;
-	}
-	/*
-	 * Full of remembered failures (many addresses): forget the oldest
-	 * rather than refuse everyone new.  Its block is lost, logged.
-	 */
-	if (freeslot == NULL && (freeslot = oldest) != NULL)
-		log_warnx("event=source.evict peer=%s", oldest->addr);
-	if (freeslot != NULL) {
-		memset(freeslot, 0, sizeof(*freeslot));
-		strlcpy(freeslot->addr, addr, sizeof(freeslot->addr));
-	}
-	return freeslot;
-}
-
-/* May addr open one more session?  1 yes (counted), 0 no (why set). */
-int
-source_admit(const char *addr, const char **why)
-{
-	struct source *s;
-	int ok = 0;
-
-	pthread_mutex_lock(&src_mu);
-	if (src_active_total >= recv_cf.max_conn)
-		*why = "max_connections reached";
-	else if ((s = source_get(addr)) == NULL)
-		*why = "source table full";
-	else if (s->blocked_until > net_now_ms())
-		*why = "source blocked after failed passwords";
-	else if (s->active >= recv_cf.max_per_source)
-		*why = "max_per_source reached";
-	else {
-		s->active++;
-		s->last = net_now_ms();
-		src_active_total++;
-		ok = 1;
-	}
-	pthread_mutex_unlock(&src_mu);
-	return ok;
-}
-
-void
-source_release(const char *addr)
-{
-	struct source *s;
-
-	pthread_mutex_lock(&src_mu);
-	if ((s = source_get(addr)) != NULL && s->active > 0) {
-		s->active--;
-		s->last = net_now_ms();
-	}
-	src_active_total--;
-	pthread_mutex_unlock(&src_mu);
-}
-
-/* Count a wrong password; too many block the source: returns 1 then. */
-int
-source_auth_failed(const char *addr)
-{
-	struct source *s;
-	int64_t now = net_now_ms();
-	int blocked = 0;
-
-	pthread_mutex_lock(&src_mu);
-	if ((s = source_get(addr)) != NULL) {
-		s->last = now;
-		if (now - s->fail_start > recv_cf.auth_fail_window_s * 1000LL) {
-			s->fail_start = now;
-			s->fails = 0;
-		}
-		if (++s->fails >= recv_cf.auth_fail_limit) {
-			blocked = 1;
-			s->blocked_until = now + recv_cf.auth_block_s * 1000LL;
-			log_warnx("event=source.blocked peer=%s fails=%d "
-			    "seconds=%d", addr, s->fails, recv_cf.auth_block_s);
-		}
-	}
-	pthread_mutex_unlock(&src_mu);
-	return blocked;
-}
-
 struct session {
 	struct conn	 c;
 	struct peer	 p;
@@ -154,6 +41,7 @@ struct session {
 	char		 line[TENTACLE_LINE_MAX + 1];
 	size_t		 linelen;
 	char		 vis[LOG_VISBUF];
+	char		 bound[33];	/* Client-Bound of the current upload */
 };
 
 static int
@@ -270,6 +158,247 @@ log_refused(struct session *s, const char *verb, const char *name,
 	    why, NULL, -1, NULL);
 }
 
+/* Did the client present a certificate (the agent-identifying mode)? */
+static int
+has_cert(struct session *s)
+{
+	return s->c.ssl != NULL && s->p.fp[0] != '\0';
+}
+
+/*
+ * Are client certificates asked for?  Then every agent has one, and a
+ * client without one gets no agent's files and uploads for no agent.
+ */
+static int
+certs_configured(void)
+{
+	return recv_cf.tls_on && recv_cf.tls.client_mode != TLS_CLIENT_NONE;
+}
+
+/*
+ * md5hex (lowercase) of every name the verified peer certificate vouches
+ * for (commonName, DNS subjectAltName): how many, 0 if none or not
+ * verified.
+ */
+static int
+cert_keys(struct session *s, char keys[][33], int max)
+{
+	char names[TLS_NAMES_MAX][TLS_NAME_LEN];
+	unsigned char md[16];
+	size_t mdlen;
+	int n, k = 0;
+
+	if (SSL_get_verify_result(s->c.ssl) != X509_V_OK)
+		return 0;
+	n = tls_peer_names(s->c.ssl, names, TLS_NAMES_MAX);
+	for (int i = 0; i < n && k < max; i++) {
+		if (EVP_Q_digest(NULL, "MD5", NULL, names[i], strlen(names[i]),
+		    md, &mdlen) != 1 || mdlen != sizeof(md))
+			return 0;
+		for (size_t b = 0; b < sizeof(md); b++)
+			snprintf(keys[k] + 2 * b, 3, "%02x", md[b]);
+		k++;
+	}
+	return k;
+}
+
+/* Is the 32-digit key at the start of name one of keys? */
+static int
+key_listed(const char *name, char keys[][33], int nkeys)
+{
+	for (int i = 0; i < nkeys; i++)
+		if (memcmp(keys[i], name, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/* Does name start with an agent key, "<32 hex digits>."? */
+static int
+agent_keyed(const char *name, size_t namelen)
+{
+	return namelen >= 33 && name[32] == '.' &&
+	    strspn(name, "0123456789abcdefABCDEF") >= 32;
+}
+
+/*
+ * Agent uploads (octospool layout) are bound to the certificate that
+ * sends them: "<md5hex(agent_name)>.conf" or ".md5", lowercase, is
+ * accepted from a certificate one of whose names (commonName, DNS
+ * subjectAltName) hashes to that key, and *bound gets the key for the
+ * envelope's Client-Bound; without client certificates configured it is
+ * accepted unverified (*bound NULL).  NULL, or why it is refused.
+ */
+static const char *
+upload_bound(struct session *s, const char *name, size_t namelen,
+    const char **bound)
+{
+	char keys[TLS_NAMES_MAX][33];
+
+	*bound = NULL;
+	if ((namelen != 37 || strcmp(name + 32, ".conf") != 0) &&
+	    (namelen != 36 || strcmp(name + 32, ".md5") != 0))
+		return "upload name is not <md5(agent_name)>.conf or .md5";
+	if (strspn(name, "0123456789abcdef") != 32)
+		return "upload name is not <md5(agent_name)>.conf or .md5";
+	if (has_cert(s)) {
+		if (!key_listed(name, keys, cert_keys(s, keys, TLS_NAMES_MAX)))
+			return "certificate not bound to this agent";
+		memcpy(s->bound, name, 32);
+		s->bound[32] = '\0';
+		*bound = s->bound;
+		return NULL;
+	}
+	return certs_configured() ? "no client certificate" : NULL;
+}
+
+/* The filter directory name behind a RECV dirfd ("collections", ...). */
+static const char *
+filter_dir(int dirfd)
+{
+	for (int i = 0; i < recv_cf.nfilters; i++)
+		if (recv_cf.filter[i].dirfd == dirfd)
+			return recv_cf.filter[i].dir;
+	return "";
+}
+
+/* The served directory of the filter named dir, or -1. */
+static int
+served_dirfd(const char *dir)
+{
+	for (int i = 0; i < recv_cf.nfilters; i++)
+		if (recv_cf.filter[i].dirfd >= 0 &&
+		    strcmp(recv_cf.filter[i].dir, dir) == 0)
+			return recv_cf.filter[i].dirfd;
+	return -1;
+}
+
+static int
+has_suffix(const char *s, size_t len, const char *suffix)
+{
+	size_t l = strlen(suffix);
+
+	return len >= l && memcmp(s + len - l, suffix, l) == 0;
+}
+
+/* Does dir/<base>.acl (written by conf-dist) list one of keys? */
+static int
+acl_lists(const char *dir, const char *base, char keys[][33], int nkeys)
+{
+	char fname[TENTACLE_LINE_MAX + 8], *buf, *p, *e;
+	struct stat sb;
+	size_t got = 0;
+	int cfd, fd, ok = 0;
+
+	if (nkeys <= 0 || (cfd = served_dirfd(dir)) == -1 ||
+	    (size_t)snprintf(fname, sizeof(fname), "%s.acl", base) >=
+	    sizeof(fname))
+		return 0;
+	if ((fd = openat(cfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY)) == -1)
+		return 0;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > RECV_ACL_MAX) {
+		close(fd);
+		return 0;
+	}
+	buf = xmalloc(sb.st_size + 1);
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, sb.st_size - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	/* One md5hex(agent_name) per line; anything else matches nothing. */
+	for (p = buf, e = buf + got; p < e && !ok; ) {
+		char *nl = memchr(p, '\n', e - p);
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
+
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		for (int i = 0; i < nkeys && !ok; i++)
+			ok = ll == 32 && memcmp(p, keys[i], 32) == 0;
+		p = nl ? nl + 1 : e;
+	}
+	free(buf);
+	return ok;
+}
+
+/*
+ * Does dir/NAME.acl list one of keys, where name is NAME followed by one
+ * of the suffixes sfx (the first that fits)?
+ */
+static int
+acl_grants(const char *dir, const char *name, size_t namelen,
+    const char *const *sfx, char keys[][33], int nkeys)
+{
+	char base[TENTACLE_LINE_MAX + 1];
+
+	for (; *sfx != NULL; sfx++) {
+		size_t l = strlen(*sfx);
+
+		if (namelen <= l || !has_suffix(name, namelen, *sfx))
+			continue;
+		memcpy(base, name, namelen - l);
+		base[namelen - l] = '\0';
+		return acl_lists(dir, base, keys, nkeys);
+	}
+	return 0;
+}
+
+/*
+ * Served names that belong to some agents only.  A name that starts
+ * with an agent key, "<md5hex(agent_name)>." (<key>.conf, .md5,
+ * .conf.sig, ...), belongs to that agent.  collections/NAME.zip (.sig,
+ * .md5) and commands/NAME.rcmd (.sig) belong to the agents whose
+ * published configuration uses them ("file_collection NAME", "cmd_file
+ * NAME"): conf-dist lists md5hex of their names in collections/NAME.acl
+ * and commands/NAME.acl; md5/NAME.md5 (.sig) is the collection's or the
+ * command's.  A client with a certificate gets such a name only if md5
+ * of one of the certificate's names (commonName, DNS subjectAltName) is
+ * the key or is listed; a client without one gets none of them when
+ * client certificates are configured, and all of them otherwise (the
+ * stock, weaker mode).  NULL: may be served; else why not.
+ */
+static const char *
+recv_denied(struct session *s, const char *name, size_t namelen,
+    const char *dir)
+{
+	static const char *const coll_sfx[] = { ".zip", ".md5", ".zip.sig",
+	    ".md5.sig", NULL };
+	static const char *const cmd_sfx[] = { ".rcmd", ".rcmd.sig", NULL };
+	static const char *const md5_sfx[] = { ".md5", ".md5.sig", NULL };
+	char keys[TLS_NAMES_MAX][33];
+	int in_coll = strcmp(dir, "collections") == 0;
+	int in_cmd = strcmp(dir, "commands") == 0;
+	int in_md5 = strcmp(dir, "md5") == 0;
+	int keyed = !in_coll && !in_cmd && agent_keyed(name, namelen);
+	int nkeys;
+
+	if (!keyed && !in_coll && !in_cmd && !in_md5)
+		return NULL;
+	if (!has_cert(s))
+		return certs_configured() ? "no client certificate" : NULL;
+	nkeys = cert_keys(s, keys, TLS_NAMES_MAX);
+	if ((keyed && key_listed(name, keys, nkeys)) ||
+	    (in_coll && acl_grants("collections", name, namelen, coll_sfx,
+	    keys, nkeys)) ||
+	    (in_cmd && acl_grants("commands", name, namelen, cmd_sfx, keys,
+	    nkeys)) ||
+	    (in_md5 && (acl_grants("collections", name, namelen, md5_sfx,
+	    keys, nkeys) || acl_grants("commands", name, namelen, md5_sfx,
+	    keys, nkeys))))
+		return NULL;
+	return keyed ? "certificate not bound to this agent" :
+	    in_coll ? "collection not configured for this certificate's agent" :
+	    in_cmd ? "command not configured for this certificate's agent" :
+	    "collection or command not configured for this certificate's "
+	    "agent";
+}
+
 /* SEND and ZSEND.  Returns 0 to continue the session, -1 to close it. */
 static int
 do_send(struct session *s, char *name, size_t namelen, long long size,
@@ -283,7 +412,9 @@ do_send(struct session *s, char *name, size_t namelen, long long size,
 
 	name[namelen] = '\0';	/* the '>' of the line: safe to cut */
 	if ((why = name_ok(name, namelen)) != NULL ||
-	    store_route_send(&recv_store, name, &r) == -1) {
+	    store_route_send(&recv_store, name, &r) == -1 ||
+	    (r.queue == &recv_store.upload_q &&
+	    (why = upload_bound(s, name, namelen, &r.bound)) != NULL)) {
 		if (why == NULL)
 			why = "name matches no accepted pattern";
 		log_refused(s, v, name, namelen, why);
@@ -313,11 +444,12 @@ do_send(struct session *s, char *name, size_t namelen, long long size,
 	case STORE_OK:
 		log_info("event=file.stored id=%s name=\"%s\" dest=%s size=%zu "
 		    "sha256=%s peer=%s port=%d tls=%s subject=\"%s\" "
-		    "cert_sha256=%s auth=%s", id, vis(s, name, namelen),
+		    "cert_sha256=%s auth=%s%s%s", id, vis(s, name, namelen),
 		    r.what, outlen, sha, s->p.addr, s->p.port,
 		    s->p.tls[0] ? s->p.tls : "none", s->p.subject,
 		    s->p.fp[0] ? s->p.fp : "-",
-		    s->p.authed ? "password" : "none");
+		    s->p.authed ? "password" : "none",
+		    r.bound ? " bound=" : "", r.bound ? r.bound : "");
 		return reply(s, rbuf);
 	case STORE_EXISTS:
 		/* Lost the no-overwrite race after the audit event: say so. */
@@ -380,184 +512,6 @@ send_fd(struct session *s, int fd, off_t len)
 	return 0;
 }
 
-/* Did the client present a certificate (the agent-identifying mode)? */
-static int
-has_cert(struct session *s)
-{
-	return s->c.ssl != NULL && s->p.fp[0] != '\0';
-}
-
-/*
- * md5hex (lowercase) of every name the verified peer certificate vouches
- * for (commonName, DNS subjectAltName): how many, 0 if none or not
- * verified.
- */
-static int
-cert_keys(struct session *s, char keys[][33], int max)
-{
-	char names[TLS_NAMES_MAX][TLS_NAME_LEN];
-	unsigned char md[16];
-	size_t mdlen;
-	int n, k = 0;
-
-	if (SSL_get_verify_result(s->c.ssl) != X509_V_OK)
-		return 0;
-	n = tls_peer_names(s->c.ssl, names, TLS_NAMES_MAX);
-	for (int i = 0; i < n && k < max; i++) {
-		if (EVP_Q_digest(NULL, "MD5", NULL, names[i], strlen(names[i]),
-		    md, &mdlen) != 1 || mdlen != sizeof(md))
-			return 0;
-		for (size_t b = 0; b < sizeof(md); b++)
-			snprintf(keys[k] + 2 * b, 3, "%02x", md[b]);
-		k++;
-	}
-	return k;
-}
-
-/* Does name start with an agent key, "<32 hex digits>."? */
-static int
-agent_keyed(const char *name, size_t namelen)
-{
-	return namelen >= 33 && name[32] == '.' &&
-	    strspn(name, "0123456789abcdefABCDEF") >= 32;
-}
-
-/*
- * Remote configuration is bound to the agent's certificate.  A name
- * that starts with 32 hex digits and a dot (<md5(agent_name)>.conf,
- * .md5, .conf.sig, ...) belongs to that agent: a client that presented
- * a certificate gets it only if md5 of one of the certificate's names
- * (commonName or DNS subjectAltName) is that prefix.  Other names
- * (collections: recv_coll_ok) and clients without a certificate (the
- * stock, weaker mode) are not restricted here.  1: may be served.
- */
-static int
-recv_bound_ok(struct session *s, const char *name, size_t namelen)
-{
-	char keys[TLS_NAMES_MAX][33];
-	int n;
-
-	if (!has_cert(s) || !agent_keyed(name, namelen))
-		return 1;
-	n = cert_keys(s, keys, TLS_NAMES_MAX);
-	for (int i = 0; i < n; i++)
-		if (memcmp(keys[i], name, 32) == 0)
-			return 1;
-	return 0;
-}
-
-/* The filter directory name behind a RECV dirfd ("collections", ...). */
-static const char *
-filter_dir(int dirfd)
-{
-	for (int i = 0; i < recv_cf.nfilters; i++)
-		if (recv_cf.filter[i].dirfd == dirfd)
-			return recv_cf.filter[i].dir;
-	return "";
-}
-
-/* The served collections directory, or -1. */
-static int
-collections_dirfd(void)
-{
-	for (int i = 0; i < recv_cf.nfilters; i++)
-		if (recv_cf.filter[i].dirfd >= 0 &&
-		    strcmp(recv_cf.filter[i].dir, "collections") == 0)
-			return recv_cf.filter[i].dirfd;
-	return -1;
-}
-
-static int
-has_suffix(const char *s, size_t len, const char *suffix)
-{
-	size_t l = strlen(suffix);
-
-	return len >= l && memcmp(s + len - l, suffix, l) == 0;
-}
-
-/* Does collections/<coll>.acl (written by conf-dist) list one of keys? */
-static int
-acl_lists(const char *coll, char keys[][33], int nkeys)
-{
-	char fname[TENTACLE_LINE_MAX + 8], *buf, *p, *e;
-	struct stat sb;
-	size_t got = 0;
-	int cfd, fd, ok = 0;
-
-	if (nkeys <= 0 || (cfd = collections_dirfd()) == -1 ||
-	    (size_t)snprintf(fname, sizeof(fname), "%s.acl", coll) >=
-	    sizeof(fname))
-		return 0;
-	if ((fd = openat(cfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY)) == -1)
-		return 0;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size > RECV_ACL_MAX) {
-		close(fd);
-		return 0;
-	}
-	buf = xmalloc(sb.st_size + 1);
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + got, sb.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	/* One md5hex(agent_name) per line; anything else matches nothing. */
-	for (p = buf, e = buf + got; p < e && !ok; ) {
-		char *nl = memchr(p, '\n', e - p);
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
-
-		if (ll > 0 && p[ll - 1] == '\r')
-			ll--;
-		for (int i = 0; i < nkeys && !ok; i++)
-			ok = ll == 32 && memcmp(p, keys[i], 32) == 0;
-		p = nl ? nl + 1 : e;
-	}
-	free(buf);
-	return ok;
-}
-
-/*
- * Collections go to the agents configured to use them.  With a client
- * certificate, collections/NAME.zip (and .sig) and the collection's
- * md5/NAME.md5 (and .sig) are served only if collections/NAME.acl,
- * which conf-dist keeps from the published configurations, lists md5
- * of one of the certificate's names.  Anything else in collections/
- * is not served to a certificate; agent-keyed names in md5/ are
- * recv_bound_ok's.  Without a certificate: not restricted (stock).
- * 1: may be served.
- */
-static int
-recv_coll_ok(struct session *s, const char *name, size_t namelen,
-    const char *dir)
-{
-	static const char *const sfx[] = { ".zip", ".md5", ".zip.sig",
-	    ".md5.sig" };
-	char keys[TLS_NAMES_MAX][33], coll[TENTACLE_LINE_MAX + 1];
-	int in_coll = strcmp(dir, "collections") == 0;
-
-	if (!has_cert(s) || (!in_coll && (strcmp(dir, "md5") != 0 ||
-	    agent_keyed(name, namelen))))
-		return 1;
-	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		size_t l = strlen(sfx[i]);
-
-		if (!has_suffix(name, namelen, sfx[i]) || namelen <= l ||
-		    (!in_coll && strncmp(sfx[i], ".md5", 4) != 0))
-			continue;
-		memcpy(coll, name, namelen - l);
-		coll[namelen - l] = '\0';
-		return acl_lists(coll, keys, cert_keys(s, keys,
-		    TLS_NAMES_MAX));
-	}
-	return 0;
-}
-
 /* RECV and ZRECV: read-only, from the served directories only. */
 static int
 do_recv(struct session *s, char *name, size_t namelen, int zip)
@@ -582,15 +536,10 @@ do_recv(struct session *s, char *name, size_t namelen, int zip)
 	name = nm;
 	dirfd = namelen ? store_route_recv(&recv_store, name) : -1;
 	dir = dirfd >= 0 ? filter_dir(dirfd) : "";
-	if (dirfd >= 0 && strcmp(dir, "collections") == 0 &&
-	    has_suffix(name, namelen, ".acl"))
+	if (dirfd >= 0 && (strcmp(dir, "collections") == 0 ||
+	    strcmp(dir, "commands") == 0) && has_suffix(name, namelen, ".acl"))
 		dirfd = -1;	/* conf-dist's access lists: never served */
-	if (dirfd >= 0 && !recv_bound_ok(s, name, namelen))
-		why = "certificate not bound to this agent";
-	else if (dirfd >= 0 && !recv_coll_ok(s, name, namelen, dir))
-		why = "collection not configured for this certificate's agent";
-	else
-		why = NULL;
+	why = dirfd >= 0 ? recv_denied(s, name, namelen, dir) : NULL;
 	if (why != NULL) {
 		/* Answered exactly as a missing file; logged as what it is. */
 		log_info("event=recv.unbound name=\"%s\" peer=%s port=%d "
@@ -657,39 +606,113 @@ out:
 	return rc;
 }
 
-/* PASS: right token or a delayed close with no reply. */
+/*
+ * PASS: the right token, or a delayed close with no reply.  Each
+ * comparison is reserved first (source_auth_reserve), so that parallel
+ * sessions from one address get no more guesses than auth_fail_limit.
+ */
 static int
 do_auth(struct session *s)
 {
-	int r;
+	const char *why;
+	int r, reserved = 0, ok = 0, blocked;
 
 	arm_line(s);
 	r = conn_readline(&s->c, s->line, TENTACLE_LINE_MAX, &s->linelen);
-	if (r == 1 && s->linelen == 5 + TENTACLE_TOKEN_LEN &&
-	    memcmp(s->line, "PASS ", 5) == 0 &&
-	    CRYPTO_memcmp(s->line + 5, recv_cf.token, TENTACLE_TOKEN_LEN) ==
-	    0) {
+	if (r != 1) {
+		if (source_failure(s->p.addr, FAIL_PASS))
+			log_info("event=auth.fail peer=%s port=%d reason=\"%s\"",
+			    s->p.addr, s->p.port, r == 0 ? "closed" :
+			    "no PASS line");
+		return -1;
+	}
+	if (s->linelen >= 5 && memcmp(s->line, "PASS ", 5) == 0) {
+		if (!source_auth_reserve(s->p.addr, &why)) {
+			/* Blocked meanwhile: closed without comparing. */
+			if (source_failure(s->p.addr, FAIL_BLOCKED)) {
+				log_warnx("event=auth.refused peer=%s port=%d "
+				    "reason=\"%s\"", s->p.addr, s->p.port, why);
+				store_audit(&recv_store, &s->p, "session.auth",
+				    "refused", NULL, 0, why, NULL, -1, NULL);
+			}
+			return -1;
+		}
+		reserved = 1;
+		ok = s->linelen == 5 + TENTACLE_TOKEN_LEN &&
+		    CRYPTO_memcmp(s->line + 5, recv_cf.token,
+		    TENTACLE_TOKEN_LEN) == 0;
+		why = "wrong password";
+	} else
+		why = "first command is not PASS";
+	blocked = source_auth_done(s->p.addr, reserved, ok);
+	if (ok) {
 		s->p.authed = 1;
 		log_debug("event=auth.ok peer=%s port=%d", s->p.addr,
 		    s->p.port);
 		return reply(s, "PASS OK\n");
 	}
-	if (r != 1) {
-		log_info("event=auth.fail peer=%s port=%d reason=\"%s\"",
-		    s->p.addr, s->p.port, r == 0 ? "closed" : "no PASS line");
-		return -1;
+	if (source_failure(s->p.addr, FAIL_PASS)) {
+		log_warnx("event=auth.fail peer=%s port=%d reason=\"%s\"",
+		    s->p.addr, s->p.port, why);
+		store_audit(&recv_store, &s->p, "session.auth", "refused", NULL,
+		    0, "wrong or missing password", NULL, -1, NULL);
 	}
-	log_warnx("event=auth.fail peer=%s port=%d reason=\"%s\"", s->p.addr,
-	    s->p.port, s->linelen >= 5 && memcmp(s->line, "PASS ", 5) == 0 ?
-	    "wrong password" : "first command is not PASS");
-	store_audit(&recv_store, &s->p, "session.auth", "refused", NULL, 0,
-	    "wrong or missing password", NULL, -1, NULL);
-	if (source_auth_failed(s->p.addr))
+	if (blocked)
 		store_audit(&recv_store, &s->p, "source.blocked", "blocked",
 		    NULL, 0, "too many wrong passwords", NULL, -1, NULL);
 	/* Slow down guessing; the slot stays taken meanwhile. */
 	usleep(recv_cf.auth_fail_delay_ms * 1000);
 	return -1;
+}
+
+/*
+ * A failed handshake: it counts toward the address's block if the client
+ * sent anything (a bare connect and close, as from a health check, does
+ * not), and is logged and audited on its own unless folded.
+ */
+static void
+tls_failed(struct session *s, int timed_out)
+{
+	struct tls_verify_fail vf;
+	char e[256], sv[LOG_VISBUF];
+	const char *why;
+	uint64_t got = s->c.ssl != NULL ?
+	    BIO_number_read(SSL_get_rbio(s->c.ssl)) : 0;
+	int have_vf = s->c.ssl != NULL && tls_verify_failure(s->c.ssl, &vf);
+	enum fail_kind k = have_vf && vf.error == X509_V_ERR_CERT_REVOKED ?
+	    FAIL_REVOKED : FAIL_TLS;
+	int blocked = got > 0 && source_tls_failed(s->p.addr);
+
+	if (timed_out)
+		why = "handshake timeout";
+	else if (have_vf)
+		why = X509_verify_cert_error_string(vf.error);
+	else
+		why = tls_error(e, sizeof(e));
+	ERR_clear_error();
+	if (source_failure(s->p.addr, k)) {
+		char reason[320];
+
+		if (have_vf) {
+			/* The certificate that failed, for the record. */
+			strlcpy(s->p.subject, vf.subject, sizeof(s->p.subject));
+			strlcpy(s->p.fp, vf.fp, sizeof(s->p.fp));
+			log_info("event=tls.fail peer=%s port=%d reason=\"%s\" "
+			    "subject=\"%s\" serial=%s depth=%d cert_sha256=%s",
+			    s->p.addr, s->p.port, why, log_vis(sv, sizeof(sv),
+			    vf.subject, strlen(vf.subject)), vf.serial[0] ?
+			    vf.serial : "-", vf.depth, vf.fp[0] ? vf.fp : "-");
+		} else
+			log_info("event=tls.fail peer=%s port=%d reason=\"%s\"",
+			    s->p.addr, s->p.port, why);
+		snprintf(reason, sizeof(reason), "TLS handshake failed: %s",
+		    why);
+		store_audit(&recv_store, &s->p, "session.tls", "refused", NULL,
+		    0, reason, NULL, -1, NULL);
+	}
+	if (blocked)
+		store_audit(&recv_store, &s->p, "source.blocked", "blocked",
+		    NULL, 0, "too many failed TLS handshakes", NULL, -1, NULL);
 }
 
 static void
@@ -763,16 +786,15 @@ session_main(void *arg)
 	s->session_end = net_now_ms() + recv_cf.session_ms;
 	log_debug("event=session.open peer=%s port=%d", s->p.addr, s->p.port);
 	if (recv_cf.tls_on) {
-		char e[256];
+		SSL_CTX *ctx = recv_tls_ctx();
+		int rc, timed_out;
 
 		arm_line(s);
-		if (conn_tls_accept(&s->c, recv_cf.ssl_ctx) == -1) {
-			log_info("event=tls.fail peer=%s port=%d reason=\"%s\"",
-			    s->p.addr, s->p.port, errno == ETIMEDOUT ?
-			    "handshake timeout" : tls_error(e, sizeof(e)));
-			store_audit(&recv_store, &s->p, "session.tls",
-			    "refused", NULL, 0, "TLS handshake failed", NULL,
-			    -1, NULL);
+		rc = conn_tls_accept(&s->c, ctx);
+		timed_out = rc == -1 && errno == ETIMEDOUT;
+		SSL_CTX_free(ctx);	/* the session's SSL holds its own */
+		if (rc == -1) {
+			tls_failed(s, timed_out);
 			goto out;
 		}
 		strlcpy(s->p.tls, SSL_get_version(s->c.ssl), sizeof(s->p.tls));

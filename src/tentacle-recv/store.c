@@ -428,7 +428,7 @@ static void
 store_audit_fill(struct store *st, struct audit_buf *ab,
     const struct peer *p, const char *action, const char *outcome,
     const char *name, size_t namelen, const char *reason, const char *id,
-    long long size, const char *sha)
+    long long size, const char *sha, const char *bound)
 {
 	(void)st;
 	audit_begin(ab, "tentacle-recv", action, outcome);
@@ -447,10 +447,25 @@ store_audit_fill(struct store *st, struct audit_buf *ab,
 		audit_str(ab, "cert_subject", p->subject);
 		audit_str(ab, "cert_sha256", p->fp);
 	}
+	if (bound != NULL)
+		audit_str(ab, "bound", bound);
 	audit_str(ab, "auth", p->authed ? "password" : "none");
 	if (reason != NULL)
 		audit_str(ab, "reason", reason);
 	audit_end(ab);
+}
+
+void
+store_audit_events(struct store *st, struct audit_buf *ab, const char *action)
+{
+	char aname[SPOOL_NAME_MAX];
+
+	if (!st->have_audit || ab->n == 0)
+		return;
+	if (store_audit_prepare(st, ab, aname, sizeof(aname)) == -1 ||
+	    spool_publish(&st->audit_q, aname) == -1 ||
+	    syncer_sync(&st->sync, 1u << st->audit_ix) == -1)
+		log_warn("event=audit.fail action=%s", action);
 }
 
 /* A best-effort audit event (refusals): one small file, committed now. */
@@ -460,17 +475,13 @@ store_audit(struct store *st, const struct peer *p, const char *action,
     const char *reason, const char *id, long long size, const char *sha)
 {
 	struct audit_buf ab;
-	char aname[SPOOL_NAME_MAX];
 
 	if (!st->have_audit)
 		return;
 	audit_buf_init(&ab);
 	store_audit_fill(st, &ab, p, action, outcome, name, namelen, reason,
-	    id, size, sha);
-	if (store_audit_prepare(st, &ab, aname, sizeof(aname)) == -1 ||
-	    spool_publish(&st->audit_q, aname) == -1 ||
-	    syncer_sync(&st->sync, 1u << st->audit_ix) == -1)
-		log_warn("event=audit.fail action=%s", action);
+	    id, size, sha, NULL);
+	store_audit_events(st, &ab, action);
 	audit_buf_free(&ab);
 }
 
@@ -658,6 +669,8 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		strlcpy(env.cipher, p->cipher, sizeof(env.cipher));
 		strlcpy(env.subject, p->subject, sizeof(env.subject));
 		strlcpy(env.fingerprint, p->fp, sizeof(env.fingerprint));
+		if (r->bound != NULL)
+			strlcpy(env.bound, r->bound, sizeof(env.bound));
 		strlcpy(env.auth, p->authed ? "password" : "none",
 		    sizeof(env.auth));
 		if (st->have_stamp)
@@ -749,7 +762,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	/* 4. The audit event, durable before the file is published. */
 	if (st->have_audit) {
 		store_audit_fill(st, &ab, p, "file.received", "stored", name,
-		    strlen(name), NULL, id, *outlen, sha);
+		    strlen(name), NULL, id, *outlen, sha, r->bound);
 		if (store_audit_prepare(st, &ab, aname, sizeof(aname)) == -1) {
 			*why = "cannot write audit event";
 			goto fail;

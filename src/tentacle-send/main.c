@@ -44,13 +44,17 @@
 
 enum {
 	OPT_CONFIG = 256,
-	OPT_PASSFILE
+	OPT_PASSFILE,
+	OPT_CRL,
+	OPT_BIND
 };
 
 int	send_quiet;
 
 static const struct option lopts[] = {
+	{ "bind",		required_argument,	NULL, OPT_BIND },
 	{ "config",		required_argument,	NULL, OPT_CONFIG },
+	{ "crl-file",		required_argument,	NULL, OPT_CRL },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "password-file",	required_argument,	NULL, OPT_PASSFILE },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -59,7 +63,7 @@ static const struct option lopts[] = {
 
 static const char *const conf_keys[] = {
 	"address", "port", "password_file", "ssl", "ssl_cert", "ssl_key",
-	"ssl_ca", "timeout", "retries", NULL
+	"ssl_ca", "crl_file", "timeout", "retries", NULL
 };
 
 /* Print the synopsis (and for -h the options) to fp and exit with ex. */
@@ -70,8 +74,9 @@ usage(FILE *fp, int ex)
 	    "usage: %s [-cnqVvwz] [-a address] [-e cert] [-f ca] [-k key] "
 	    "[-p port]\n"
 	    "\t[-r retries] [-t seconds] [-x password] [-y proxy] "
-	    "[--config file]\n"
-	    "\t[--password-file file] file ...\n"
+	    "[--bind address]\n"
+	    "\t[--config file] [--crl-file file] [--password-file file] "
+	    "file ...\n"
 	    "       %s -g [options] name ...\n", PROG, PROG);
 	if (ex != EX_OK)
 		exit(ex);
@@ -97,8 +102,11 @@ usage(FILE *fp, int ex)
 	    "prefer --password-file)\n"
 	    "  -y proxy    HTTP CONNECT proxy [user:pass@]host:port\n"
 	    "  -z          compress (ZSEND, ZRECV)\n"
+	    "  --bind address        connect from this local address\n"
 	    "  --config file         read [" SECTION "] of this "
 	    "octospool.conf\n"
+	    "  --crl-file file       refuse a server certificate revoked "
+	    "in these CRLs\n"
 	    "  --password-file file  the server password is its first "
 	    "line\n"
 	    "  --help, --version\n",
@@ -214,6 +222,7 @@ load_config(const char *path, struct opts *o)
 	conf_str(cf, "ssl_cert", &o->cert);
 	conf_str(cf, "ssl_key", &o->key);
 	conf_str(cf, "ssl_ca", &o->ca);
+	conf_str(cf, "crl_file", &o->crl);
 	if (conf_bool(cf, SECTION, "ssl", &b, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.fail error=\"%s\"", err);
 	else if (b)
@@ -336,16 +345,16 @@ session_open(struct session *s, SSL_CTX *ctx)
 	int fd, one = 1;
 
 	if (o->proxy != NULL) {
-		if (proxy_connect(o->proxy, o->address, o->port, o->idle_ms,
-		    &s->c, err, sizeof(err)) == -1) {
+		if (proxy_connect(o->proxy, o->address, o->port, o->bind,
+		    o->idle_ms, &s->c, err, sizeof(err)) == -1) {
 			say_warnx("event=conn.fail server=%s error=\"%s\"",
 			    s->server, err);
 			exit(EX_FAIL);
 		}
 		fd = s->c.fd;
 	} else {
-		fd = net_connect(o->address, o->port, o->idle_ms, err,
-		    sizeof(err));
+		fd = net_connect_from(o->address, o->port, o->bind,
+		    o->idle_ms, err, sizeof(err));
 		if (fd == -1) {
 			say_warnx("event=conn.fail server=%s error=\"%s\"",
 			    s->server, err);
@@ -361,9 +370,9 @@ session_open(struct session *s, SSL_CTX *ctx)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->c.quickack = 1;
 	if (o->verbose)
-		log_info("event=conn.open server=%s tls=%s verify=%s%s",
+		log_info("event=conn.open server=%s tls=%s verify=%s crl=%s%s",
 		    s->server, ctx != NULL ? "yes" : "no",
-		    o->ca != NULL ? "yes" : "no",
+		    o->ca != NULL ? "yes" : "no", o->crl != NULL ? "yes" : "no",
 		    o->proxy != NULL ? " proxy=yes" : "");
 	if (ctx == NULL)
 		return;
@@ -419,6 +428,8 @@ opts_free(struct opts *o)
 	free(o->cert);
 	free(o->key);
 	free(o->ca);
+	free(o->crl);
+	free(o->bind);
 }
 
 /* Leave after a failure; QUIT first if the server still listens. */
@@ -440,7 +451,7 @@ main(int argc, char *argv[])
 	SSL_CTX *ctx = NULL;
 	const char *config = NULL;
 	char token[TENTACLE_TOKEN_LEN + 1];
-	int ch, check = 0, rc;
+	int ch, check = 0, crl_cli = 0, rc;
 
 	memset(&o, 0, sizeof(o));
 	o.timeout = o.retries = -1;
@@ -522,6 +533,15 @@ main(int argc, char *argv[])
 			free(o.password_file);
 			o.password_file = xstrdup(optarg);
 			break;
+		case OPT_CRL:
+			free(o.crl);
+			o.crl = xstrdup(optarg);
+			crl_cli = 1;
+			break;
+		case OPT_BIND:
+			free(o.bind);
+			o.bind = xstrdup(optarg);
+			break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
@@ -550,6 +570,13 @@ main(int argc, char *argv[])
 		badusage("-k needs -e");
 	if (o.askpass && o.cert == NULL)
 		badusage("-w needs -e");
+	if (o.crl != NULL && o.ca == NULL) {
+		if (crl_cli)
+			badusage("--crl-file needs -f (the CA that signs the "
+			    "CRLs)");
+		fatalx(EX_CONFIG, "event=config.fail error=\"crl_file needs "
+		    "ssl_ca (the CA that signs the CRLs)\"");
+	}
 	if (o.cert != NULL || o.ca != NULL)
 		o.tls = 1;
 	if (o.proxy != NULL) {

@@ -56,7 +56,7 @@ proxy_parse(const char *proxy, char *host, size_t hlen, char *port,
  */
 int
 proxy_connect(const char *proxy, const char *host, const char *port,
-    int idle_ms, struct conn *c, char *err, size_t errlen)
+    const char *src, int idle_ms, struct conn *c, char *err, size_t errlen)
 {
 	char phost[NI_MAXHOST], pport[16], auth[512], req[2048], line[NET_RBUF];
 	unsigned char b64[700];
@@ -68,7 +68,8 @@ proxy_connect(const char *proxy, const char *host, const char *port,
 		snprintf(err, errlen, "-y: want [user:pass@]host:port");
 		return -1;
 	}
-	if ((fd = net_connect(phost, pport, idle_ms, err, errlen)) == -1)
+	if ((fd = net_connect_from(phost, pport, src, idle_ms, err,
+	    errlen)) == -1)
 		return -1;
 	conn_init(c, fd, idle_ms);
 	len = snprintf(req, sizeof(req), "CONNECT %s%s%s:%s HTTP/1.0\r\n",

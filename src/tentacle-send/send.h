@@ -33,6 +33,8 @@ struct opts {
 	char		*cert;
 	char		*key;
 	char		*ca;
+	char		*crl;		/* --crl-file: CRLs of -f's CAs */
+	char		*bind;		/* --bind: local source address */
 	int		 tls;
 	int		 askpass;	/* -w */
 	int		 get;		/* -g */
@@ -76,7 +78,8 @@ void	 xfer_signals(void);
 
 /* proxy.c */
 int	 proxy_connect(const char *proxy, const char *host, const char *port,
-	    int idle_ms, struct conn *, char *err, size_t errlen);
+	    const char *src, int idle_ms, struct conn *, char *err,
+	    size_t errlen);
 int	 proxy_parse(const char *proxy, char *host, size_t hlen, char *port,
 	    size_t plen, char *auth, size_t alen);
 

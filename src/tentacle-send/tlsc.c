@@ -70,6 +70,7 @@ tlsc_ctx(const struct opts *o, char *err, size_t errlen)
 
 	memset(&to, 0, sizeof(to));
 	to.ca = o->ca;
+	to.crl = o->crl;
 	to.verify = o->ca != NULL;
 	if ((ctx = tls_client_ctx(&to, err, errlen)) == NULL)
 		return NULL;

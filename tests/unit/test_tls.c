@@ -731,6 +731,237 @@ test_handshakes(void)
 		run_hs(&t[i]);
 }
 
+/* ---- revocation ---- */
+
+/* A CRL of issuer listing serial (0: none), valid from..to s from now. */
+static int
+write_crl(const char *path, X509 *issuer, EVP_PKEY *ikey, long serial,
+    long from, long to)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	FILE *fp;
+	int ok = crl != NULL && t != NULL &&
+	    X509_CRL_set_version(crl, 1) &&
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
+	    X509_gmtime_adj(t, from) != NULL &&
+	    X509_CRL_set1_lastUpdate(crl, t) &&
+	    X509_gmtime_adj(t, to) != NULL &&
+	    X509_CRL_set1_nextUpdate(crl, t);
+
+	if (ok && serial != 0) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		ASN1_INTEGER *sn = ASN1_INTEGER_new();
+
+		ok = r != NULL && sn != NULL && ASN1_INTEGER_set(sn, serial) &&
+		    X509_REVOKED_set_serialNumber(r, sn) &&
+		    X509_gmtime_adj(t, from) != NULL &&
+		    X509_REVOKED_set_revocationDate(r, t) &&
+		    X509_CRL_add0_revoked(crl, r);
+		ASN1_INTEGER_free(sn);
+		if (!ok)
+			X509_REVOKED_free(r);
+	}
+	ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ikey,
+	    EVP_sha256()) && (fp = fopen(path, "w")) != NULL;
+	if (ok) {
+		ok = PEM_write_X509_CRL(fp, crl) == 1;
+		ok = fclose(fp) == 0 && ok;
+	}
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+	return ok;
+}
+
+/* A handshake between fresh SSLs of sctx and cctx; the server's SSL
+ * goes to *sp (the caller frees it), 1 if it completed. */
+static int
+crl_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL **sp)
+{
+	SSL *c = SSL_new(cctx);
+	BIO *sb, *cb;
+	int ok = 0;
+
+	*sp = SSL_new(sctx);
+	if (*sp != NULL && c != NULL && BIO_new_bio_pair(&sb, 0, &cb, 0) == 1) {
+		SSL_set_bio(*sp, sb, sb);
+		SSL_set_bio(c, cb, cb);
+		SSL_set_accept_state(*sp);
+		SSL_set_connect_state(c);
+		ok = tls_client_expect(c, "localhost", 1) == 0 &&
+		    handshake(*sp, c);
+	}
+	SSL_free(c);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Server options requiring client certificates of ca, with crl; F()
+ * reuses its buffers: call right before use. */
+static struct tls_opts
+crl_opts(const char *ca, const char *crl)
+{
+	struct tls_opts o = srv_opts();
+
+	o.client_mode = TLS_CLIENT_REQUIRE;
+	o.ca = F(ca);
+	o.crl = F(crl);
+	return o;
+}
+
+static void
+test_crl(void)
+{
+	static const struct {
+		const char	*crl;
+		const char	*want;
+	} bad[] = {
+		{ "crl-rogue.pem", "not signed by a CA of the CA file" },
+		{ "ca.pem", "only CRLs belong in it" },
+		{ "pass.txt", "no CRL in the file" },
+		{ "missing.pem", "missing.pem: " },
+	};
+	struct tls_opts so, co;
+	struct tls_crl_info ci;
+	struct tls_verify_fail vf;
+	SSL_CTX *sctx, *sctx2, *cctx;
+	SSL *s = NULL;
+	char err[512];
+	FILE *fp;
+
+	if (!write_crl(F("crl-empty.pem"), ca_crt, ca_key, 0, -60, 86400) ||
+	    !write_crl(F("crl-cli.pem"), ca_crt, ca_key, 3, -60, 86400) ||
+	    !write_crl(F("crl-srv.pem"), ca_crt, ca_key, 2, -60, 86400) ||
+	    !write_crl(F("crl-old.pem"), ca_crt, ca_key, 0, -7200, -3600) ||
+	    !write_crl(F("crl-rogue.pem"), ca2_crt, ca2_key, 0, -60, 86400)) {
+		CHECK(0, "cannot write the test CRLs");
+		return;
+	}
+	memset(&co, 0, sizeof(co));
+	co.ca = F("ca.pem");
+	co.verify = 1;
+	co.cert = F("cli.pem");
+	co.key = F("cli.key");
+	cctx = tls_client_ctx(&co, err, sizeof(err));
+	CHECK(cctx != NULL, "client context: %s", err);
+	if (cctx == NULL)
+		return;
+
+	/* Not revoked: fine; the info says what was loaded. */
+	so = crl_opts("ca.pem", "crl-empty.pem");
+	sctx = tls_server_ctx(&so, err, sizeof(err));
+	CHECK(sctx != NULL, "server with an empty CRL: %s", err);
+	if (sctx != NULL) {
+		CHECK_INT("crl_info", tls_crl_info(sctx, &ci), 0);
+		CHECK_INT("crl_info ncrl", ci.ncrl, 1);
+		CHECK_INT("crl_info nrevoked", ci.nrevoked, 0);
+		CHECK_INT("crl_info nexpired", ci.nexpired, 0);
+		CHECK_INT("crl_info chain (every CA has a CRL)", ci.chain, 1);
+		CHECK(ci.nocrl[0] == '\0', "crl_info nocrl got \"%s\"",
+		    ci.nocrl);
+		CHECK(strlen(ci.next_update) == 20, "crl_info next_update "
+		    "got \"%s\"", ci.next_update);
+		CHECK_INT("handshake, certificate not revoked",
+		    crl_handshake(sctx, cctx, &s), 1);
+		CHECK_INT("no verify failure", tls_verify_failure(s, &vf), 0);
+		SSL_free(s);
+		/* Renewed with the revoking CRL: new sessions refuse the
+		 * client, the old context still takes it. */
+		so = crl_opts("ca.pem", "crl-cli.pem");
+		so.cert = so.key = NULL;	/* not read: kept from sctx */
+		sctx2 = tls_server_ctx_renew(&so, sctx, err, sizeof(err));
+		CHECK(sctx2 != NULL, "renew: %s", err);
+		if (sctx2 != NULL) {
+			CHECK(X509_cmp(SSL_CTX_get0_certificate(sctx2),
+			    srv_crt) == 0, "renew keeps the certificate");
+			CHECK_INT("renewed: revoked client refused",
+			    crl_handshake(sctx2, cctx, &s), 0);
+			CHECK_INT("renewed: verify failure noted",
+			    tls_verify_failure(s, &vf), 1);
+			CHECK_INT("verify error", vf.error,
+			    X509_V_ERR_CERT_REVOKED);
+			CHECK_INT("verify depth", vf.depth, 0);
+			CHECK_HAS("failing subject", vf.subject, "CN=client01");
+			CHECK(strcmp(vf.serial, "03") == 0, "serial got "
+			    "\"%s\", want \"03\"", vf.serial);
+			CHECK_INT("fingerprint length", strlen(vf.fp), 64);
+			SSL_free(s);
+			SSL_CTX_free(sctx2);
+		}
+		CHECK_INT("old context unchanged",
+		    crl_handshake(sctx, cctx, &s), 1);
+		SSL_free(s);
+		SSL_CTX_free(sctx);
+	}
+
+	/* Past its nextUpdate: fail closed. */
+	so = crl_opts("ca.pem", "crl-old.pem");
+	sctx = tls_server_ctx(&so, err, sizeof(err));
+	CHECK(sctx != NULL, "server with an expired CRL: %s", err);
+	if (sctx != NULL) {
+		CHECK_INT("crl_info", tls_crl_info(sctx, &ci), 0);
+		CHECK_INT("crl_info nexpired", ci.nexpired, 1);
+		CHECK_INT("handshake with an expired CRL",
+		    crl_handshake(sctx, cctx, &s), 0);
+		tls_verify_failure(s, &vf);
+		CHECK_INT("verify error", vf.error,
+		    X509_V_ERR_CRL_HAS_EXPIRED);
+		SSL_free(s);
+		SSL_CTX_free(sctx);
+	}
+
+	/* Two CAs, a CRL for one: the leaf only is checked. */
+	if ((fp = fopen(F("two-cas.pem"), "w")) != NULL) {
+		PEM_write_X509(fp, ca_crt);
+		PEM_write_X509(fp, ca2_crt);
+		fclose(fp);
+	}
+	so = crl_opts("two-cas.pem", "crl-empty.pem");
+	sctx = tls_server_ctx(&so, err, sizeof(err));
+	CHECK(sctx != NULL, "two CAs, one CRL: %s", err);
+	if (sctx != NULL) {
+		tls_crl_info(sctx, &ci);
+		CHECK_INT("crl_info chain", ci.chain, 0);
+		CHECK_HAS("crl_info nocrl", ci.nocrl, "Rogue CA");
+		SSL_CTX_free(sctx);
+	}
+
+	/* Refused: another CA's CRL, certificates in the file, no CRL. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		so = crl_opts("ca.pem", bad[i].crl);
+		sctx = tls_server_ctx(&so, err, sizeof(err));
+		CHECK(sctx == NULL, "CRL file %s: got a context, want \"%s\"",
+		    bad[i].crl, bad[i].want);
+		CHECK_HAS(bad[i].crl, err, bad[i].want);
+		SSL_CTX_free(sctx);
+	}
+	SSL_CTX_free(cctx);
+
+	/* The client side: a server certificate revoked. */
+	memset(&co, 0, sizeof(co));
+	co.ca = F("ca.pem");
+	co.verify = 1;
+	co.crl = F("crl-srv.pem");
+	cctx = tls_client_ctx(&co, err, sizeof(err));
+	CHECK(cctx != NULL, "client with a CRL: %s", err);
+	co.crl = F("crl-srv.pem");	/* for the last check below */
+	so = srv_opts();
+	sctx = tls_server_ctx(&so, err, sizeof(err));
+	if (cctx != NULL && sctx != NULL) {
+		CHECK_INT("client refuses a revoked server",
+		    crl_handshake(sctx, cctx, &s), 0);
+		SSL_free(s);
+	}
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	co.ca = NULL;
+	co.verify = 0;
+	CHECK(tls_client_ctx(&co, err, sizeof(err)) == NULL,
+	    "a CRL without a CA is refused");
+	CHECK_HAS("its error", err, "needs the CA file");
+	ERR_clear_error();
+}
+
 /* tls_cert_names: CNs and DNS SANs, deduplicated, hostile ones skipped. */
 static void
 test_cert_names(void)
@@ -818,6 +1049,7 @@ main(void)
 		test_server_ctx();
 		test_client_ctx();
 		test_handshakes();
+		test_crl();
 		test_cert_names();
 		test_error_text();
 	}
