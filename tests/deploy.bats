@@ -191,8 +191,16 @@ setup_file() {
 teardown_file() {
 	[ -n "${DW:-}" ] || return 0
 	if [ -s "$DW/recv.pid" ]; then
-		kill "$(cat "$DW/recv.pid")" 2>/dev/null || true
-		sleep 0.2
+		pid=$(cat "$DW/recv.pid")
+		# The server the runner started, by PID, in case the runner
+		# cannot pass the signal on.
+		kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" $kids 2>/dev/null || true
 	fi
 	[ -d "$DW/db" ] && sh "$MDB" stop "$DW/db" > /dev/null 2>&1 || true
 	umount "$DW/ns/mnt" 2>/dev/null || true
@@ -249,7 +257,11 @@ teardown_file() {
 }
 
 @test "tentacle-recv starts as its unit declares and takes the real agent files over TLS" {
-	ns "$BIN/tt-unitrun" "$UNITS/tentacle-recv.service" 2>>"$DW/recv.log" 3>&- &
+	# nsenter itself (not the ns function, which would be a subshell):
+	# it execs tt-unitrun, so $! is the runner's PID, stopped in
+	# teardown_file (it passes SIGTERM on to the server).
+	nsenter --mount="$DW/ns/mnt" -- "$BIN/tt-unitrun" \
+	    "$UNITS/tentacle-recv.service" 2>>"$DW/recv.log" 3>&- &
 	echo $! > "$DW/recv.pid"
 	for _ in $(seq 1 100); do
 		ss -ltn "sport = :$PORT" | grep -q LISTEN && break
