@@ -65,6 +65,7 @@ CONF=$W/octospool.conf
 # shellcheck disable=SC2017
 {
 	echo "spool_dir $W/spool"
+	echo "idle_exit 0"
 	cat "$DB/octospool-db.conf"
 	printf "[xml-validate]\nuser %s\nproducer %s\nnow %s\n" "$RUN_USER" \
 	    "$RUN_USER" $((START_T + (FILES + AGENTS - 1) / AGENTS * 300))

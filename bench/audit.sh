@@ -56,6 +56,7 @@ mkdir -p "$W/log" "$W/keys"
 chown -R "$U" "$W/spool" "$W/log" "$W/keys" 2>/dev/null || true
 cat > "$W/a.conf" <<EOF
 spool_dir $W/spool
+idle_exit 0
 [audit-sign]
 user $U
 log_dir $W/log

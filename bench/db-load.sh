@@ -240,6 +240,7 @@ sh tools/mkspool.sh "$W/spool"
 CONF=$W/octospool.conf
 {
 	echo "spool_dir $W/spool"
+	echo "idle_exit 0"
 	cat "$DB/octospool-db.conf"
 	# Bare agent files: no decision of agent-auth, the configuration
 	# decides (auth_pubkey none).

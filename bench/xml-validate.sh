@@ -227,7 +227,7 @@ rates=()
 for r in $(seq 1 "$runs"); do
 	rm -rf "$work/spool"
 	sh tools/mkspool.sh "$work/spool" >/dev/null
-	printf 'spool_dir %s\n[xml-validate]\nuser %s\nproducer %s\n' \
+	printf 'spool_dir %s\nidle_exit 0\n[xml-validate]\nuser %s\nproducer %s\n' \
 	    "$work/spool" "$user" "$user" > "$work/xv.conf"
 	"$raw" copies "$n" "$work/spool/xml-validate/new" "${samples[@]}"
 	[ "$(id -u)" -eq 0 ] && chown -R nobody "$work/spool"

@@ -1,8 +1,13 @@
 /* One run of a spool consumer, committing in batches (drain.h). */
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "io.h"
 #include "drain.h"
 #include "log.h"
@@ -383,30 +389,156 @@ drain_commit(struct drain *d)
 }
 
 static int drain_pass(struct drain *, drain_handler *, void *,
-    struct drain_stats *, int *);
+    struct drain_stats *);
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+drain_status(struct drain *d, const struct drain_stats *st, int rc,
+    long long ms)
+{
+	if (spool_status_put(&d->in, d->opts.stage, rc, st->seen, st->done,
+	    st->rejected, st->retried, ms) == -1)
+		log_debug("event=status.write.fail stage=%s", d->opts.stage);
+}
 
 /* One pass, and its record in <queue>/status for octospool-status. */
 int
 drain_run(struct drain *d, drain_handler *fn, void *arg,
     struct drain_stats *st)
 {
-	struct timespec t0, t1;
-	int rc, busy = 0;
+	int64_t t0 = mono_ms();
+	int rc = drain_pass(d, fn, arg, st);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = drain_pass(d, fn, arg, st, &busy);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!busy && spool_status_put(&d->in, d->opts.stage, rc, st->seen,
-	    st->done, st->rejected, st->retried,
-	    (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000) == -1)
-		log_debug("event=status.write.fail stage=%s", d->opts.stage);
+	if (!st->busy)
+		drain_status(d, st, rc, (long long)(mono_ms() - t0));
+	return rc;
+}
+
+/* ---- lingering ---- */
+
+static volatile sig_atomic_t drain_stop;
+
+static void
+drain_on_stop(int sig)
+{
+	(void)sig;
+	drain_stop = 1;
+}
+
+int
+drain_linger_conf(struct drain_linger *lo, const struct conf *cf,
+    const char *section, char *err, size_t errlen)
+{
+	long long idle = DRAIN_IDLE_EXIT, poll_ms = 1000;
+
+	memset(lo, 0, sizeof(*lo));
+	if (cf != NULL && (conf_num(cf, section, "idle_exit", 0, 86400, &idle,
+	    err, errlen) == -1 || conf_num(cf, section, "poll_interval", 10,
+	    60000, &poll_ms, err, errlen) == -1))
+		return -1;
+	lo->idle_exit = (int)idle;
+	lo->poll_ms = (int)poll_ms;
+	return 0;
+}
+
+int
+drain_stopping(void)
+{
+	return drain_stop != 0;
+}
+
+int
+drain_linger(struct drain *d, drain_handler *fn, void *arg,
+    const struct drain_linger *lo, struct drain_stats *total)
+{
+	struct sigaction sa;
+	struct drain_stats st;
+	char path[PATH_MAX + 8];
+	int64_t last_work, last_status = 0, t0;
+	int rc = 0, ifd = -1, poll_ms = lo->poll_ms > 0 ? lo->poll_ms : 1000;
+
+	memset(total, 0, sizeof(*total));
+	/* SIGTERM, SIGINT: finish the batch in hand, then stop. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = drain_on_stop;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	if (lo->idle_exit > 0) {
+		snprintf(path, sizeof(path), "%s/new", d->in.path);
+		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+		    inotify_add_watch(ifd, path, IN_MOVED_TO | IN_CREATE |
+		    IN_CLOSE_WRITE) == -1) {
+			/* The poll alone still finds the work. */
+			log_warn("event=inotify.fail stage=%s dir=%s",
+			    d->opts.stage, path);
+			if (ifd != -1)
+				close(ifd);
+			ifd = -1;
+		}
+	}
+	last_work = mono_ms();
+	for (;;) {
+		int64_t now, left;
+
+		if (lo->before != NULL)
+			lo->before(lo->arg);
+		t0 = mono_ms();
+		rc = drain_pass(d, fn, arg, &st);
+		now = mono_ms();
+		total->seen += st.seen;
+		total->done += st.done;
+		total->rejected += st.rejected;
+		total->retried += st.retried;
+		total->batches += st.batches;
+		total->passes++;
+		if (st.busy) {
+			/* Another run holds the queue (it lingers): leave. */
+			total->busy = 1;
+			break;
+		}
+		/* The status line: after work, a failure, or every 10 s. */
+		if (st.seen > 0 || rc != 0 || now - last_status >= 10000) {
+			drain_status(d, &st, rc, (long long)(now - t0));
+			last_status = now;
+		}
+		if (lo->after != NULL)
+			lo->after(&st, rc, lo->arg);
+		if (st.seen > 0)
+			last_work = now;
+		if (rc != 0 || drain_stop || lo->idle_exit <= 0)
+			break;
+		left = last_work + (int64_t)lo->idle_exit * 1000 - now;
+		if (left <= 0)
+			break;
+		{
+			struct pollfd pfd = { ifd, POLLIN, 0 };
+			char buf[4096];
+
+			if (poll(&pfd, ifd == -1 ? 0 : 1, left < poll_ms ?
+			    (int)left : poll_ms) > 0)
+				while (read(ifd, buf, sizeof(buf)) > 0)
+					;
+		}
+		if (drain_stop)
+			break;
+	}
+	if (ifd != -1)
+		close(ifd);
 	return rc;
 }
 
 static int
 drain_pass(struct drain *d, drain_handler *fn, void *arg,
-    struct drain_stats *st, int *busy)
+    struct drain_stats *st)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -417,7 +549,7 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 	if ((r = spool_lock(&d->in)) != 0) {
 		if (r == 1) {
 			log_debug("event=drain.busy stage=%s", d->opts.stage);
-			*busy = 1;
+			st->busy = 1;
 			return 0;
 		}
 		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);
@@ -431,7 +563,8 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 		log_warn("event=spool.scan.fail stage=%s", d->opts.stage);
 		return EX_IOERR;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	/* A stop request ends the loop; the batch in hand is committed. */
+	for (size_t i = 0; i < n && rc == 0 && !drain_stop; i++) {
 		struct drain_item it;
 		char vis[LOG_VISBUF];
 		int toobig, stranger;

@@ -65,6 +65,19 @@ struct drain_opts {
 
 struct drain_stats {
 	unsigned long	 seen, done, rejected, retried, batches;
+	unsigned long	 passes;	/* drain_linger: passes made */
+	int		 busy;		/* the queue was locked by another run */
+};
+
+/* How a drain lingers (drain_linger). */
+struct drain_linger {
+	int	 idle_exit;	/* seconds without an item before leaving;
+				 * 0: one pass (the old behaviour) */
+	int	 poll_ms;	/* rescan at least this often (0: 1000) */
+	/* Before each pass (a new clock...) and after it (its log line). */
+	void	(*before)(void *arg);
+	void	(*after)(const struct drain_stats *, int rc, void *arg);
+	void	*arg;
 };
 
 /*
@@ -82,6 +95,26 @@ void		 drain_close(struct drain *);
  */
 int		 drain_run(struct drain *, drain_handler *, void *arg,
 		    struct drain_stats *);
+/*
+ * Drain, and keep draining while work arrives: woken by inotify on new/
+ * (and a rescan every poll_ms as a safety net), until idle_exit seconds
+ * pass without an item, a pass fails (its code is returned), another run
+ * holds the queue, or SIGTERM or SIGINT comes (the batch in hand is
+ * committed first).  State the handler keeps in arg lives across passes.
+ * total sums the passes.
+ */
+int		 drain_linger(struct drain *, drain_handler *, void *arg,
+		    const struct drain_linger *, struct drain_stats *total);
+/* The lingering keys of a drain's section, for its conf_check() list. */
+#define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval"
+#define DRAIN_IDLE_EXIT		30	/* seconds */
+struct conf;
+/* idle_exit (seconds, default DRAIN_IDLE_EXIT, in the section or the top
+ * part) and poll_interval (ms) into lo; -1 with err. */
+int		 drain_linger_conf(struct drain_linger *, const struct conf *,
+		    const char *section, char *err, size_t errlen);
+/* Has SIGTERM or SIGINT asked drain_linger to stop? */
+int		 drain_stopping(void);
 /* From a handler: pass the item on as buf (usually item->data). */
 int		 drain_output(struct drain *, const struct drain_item *,
 		    const void *buf, size_t len);

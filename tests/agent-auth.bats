@@ -72,6 +72,7 @@ mkconf() {
 	mk_keys
 	{
 		echo "spool_dir $SPOOL"
+		echo "idle_exit 0"
 		cat "$OCTO_DB_CONF"
 		echo "[agent-auth]"
 		echo "user $RUN_USER"
@@ -548,7 +549,7 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	wait "$pid"
 	! grep -q labsecret "$W/cmdline"
 	grep -q 'passwd Lab Net' "$W/cmdline"
-	[ "$(sql "SELECT kdf, kdf_params, LENGTH(salt), LENGTH(hash) FROM octo_group_credential WHERE id_grupo = $gid")" = "$(printf 'scrypt\tN=131072,r=8,p=1\t16\t32')" ]
+	[ "$(sql "SELECT kdf, kdf_params, LENGTH(salt), LENGTH(hash) FROM octo_group_credential WHERE id_grupo = $gid")" = "$(printf 'scrypt\tN=32768,r=8,p=3\t16\t32')" ]
 	[ "$(sql "SELECT COUNT(*) FROM octo_group_credential WHERE hash LIKE '%labsecret%' OR HEX(hash) LIKE HEX('%labsecret%')")" = 0 ]
 	aa selfcreate 'Lab Net' on --max 5
 	[ "$(sql "SELECT self_create, max_agents FROM octo_group_credential WHERE id_grupo = $gid")" = "$(printf '1\t5')" ]

@@ -62,6 +62,7 @@ mkconf() {
 	mk_keys
 	{
 		echo "spool_dir $SPOOL"
+		echo "idle_exit 0"
 		cat "$OCTO_DB_CONF"
 		echo "[db-load]"
 		echo "user $RUN_USER"

@@ -100,6 +100,7 @@ conf() {
 	mk_spool "$T/spool-$db"
 	{
 		echo "spool_dir $T/spool-$db"
+		echo "idle_exit 0"
 		cat "$DBS/$db/octospool-db.conf"
 		echo "[db-load]"
 		echo "user $RUN_USER"

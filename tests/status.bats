@@ -34,6 +34,7 @@ teardown() {
 mkconf() {
 	{
 		echo "spool_dir $SP"
+		echo "idle_exit 0"
 		echo "[audit-sign]"
 		echo "log_dir $T/audit/log"
 		echo "[status]"

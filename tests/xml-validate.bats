@@ -20,7 +20,7 @@ setup() {
 	SP=$T/spool
 	IN=$SP/xml-validate
 	OUT=$SP/agent-auth/new
-	printf 'spool_dir %s\n[xml-validate]\nuser %s\nproducer %s\n' "$SP" "$RUN_USER" \
+	printf 'spool_dir %s\nidle_exit 0\n[xml-validate]\nuser %s\nproducer %s\n' "$SP" "$RUN_USER" \
 	    "$RUN_USER" > "$T/xv.conf"
 }
 

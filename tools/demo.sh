@@ -53,6 +53,7 @@ demo_user=${owner%%:*}
 # One configuration for the drains (tentacle-recv gets its options below).
 {
 	echo "spool_dir $demo/spool"
+	echo "idle_exit 0"
 	echo "[xml-validate]"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "producer $demo_user"
@@ -255,6 +256,7 @@ mkdir -p "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
 [ -n "$owner" ] && chown "$owner" "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
 {
 	echo "spool_dir $demo/spool"
+	echo "idle_exit 0"
 	echo "[audit-sign]"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "log_dir $demo/audit/log"

@@ -4,7 +4,13 @@
 
 #include <stddef.h>
 
-#define AA_SCRYPT_N	131072ULL	/* 2^17, OWASP minimum with r=8 p=1 */
+/*
+ * New hashes: scrypt N=2^15, r=8, p=3 (32 MiB), one of OWASP's
+ * equivalent settings to N=2^17, r=8, p=1 (128 MiB) at a quarter of the
+ * memory.  Verification accepts any of OWASP's pairs (aa_kdf_derive).
+ */
+#define AA_SCRYPT_N	32768ULL	/* 2^15 */
+#define AA_SCRYPT_P	3
 #define AA_SALT_LEN	16
 #define AA_HASH_LEN	32
 

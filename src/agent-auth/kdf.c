@@ -16,6 +16,21 @@
 
 #include "agentauth.h"
 
+/* The least p OWASP accepts with r=8 for this N (a power of two). */
+static unsigned int
+scrypt_min_p(uint64_t n)
+{
+	if (n >= (1ULL << 17))
+		return 1;
+	if (n == (1ULL << 16))
+		return 2;
+	if (n == (1ULL << 15))
+		return 3;
+	if (n == (1ULL << 14))
+		return 5;
+	return 10;			/* 2^13 */
+}
+
 /* Derive outlen bytes with kdf/params; -1 on bad parameters or error. */
 int
 aa_kdf_derive(const char *kdf, const char *params, const unsigned char *salt,
@@ -39,9 +54,14 @@ aa_kdf_derive(const char *kdf, const char *params, const unsigned char *salt,
 		if (sscanf(params, "N=%llu,r=%u,p=%u", &nn, &r, &par) != 3)
 			return -1;
 		n = nn;
-		/* OWASP: N=2^17, r=8, p=1 at least; bounded above. */
-		if (n < AA_SCRYPT_N || n > (1ULL << 22) || (n & (n - 1)) != 0 ||
-		    r < 8 || r > 32 || par < 1 || par > 16)
+		/*
+		 * OWASP's minimum: N=2^17 with p=1, or one of its
+		 * equivalents N=2^16 p=2, 2^15 p=3, 2^14 p=5, 2^13 p=10
+		 * (r=8 in all); bounded above.
+		 */
+		if (n < (1ULL << 13) || n > (1ULL << 22) ||
+		    (n & (n - 1)) != 0 || r < 8 || r > 32 || par < 1 ||
+		    par > 16 || par < scrypt_min_p(n))
 			return -1;
 		maxmem = 128ULL * r * n * 2 + (1ULL << 20);
 		k = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
@@ -81,8 +101,8 @@ aa_kdf_new(const char *pw, size_t pwlen, char *kdf, size_t kdflen,
     unsigned char *hash, size_t hashlen)
 {
 	snprintf(kdf, kdflen, "scrypt");
-	snprintf(params, paramslen, "N=%llu,r=8,p=1",
-	    (unsigned long long)AA_SCRYPT_N);
+	snprintf(params, paramslen, "N=%llu,r=8,p=%d",
+	    (unsigned long long)AA_SCRYPT_N, AA_SCRYPT_P);
 	if (RAND_bytes(salt, (int)saltlen) != 1)
 		return -1;
 	return aa_kdf_derive(kdf, params, salt, saltlen, pw, pwlen, hash,

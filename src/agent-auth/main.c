@@ -25,7 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "io.h"
 #include "agentxml.h"
@@ -55,7 +58,8 @@
 static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "max_size",
 	"fail_max", "fail_window", "fail_block", "state_file", "module_cap",
-	"cert_required", "producer", "recv_pubkey", "stamp_key", DB_TOOL_KEYS,
+	"cert_required", "producer", "recv_pubkey", "stamp_key",
+	"verified_cache", "verified_ttl", DRAIN_LINGER_KEYS, DB_TOOL_KEYS,
 	NULL
 };
 
@@ -77,6 +81,9 @@ struct aa_conf {
 	size_t		 max_size;
 	long long	 fail_max, fail_window, fail_block;
 	long long	 module_cap;		/* -1: none */
+	char		*verified_cache;	/* NULL: "none" */
+	long long	 verified_ttl;		/* seconds */
+	struct drain_linger linger;
 	struct db_conf	 db;
 };
 
@@ -92,11 +99,30 @@ struct aa_group {
 	long long	 created;		/* allowed in this run */
 };
 
-/* A verification result: (group, SHA-256 of the presented password). */
+/*
+ * A verification result for the process's lifetime: (group, SHA-256 of
+ * the stored credential, SHA-256 of the presented password).  A changed
+ * credential (a new hash) never matches an old result.
+ */
 struct aa_verified {
 	unsigned long	 gid;
+	unsigned char	 credsha[32];
 	unsigned char	 pwsha[32];
 	int		 ok;
+};
+
+/* The verified-credential cache on disk (verified_cache): one line per
+ * success, "<gid> <hex HMAC> <expiry>", under a key of its own. */
+struct aa_vcache {
+	unsigned char	 key[32];
+	int		 have_key;
+	struct aa_vc_entry {
+		unsigned long	 gid;
+		unsigned char	 mac[32];
+		long long	 expires;
+	}		*e;
+	size_t		 n;
+	int		 dirty;
 };
 
 /* A registered agent's row, cached for the run. */
@@ -133,7 +159,8 @@ struct aa_run {
 	char		**created;		/* names allowed to be created */
 	size_t		 ncreated;
 	time_t		 now;
-	unsigned long	 ok, refused, kdf_runs;
+	unsigned long	 ok, refused, kdf_runs, cache_hits;
+	struct aa_vcache vc;
 	int		 filter;		/* filter mode: no queues */
 	int		 outfd;			/* filter mode: -o, or -1 */
 	int		 outerr;		/* filter mode: errno of -o */
@@ -212,6 +239,10 @@ configure(struct aa_conf *cf, int need_db)
 	cf->fail_max = get_num("fail_max", 1, 1000000, 5);
 	cf->fail_window = get_num("fail_window", 1, 86400 * 7, 300);
 	cf->fail_block = get_num("fail_block", 0, 86400 * 7, 900);
+	cf->verified_ttl = get_num("verified_ttl", 60, 86400 * 366, 86400);
+	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	cf->module_cap = get_num("module_cap", -1, ENVELOPE_CAP_MAX, -1);
 	cf->audit = get_bool("audit", 1);
 	cf->cert_required = get_bool("cert_required", 0);
@@ -223,6 +254,14 @@ configure(struct aa_conf *cf, int need_db)
 	    asprintf(&cf->state_file, "%s/agent-auth/failures",
 	    cf->spool_dir) == -1)
 		fatal(EX_OSERR, "asprintf");
+	if ((cf->verified_cache = get_str("verified_cache", NULL)) == NULL &&
+	    asprintf(&cf->verified_cache, "%s/agent-auth/verified",
+	    cf->spool_dir) == -1)
+		fatal(EX_OSERR, "asprintf");
+	if (strcmp(cf->verified_cache, "none") == 0) {
+		free(cf->verified_cache);
+		cf->verified_cache = NULL;
+	}
 	cf->user = get_str("user", DEFAULT_USER);
 	cf->producer = get_str("producer", DEFAULT_PRODUCER);
 	cf->recv_pubkey = get_str("recv_pubkey", DEFAULT_RECV_PUB);
@@ -415,6 +454,121 @@ fails_save(struct aa_run *run)
 	return rc;
 }
 
+/* ---- the verified-credential cache on disk ---------------------------- */
+
+/*
+ * Its key: 32 random bytes in "<verified_cache>.key", 0600, made on
+ * first use.  A key others may read, or any error: no cache (each
+ * process then pays the KDF once per credential, as before).
+ */
+static void
+vc_load(struct aa_run *run)
+{
+	struct aa_vcache *vc = &run->vc;
+	const char *path = run->cf->verified_cache;
+	char kpath[4200], *line = NULL;
+	size_t cap = 0;
+	struct stat sb;
+	ssize_t n;
+	FILE *fp;
+	int fd;
+
+	if (path == NULL || (size_t)snprintf(kpath, sizeof(kpath), "%s.key",
+	    path) >= sizeof(kpath))
+		return;
+	if ((fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 &&
+	    errno == ENOENT) {
+		unsigned char k[32];
+
+		if (RAND_bytes(k, sizeof(k)) != 1 ||
+		    (fd = open(kpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) == -1 || io_write_all(fd, k,
+		    sizeof(k)) == -1 || fsync(fd) == -1) {
+			log_warn("event=vcache.key.fail file=%s", kpath);
+			if (fd != -1) {
+				close(fd);
+				(void)unlink(kpath);
+			}
+			OPENSSL_cleanse(k, sizeof(k));
+			return;
+		}
+		close(fd);
+		OPENSSL_cleanse(k, sizeof(k));
+		fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (sb.st_mode & 077) != 0 || sb.st_uid != geteuid() ||
+	    read(fd, vc->key, sizeof(vc->key)) != (ssize_t)sizeof(vc->key)) {
+		log_warnx("event=vcache.key.refused file=%s msg=\"not a 32-byte "
+		    "file of ours, mode 0600: no cache\"", kpath);
+		if (fd != -1)
+			close(fd);
+		OPENSSL_cleanse(vc->key, sizeof(vc->key));
+		return;
+	}
+	close(fd);
+	vc->have_key = 1;
+	if ((fp = fopen(path, "re")) == NULL)
+		return;
+	while ((n = getline(&line, &cap, fp)) != -1 &&
+	    vc->n < FAIL_MAX_ENTRIES) {
+		struct aa_vc_entry e;
+		char hex[65];
+		unsigned long long gid;
+		long long exp;
+		size_t got = 0;
+
+		if (sscanf(line, "%llu %64s %lld", &gid, hex, &exp) != 3 ||
+		    exp <= run->now || strlen(hex) != 64 ||
+		    OPENSSL_hexstr2buf_ex(e.mac, sizeof(e.mac), &got, hex,
+		    '\0') != 1 || got != 32)
+			continue;
+		e.gid = (unsigned long)gid;
+		e.expires = exp;
+		vc->e = xreallocarray(vc->e, vc->n + 1, sizeof(*vc->e));
+		vc->e[vc->n++] = e;
+	}
+	free(line);
+	fclose(fp);
+}
+
+/* Write the cache (tmp + rename; losing it only costs KDF runs). */
+static void
+vc_save(struct aa_run *run)
+{
+	struct aa_vcache *vc = &run->vc;
+	char tmp[4200], hex[65];
+	FILE *fp;
+	int fd;
+
+	if (!vc->dirty || run->cf->verified_cache == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", run->cf->verified_cache);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		log_warn("event=vcache.write.fail file=%s", tmp);
+		return;
+	}
+	for (size_t i = 0; i < vc->n; i++) {
+		if (vc->e[i].expires <= run->now ||
+		    OPENSSL_buf2hexstr_ex(hex, sizeof(hex), NULL, vc->e[i].mac,
+		    32, '\0') != 1)
+			continue;
+		fprintf(fp, "%lu %s %lld\n", vc->e[i].gid, hex,
+		    vc->e[i].expires);
+	}
+	if (fclose(fp) == EOF || rename(tmp, run->cf->verified_cache) == -1) {
+		log_warn("event=vcache.write.fail file=%s",
+		    run->cf->verified_cache);
+		(void)unlink(tmp);
+		return;
+	}
+	vc->dirty = 0;
+}
+
 static struct aa_fail *
 fails_find(struct aa_run *run, char kind, const char *key, int create)
 {
@@ -603,32 +757,126 @@ agent_remember(struct aa_run *run, const char *name, unsigned long gid,
 	a->cap = cap;
 }
 
+/* SHA-256 of everything that makes a stored credential. */
+static void
+cred_digest(const struct aa_group *g, unsigned char out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int l = 0;
+
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(c, g->kdf, strlen(g->kdf) + 1) != 1 ||
+	    EVP_DigestUpdate(c, g->params, strlen(g->params) + 1) != 1 ||
+	    EVP_DigestUpdate(c, g->salt, g->saltlen) != 1 ||
+	    EVP_DigestUpdate(c, g->hash, g->hashlen) != 1 ||
+	    EVP_DigestFinal_ex(c, out, &l) != 1)
+		memset(out, 0, 32);	/* matches nothing cached */
+	EVP_MD_CTX_free(c);
+}
+
+/*
+ * The disk cache's MAC of (group, stored credential, password) under the
+ * cache key: HMAC-SHA256(key, "octospool-verified 1" gid credsha pw).
+ * Without the key an entry says nothing about the password; a changed
+ * credential changes every MAC.
+ */
+static int
+vc_mac(const struct aa_vcache *vc, unsigned long gid,
+    const unsigned char credsha[32], const char *pw, unsigned char out[32])
+{
+	char head[64];
+	size_t ol = 32;
+	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end()
+	};
+	int ok;
+
+	snprintf(head, sizeof(head), "octospool-verified 1 %lu ", gid);
+	ok = c != NULL && EVP_MAC_init(c, vc->key, sizeof(vc->key), p) == 1 &&
+	    EVP_MAC_update(c, (const unsigned char *)head, strlen(head)) == 1 &&
+	    EVP_MAC_update(c, credsha, 32) == 1 &&
+	    EVP_MAC_update(c, (const unsigned char *)pw, strlen(pw)) == 1 &&
+	    EVP_MAC_final(c, out, &ol, 32) == 1 && ol == 32;
+	EVP_MAC_CTX_free(c);
+	EVP_MAC_free(m);
+	return ok ? 0 : -1;
+}
+
+static int
+vc_lookup(struct aa_run *run, unsigned long gid,
+    const unsigned char credsha[32], const char *pw)
+{
+	struct aa_vcache *vc = &run->vc;
+	unsigned char mac[32];
+
+	if (!vc->have_key || vc_mac(vc, gid, credsha, pw, mac) == -1)
+		return 0;
+	for (size_t i = 0; i < vc->n; i++)
+		if (vc->e[i].gid == gid && vc->e[i].expires > run->now &&
+		    CRYPTO_memcmp(vc->e[i].mac, mac, 32) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+vc_add(struct aa_run *run, unsigned long gid, const unsigned char credsha[32],
+    const char *pw)
+{
+	struct aa_vcache *vc = &run->vc;
+	struct aa_vc_entry *e;
+
+	if (!vc->have_key || vc->n >= FAIL_MAX_ENTRIES)
+		return;
+	vc->e = xreallocarray(vc->e, vc->n + 1, sizeof(*vc->e));
+	e = &vc->e[vc->n];
+	if (vc_mac(vc, gid, credsha, pw, e->mac) == -1)
+		return;
+	e->gid = gid;
+	e->expires = run->now + run->cf->verified_ttl;
+	vc->n++;
+	vc->dirty = 1;
+}
+
 /* 1 if pw is the group's password, 0 if not (or no password set). */
 static int
 group_verify(struct aa_run *run, struct aa_group *g, const char *pw)
 {
-	unsigned char sha[32];
+	unsigned char sha[32], credsha[32];
 	unsigned int shalen = 0;
 	int ok;
 
 	if (!g->have_cred || g->hashlen == 0 || pw == NULL)
 		return 0;
 	EVP_Digest(pw, strlen(pw), sha, &shalen, EVP_sha256(), NULL);
+	cred_digest(g, credsha);
 	for (size_t i = 0; i < run->nver; i++)
 		if (run->ver[i].gid == g->id &&
+		    memcmp(run->ver[i].credsha, credsha, 32) == 0 &&
 		    memcmp(run->ver[i].pwsha, sha, sizeof(sha)) == 0)
 			return run->ver[i].ok;
-	ok = aa_kdf_verify(g->kdf, g->params, g->salt, g->saltlen, g->hash,
-	    g->hashlen, pw, strlen(pw));
-	run->kdf_runs++;
-	if (ok == -1) {
-		log_warnx("event=credential.bad stage=%s group=%lu msg=\"stored "
-		    "KDF parameters unusable or below the minimum\"", STAGE,
-		    g->id);
-		ok = 0;
+	if (vc_lookup(run, g->id, credsha, pw)) {
+		/* Verified by an earlier process: no KDF run. */
+		ok = 1;
+		run->cache_hits++;
+	} else {
+		ok = aa_kdf_verify(g->kdf, g->params, g->salt, g->saltlen,
+		    g->hash, g->hashlen, pw, strlen(pw));
+		run->kdf_runs++;
+		if (ok == -1) {
+			log_warnx("event=credential.bad stage=%s group=%lu "
+			    "msg=\"stored KDF parameters unusable or below the "
+			    "minimum\"", STAGE, g->id);
+			ok = 0;
+		}
+		if (ok == 1)
+			vc_add(run, g->id, credsha, pw);
 	}
 	run->ver = xreallocarray(run->ver, run->nver + 1, sizeof(*run->ver));
 	run->ver[run->nver].gid = g->id;
+	memcpy(run->ver[run->nver].credsha, credsha, 32);
 	memcpy(run->ver[run->nver].pwsha, sha, sizeof(sha));
 	run->ver[run->nver].ok = ok;
 	run->nver++;
@@ -1114,6 +1362,50 @@ run_free(struct aa_run *run)
 	free(run->groups);
 	OPENSSL_cleanse(run->ver, run->nver * sizeof(*run->ver));
 	free(run->ver);
+	OPENSSL_cleanse(&run->vc.key, sizeof(run->vc.key));
+	free(run->vc.e);
+}
+
+/*
+ * A pass of the lingering drain starts from fresh registry facts: the
+ * group rows, agents and creation counts of the pass before are
+ * forgotten (an administrator may have changed them); what stays is the
+ * connection, the prepared statements, the limiter state and the
+ * verification results (keyed by the stored credential, so a new
+ * password never meets an old result).
+ */
+static void
+pass_begin(void *arg)
+{
+	struct aa_run *run = arg;
+
+	run->now = time(NULL);
+	for (size_t i = 0; i < run->ncreated; i++)
+		free(run->created[i]);
+	run->ncreated = 0;
+	for (size_t i = 0; i < run->nagents; i++)
+		free(run->agents[i].name);
+	run->nagents = 0;
+	run->ngroups = 0;
+	run->kdf_runs = run->cache_hits = 0;
+}
+
+static void
+pass_end(const struct drain_stats *st, int rc, void *arg)
+{
+	struct aa_run *run = arg;
+
+	if (fails_save(run) == -1)
+		log_warn("event=state.write.fail file=%s", run->cf->state_file);
+	else
+		run->fails_dirty = 0;
+	vc_save(run);
+	if (st->seen > 0 || rc != 0)
+		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
+		    "rejected=%lu retried=%lu batches=%lu kdf=%lu "
+		    "kdf_cached=%lu exit=%d", STAGE, st->seen, st->done,
+		    st->rejected, st->retried, st->batches, run->kdf_runs,
+		    run->cache_hits, rc);
 }
 
 static int
@@ -1138,6 +1430,7 @@ drain_mode(struct aa_conf *cf)
 	if ((run.db = db_open(&cf->db)) == NULL)
 		fatalx(EX_SOFTWARE, "event=db.open.fail");
 	fails_load(&run);
+	vc_load(&run);
 	memset(&o, 0, sizeof(o));
 	o.stage = STAGE;
 	o.max_item = cf->max_size + ENVELOPE_MAX;
@@ -1146,15 +1439,11 @@ drain_mode(struct aa_conf *cf)
 	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
 	    err, sizeof(err))) == NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
-	rc = drain_run(d, handle, &run, &st);
+	cf->linger.before = pass_begin;
+	cf->linger.after = pass_end;
+	cf->linger.arg = &run;
+	rc = drain_linger(d, handle, &run, &cf->linger, &st);
 	drain_close(d);
-	if (fails_save(&run) == -1)
-		log_warn("event=state.write.fail file=%s", cf->state_file);
-	if (st.seen > 0 || rc != 0)
-		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
-		    "rejected=%lu retried=%lu batches=%lu kdf=%lu exit=%d",
-		    STAGE, st.seen, st.done, st.rejected, st.retried,
-		    st.batches, run.kdf_runs, rc);
 	run_free(&run);
 	return rc;
 }

@@ -43,7 +43,7 @@ static const char *const known_keys[] = {
 	"spool_dir", "user", "max_size", "max_depth", "max_elements",
 	"max_attributes", "max_modules", "max_text", "max_age", "max_future",
 	"now", "module_errors", "name_pattern", "audit", "audit_spool",
-	"batch", "producer", NULL
+	"batch", "producer", DRAIN_LINGER_KEYS, NULL
 };
 
 struct xv_conf {
@@ -59,6 +59,7 @@ struct xv_conf {
 	regex_t		 name_re;
 	size_t		 batch;
 	int		 now_fixed;		/* --now or now: not the clock */
+	struct drain_linger linger;		/* idle_exit, poll_interval */
 };
 
 /* Accepted items per agent in the current batch (one audit event each). */
@@ -69,6 +70,7 @@ struct xv_count {
 
 struct xv_run {
 	struct xv_conf	*cf;
+	struct timespec	*t0;		/* the pass's start */
 	struct xv_count	*cnt;
 	size_t		 ncnt, capcnt;
 	unsigned long	 modules_refused;
@@ -140,6 +142,9 @@ configure(struct xv_conf *cf)
 	cf->lim.max_future = get_num("max_future", 0, 366 * 86400,
 	    AGENTXML_MAX_FUTURE);
 	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
+	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	if (cli_now != NULL || conf_get(the_conf, SECTION, "now") != NULL) {
 		const char *es = NULL, *s = cli_now ? cli_now :
 		    conf_get(the_conf, SECTION, "now");
@@ -370,6 +375,34 @@ drop_privileges(const struct xv_conf *cf)
 		    "root\"");
 }
 
+/* Each pass of a lingering drain: the clock, then its log line. */
+static void
+pass_begin(void *arg)
+{
+	struct xv_run *run = arg;
+
+	if (!run->cf->now_fixed)
+		run->cf->lim.now = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, run->t0);
+}
+
+static void
+pass_end(const struct drain_stats *st, int rc, void *arg)
+{
+	struct xv_run *run = arg;
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (st->seen > 0 || rc != 0)
+		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
+		    "rejected=%lu retried=%lu batches=%lu modules_refused=%lu "
+		    "ms=%lld exit=%d", STAGE, st->seen, st->done, st->rejected,
+		    st->retried, st->batches, run->modules_refused,
+		    (long long)((t1.tv_sec - run->t0->tv_sec) * 1000 +
+		    (t1.tv_nsec - run->t0->tv_nsec) / 1000000), rc);
+	run->modules_refused = 0;
+}
+
 static int
 drain_mode(struct xv_conf *cf)
 {
@@ -377,7 +410,7 @@ drain_mode(struct xv_conf *cf)
 	struct drain_stats st;
 	struct xv_run run;
 	struct drain *d;
-	struct timespec t0, t1;
+	struct timespec t0;
 	char in[4096], out[4096], err[512];
 	int rc;
 
@@ -399,20 +432,13 @@ drain_mode(struct xv_conf *cf)
 	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
 	    err, sizeof(err))) == NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
-	if (!cf->now_fixed)
-		cf->lim.now = time(NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = drain_run(d, handle, &run, &st);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	run.t0 = &t0;
+	cf->linger.before = pass_begin;
+	cf->linger.after = pass_end;
+	cf->linger.arg = &run;
+	rc = drain_linger(d, handle, &run, &cf->linger, &st);
 	drain_close(d);
 	free(run.cnt);
-	if (st.seen > 0 || rc != 0)
-		log_info("event=drain.done stage=%s seen=%lu accepted=%lu "
-		    "rejected=%lu retried=%lu batches=%lu modules_refused=%lu "
-		    "ms=%lld exit=%d", STAGE, st.seen, st.done, st.rejected,
-		    st.retried, st.batches, run.modules_refused,
-		    (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000000), rc);
 	return rc;
 }
 
