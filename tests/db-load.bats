@@ -1160,10 +1160,10 @@ str() {
 REAL=$DATA/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data
 
 @test "regex bombs in a real agent file: rows written, rules not fired, reasons logged and audited" {
-	local a25 big m extra=()
+	local a25 big extra=()
 	a25=$(str 25 a)
 	big=$(str 20000 a)
-	# A pattern every Perl would match here, stopped by the match limit.
+	# Rules Perl would find a match for, stopped by the match limit.
 	for i in $(seq 10 21); do
 		extra+=("$(module "Extra $i" generic_data_string "$a25" "$(rule str_critical '^(a?){25}a{25}$')")")
 	done
