@@ -8,7 +8,7 @@ SYSCONFDIR ?= /etc
 DESTDIR  ?=
 
 CC       ?= gcc
-PKGS      = openssl libbsd-overlay zlib libxml-2.0 libmariadb
+PKGS      = openssl libbsd-overlay zlib libxml-2.0 libmariadb libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -145,7 +145,8 @@ echo "bench: raw samples in bench/.build/results.tsv, this table in bench/.build
 # The stage benchmarks (BENCH_ALL=0 to skip) at their default sizes:
 # each takes under two minutes here (doc/BENCHMARKS.md).
 if [ "${BENCH_ALL:-1}" = 1 ]; then
-	for b in xml-validate.sh db-load.sh audit.sh agent-auth.sh status.sh; do
+	for b in xml-validate.sh db-load.sh audit.sh agent-auth.sh regex.sh \
+	    status.sh; do
 		echo
 		echo "bench: bench/$b"
 		# Each with the shell its first line names.

@@ -2,9 +2,10 @@
  * Pandora FMS data-server rules, as pure functions: the entity encoding
  * of names (safe_input/safe_output), module status from thresholds, the
  * flip-flop state machine of tagente_estado, incremental rates, value
- * checks and formatting, and a bounded regular expression matcher for
- * the string thresholds.  No I/O, no database: db-load applies them and
- * the unit tests check them.  See db-load(8) and spec/agent-xml.md §2.
+ * checks and formatting, and the string thresholds: Perl regular
+ * expressions by PCRE2, with a bounded cost (pandora_re.c).  No I/O, no
+ * database: db-load applies them and the unit tests check them.  See
+ * db-load(8) and spec/agent-xml.md §2.
  */
 #ifndef OCTO_PANDORA_H
 #define OCTO_PANDORA_H
@@ -76,6 +77,7 @@ int		 pandora_inc(int abs, int have_prev, double prev,
 /* ---- status ------------------------------------------------------- */
 
 struct pandora_re;
+struct pandora_re_budget;
 
 /* What decides a module's status (tagente_modulo columns). */
 struct pandora_thresholds {
@@ -83,9 +85,12 @@ struct pandora_thresholds {
 	double		 min_critical, max_critical;
 	int		 warning_inverse, critical_inverse;
 	int		 percentage_warning, percentage_critical;
-	const struct pandora_re *str_warning;	/* NULL: none or invalid */
-	const struct pandora_re *str_critical;
+	struct pandora_re *str_warning;		/* NULL: none */
+	struct pandora_re *str_critical;
 	size_t		 max_subject;	/* string matching limit (bytes) */
+	/* What matching may still cost (NULL: only PCRE2's limits); the
+	 * outcome of each rule is left in it. */
+	struct pandora_re_budget *budget;
 };
 
 /* Type name classes, by suffix as the server does. */
@@ -163,22 +168,83 @@ const char	*pandora_event_text(enum pandora_event);
 
 #define PANDORA_RE_MAX_PATTERN	1024	/* default pattern cap, bytes */
 #define PANDORA_RE_MAX_SUBJECT	(1024 * 1024)
-#define PANDORA_RE_MAX_PROG	16384	/* instructions after expansion */
-#define PANDORA_RE_MAX_REPEAT	1000	/* n and m in {n,m} */
+/*
+ * Pattern bytes times subject bytes: one pattern item (a class of many
+ * code points, say) costs up to its size for each subject character,
+ * and nothing can stop PCRE2 inside an item, so a value is examined up
+ * to PANDORA_RE_MAX_WORK / pattern length bytes (8 KiB for a pattern of
+ * 1,024 bytes, 1 MiB for one of 8 bytes or less): one item then costs
+ * at most about 4.5 ms here (bench/regex.sh).
+ */
+#define PANDORA_RE_MAX_WORK	(8L * 1024 * 1024)
+/* PCRE2's limits, per start position in the subject. */
+#define PANDORA_RE_MATCH_LIMIT	100000	/* backtracking steps */
+#define PANDORA_RE_DEPTH_LIMIT	100000	/* nested backtracking points */
+#define PANDORA_RE_HEAP_LIMIT	16384	/* KiB of backtracking memory */
+#define PANDORA_RE_BUDGET_MS	40	/* default per file (db-load) */
+
+/* The outcome of one rule on one value. */
+#define PANDORA_RE_MATCH	1
+#define PANDORA_RE_NOMATCH	0
+#define PANDORA_RE_INVALID	(-1)	/* does not compile, or too long */
+#define PANDORA_RE_LIMIT	(-2)	/* a PCRE2 limit, or no memory */
+#define PANDORA_RE_BUDGET	(-3)	/* the budget is spent: not run */
 
 /*
- * Compile a Perl-style pattern (the subset db-load(8) lists) into a
- * Thompson NFA; matching simulates it over the subject's characters in
- * O(pattern x subject) time and O(pattern) memory, without
- * backtracking.  NULL (and why) if the pattern is longer than maxlen,
- * malformed or uses an unsupported construct: Pandora then applies no
- * string threshold.
+ * What compiling and matching may cost, in CPU time: db-load gives each
+ * file one.  Time is measured with the monotonic clock around every
+ * compilation and match and, inside a match, before every pattern item
+ * (automatic callouts); when that says the budget is spent, the
+ * thread's CPU time since the first use is asked too, and the smaller
+ * of the two counts (both are upper bounds of the time matching took,
+ * the first inflated by preemption, the second by the loader's own
+ * work).  Once spent, nothing more runs.
  */
+struct pandora_re_budget {
+	long long	 limit_ns;
+	long long	 used_ns;	/* an upper bound of the time spent */
+	int		 spent;
+	unsigned long	 runs;		/* matches started (the first of a
+					 * rule compiles it) */
+	/* The last pandora_status: what each rule gave (PANDORA_RE_*;
+	 * NOMATCH when it was not asked). */
+	int		 last_critical, last_warning;
+	/* private: the operation in progress */
+	long long	 cpu0_ns;	/* thread CPU time at the first use */
+	long long	 t0_ns, base_ns, deadline_ns;
+	unsigned long	 items;		/* callouts */
+};
+
+void		 pandora_re_budget_init(struct pandora_re_budget *,
+		    long long limit_ns);
+
+/*
+ * A string threshold: a Perl regular expression, matched as the server
+ * does "$data =~ /$re/" (no flags), by PCRE2's interpreter in UTF-8
+ * mode, ASCII \d \s \w and \b, "." not LF, "$" also before a final LF.
+ * NULL (and why) if the pattern is empty; a pattern longer than maxlen
+ * gives a rule that is invalid.  It is compiled at its first match,
+ * under that match's budget.
+ */
+struct pandora_re *pandora_re_new(const char *pattern, size_t maxlen,
+		    const char **why);
+/* The same, compiled now without a budget: NULL and why (valid until
+ * the next call) if it is invalid. */
 struct pandora_re *pandora_re_compile(const char *pattern, size_t maxlen,
 		    const char **why);
-/* 1 match, 0 no match; only the first max_subject bytes are examined. */
-int		 pandora_re_match(const struct pandora_re *, const char *s,
-		    size_t len, size_t max_subject);
+/*
+ * Search s (len bytes; only the first max_subject, 0 for no cap, and
+ * PANDORA_RE_MAX_WORK's share) for the rule: PANDORA_RE_MATCH,
+ * _NOMATCH, or why it could not say (_INVALID, _LIMIT, _BUDGET: see
+ * pandora_re_why).  budget may be NULL.  Not thread-safe: one matcher
+ * per process.
+ */
+int		 pandora_re_match(struct pandora_re *, const char *s,
+		    size_t len, size_t max_subject, struct pandora_re_budget *);
+/* Why the rule's last outcome was negative, as text. */
+const char	*pandora_re_why(const struct pandora_re *);
+/* The pattern, "" if it was too long to keep. */
+const char	*pandora_re_pattern(const struct pandora_re *);
 void		 pandora_re_free(struct pandora_re *);
 
 #endif

@@ -1138,3 +1138,145 @@ OUT
 	run sql "SELECT ultimo_contacto_remoto, total_count, (SELECT COUNT(*) FROM octo_loaded_file), (SELECT COUNT(*) FROM tevento) FROM tagente"
 	assert_output "$(printf '2026-11-27 21:10:00\t2\t2\t1')"
 }
+
+# with_modules FILE MODULE-XML...: the agent file FILE with the modules
+# added at its end.
+with_modules() {
+	sed '$d' "$1"
+	shift
+	printf '%s\n' "$@"
+	printf '</agent_data>\n'
+}
+
+# rule TAG PATTERN: a string threshold as an agent sends it.
+rule() {
+	printf '<%s><![CDATA[%s]]></%s>' "$1" "$2" "$1"
+}
+
+# str N C: the character C N times.
+str() {
+	head -c "$1" /dev/zero | tr '\0' "$2"
+}
+
+REAL=$DATA/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data
+
+@test "regex bombs in a real agent file: rows written, rules not fired, reasons logged and audited" {
+	local a25 big extra=()
+	a25=$(str 25 a)
+	big=$(str 20000 a)
+	# Rules Perl would find a match for, stopped by the match limit.
+	for i in $(seq 10 21); do
+		extra+=("$(module "Extra $i" generic_data_string "$a25" "$(rule str_critical '^(a?){25}a{25}$')")")
+	done
+	with_modules "$REAL" \
+	    "$(module 'Bomb B1000' generic_data_string "${big}z" "$(rule str_critical '(\B{1000}){8}z')")" \
+	    "$(module 'Nested optional' generic_data_string "$a25" "$(rule str_critical '^(a?){25}a{25}$')")" \
+	    "$(module 'Nested plus' generic_data_string "$a25$a25!" "$(rule str_warning '^(a+)+$')")" \
+	    "$(module 'Dot star twenty' generic_data_string "x$big" "$(rule str_critical '(.*){20}x')")" \
+	    "$(module 'Counted repeats' generic_data_string "$big-!" "$(rule str_critical '(?:\w{1,1000}){1,1000}!')")" \
+	    "$(module 'Lookahead bomb' generic_data_string "$a25$a25!" "$(rule str_critical '^(?=(a+)+$)')")" \
+	    "$(module 'Too long' generic_data_string "$a25" "$(rule str_critical "$(str 1025 a)")")" \
+	    "$(module 'Repeated word' generic_data_string 'error error' "$(rule str_critical '\b(\w+) \1\b')")" \
+	    "$(module 'Error not ignored' generic_data_string 'ERROR: disk full' "$(rule str_critical '^(?=.*ERROR)(?!.*IGNORE)')")" \
+	    "${extra[@]}" > "$W/bomb.data"
+	# Each rule runs to its own limit here; the budget has its test.
+	mkconf allow_create yes regex_budget 10000
+	put "$W/bomb.data" "$(basename "$REAL")"
+	run dl -v
+	assert_success
+	queue_empty
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
+	# Every module, its status row and its value: the file loaded.
+	# Perl's lookaround and backreferences work; the others did not fire.
+	run sql "SELECT m.nombre, e.estado, LENGTH(e.datos), COUNT(d.id_agente_modulo)
+	    FROM tagente_modulo m JOIN tagente_estado e USING (id_agente_modulo)
+	    LEFT JOIN tagente_datos_string d USING (id_agente_modulo)
+	    WHERE m.id_agente_modulo > 15 AND m.nombre NOT LIKE 'Extra%'
+	    GROUP BY m.id_agente_modulo ORDER BY m.id_agente_modulo"
+	assert_output - <<'OUT'
+Bomb&#x20;B1000	0	20001	1
+Nested&#x20;optional	0	25	1
+Nested&#x20;plus	0	51	1
+Dot&#x20;star&#x20;twenty	0	20001	1
+Counted&#x20;repeats	0	20002	1
+Lookahead&#x20;bomb	0	51	1
+Too&#x20;long	0	25	1
+Repeated&#x20;word	1	11	1
+Error&#x20;not&#x20;ignored	1	16	1
+OUT
+	run sql "SELECT COUNT(*), SUM(e.estado) FROM tagente_modulo m
+	    JOIN tagente_estado e USING (id_agente_modulo) WHERE m.nombre LIKE 'Extra%'"
+	assert_output "$(printf '12\t0')"
+	# Logged: the first 8 rules that could not say, one line each.
+	grep 'event=module\.regex\.' "$W/dl.log" | sed -E 's/^.*event=(module\.regex\.[a-z]+) .* module="([^"]*)" module_id=[0-9]+ rule=([a-z_]+) reason="([^"]*)".*$/\1|\2|\3|\4/' > "$W/lines"
+	run cat "$W/lines"
+	assert_output - <<'OUT'
+module.regex.invalid|Bomb B1000|str_critical|quantifier does not follow a repeatable item at offset 8
+module.regex.limit|Nested optional|str_critical|match limit exceeded
+module.regex.limit|Nested plus|str_warning|match limit exceeded
+module.regex.limit|Dot star twenty|str_critical|match limit exceeded
+module.regex.limit|Counted repeats|str_critical|match limit exceeded
+module.regex.limit|Lookahead bomb|str_critical|match limit exceeded
+module.regex.invalid|Too long|str_critical|pattern of 1025 bytes, longer than 1024
+module.regex.limit|Extra 10|str_critical|match limit exceeded
+OUT
+	grep -q 'event=module.regex.invalid id=238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data agent="research-agent-01" module="Bomb B1000" module_id=[0-9]* rule=str_critical reason="[^"]*" pattern="(\\\\B{1000}){8}z"' "$W/dl.log"
+	# ... and the rest in one summary line.
+	run grep -c 'event=file\.regex ' "$W/dl.log"
+	assert_output 1
+	grep 'event=file.regex ' "$W/dl.log" | grep -q 'agent="research-agent-01" invalid=2 limited=17 skipped=0 unreported=11 '
+	# Audited: agent, module, rule, why, the pattern, the file.
+	cat "$SPOOL"/audit-sign/new/* > "$W/audit"
+	run grep -c '"action":"module.regex"' "$W/audit"
+	assert_output 8
+	grep -F '"action":"module.regex","outcome":"invalid","agent":"research-agent-01","module":"Bomb B1000","id_agente_modulo":' "$W/audit" |
+	    grep -F '"rule":"str_critical","reason":"quantifier does not follow a repeatable item at offset 8","pattern":"(\\B{1000}){8}z","item":"238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data"}'
+	grep -F '"action":"module.regex","outcome":"limited","agent":"research-agent-01","module":"Nested plus",' "$W/audit" |
+	    grep -F '"rule":"str_warning","reason":"match limit exceeded","pattern":"^(a+)+$","item":"238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data"}'
+	grep '"action":"file.loaded"' "$W/audit" | grep -q '"regex_invalid":2,"regex_limited":17}'
+}
+
+@test "regex budget: hostile rules of one file share one budget; the rest do not fire, in one line and one audit event" {
+	local a25 mods=()
+	a25=$(str 25 a)
+	printf '[db-load]\nregex_budget 0\n' > "$W/bad.conf"
+	run "$BIN/db-load" -c "$W/bad.conf" -n
+	assert_failure 78
+	assert_output --partial regex_budget
+	for i in 1 2; do
+		mods+=("$(module "Limited $i" generic_data_string "$a25" "$(rule str_critical '^(a?){25}a{25}$')")")
+	done
+	# Each start position scans to the end: seconds, if let run.
+	mods+=("$(module Quadratic generic_data_string "$(str 200000 a)" "$(rule str_critical 'a*\d')")")
+	for i in $(seq 100 199); do
+		mods+=("$(module "Skipped $i" generic_data_string "$a25" "$(rule str_warning '^(a?){25}a{25}$')")")
+	done
+	with_modules "$REAL" "${mods[@]}" > "$W/budget.data"
+	put "$W/budget.data" "$(basename "$REAL")"
+	run dl
+	assert_success
+	queue_empty
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
+	run sql "SELECT COUNT(*), SUM(e.estado), COUNT(DISTINCT d.id_agente_modulo)
+	    FROM tagente_modulo m JOIN tagente_estado e USING (id_agente_modulo)
+	    LEFT JOIN tagente_datos_string d USING (id_agente_modulo)
+	    WHERE m.nombre LIKE 'Skipped%' OR m.nombre LIKE 'Limited%' OR m.nombre = 'Quadratic'"
+	assert_output "$(printf '103\t0\t103')"
+	# Bounded output: the rules stopped by a limit, then one summary
+	# for the 101 rules the spent budget left out (the Quadratic one
+	# was stopped by it).
+	run grep -c 'event=module\.regex\.' "$W/dl.log"
+	assert_output 2
+	run grep -c 'event=file\.regex ' "$W/dl.log"
+	assert_output 1
+	grep 'event=file.regex ' "$W/dl.log" | grep -q 'agent="research-agent-01" invalid=0 limited=2 skipped=101 unreported=0 used_ms=[0-9.]* budget_ms=40 module="Quadratic" rule=str_critical reason="the matching budget of 40 ms is spent"'
+	cat "$SPOOL"/audit-sign/new/* > "$W/audit"
+	run grep -o '"action":"module.regex","outcome":"[a-z]*"' "$W/audit"
+	assert_output - <<'OUT'
+"action":"module.regex","outcome":"limited"
+"action":"module.regex","outcome":"limited"
+"action":"module.regex","outcome":"budget"
+OUT
+	grep -F '"action":"module.regex","outcome":"budget","agent":"research-agent-01","module":"Quadratic","rule":"str_critical","reason":"the matching budget of 40 ms is spent","skipped":101,"budget_ms":40,"item":"238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data"}' "$W/audit"
+	grep '"action":"file.loaded"' "$W/audit" | grep -q '"regex_limited":2,"regex_skipped":101}'
+}

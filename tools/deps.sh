@@ -4,7 +4,7 @@
 # only says what is missing.
 set -eu
 pkgs="gcc make pkg-config libssl-dev libmariadb-dev libxml2-dev libbsd-dev
-zlib1g-dev bats bats-assert bats-support bats-file mariadb-server
+zlib1g-dev libpcre2-dev bats bats-assert bats-support bats-file mariadb-server
 mariadb-client mandoc openssl perl libio-socket-ssl-perl unzip zip
 hyperfine procps iproute2 util-linux time clang libclang-rt-dev
 python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "xalloc.h"
 
 #include "dbload.h"
@@ -160,26 +159,20 @@ dl_module_add(struct dl_agent *a, struct dl_module *m)
 	a->nmods++;
 }
 
-/* Compile one threshold; an invalid one is no threshold, as Pandora. */
+/* One threshold, decoded; an empty one is no threshold, as Pandora. */
 static struct pandora_re *
-compile_one(const char *raw, const struct dl_module *m, const char *which,
-    const struct dl_conf *cf)
+rule_new(const char *raw, const struct dl_conf *cf)
 {
 	struct pandora_re *re;
-	const char *why = NULL;
-	char *dec, vis[LOG_VISBUF];
+	char *dec;
 
 	if (raw == NULL || *raw == '\0')
 		return NULL;
 	/* The console stores thresholds entity-encoded; the server decodes
-	 * them before use (safe_output). */
+	 * them before use (safe_output).  Compiled, and an invalid one
+	 * reported, at its first match (load.c). */
 	dec = pandora_safe_output(raw, strlen(raw), NULL);
-	re = pandora_re_compile(dec, cf->re_max_pattern, &why);
-	if (re == NULL)
-		log_info("event=module.regex.invalid module_id=%llu which=%s "
-		    "reason=\"%s\" pattern=\"%s\"", m->id, which,
-		    why ? why : "?", log_vis(vis, sizeof(vis), dec,
-		    strlen(dec)));
+	re = pandora_re_new(dec, cf->re_max_pattern, NULL);
 	free(dec);
 	return re;
 }
@@ -190,8 +183,9 @@ dl_module_set_regex(struct dl_module *m, const char *warn, const char *crit,
 {
 	pandora_re_free(m->re_warning);
 	pandora_re_free(m->re_critical);
-	m->re_warning = compile_one(warn, m, "str_warning", cf);
-	m->re_critical = compile_one(crit, m, "str_critical", cf);
+	m->re_warning = rule_new(warn, cf);
+	m->re_critical = rule_new(crit, cf);
+	m->re_told[0] = m->re_told[1] = 0;
 	m->thr.str_warning = m->re_warning;
 	m->thr.str_critical = m->re_critical;
 	m->thr.max_subject = cf->re_max_subject;

@@ -44,6 +44,7 @@ struct dl_conf {
 	size_t		 max_size;	/* XML bytes, as xml-validate */
 	size_t		 re_max_pattern;
 	size_t		 re_max_subject;
+	long long	 re_budget_ns;	/* matching per file */
 	int		 event_precision;
 	char		*producer;	/* the user who writes our queue */
 	char		*auth_pubkey;	/* agent-auth's stamp key; NULL: none */
@@ -64,6 +65,8 @@ struct dl_module {
 	double		 min, max, post_process;
 	struct pandora_thresholds thr;
 	struct pandora_re *re_warning, *re_critical;
+	unsigned long	 re_told[2];	/* str_critical, str_warning: the
+					 * file that reported them */
 	struct pandora_ff ff;
 	unsigned long	 module_interval;
 	char		*descripcion, *extended_info;
@@ -148,6 +151,10 @@ struct dl_result {
 	unsigned	 modules, modules_created, modules_not_learnt,
 			 modules_over_cap, modules_mismatch, modules_disabled;
 	unsigned long	 values, values_refused, history, events;
+	/* string thresholds that could not say: invalid, stopped by a
+	 * limit, not run (the budget was spent); the time matching took */
+	unsigned long	 regex_invalid, regex_limited, regex_skipped;
+	long long	 regex_ns;
 };
 
 /* What the database has beyond what every supported schema has. */
@@ -175,6 +182,7 @@ struct dl_run {
 	/* history deferred to the end of the batch (or DL_FLUSH_BYTES) */
 	struct dl_row	*rows;
 	size_t		 nrows, caprows, row_bytes;
+	unsigned long	 serial;	/* files begun */
 	/* statistics: committed, and pending in the open batch */
 	unsigned long	 files, loaded, duplicates, values;
 	unsigned long	 p_loaded, p_duplicates, p_values;
@@ -227,7 +235,8 @@ struct dl_module *dl_module_find(struct dl_agent *, const char *nombre,
 struct dl_module *dl_module_by_id(struct dl_agent *, unsigned long long id);
 void		 dl_module_add(struct dl_agent *, struct dl_module *);
 void		 dl_module_free(struct dl_module *);
-/* The module's thresholds from its str_* columns (decoded, compiled). */
+/* The module's thresholds from its str_* columns (decoded; compiled at
+ * their first match, under the budget of that file). */
 void		 dl_module_set_regex(struct dl_module *, const char *warn,
 		    const char *crit, const struct dl_conf *);
 

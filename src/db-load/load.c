@@ -65,7 +65,18 @@ struct dl_file {
 	int		*code;
 	char		*reason;
 	size_t		 reasonlen;
+	/* string thresholds: the file's budget, what was reported */
+	struct pandora_re_budget rb;
+	unsigned long	 serial;	/* run->serial of this file */
+	unsigned	 re_reports, re_unreported;
+	char		*re_skip_module;	/* the first rule not run */
+	const char	*re_skip_rule;
 };
+
+/* Rules that could not say, logged and audited one by one per file;
+ * the others are counted in the file's summary (re_summary). */
+#define DL_RE_REPORTS	8
+#define DL_RE_AUDIT_PATTERN 256	/* bytes of a pattern in its audit event */
 
 static int	flush_all(struct dl_run *);
 static int	schema_refused(struct dl_run *, int);
@@ -1686,6 +1697,107 @@ emit_event(struct dl_file *f, struct dl_module *m,
 	return rc;
 }
 
+/*
+ * A string threshold of m that could not say (rc): invalid, or stopped
+ * by a PCRE2 limit, is logged and audited, once per file and rule (an
+ * invalid one once per batch), at most DL_RE_REPORTS per file; a rule
+ * not run because the budget is spent is only counted, for the file's
+ * summary.  Either way the rule did not fire.
+ */
+static void
+re_report(struct dl_file *f, struct dl_module *m, int which, int rc)
+{
+	struct pandora_re *re = which ? m->re_warning : m->re_critical;
+	const char *rule = which ? "str_warning" : "str_critical";
+	const char *pat = pandora_re_pattern(re), *why = pandora_re_why(re);
+	char va[LOG_VISBUF], vm[LOG_VISBUF], vw[LOG_VISBUF], vp[LOG_VISBUF];
+
+	switch (rc) {
+	case PANDORA_RE_INVALID:
+		f->res->regex_invalid++;
+		if (m->re_told[which] != 0)
+			return;
+		break;
+	case PANDORA_RE_LIMIT:
+		f->res->regex_limited++;
+		if (m->re_told[which] == f->serial)
+			return;
+		break;
+	case PANDORA_RE_BUDGET:
+		if (f->res->regex_skipped++ == 0) {
+			f->re_skip_module = xstrdup(m->plain);
+			f->re_skip_rule = rule;
+		}
+		return;
+	default:
+		return;
+	}
+	m->re_told[which] = f->serial;
+	if (f->re_reports >= DL_RE_REPORTS) {
+		f->re_unreported++;
+		return;
+	}
+	f->re_reports++;
+	log_info("event=module.regex.%s id=%s agent=\"%s\" module=\"%s\" "
+	    "module_id=%llu rule=%s reason=\"%s\" pattern=\"%s\"",
+	    rc == PANDORA_RE_INVALID ? "invalid" : "limit", f->item,
+	    log_vis(va, sizeof(va), f->ad->agent_name,
+	    strlen(f->ad->agent_name)), log_vis(vm, sizeof(vm), m->plain,
+	    strlen(m->plain)), m->id, rule, log_vis(vw, sizeof(vw), why,
+	    strlen(why)), log_vis(vp, sizeof(vp), pat, strlen(pat)));
+	/* An invalid rule is the agent's doing when it made the module. */
+	if (!f->cf->audit || f->ab == NULL || (rc == PANDORA_RE_INVALID &&
+	    !m->created))
+		return;
+	audit_begin(f->ab, DL_STAGE, "module.regex", rc ==
+	    PANDORA_RE_INVALID ? "invalid" : "limited");
+	audit_str(f->ab, "agent", f->ad->agent_name);
+	audit_str(f->ab, "module", m->plain);
+	audit_num(f->ab, "id_agente_modulo", (long long)m->id);
+	audit_str(f->ab, "rule", rule);
+	audit_str(f->ab, "reason", why);
+	audit_strn(f->ab, "pattern", pat, pandora_utf8_cut(pat, strlen(pat),
+	    DL_RE_AUDIT_PATTERN));
+	audit_str(f->ab, "item", f->item);
+	audit_end(f->ab);
+}
+
+/* The end of a file whose rules could not all say: one line, and one
+ * audit event naming the first rule the spent budget left out. */
+static void
+re_summary(struct dl_file *f, int audit)
+{
+	struct dl_result *res = f->res;
+	char va[LOG_VISBUF], vm[LOG_VISBUF], why[96], first[LOG_VISBUF + 160];
+
+	if (res->regex_skipped == 0 && f->re_unreported == 0)
+		return;
+	snprintf(why, sizeof(why), "the matching budget of %lld ms is spent",
+	    f->cf->re_budget_ns / 1000000);
+	first[0] = '\0';
+	if (res->regex_skipped > 0)
+		snprintf(first, sizeof(first), " module=\"%s\" rule=%s "
+		    "reason=\"%s\"", log_vis(vm, sizeof(vm), f->re_skip_module,
+		    strlen(f->re_skip_module)), f->re_skip_rule, why);
+	log_info("event=file.regex id=%s agent=\"%s\" invalid=%lu limited=%lu "
+	    "skipped=%lu unreported=%u used_ms=%.1f budget_ms=%lld%s", f->item,
+	    log_vis(va, sizeof(va), f->ad->agent_name,
+	    strlen(f->ad->agent_name)), res->regex_invalid,
+	    res->regex_limited, res->regex_skipped, f->re_unreported,
+	    res->regex_ns / 1e6, f->cf->re_budget_ns / 1000000, first);
+	if (!audit || res->regex_skipped == 0)
+		return;
+	audit_begin(f->ab, DL_STAGE, "module.regex", "budget");
+	audit_str(f->ab, "agent", f->ad->agent_name);
+	audit_str(f->ab, "module", f->re_skip_module);
+	audit_str(f->ab, "rule", f->re_skip_rule);
+	audit_str(f->ab, "reason", why);
+	audit_num(f->ab, "skipped", (long long)res->regex_skipped);
+	audit_num(f->ab, "budget_ms", f->cf->re_budget_ns / 1000000);
+	audit_str(f->ab, "item", f->item);
+	audit_end(f->ab);
+}
+
 static enum dl_outcome
 do_sample(struct dl_file *f, struct dl_module *m,
     const struct agent_module *xm, const struct agent_sample *smp,
@@ -1763,8 +1875,12 @@ do_sample(struct dl_file *f, struct dl_module *m,
 		len = strlen(buf);
 		num = strtod(buf, NULL);
 	}
+	m->thr.budget = &f->rb;
 	status = pandora_status(type, xml_status(xm->status), &m->thr, num,
 	    str, len, strtod(m->datos, NULL));
+	m->thr.budget = NULL;
+	re_report(f, m, 0, f->rb.last_critical);
+	re_report(f, m, 1, f->rb.last_warning);
 	save = m->history_data == 1 && (m->datos_len != len ||
 	    memcmp(m->datos, str, len) != 0 || m->last_try_t < t - 86400);
 	interval = m->module_interval ? (long)m->module_interval :
@@ -2745,6 +2861,8 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 	f.reason = reason;
 	f.reasonlen = reasonlen;
 	f.bodylen = len;
+	f.serial = ++run->serial;
+	pandora_re_budget_init(&f.rb, run->cf->re_budget_ns);
 	*code = EX_DATAERR;
 	agentxml_limits_default(&lim);
 	lim.max_size = run->cf->max_size;
@@ -2784,6 +2902,7 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 	}
 	f.row0 = run->nrows;
 	rc = load_file(&f);
+	res->regex_ns = f.rb.used_ns;
 	if (rc == DL_REJECT || rc == DL_DUPLICATE) {
 		/* All of the file goes, nothing of the others. */
 		if (f.sp && db_rollback_to(run->db, DL_SAVEPOINT) == -1) {
@@ -2810,6 +2929,9 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 	}
 	if (f.have_snap)
 		snap_free(&f.snap);
+	/* Audited only with the file's rows: a file undone undid them. */
+	re_summary(&f, rc == DL_LOADED && run->cf->audit && ab != NULL);
+	free(f.re_skip_module);
 	if (rc == DL_LOADED) {
 		run->p_loaded++;
 		run->p_values += res->values;
@@ -2835,6 +2957,15 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 			audit_num(ab, "values_refused",
 			    (long long)res->values_refused);
 			audit_num(ab, "events", (long long)res->events);
+			if (res->regex_invalid)
+				audit_num(ab, "regex_invalid",
+				    (long long)res->regex_invalid);
+			if (res->regex_limited)
+				audit_num(ab, "regex_limited",
+				    (long long)res->regex_limited);
+			if (res->regex_skipped)
+				audit_num(ab, "regex_skipped",
+				    (long long)res->regex_skipped);
 			audit_end(ab);
 		}
 	} else if ((rc == DL_DUPLICATE || rc == DL_SKIPPED) &&

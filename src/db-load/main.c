@@ -47,7 +47,7 @@ static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "allow_create",
 	"autocreate_group", "autocreate_group_force", "module_cap",
 	"update_parent", "server_name", "max_size", "regex_max_pattern",
-	"regex_max_subject", "event_precision", "producer", "auth_pubkey",
+	"regex_max_subject", "regex_budget", "event_precision", "producer", "auth_pubkey",
 	DB_TOOL_KEYS, NULL
 };
 
@@ -142,6 +142,8 @@ configure(struct dl_conf *cf)
 	    PANDORA_RE_MAX_PATTERN);
 	cf->re_max_subject = (size_t)get_num("regex_max_subject", 1,
 	    AGENTXML_MAX_SIZE_CAP, PANDORA_RE_MAX_SUBJECT);
+	cf->re_budget_ns = get_num("regex_budget", 1, 60000,
+	    PANDORA_RE_BUDGET_MS) * 1000000LL;
 	cf->event_precision = (int)get_num("event_precision", 0, 15, 1);
 	if (gethostname(host, sizeof(host)) == -1)
 		strlcpy(host, "localhost", sizeof(host));
@@ -313,9 +315,10 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 	switch (rc) {
 	case DL_LOADED:
 		log_debug("event=file.loaded id=%s agent_id=%llu modules=%u "
-		    "created=%u values=%lu refused=%lu events=%lu", it->name,
-		    res.agent_id, res.modules, res.modules_created, res.values,
-		    res.values_refused, res.events);
+		    "created=%u values=%lu refused=%lu events=%lu "
+		    "regex_ms=%.3f", it->name, res.agent_id, res.modules,
+		    res.modules_created, res.values, res.values_refused,
+		    res.events, res.regex_ns / 1e6);
 		return DRAIN_DONE;
 	case DL_DUPLICATE:
 		return DRAIN_DONE;
@@ -550,10 +553,11 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 
 				snprintf(line, sizeof(line), "loaded: "
 				    "agent_id=%llu modules=%u created=%u "
-				    "values=%lu refused=%lu events=%lu",
-				    res.agent_id, res.modules,
+				    "values=%lu refused=%lu events=%lu "
+				    "regex_ms=%.3f", res.agent_id, res.modules,
 				    res.modules_created, res.values,
-				    res.values_refused, res.events);
+				    res.values_refused, res.events,
+				    res.regex_ns / 1e6);
 				say(label, line);
 			}
 		}

@@ -2,7 +2,9 @@
  * Unit tests for lib/pandora.c: Pandora's safe_input/safe_output entity
  * encoding (spaces, quotes, <, >, &, UTF-8, the named table), value
  * checks and formatting, incremental rates, module status from
- * thresholds, the flip-flop state machine and the bounded regex engine.
+ * thresholds, the flip-flop state machine; and lib/pandora_re.c: the
+ * string thresholds (Perl regular expressions by PCRE2), the outcomes
+ * that are not a yes or no, the work cap and the budget.
  */
 #include <math.h>
 #include <stdio.h>
@@ -394,12 +396,17 @@ test_ff(void)
 static void
 test_regex(void)
 {
+	/* What Perl 5.36 says for "$s =~ /$re/", but for \d and \w on other
+	 * scripts (ASCII here, as db-load(8) says) and bytes that are not
+	 * UTF-8 (values from libxml2 are always UTF-8). */
 	static const struct { const char *re, *s; int want; } t[] = {
 		{ "^(FAILED|ERROR)", "FAILED: disk full", 1 },
 		{ "^(FAILED|ERROR)", "no FAILED", 0 },
 		{ "^active$", "active", 1 },
 		{ "^active$", "active\n", 1 },		/* Perl $ */
 		{ "^active$", "inactive", 0 },
+		{ "x$", "x\n\n", 0 },
+		{ "\\Z", "x\n", 1 },
 		{ "^$", "", 1 },
 		{ "^$", "x", 0 },
 		{ ".*BSD.*", "Linux 6.18", 0 },
@@ -408,6 +415,7 @@ test_regex(void)
 		{ "\\d{3}-\\d{2}", "id 123-45", 1 },
 		{ "\\d{3}-\\d{2}", "id 12-345", 0 },
 		{ "^\\w+\\s\\w+$", "hello world", 1 },
+		{ "^\\s*$", " \t\n", 1 },
 		{ "\\bcat\\b", "a cat sat", 1 },
 		{ "\\bcat\\b", "concat", 0 },
 		{ "[^0-9]+", "123", 0 },
@@ -430,54 +438,193 @@ test_regex(void)
 		{ "[[:digit:]]+", "abc7", 1 },
 		{ "\\Afoo\\z", "foo", 1 },
 		{ "\\Afoo\\z", "foo\n", 0 },
+		/* Perl's, which the hand-written matcher refused. */
+		{ "(?=x)", "x", 1 },
+		{ "(?i)x", "X", 1 },
+		{ "a++a", "aaa", 0 },			/* possessive */
+		{ "\\p{L}", "é", 1 },
+		{ "(\\w+) \\1", "hello hello", 1 },
+		{ "(\\w+) \\1", "hello world", 0 },
+		{ "foo(?!bar)", "foobar", 0 },
+		{ "foo(?!bar)", "foobaz", 1 },
+		{ "(?<=\\$)\\d+", "cost $42", 1 },
+		{ "(?<=\\$)\\d+", "cost 42", 0 },
+		{ "(?<n>ab)\\k<n>", "abab", 1 },
+		/* ASCII classes, as before (Perl: 1 on decoded text). */
+		{ "\\d", "٣", 0 },
+		{ "\\w", "ñ", 0 },
+		/* A byte that is not UTF-8 matches nothing. */
+		{ "a.c", "a\xff" "c", 0 },
 	};
 	static const char *const bad[] = {
-		"(unclosed[group", "(a", "a)", "*a", "a**", "\\1", "(?=x)",
-		"(?i)x", "a++", "[z-a]", "\\p{L}", "a{2000}", "[[:bogus:]]",
+		"(unclosed[group", "(a", "a)", "*a", "a**", "\\1", "[z-a]",
+		"[[:bogus:]]", "a{65536}", "(?:ab){9000}", "(?<=a+)b", "\\C",
+		"\\y", "\xff", "(\\B{1000}){8}z",
 		"(((((((((((((((((((((((((x{1000}){1000})))))))))))))))))))))))",
 	};
-	char *big;
+	const char *why;
+	char *big, pad[1100];
 	size_t n = 700 * 1024;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		const char *why = NULL;
-		struct pandora_re *r = pandora_re_compile(t[i].re,
-		    PANDORA_RE_MAX_PATTERN, &why);
+		struct pandora_re *r;
 
+		why = NULL;
+		r = pandora_re_compile(t[i].re, PANDORA_RE_MAX_PATTERN, &why);
 		CHECK(r != NULL, "compile %s: %s", t[i].re, why ? why : "?");
 		if (r == NULL)
 			continue;
-		CHECK(pandora_re_match(r, t[i].s, strlen(t[i].s), 0) ==
+		CHECK(pandora_re_match(r, t[i].s, strlen(t[i].s), 0, NULL) ==
 		    t[i].want, "/%s/ on \"%s\": want %d", t[i].re, t[i].s,
 		    t[i].want);
 		pandora_re_free(r);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct pandora_re *r = pandora_re_compile(bad[i],
-		    PANDORA_RE_MAX_PATTERN, NULL);
+		struct pandora_re *r;
 
-		CHECK(r == NULL, "%s should not compile", bad[i]);
+		why = NULL;
+		r = pandora_re_compile(bad[i], PANDORA_RE_MAX_PATTERN, &why);
+		CHECK(r == NULL && why != NULL && *why != '\0',
+		    "%s should not compile", bad[i]);
+		pandora_re_free(r);
+		/* Made lazily, the same pattern is invalid at its match. */
+		r = pandora_re_new(bad[i], PANDORA_RE_MAX_PATTERN, NULL);
+		CHECK_INT(bad[i], pandora_re_match(r, "x", 1, 0, NULL),
+		    PANDORA_RE_INVALID);
+		CHECK(*pandora_re_why(r) != '\0', "%s: no reason", bad[i]);
 		pandora_re_free(r);
 	}
-	CHECK(pandora_re_compile("x", 0, NULL) == NULL, "length cap");
-	/* A pathological pattern on a big subject stays bounded. */
-	big = malloc(n + 1);
+	why = NULL;
+	CHECK(pandora_re_compile("x", 0, &why) == NULL && why != NULL,
+	    "length cap");
+	CHECK(pandora_re_new("", 10, &why) == NULL, "empty pattern");
+	{
+		struct pandora_re *r = pandora_re_new("xy", 1, NULL);
+
+		CHECK_INT("too long", pandora_re_match(r, "xy", 2, 0, NULL),
+		    PANDORA_RE_INVALID);
+		CHECK(strstr(pandora_re_why(r), "longer than 1") != NULL,
+		    "too long: %s", pandora_re_why(r));
+		pandora_re_free(r);
+	}
+	/* Exponential backtracking stops at the match limit; Perl would
+	 * find the match. */
+	{
+		struct pandora_re *r = re("^(a?){25}a{25}$");
+
+		CHECK_INT("match limit", pandora_re_match(r,
+		    "aaaaaaaaaaaaaaaaaaaaaaaaa", 25, 0, NULL),
+		    PANDORA_RE_LIMIT);
+		CHECK(strstr(pandora_re_why(r), "limit") != NULL,
+		    "match limit: %s", pandora_re_why(r));
+		pandora_re_free(r);
+	}
+	big = malloc(n + 2);
+	CHECK(big != NULL, "malloc");
+	if (big == NULL)
+		return;
 	memset(big, 'a', n);
 	big[n] = '\0';
 	{
+		/* The required "b" is not there: no time at all. */
 		struct pandora_re *r = re("(a|aa)*(a|aa)*(a|aa)*b");
 		clock_t c0 = clock();
-		int m = pandora_re_match(r, big, n, PANDORA_RE_MAX_SUBJECT);
+		int m = pandora_re_match(r, big, n, PANDORA_RE_MAX_SUBJECT,
+		    NULL);
 		double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
 
 		CHECK(m == 0, "pathological: got %d", m);
 		CHECK(secs < 5, "pathological took %.2f s", secs);
 		pandora_re_free(r);
 		r = re("a$");
-		CHECK_INT("subject cap", pandora_re_match(r, big, n, 1000), 1);
+		CHECK_INT("subject cap", pandora_re_match(r, big, n, 1000,
+		    NULL), 1);
+		pandora_re_free(r);
+	}
+	/* The work cap: 1024 bytes of pattern see 8 KiB of the value. */
+	big[n - 1] = 'b';
+	memset(pad, 'p', sizeof(pad));
+	memcpy(pad, "(?#", 3);
+	memcpy(pad + PANDORA_RE_MAX_PATTERN - 3, ")a$", 4);
+	{
+		struct pandora_re *r = re(pad);
+
+		CHECK(r != NULL && strlen(pad) == PANDORA_RE_MAX_PATTERN,
+		    "padded pattern");
+		CHECK_INT("work cap, long pattern", pandora_re_match(r, big, n,
+		    PANDORA_RE_MAX_SUBJECT, NULL), 1);
+		pandora_re_free(r);
+		r = re("a$");
+		CHECK_INT("work cap, short pattern", pandora_re_match(r, big,
+		    n, PANDORA_RE_MAX_SUBJECT, NULL), 0);
 		pandora_re_free(r);
 	}
 	free(big);
+}
+
+/* The budget: it stops a match, then nothing runs; outcomes per rule. */
+static void
+test_budget(void)
+{
+	struct pandora_re_budget b;
+	struct pandora_thresholds t;
+	struct pandora_re *r, *ok;
+	char *s = malloc(16 * 1024 + 1);
+	unsigned long runs;
+	clock_t c0;
+	double secs;
+
+	CHECK(s != NULL, "malloc");
+	if (s == NULL)
+		return;
+	memset(s, 'a', 16 * 1024);
+	s[16 * 1024] = '\0';
+	/* Quadratic in the value (each start scans to the end): seconds
+	 * without the budget, 2 ms with it. */
+	pandora_re_budget_init(&b, 2 * 1000000LL);
+	r = pandora_re_new("a*\\d", PANDORA_RE_MAX_PATTERN, NULL);
+	ok = pandora_re_new("^a", PANDORA_RE_MAX_PATTERN, NULL);
+	CHECK_INT("cheap, under budget", pandora_re_match(ok, s, 10, 0, &b),
+	    PANDORA_RE_MATCH);
+	CHECK(b.used_ns > 0 && !b.spent && b.runs == 1, "accounting: used "
+	    "%lld runs %lu", b.used_ns, b.runs);
+	c0 = clock();
+	CHECK_INT("budget stops the match", pandora_re_match(r, s,
+	    16 * 1024, 0, &b), PANDORA_RE_BUDGET);
+	secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+	CHECK(b.spent && secs < 1, "stopped after %.3f s", secs);
+	CHECK(strstr(pandora_re_why(r), "budget of 2 ms") != NULL, "why: %s",
+	    pandora_re_why(r));
+	runs = b.runs;
+	CHECK_INT("spent: not run", pandora_re_match(ok, s, 10, 0, &b),
+	    PANDORA_RE_BUDGET);
+	CHECK_INT("spent: nothing started", b.runs, runs);
+	/* pandora_status leaves each rule's outcome in the budget. */
+	pandora_re_budget_init(&b, 1000 * 1000000LL);
+	memset(&t, 0, sizeof(t));
+	t.str_critical = r;
+	t.str_warning = ok;
+	t.budget = &b;
+	CHECK_INT("status", pandora_status("generic_data_string", -1, &t, 0,
+	    "ab", 2, 0), PANDORA_WARNING);
+	CHECK_INT("last critical", b.last_critical, PANDORA_RE_NOMATCH);
+	CHECK_INT("last warning", b.last_warning, PANDORA_RE_MATCH);
+	pandora_re_free(r);
+	r = pandora_re_new("(", PANDORA_RE_MAX_PATTERN, NULL);
+	t.str_critical = r;
+	t.critical_inverse = 1;		/* invalid: no threshold, inverted */
+	CHECK_INT("invalid rule", pandora_status("generic_data_string", -1,
+	    &t, 0, "zz", 2, 0), PANDORA_NORMAL);
+	CHECK_INT("last critical invalid", b.last_critical,
+	    PANDORA_RE_INVALID);
+	CHECK_INT("last warning nomatch", b.last_warning, PANDORA_RE_NOMATCH);
+	CHECK_INT("numeric type", pandora_status("generic_data", -1, &t, 0,
+	    "zz", 2, 0), PANDORA_NORMAL);
+	CHECK_INT("numeric: no rule asked", b.last_critical,
+	    PANDORA_RE_NOMATCH);
+	pandora_re_free(r);
+	pandora_re_free(ok);
+	free(s);
 }
 
 int
@@ -491,6 +638,7 @@ main(void)
 	test_status();
 	test_ff();
 	test_regex();
+	test_budget();
 	printf("test_pandora: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }
