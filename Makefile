@@ -6,6 +6,17 @@ BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR  ?=
+# CONFFILE=yes (the Debian package, debian/rules): the sample becomes
+# $(SYSCONFDIR)/octospool/octospool.conf itself, which the package ships as
+# a conffile, with a pristine copy in $(PREFIX)/share/octospool.  By
+# default (an install from source) it is octospool.conf.sample, from which
+# octospool-setup makes octospool.conf if there is none.
+CONFFILE ?= no
+ifeq ($(CONFFILE),yes)
+SAMPLE    = $(PREFIX)/share/octospool/octospool.conf.sample
+else
+SAMPLE    = $(SYSCONFDIR)/octospool/octospool.conf.sample
+endif
 
 CC       ?= gcc
 PKGS      = openssl libbsd-overlay zlib libxml-2.0 libmariadb libpcre2-8
@@ -121,20 +132,26 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
-	    $(DESTDIR)$(PREFIX)/share/octospool
+	    $(DESTDIR)$(PREFIX)/share/octospool $(DESTDIR)$(PREFIX)/share/octospool/sql
 	for t in $(filter-out tentacle-send,$(TOOLS)); do \
 		install -m 0755 $(BINOUT)/$$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
 	install -m 0755 $(BINOUT)/tentacle-send $(DESTDIR)$(BINDIR)/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' \
 	    -e 's|@SYSUSERSDIR@|$(PREFIX)/lib/sysusers.d|g' \
 	    -e 's|@TMPFILESDIR@|$(PREFIX)/lib/tmpfiles.d|g' \
-	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' tools/octospool-setup.in \
+	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@SAMPLE@|$(SAMPLE)|g' tools/octospool-setup.in \
 	    > $(DESTDIR)$(SBINDIR)/octospool-setup
 	chmod 0755 $(DESTDIR)$(SBINDIR)/octospool-setup
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(wildcard doc/*.5) $(DESTDIR)$(MANDIR)/man5/
-	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf.sample
+ifeq ($(CONFFILE),yes)
+	install -m 0644 etc/octospool.conf $(DESTDIR)$(SAMPLE)
+	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf
+else
+	install -m 0640 etc/octospool.conf $(DESTDIR)$(SAMPLE)
+endif
 	for u in etc/systemd/*; do \
 		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
 		    -e 's|/etc/octospool/|$(SYSCONFDIR)/octospool/|g' "$$u" \
@@ -147,6 +164,8 @@ install: all
 	install -m 0644 etc/sysusers.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/
 	install -m 0644 etc/tmpfiles.d/octospool.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/
 	install -m 0755 tools/conf-verify.sh $(DESTDIR)$(PREFIX)/share/octospool/
+	install -m 0644 etc/sql/octo.sql etc/sql/grants.sql.in etc/sql/pandora-min.sql \
+	    $(DESTDIR)$(PREFIX)/share/octospool/sql/
 
 clean:
 	rm -rf build bin/*

@@ -8,6 +8,9 @@ zlib1g-dev libpcre2-dev bats bats-assert bats-support bats-file mariadb-server
 mariadb-client mandoc openssl perl libio-socket-ssl-perl unzip zip
 hyperfine procps iproute2 util-linux time clang libclang-rt-dev
 python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
+# The Debian package: its build (debian/control's Build-Depends) and
+# tests/package.bats.
+pkgs="$pkgs dpkg-dev debhelper lintian git libpcre2-dev"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
