@@ -10,7 +10,7 @@ hyperfine procps iproute2 util-linux time clang libclang-rt-dev
 python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
 # The Debian package: its build (debian/control's Build-Depends) and
 # tests/package.bats.
-pkgs="$pkgs dpkg-dev debhelper lintian git libpcre2-dev"
+pkgs="$pkgs dpkg-dev debhelper lintian git"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
