@@ -307,6 +307,89 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	audit | grep '"action":"agent.auth.ratelimit"' | grep -q '"peer":"192.0.2.7"'
 }
 
+@test "one KDF run per credential per process, none after a restart (verified cache); a new password never meets an old result" {
+	aa group-add 'Cache Test' 2>/dev/null || true
+	gid=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Cache&#x20;Test'")
+	printf 'cache-Pw-1\n' | aa passwd 'Cache Test'
+	agent_in cache01 "$gid"
+	kdf_line() { grep 'event=drain.done' "$W/aa.log" | tail -1 | grep -o 'kdf=[0-9]* kdf_cached=[0-9]*'; }
+	# Lingering: two arrivals, one process, one KDF run.
+	printf '[agent-auth]\nidle_exit 3\n' >> "$CONF"
+	xml cache01 'Cache Test' cache-Pw-1 | put 1.a
+	aa &
+	pid=$!
+	for _ in $(seq 1 100); do [ -e "$OUT/new/1.a" ] && break; sleep 0.05; done
+	passed 1.a
+	xml cache01 'Cache Test' cache-Pw-1 > "$W/x"
+	cp "$W/x" "$Q/tmp/2.a"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/2.a"
+	mv "$Q/tmp/2.a" "$Q/new/2.a"
+	wait "$pid"
+	passed 2.a
+	assert_equal "$(grep -c 'event=drain.done' "$W/aa.log")" 2
+	grep 'event=drain.done' "$W/aa.log" | head -1 | grep -q 'kdf=1 kdf_cached=0'
+	grep 'event=drain.done' "$W/aa.log" | tail -1 | grep -q 'kdf=0 kdf_cached=0'
+	sed -i '$d' "$CONF"
+	sed -i '$d' "$CONF"
+	# The cache and its key: the service user's alone.
+	run stat -c '%a %U' "$Q/verified" "$Q/verified.key"
+	assert_output "600 $RUN_USER
+600 $RUN_USER"
+	! grep -q 'cache-Pw-1' "$Q/verified"
+	# A new process: the cache, no KDF run.
+	xml cache01 'Cache Test' cache-Pw-1 | put 3.a
+	aa
+	passed 3.a
+	assert_equal "$(kdf_line)" "kdf=0 kdf_cached=1"
+	# A wrong password is never cached: a KDF run each process.
+	xml cache01 'Cache Test' wrong | put 4.a
+	aa
+	refused 4.a
+	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	# The password changes: the old one is refused although a result
+	# for it is cached; the new one costs one KDF run.
+	printf 'cache-Pw-2\n' | aa passwd 'Cache Test'
+	xml cache01 'Cache Test' cache-Pw-1 | put 5.a
+	xml cache01 'Cache Test' cache-Pw-2 | put 6.a
+	aa
+	refused 5.a
+	passed 6.a
+	assert_equal "$(kdf_line)" "kdf=2 kdf_cached=0"
+	# A key others may read: no cache (said), the KDF as before.
+	chmod 0644 "$Q/verified.key"
+	xml cache01 'Cache Test' cache-Pw-2 | put 7.a
+	aa
+	passed 7.a
+	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	grep -q 'event=vcache.key.refused' "$W/aa.log"
+}
+
+@test "a hash made with the former parameters (scrypt N=2^17, r=8, p=1) still verifies" {
+	aa group-add 'Old Hash' 2>/dev/null || true
+	gid=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Old&#x20;Hash'")
+	printf 'placeholder\n' | aa passwd 'Old Hash'
+	salt=00112233445566778899aabbccddeeff
+	hash=$(openssl kdf -keylen 32 -kdfopt pass:old-Pw-9 -kdfopt hexsalt:$salt \
+	    -kdfopt n:131072 -kdfopt r:8 -kdfopt p:1 SCRYPT | tr -d ':\n')
+	[ ${#hash} -eq 64 ]
+	sql "UPDATE octo_group_credential SET kdf = 'scrypt',
+	    kdf_params = 'N=131072,r=8,p=1', salt = UNHEX('$salt'),
+	    hash = UNHEX('$hash') WHERE id_grupo = $gid"
+	agent_in old01 "$gid"
+	xml old01 'Old Hash' old-Pw-9 | put 1.o
+	xml old01 'Old Hash' other | put 2.o
+	aa
+	passed 1.o
+	refused 2.o
+	# Below OWASP's minimum: refused, whatever the password.
+	sql "UPDATE octo_group_credential SET kdf_params = 'N=16384,r=8,p=1'
+	    WHERE id_grupo = $gid"
+	xml old01 'Old Hash' old-Pw-9 | put 3.o
+	aa
+	refused 3.o
+	grep -q 'event=credential.bad' "$W/aa.log"
+}
+
 @test "the limiter keeps a 600-byte agent name across runs" {
 	# The longest name the parser allows: its block must survive the
 	# state file being written and read back by the next run.

@@ -633,3 +633,113 @@ queue() {
 	assert_equal "$(ls -A "$OUT" | wc -l)" 1900
 	assert_equal "$(ls "$IN/reject" | grep -c '\.reason$')" 100
 }
+
+# linger SECONDS [POLL_MS]: the drain lingers (the [xml-validate] section
+# overrides the file's one-pass idle_exit 0).
+linger() {
+	printf '[xml-validate]\nidle_exit %s\npoll_interval %s\nbatch 20\n' \
+	    "$1" "${2:-1000}" >> "$T/xv.conf"
+}
+
+# arrive NAME: one sample item, written to tmp/ and renamed into new/,
+# as a producer does.
+arrive() {
+	cp "$DATA/samples/$(ls "$DATA/samples" | grep '\.data$' | head -1)" \
+	    "$IN/tmp/$1"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$IN/tmp/$1"
+	mv "$IN/tmp/$1" "$IN/new/$1"
+}
+
+# wait_for FILE SECONDS: until FILE exists (0) or the time is up (1).
+wait_for() {
+	for _ in $(seq 1 $(($2 * 20))); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "lingering: one process takes items that arrive after it started (inotify), then exits after idle_exit" {
+	# A 5 s rescan: only inotify explains a pick-up within 3 s.
+	linger 4 5000
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
+	sleep 0.5
+	arrive 1.a.1795816532.data
+	wait_for "$OUT/1.a.1795816532.data" 3
+	kill -0 "$pid"
+	grep -q " pid=$pid " "$IN/status"
+	sleep 1
+	arrive 2.b.1795816533.data
+	wait_for "$OUT/2.b.1795816533.data" 3
+	kill -0 "$pid"
+	start=$(date +%s)
+	wait "$pid"
+	end=$(date +%s)
+	# It left about idle_exit seconds after its last item, by itself.
+	[ $((end - start)) -ge 2 ] && [ $((end - start)) -le 8 ]
+	assert_equal "$(grep -c 'event=drain.done' "$T/err")" 2
+	# A second run while one lingers leaves at once: the queue is held.
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	p1=$!
+	sleep 0.5
+	s=$(date +%s)
+	run "$BIN/xml-validate" -c "$T/xv.conf" --now "$NOW_S"
+	assert_success
+	[ $(($(date +%s) - s)) -le 2 ]
+	kill -TERM "$p1"
+	wait "$p1"
+}
+
+@test "lingering: SIGTERM commits the batch in hand and leaves the rest in new/, nothing lost or doubled" {
+	linger 30
+	queue 600
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ -n "$(ls -A "$OUT")" ] && break
+		sleep 0.02
+	done
+	kill -TERM "$pid"
+	wait "$pid"	# exit 0: a clean stop
+	assert_equal "$(ls -A "$IN/cur" | wc -l)" 0
+	state_check 600
+	done_now=$(($(ls -A "$OUT" | wc -l) + $(ls -A "$IN/reject" | grep -vc '\.reason$')))
+	echo "# stopped after $done_now of 600 (batch 20)" >&3
+	[ $((done_now % 20)) -eq 0 ] || [ "$done_now" -eq 600 ]
+	# The rest is there for the next run.
+	run drain "$NOW_S"
+	assert_success
+	final_check 600
+}
+
+@test "lingering: SIGKILL at random points while items keep arriving; a rerun finishes, nothing lost or doubled" {
+	linger 30
+	mkdir -p "$T/src"
+	cp "$DATA"/samples/*.data "$DATA"/bad/b02-*.data "$T/src/"
+	s=("$DATA"/samples/*.data)
+	n=0 kills=0
+	for round in $(seq 1 12); do
+		"$BIN/xml-validate" -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+		pid=$!
+		# Items arrive while it lingers.
+		for _ in $(seq 1 25); do
+			n=$((n + 1))
+			i=$(printf '%04d' "$n")
+			f=${s[$((n % 5))]}
+			[ $((n % 20)) -eq 0 ] && f=$(echo "$DATA"/bad/b02-*.data)
+			cp "$f" "$IN/tmp/$i.$(basename "$f")"
+			[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$IN/tmp/$i.$(basename "$f")"
+			mv "$IN/tmp/$i.$(basename "$f")" "$IN/new/"
+		done
+		sleep "0.$(printf '%03d' $((RANDOM % 300)))"
+		kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+		wait "$pid" || true
+		state_check "$n"
+	done
+	echo "# $kills kills, $n items" >&3
+	[ "$kills" -gt 0 ]
+	run drain "$NOW_S"
+	assert_success
+	final_check "$n"
+}

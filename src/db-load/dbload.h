@@ -15,6 +15,7 @@
 #include "agentxml.h"
 #include "audit.h"
 #include "db.h"
+#include "drain.h"
 #include "envelope.h"
 #include "pandora.h"
 
@@ -30,6 +31,8 @@
 
 /* The [db-load] settings. */
 struct dl_conf {
+	struct drain_linger linger;	/* idle_exit, poll_interval */
+	long long	 cache_ttl;	/* seconds an agent stays cached */
 	char		*spool_dir;
 	char		*user;
 	char		*audit_spool;
@@ -112,6 +115,7 @@ struct dl_agent {
 	char		 contact_ts[24];	/* ultimo_contacto */
 	struct dl_module **mods;	/* sorted by nombre, bytewise */
 	size_t		 nmods, capmods;
+	time_t		 loaded_at;	/* when read from the database */
 };
 
 /* A history row waiting for the batch's multi-row INSERTs. */
@@ -188,6 +192,7 @@ struct dl_run {
 	unsigned long	 p_loaded, p_duplicates, p_values;
 	double		*lat_ms;
 	size_t		 nlat, caplat;
+	struct timespec	*t0;		/* the pass's start */
 };
 
 /* The outcome of loading one file. */
@@ -229,6 +234,8 @@ struct dl_agent	*dl_agent_find_id(struct dl_run *, unsigned long long id);
 struct dl_agent	*dl_agent_add(struct dl_run *, struct dl_agent *);
 void		 dl_agent_drop(struct dl_run *, struct dl_agent *);
 void		 dl_agents_clear(struct dl_run *);
+/* Forget agents read more than ttl seconds before now (0: all). */
+void		 dl_agents_expire(struct dl_run *, time_t now, long long ttl);
 void		 dl_agent_free(struct dl_agent *);
 struct dl_module *dl_module_find(struct dl_agent *, const char *nombre,
 		    size_t len);

@@ -47,8 +47,8 @@ static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "allow_create",
 	"autocreate_group", "autocreate_group_force", "module_cap",
 	"update_parent", "server_name", "max_size", "regex_max_pattern",
-	"regex_max_subject", "regex_budget", "event_precision", "producer", "auth_pubkey",
-	DB_TOOL_KEYS, NULL
+	"regex_max_subject", "regex_budget", "event_precision", "producer",
+	"auth_pubkey", "cache_ttl", DRAIN_LINGER_KEYS, DB_TOOL_KEYS, NULL
 };
 
 static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
@@ -131,6 +131,10 @@ configure(struct dl_conf *cf)
 	/* Bigger than the drain's default: an agent's modules are read once
 	 * per batch and its status rows written once. */
 	cf->batch = get_num("batch", 1, 4096, DL_BATCH);
+	cf->cache_ttl = get_num("cache_ttl", 0, 86400, 60);
+	if (drain_linger_conf(&cf->linger, the_conf, DL_SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	cf->allow_create = get_bool("allow_create", 0);
 	cf->group = (int)get_num("autocreate_group", -1, 16777215, 10);
 	cf->group_force = get_bool("autocreate_group_force", 0);
@@ -363,6 +367,52 @@ commit(struct drain *d, void *arg)
 	return rc;
 }
 
+/*
+ * A pass of the lingering drain: the connection, its prepared statements
+ * and the agent cache stay; an agent read more than cache_ttl seconds
+ * ago is read again (the console may have changed it); the statistics
+ * are the pass's.
+ */
+static void
+pass_begin(void *arg)
+{
+	struct dl_run *run = arg;
+
+	dl_agents_expire(run, time(NULL), run->cf->cache_ttl);
+	run->loaded = run->duplicates = run->values = 0;
+	run->nlat = 0;
+	clock_gettime(CLOCK_MONOTONIC, run->t0);
+}
+
+static void
+pass_end(const struct drain_stats *st, int rc, void *arg)
+{
+	struct dl_run *run = arg;
+	struct timespec t1;
+	double ms, p50 = 0, p99 = 0, pmax = 0;
+
+	if (run->exit_code != 0 && (rc == 0 || rc == EX_TEMPFAIL))
+		rc = run->exit_code;
+	if (st->seen == 0 && rc == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - run->t0->tv_sec) * 1e3 +
+	    (t1.tv_nsec - run->t0->tv_nsec) / 1e6;
+	if (run->nlat > 0) {
+		qsort(run->lat_ms, run->nlat, sizeof(*run->lat_ms), dbl_cmp);
+		p50 = run->lat_ms[run->nlat / 2];
+		p99 = run->lat_ms[(run->nlat * 99) / 100];
+		pmax = run->lat_ms[run->nlat - 1];
+	}
+	log_info("event=drain.done stage=%s seen=%lu loaded=%lu "
+	    "duplicates=%lu rejected=%lu retried=%lu batches=%lu "
+	    "values=%lu ms=%.0f values_per_s=%.0f file_ms_p50=%.3f "
+	    "file_ms_p99=%.3f file_ms_max=%.3f exit=%d", DL_STAGE,
+	    st->seen, run->loaded, run->duplicates, st->rejected,
+	    st->retried, st->batches, run->values, ms,
+	    ms > 0 ? run->values * 1000.0 / ms : 0, p50, p99, pmax, rc);
+}
+
 static int
 drain_mode(struct dl_conf *cf)
 {
@@ -370,9 +420,8 @@ drain_mode(struct dl_conf *cf)
 	struct drain_stats st;
 	struct dl_run run;
 	struct drain *d;
-	struct timespec t0, t1;
+	struct timespec t0;
 	char in[PATH_MAX], err[512];
-	double ms, p50 = 0, p99 = 0, pmax = 0;
 	int rc;
 
 	if ((size_t)snprintf(in, sizeof(in), "%s/db-load", cf->spool_dir) >=
@@ -392,9 +441,11 @@ drain_mode(struct dl_conf *cf)
 	if ((d = drain_open(in, NULL, cf->audit ? cf->audit_spool : NULL, &o,
 	    err, sizeof(err))) == NULL)
 		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = drain_run(d, handle, &run, &st);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	run.t0 = &t0;
+	cf->linger.before = pass_begin;
+	cf->linger.after = pass_end;
+	cf->linger.arg = &run;
+	rc = drain_linger(d, handle, &run, &cf->linger, &st);
 	drain_close(d);
 	if (run.in_txn) {
 		/* Only after an I/O error of the spool: nothing committed. */
@@ -403,21 +454,6 @@ drain_mode(struct dl_conf *cf)
 	}
 	if (run.exit_code != 0 && (rc == 0 || rc == EX_TEMPFAIL))
 		rc = run.exit_code;
-	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-	if (run.nlat > 0) {
-		qsort(run.lat_ms, run.nlat, sizeof(*run.lat_ms), dbl_cmp);
-		p50 = run.lat_ms[run.nlat / 2];
-		p99 = run.lat_ms[(run.nlat * 99) / 100];
-		pmax = run.lat_ms[run.nlat - 1];
-	}
-	if (st.seen > 0 || rc != 0)
-		log_info("event=drain.done stage=%s seen=%lu loaded=%lu "
-		    "duplicates=%lu rejected=%lu retried=%lu batches=%lu "
-		    "values=%lu ms=%.0f values_per_s=%.0f file_ms_p50=%.3f "
-		    "file_ms_p99=%.3f file_ms_max=%.3f exit=%d", DL_STAGE,
-		    st.seen, run.loaded, run.duplicates, st.rejected,
-		    st.retried, st.batches, run.values, ms,
-		    ms > 0 ? run.values * 1000.0 / ms : 0, p50, p99, pmax, rc);
 	run_free(&run);
 	return rc;
 }
