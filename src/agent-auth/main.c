@@ -1683,6 +1683,7 @@ main(int argc, char *argv[])
 	free(cf.user);
 	free(cf.audit_spool);
 	free(cf.state_file);
+	free(cf.verified_cache);
 	free(cf.producer);
 	free(cf.recv_pubkey);
 	free(cf.stamp_key);
