@@ -451,6 +451,17 @@ al_frame_parse(const void *buf, size_t len, struct al_frame *f)
 	return AL_OK;
 }
 
+int
+al_tail_torn(const unsigned char *p, size_t n, int rc)
+{
+	if (rc == AL_SHORT)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
 void
 al_frame_encode(struct al_buf *out, const struct al_frame *f)
 {
@@ -1041,6 +1052,39 @@ al_ckpt_body_hash(const char *note, const struct al_ckpt *c,
 	SHA256((const unsigned char *)note, c->bodylen, out);
 }
 
+/*
+ * The signed note inside a checkpoint frame whose framing may be damaged
+ * (a flipped length, magic or CRC): the note starts right after the
+ * fixed body header and runs over its seven body lines, the blank line
+ * and every signature line.  0 and the span, or -1 if none is there.
+ */
+int
+al_note_in_frame(const unsigned char *p, size_t n, const char **note,
+    size_t *nlen)
+{
+	size_t start = 8 + AL_BODY_FIXED, pos = start;
+	const unsigned char *nl;
+	int sigs = 0;
+
+	for (int lines = 0; lines < 8; lines++) {
+		if (pos >= n || (nl = memchr(p + pos, '\n', n - pos)) == NULL)
+			return -1;
+		pos = nl - p + 1;
+	}
+	if (p[pos - 2] != '\n')
+		return -1;		/* the eighth line is not blank */
+	while (pos + 4 <= n && memcmp(p + pos, AL_EMDASH " ", 4) == 0 &&
+	    (nl = memchr(p + pos, '\n', n - pos)) != NULL) {
+		pos = nl - p + 1;
+		sigs++;
+	}
+	if (sigs == 0)
+		return -1;
+	*note = (const char *)p + start;
+	*nlen = pos - start;
+	return 0;
+}
+
 /* Key certificates */
 
 int
@@ -1575,40 +1619,161 @@ int
 al_json_member(const char *buf, size_t n, const char *key, const char **val,
     size_t *vallen)
 {
-	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0, kl = strlen(key);
+	const char *v;
+	size_t vl;
 
-	skip_ws(s, n, &i);
-	if (i >= n || s[i] != '{')
+	/* A string member only: its text follows the opening quote. */
+	if (strchr(key, '.') != NULL || !al_json_get(buf, n, key, &v, &vl) ||
+	    v == buf || v[-1] != '"')
 		return 0;
-	i++;
+	*val = v;
+	*vallen = vl;
+	return 1;
+}
+
+/*
+ * The raw text of the member at a dotted path of nested objects ("a.b"):
+ * a string's inside (still escaped), or any other value as written.
+ * 1 found, 0 not.  Bounded by n on any input.
+ */
+int
+al_json_get(const char *buf, size_t n, const char *path, const char **val,
+    size_t *vallen)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	const char *key = path;
+
 	for (;;) {
-		size_t ks, ke, vs;
+		const char *dot = strchr(key, '.');
+		size_t kl = dot ? (size_t)(dot - key) : strlen(key);
+		int found = 0;
 
 		skip_ws(s, n, &i);
-		if (i >= n || s[i] != '"')
-			return 0;
-		ks = i + 1;
-		json_string(s, n, &i);
-		ke = i - 1;
-		skip_ws(s, n, &i);
-		if (i >= n || s[i] != ':')
+		if (i >= n || s[i] != '{')
 			return 0;
 		i++;
-		skip_ws(s, n, &i);
-		vs = i;
-		if (ke - ks == kl && memcmp(s + ks, key, kl) == 0) {
+		for (;;) {
+			size_t ks, ke;
+
+			skip_ws(s, n, &i);
 			if (i >= n || s[i] != '"')
 				return 0;
-			json_string(s, n, &i);
-			*val = buf + vs + 1;
-			*vallen = i - vs - 2;
+			ks = i + 1;
+			if (json_string(s, n, &i) != NULL)
+				return 0;
+			ke = i - 1;
+			skip_ws(s, n, &i);
+			if (i >= n || s[i] != ':')
+				return 0;
+			i++;
+			skip_ws(s, n, &i);
+			if (ke - ks == kl && memcmp(s + ks, key, kl) == 0) {
+				found = 1;
+				break;
+			}
+			skip_value(s, n, &i);
+			skip_ws(s, n, &i);
+			if (i >= n || s[i] != ',')
+				return 0;
+			i++;
+		}
+		if (!found)
+			return 0;
+		if (dot == NULL) {
+			size_t vs = i;
+
+			if (i < n && s[i] == '"') {
+				if (json_string(s, n, &i) != NULL)
+					return 0;
+				*val = buf + vs + 1;
+				*vallen = i - vs - 2;
+			} else {
+				skip_value(s, n, &i);
+				if (i > n || i == vs)
+					return 0;
+				*val = buf + vs;
+				*vallen = i - vs;
+			}
 			return 1;
 		}
-		skip_value(s, n, &i);
-		skip_ws(s, n, &i);
-		if (i >= n || s[i] != ',')
-			return 0;
-		i++;
+		key = dot + 1;
 	}
+}
+
+/*
+ * Decode the inside of a JSON string (escapes, \u with surrogate pairs,
+ * to UTF-8).  The result is NUL-terminated; -1 if malformed or longer
+ * than max-1.
+ */
+ssize_t
+al_json_unescape(const char *in, size_t n, char *out, size_t max)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		unsigned int c = (unsigned char)in[i];
+
+		if (c != '\\') {
+			if (o + 1 >= max)
+				return -1;
+			out[o++] = c;
+			i++;
+			continue;
+		}
+		if (i + 1 >= n)
+			return -1;
+		switch (in[i + 1]) {
+		case '"': case '\\': case '/':
+			c = in[i + 1];
+			break;
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u': {
+			unsigned int lo;
+
+			if (hex4((const unsigned char *)in + i + 2, n - i - 2,
+			    &c) == -1)
+				return -1;
+			if (c >= 0xd800 && c <= 0xdbff) {
+				if (i + 12 > n || in[i + 6] != '\\' ||
+				    in[i + 7] != 'u' || hex4((const unsigned
+				    char *)in + i + 8, n - i - 8, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return -1;
+				c = 0x10000 + ((c - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				i += 6;
+			} else if (c >= 0xdc00 && c <= 0xdfff)
+				return -1;
+			i += 4;
+			break;
+		}
+		default:
+			return -1;
+		}
+		i += 2;
+		if (o + 5 >= max)
+			return -1;
+		if (c < 0x80)
+			out[o++] = c;
+		else if (c < 0x800) {
+			out[o++] = 0xc0 | c >> 6;
+			out[o++] = 0x80 | (c & 0x3f);
+		} else if (c < 0x10000) {
+			out[o++] = 0xe0 | c >> 12;
+			out[o++] = 0x80 | ((c >> 6) & 0x3f);
+			out[o++] = 0x80 | (c & 0x3f);
+		} else {
+			out[o++] = 0xf0 | c >> 18;
+			out[o++] = 0x80 | ((c >> 12) & 0x3f);
+			out[o++] = 0x80 | ((c >> 6) & 0x3f);
+			out[o++] = 0x80 | (c & 0x3f);
+		}
+	}
+	out[o] = '\0';
+	return o;
 }

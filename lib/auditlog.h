@@ -90,6 +90,13 @@ struct al_frame {
 };
 
 int	al_frame_parse(const void *buf, size_t len, struct al_frame *);
+/*
+ * After al_frame_parse() returned rc for the n bytes at p, the end of a
+ * log: 1 if they are a torn write (a prefix of a frame, its length
+ * reaching past the end, or zeros), 0 if damage (a whole frame with a
+ * bad CRC, a bad magic or length).
+ */
+int	al_tail_torn(const unsigned char *p, size_t n, int rc);
 const char *al_frame_error(int);
 /* Append the frame (body from f's fields, f->chain) to out. */
 void	al_frame_encode(struct al_buf *out, const struct al_frame *);
@@ -197,6 +204,10 @@ int	al_ckpt_verify(const char *note, const struct al_ckpt *,
 void	al_ckpt_body_hash(const char *note, const struct al_ckpt *,
 	    unsigned char out[AL_HASH]);
 
+/* The note in a (possibly damaged) checkpoint frame; 0 found, -1 not. */
+int	al_note_in_frame(const unsigned char *, size_t, const char **note,
+	    size_t *nlen);
+
 /* Key certificate: the next epoch's public key, signed by the current. */
 struct al_keycert {
 	char		 origin[AL_ORIGIN_MAX];
@@ -250,5 +261,10 @@ int	al_json_check(const char *, size_t, size_t *at, char *why,
 /* A top-level string member's raw (still escaped) text; 1 found. */
 int	al_json_member(const char *, size_t, const char *key,
 	    const char **val, size_t *vallen);
+/* The raw text of the member at a dotted path ("octo.data"); 1 found. */
+int	al_json_get(const char *, size_t, const char *path,
+	    const char **val, size_t *vallen);
+/* A JSON string's inside decoded to UTF-8 (NUL-terminated); -1 bad. */
+ssize_t	al_json_unescape(const char *, size_t, char *out, size_t max);
 
 #endif

@@ -41,6 +41,7 @@ struct verifier {
 	/* options */
 	int		 forensic, quiet, json, verbose, keep;
 	int		 have_now, strict_liveness;
+	int		 xmode;		/* exported lines: offset = line */
 	uint64_t	 now_ns, max_age_ns;
 	struct ext_ckpt	 ext[MAX_EXT];
 	int		 next;
@@ -61,7 +62,9 @@ struct verifier {
 	uint64_t	 last_ckpt_time, last_rec_time, epoch_seconds;
 	uint64_t	 checkpoints, records, boots, recoveries, segments;
 	uint64_t	 recovered_first, recovered_last;
+	uint64_t	 damaged_checkpoints;	/* set aside, unverifiable */
 	int		 boot_since_ckpt;
+	void		*since_md;	/* EVP_MD_CTX: leaves since sealed */
 	/* for proofs */
 	unsigned char	(*leaves)[AL_HASH];
 	size_t		 nleaves, capleaves;
@@ -78,6 +81,11 @@ struct verifier {
 int	av_init(struct verifier *, const char *vkey);
 /* Verify the log under logdir; the verdict is v->verdict (V_*). */
 void	av_verify_log(struct verifier *, const char *logdir);
+/*
+ * Verify audit-export's JSON lines: a file, or every file of a
+ * directory (in the order of their first items); gaps are deletions.
+ */
+void	av_verify_export(struct verifier *, const char *path);
 void	av_free(struct verifier *);
 
 #endif

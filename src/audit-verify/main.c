@@ -97,6 +97,17 @@ load_ext(struct verifier *v, const char *file)
 	free(buf);
 }
 
+/* A log directory (it has seg/), else exported JSON lines. */
+static int
+is_log(const char *path)
+{
+	char p[4096];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/seg", path);
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 static void
 json_str(FILE *fp, const char *s)
 {
@@ -112,6 +123,19 @@ json_str(FILE *fp, const char *s)
 			fputc(c, fp);
 	}
 	fputc('"', fp);
+}
+
+/* " kind=K segment=S offset=O: message" (exported lines: " line=N"). */
+static int where_lines;
+
+static void
+print_where(const struct finding *f)
+{
+	if (where_lines)
+		printf(" kind=%s line=%zu: %s\n", f->kind, f->offset, f->msg);
+	else
+		printf(" kind=%s segment=%llu offset=%zu: %s\n", f->kind,
+		    (unsigned long long)f->segno, f->offset, f->msg);
 }
 
 static const char *
@@ -145,7 +169,8 @@ print_report(struct verifier *v)
 		json_str(stdout, v->origin);
 		printf(",\"size\":%llu,\"sealed\":%llu,\"records\":%llu,"
 		    "\"checkpoints\":%llu,\"epoch\":%llu,\"segments\":%llu,"
-		    "\"boots\":%llu,\"recoveries\":%llu,\"last_checkpoint\":"
+		    "\"boots\":%llu,\"recoveries\":%llu,\"damaged\":%llu,"
+		    "\"last_checkpoint\":"
 		    "\"%s\"", (unsigned long long)v->tree.size,
 		    (unsigned long long)v->sealed,
 		    (unsigned long long)v->records,
@@ -153,7 +178,8 @@ print_report(struct verifier *v)
 		    (unsigned long long)v->epoch,
 		    (unsigned long long)v->segments,
 		    (unsigned long long)v->boots,
-		    (unsigned long long)v->recoveries, t);
+		    (unsigned long long)v->recoveries,
+		    (unsigned long long)v->damaged_checkpoints, t);
 		if (first != NULL && first->have_seq)
 			printf(",\"first_failing_seq\":%llu",
 			    (unsigned long long)first->seq);
@@ -167,8 +193,12 @@ print_report(struct verifier *v)
 			if (f->have_seq)
 				printf("\"seq\":%llu,",
 				    (unsigned long long)f->seq);
-			printf("\"segment\":%llu,\"offset\":%zu,\"message\":",
-			    (unsigned long long)f->segno, f->offset);
+			if (v->xmode)
+				printf("\"line\":%zu,\"message\":", f->offset);
+			else
+				printf("\"segment\":%llu,\"offset\":%zu,"
+				    "\"message\":", (unsigned long long)f->segno,
+				    f->offset);
 			json_str(stdout, f->msg);
 			putchar('}');
 		}
@@ -177,37 +207,37 @@ print_report(struct verifier *v)
 	}
 	if (v->quiet && v->verdict == V_PASS)
 		return;
+	where_lines = v->xmode;
 	if (first == NULL)
 		printf("audit-verify: PASS origin=%s records=%llu size=%llu "
 		    "checkpoints=%llu epoch=%llu segments=%llu boots=%llu "
-		    "recoveries=%llu last_checkpoint=%s\n", v->origin,
-		    (unsigned long long)v->records,
+		    "recoveries=%llu damaged=%llu last_checkpoint=%s\n",
+		    v->origin, (unsigned long long)v->records,
 		    (unsigned long long)v->sealed,
 		    (unsigned long long)v->checkpoints,
 		    (unsigned long long)v->epoch,
 		    (unsigned long long)v->segments,
 		    (unsigned long long)v->boots,
-		    (unsigned long long)v->recoveries, t);
+		    (unsigned long long)v->recoveries,
+		    (unsigned long long)v->damaged_checkpoints, t);
 	else {
 		printf("audit-verify: %s", verdict_name(v->verdict));
 		if (first->have_seq)
 			printf(" seq=%llu", (unsigned long long)first->seq);
-		printf(" kind=%s segment=%llu offset=%zu: %s\n", first->kind,
-		    (unsigned long long)first->segno, first->offset,
-		    first->msg);
+		print_where(first);
 	}
 	for (size_t i = 0; i < v->nf; i++) {
 		const struct finding *f = &v->f[i];
 
 		if (f == first || (!v->verbose && !v->forensic &&
-		    f->level == 0 && strcmp(f->kind, "recovered") != 0))
+		    f->level == 0 && strcmp(f->kind, "recovered") != 0 &&
+		    strcmp(f->kind, "damaged-checkpoint") != 0))
 			continue;
 		printf("  %s", f->level == V_FAIL ? "FAIL" : f->level ==
 		    V_POLICY ? "UNSEALED" : "note");
 		if (f->have_seq)
 			printf(" seq=%llu", (unsigned long long)f->seq);
-		printf(" kind=%s segment=%llu offset=%zu: %s\n", f->kind,
-		    (unsigned long long)f->segno, f->offset, f->msg);
+		print_where(f);
 	}
 }
 
@@ -601,7 +631,10 @@ main(int argc, char *argv[])
 	load_vkey(&v, vkey, vkeyfile);
 	for (int i = 0; i < next; i++)
 		load_ext(&v, exts[i]);
-	av_verify_log(&v, argv[0]);
+	if (is_log(argv[0]))
+		av_verify_log(&v, argv[0]);
+	else
+		av_verify_export(&v, argv[0]);
 	print_report(&v);
 	rc = v.verdict;
 	free(exts);
