@@ -661,6 +661,93 @@ al_consistency_proof(const unsigned char (*leaves)[AL_HASH], uint64_t n,
 	return cnt;
 }
 
+/* Where the hashes of a consistency proof from a compact range come from. */
+struct cr_src {
+	const struct al_tree *old;	/* the compact range at size m */
+	const unsigned char (*nl)[AL_HASH];	/* leaves m .. n-1 */
+	uint64_t	 m;
+};
+
+/*
+ * MTH(D[a:b]): within [0, m) it is one of the compact range's perfect
+ * subtrees (a consistency proof needs no other), within [m, n) it is
+ * computed from the new leaves; a range across m is never asked for.
+ */
+static int
+cr_mth(const struct cr_src *s, uint64_t a, uint64_t b,
+    unsigned char out[AL_HASH])
+{
+	uint64_t off = 0;
+	int ix = 0;
+
+	if (a >= s->m) {
+		al_mth(s->nl + (a - s->m), b - a, out);
+		return 0;
+	}
+	for (int bit = 63; bit >= 0 && b <= s->m; bit--) {
+		uint64_t sz = 1ULL << bit;
+
+		if (!(s->m & sz))
+			continue;
+		if (off == a && off + sz == b && ix < s->old->n) {
+			memcpy(out, s->old->h[ix], AL_HASH);
+			return 0;
+		}
+		off += sz;
+		ix++;
+	}
+	return -1;
+}
+
+/* subproof() over absolute offsets, hashes from cr_mth(). */
+static int
+cr_subproof(const struct cr_src *s, uint64_t off, uint64_t n, uint64_t m,
+    int b, unsigned char (*path)[AL_HASH], int max, int *cnt)
+{
+	uint64_t k;
+
+	if (m == n) {
+		if (!b) {
+			if (*cnt >= max || cr_mth(s, off, off + n,
+			    path[*cnt]) == -1)
+				return -1;
+			(*cnt)++;
+		}
+		return 0;
+	}
+	k = split(n);
+	if (m <= k) {
+		if (cr_subproof(s, off, k, m, b, path, max, cnt) == -1 ||
+		    *cnt >= max || cr_mth(s, off + k, off + n, path[*cnt]) ==
+		    -1)
+			return -1;
+	} else {
+		if (cr_subproof(s, off + k, n - k, m - k, 0, path, max, cnt) ==
+		    -1 || *cnt >= max || cr_mth(s, off, off + k, path[*cnt]) ==
+		    -1)
+			return -1;
+	}
+	(*cnt)++;
+	return 0;
+}
+
+int
+al_consistency_proof_cr(const struct al_tree *old,
+    const unsigned char (*nl)[AL_HASH], uint64_t n,
+    unsigned char (*path)[AL_HASH], int max)
+{
+	struct cr_src s = { old, nl, old->size };
+	int cnt = 0;
+
+	if (old->size > n)
+		return -1;
+	if (old->size == 0 || old->size == n)
+		return 0;
+	if (cr_subproof(&s, 0, n, old->size, 1, path, max, &cnt) == -1)
+		return -1;
+	return cnt;
+}
+
 int
 al_inclusion_verify(uint64_t index, uint64_t size,
     const unsigned char leaf[AL_HASH], const unsigned char (*path)[AL_HASH],
@@ -806,13 +893,14 @@ al_ed25519_verify(const unsigned char pk[AL_PK], const void *msg, size_t len,
 	return rc;
 }
 
-void
-al_keyid(const char *name, const unsigned char pk[AL_PK],
-    unsigned char out[AL_KEYID])
+/* SHA-256(name || "\n" || type || pk)[:4]: signed-note key ids. */
+static void
+keyid_typed(const char *name, unsigned char type,
+    const unsigned char pk[AL_PK], unsigned char out[AL_KEYID])
 {
 	unsigned char h[AL_HASH];
 	SHA256_CTX c;
-	static const unsigned char mid[2] = { '\n', 0x01 };
+	const unsigned char mid[2] = { '\n', type };
 
 	SHA256_Init(&c);
 	SHA256_Update(&c, name, strlen(name));
@@ -820,6 +908,13 @@ al_keyid(const char *name, const unsigned char pk[AL_PK],
 	SHA256_Update(&c, pk, AL_PK);
 	SHA256_Final(h, &c);
 	memcpy(out, h, AL_KEYID);
+}
+
+void
+al_keyid(const char *name, const unsigned char pk[AL_PK],
+    unsigned char out[AL_KEYID])
+{
+	keyid_typed(name, AL_SIG_ED25519, pk, out);
 }
 
 /* Names in notes: no spaces, no '+', no control bytes. */
@@ -834,9 +929,10 @@ name_ok(const char *s, size_t n)
 	return 1;
 }
 
-int
-al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
-    size_t outlen)
+/* A signed-note verifier key "name+hex(keyid)+base64(type||pk)". */
+static int
+vkey_format(const char *name, unsigned char type,
+    const unsigned char pk[AL_PK], char *out, size_t outlen)
 {
 	unsigned char id[AL_KEYID], raw[1 + AL_PK];
 	char idh[2 * AL_KEYID + 1], b[64];
@@ -844,17 +940,17 @@ al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
 
 	if (!name_ok(name, strlen(name)))
 		return -1;
-	al_keyid(name, pk, id);
+	keyid_typed(name, type, pk, id);
 	al_hex(id, AL_KEYID, idh);
-	raw[0] = 0x01;
+	raw[0] = type;
 	memcpy(raw + 1, pk, AL_PK);
 	al_b64_encode(raw, sizeof(raw), b, sizeof(b));
 	n = snprintf(out, outlen, "%s+%s+%s", name, idh, b);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-int
-al_vkey_parse(const char *s, char *name, size_t namelen,
+static int
+vkey_parse(const char *s, unsigned char type, char *name, size_t namelen,
     unsigned char pk[AL_PK])
 {
 	const char *p1 = strchr(s, '+'), *p2;
@@ -874,11 +970,25 @@ al_vkey_parse(const char *s, char *name, size_t namelen,
 	if (p2[1 + bl] != '\0' && strcmp(p2 + 1 + bl, "\n") != 0)
 		return -1;
 	if (al_b64_decode(p2 + 1, bl, raw, sizeof(raw)) != (ssize_t)sizeof(raw)
-	    || raw[0] != 0x01)
+	    || raw[0] != type)
 		return -1;
 	memcpy(pk, raw + 1, AL_PK);
-	al_keyid(name, pk, want);
+	keyid_typed(name, type, pk, want);
 	return memcmp(id, want, AL_KEYID) == 0 ? 0 : -1;
+}
+
+int
+al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
+    size_t outlen)
+{
+	return vkey_format(name, AL_SIG_ED25519, pk, out, outlen);
+}
+
+int
+al_vkey_parse(const char *s, char *name, size_t namelen,
+    unsigned char pk[AL_PK])
+{
+	return vkey_parse(s, AL_SIG_ED25519, name, namelen, pk);
 }
 
 /* Checkpoints */
@@ -1083,6 +1193,81 @@ al_note_in_frame(const unsigned char *p, size_t n, const char **note,
 	*note = (const char *)p + start;
 	*nlen = pos - start;
 	return 0;
+}
+
+/* Witness cosignatures (C2SP tlog-cosignature, cosignature/v1) */
+
+int
+al_cosig_vkey_format(const char *name, const unsigned char pk[AL_PK],
+    char *out, size_t outlen)
+{
+	return vkey_format(name, AL_SIG_COSIG, pk, out, outlen);
+}
+
+int
+al_cosig_vkey_parse(const char *s, char *name, size_t namelen,
+    unsigned char pk[AL_PK])
+{
+	return vkey_parse(s, AL_SIG_COSIG, name, namelen, pk);
+}
+
+void
+al_cosig_message(const char *body, size_t bodylen, uint64_t t,
+    struct al_buf *out)
+{
+	al_buf_printf(out, "cosignature/v1\ntime %llu\n",
+	    (unsigned long long)t);
+	al_buf_put(out, body, bodylen);
+}
+
+void
+al_cosig_line(const char *name, const unsigned char pk[AL_PK], uint64_t t,
+    const unsigned char sig[AL_SIG], struct al_buf *out)
+{
+	unsigned char raw[AL_KEYID + 8 + AL_SIG];
+	char b[160];
+
+	keyid_typed(name, AL_SIG_COSIG, pk, raw);
+	al_be64(raw + AL_KEYID, t);
+	memcpy(raw + AL_KEYID + 8, sig, AL_SIG);
+	al_b64_encode(raw, sizeof(raw), b, sizeof(b));
+	al_buf_printf(out, AL_EMDASH " %s %s\n", name, b);
+}
+
+int
+al_cosig_verify(const char *note, size_t len, const struct al_ckpt *c,
+    const char *name, const unsigned char pk[AL_PK], uint64_t *t)
+{
+	const char *p = note + c->bodylen + 1, *end = note + len, *l;
+	unsigned char id[AL_KEYID];
+	size_t ll, nl = strlen(name);
+	int ok = -1;
+
+	keyid_typed(name, AL_SIG_COSIG, pk, id);
+	if (c->bodylen + 1 > len)
+		return -1;
+	while (ok == -1 && next_line(&p, end, &l, &ll) == 0) {
+		unsigned char raw[AL_KEYID + 8 + AL_SIG + 1];
+		struct al_buf m = { 0 };
+		uint64_t ts;
+
+		if (ll < 4 + nl + 1 || memcmp(l, AL_EMDASH " ", 4) != 0 ||
+		    memcmp(l + 4, name, nl) != 0 || l[4 + nl] != ' ' ||
+		    al_b64_decode(l + 5 + nl, ll - 5 - nl, raw, sizeof(raw)) !=
+		    AL_KEYID + 8 + AL_SIG || memcmp(raw, id, AL_KEYID) != 0)
+			continue;
+		ts = al_get64(raw + AL_KEYID);
+		if (ts > INT64_MAX)
+			continue;
+		al_cosig_message(note, c->bodylen, ts, &m);
+		if (al_ed25519_verify(pk, m.p, m.len, raw + AL_KEYID + 8) ==
+		    0) {
+			*t = ts;
+			ok = 0;
+		}
+		al_buf_free(&m);
+	}
+	return ok;
 }
 
 /* Key certificates */

@@ -41,6 +41,8 @@
 #define AL_JSON_DEPTH	64
 #define AL_TREE_MAXH	64
 #define AL_VERSION	1
+#define AL_SIG_ED25519	0x01	/* signed-note key type: the log's keys */
+#define AL_SIG_COSIG	0x04	/* tlog-cosignature/v1 Ed25519 witness keys */
 
 enum al_type {
 	AL_RECORD = 1,		/* a producer's event (JSON) */
@@ -152,6 +154,13 @@ int	al_inclusion_proof(const unsigned char (*leaves)[AL_HASH], uint64_t n,
 	    uint64_t m, unsigned char (*path)[AL_HASH], int max);
 int	al_consistency_proof(const unsigned char (*leaves)[AL_HASH],
 	    uint64_t n, uint64_t m, unsigned char (*path)[AL_HASH], int max);
+/*
+ * The same proof from old->size to n without every leaf: old is the
+ * compact range at the old size, nl the leaf hashes from there to n.
+ */
+int	al_consistency_proof_cr(const struct al_tree *old,
+	    const unsigned char (*nl)[AL_HASH], uint64_t n,
+	    unsigned char (*path)[AL_HASH], int max);
 /* RFC 9162 §2.1.3.2 / §2.1.4.2: 0 valid, -1 not. */
 int	al_inclusion_verify(uint64_t index, uint64_t size,
 	    const unsigned char leaf[AL_HASH],
@@ -203,6 +212,25 @@ int	al_ckpt_verify(const char *note, const struct al_ckpt *,
 /* SHA-256 of the note's body, the "prev" of the next checkpoint. */
 void	al_ckpt_body_hash(const char *note, const struct al_ckpt *,
 	    unsigned char out[AL_HASH]);
+
+/*
+ * Witness cosignatures, C2SP tlog-cosignature v1 (Ed25519): key id
+ * SHA-256(name || "\n" || 0x04 || pk)[:4], vkey type 0x04, the line
+ * "— <name> base64(keyid || BE64(time) || sig)" over the message
+ * "cosignature/v1\ntime <time>\n" || the checkpoint's body.
+ */
+int	al_cosig_vkey_format(const char *name, const unsigned char pk[AL_PK],
+	    char *out, size_t outlen);
+int	al_cosig_vkey_parse(const char *s, char *name, size_t namelen,
+	    unsigned char pk[AL_PK]);
+void	al_cosig_message(const char *body, size_t bodylen, uint64_t t,
+	    struct al_buf *out);
+void	al_cosig_line(const char *name, const unsigned char pk[AL_PK],
+	    uint64_t t, const unsigned char sig[AL_SIG], struct al_buf *out);
+/* 0 and *t if the note (len bytes, parsed into c) carries a valid
+ * cosignature by name and pk; -1 if not. */
+int	al_cosig_verify(const char *note, size_t len, const struct al_ckpt *,
+	    const char *name, const unsigned char pk[AL_PK], uint64_t *t);
 
 /* The note in a (possibly damaged) checkpoint frame; 0 found, -1 not. */
 int	al_note_in_frame(const unsigned char *, size_t, const char **note,

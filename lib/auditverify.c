@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -673,8 +674,10 @@ av_free(struct verifier *v)
 		free(v->ckpts[i].note);
 	free(v->ckpts);
 	free(v->f);
-	for (int i = 0; i < v->next; i++)
+	for (int i = 0; i < v->next; i++) {
 		free(v->ext[i].file);
+		free(v->ext[i].note);
+	}
 	EVP_MD_CTX_free(v->since_md);
 	memset(v, 0, sizeof(*v));
 }
@@ -692,21 +695,64 @@ finish(struct verifier *v)
 	for (int i = 0; i < v->next; i++) {
 		struct ext_ckpt *e = &v->ext[i];
 
+		/* Kept elsewhere, so signed by the log's key of its epoch
+		 * (where the key chain reaches that far). */
+		if (e->note != NULL && e->c.epoch <= v->epoch &&
+		    al_ckpt_verify(e->note, &e->c, v->pks[e->c.epoch]) == -1) {
+			report(v, V_FAIL, "signature", 1, e->c.size, 0, "%s: the "
+			    "checkpoint for size %llu is not signed by the log's "
+			    "key of epoch %llu", e->file,
+			    (unsigned long long)e->c.size,
+			    (unsigned long long)e->c.epoch);
+			continue;
+		}
 		if (e->c.size > v->sealed)
 			report(v, V_FAIL, "truncation", 1, v->sealed, 0,
-			    "local log truncated below witnessed size %llu "
-			    "(%s); it is sealed to %llu only",
+			    "local log truncated below %s size %llu "
+			    "(%s); it is sealed to %llu only", e->cosigned ?
+			    "the cosigned" : "witnessed",
 			    (unsigned long long)e->c.size, e->file,
 			    (unsigned long long)v->sealed);
 		else if (e->seen && memcmp(e->local_root, e->c.root, AL_HASH)
 		    != 0)
 			report(v, V_FAIL, "equivocation", 1, e->c.size, 0,
 			    "two roots for size %llu: the local log and %s "
-			    "disagree", (unsigned long long)e->c.size,
-			    e->file);
-		else if (e->c.size == 0 && v->sealed > 0) {
-			/* The empty tree is consistent with anything. */
-		}
+			    "disagree (records rewritten after %s)",
+			    (unsigned long long)e->c.size, e->file,
+			    e->cosigned ? "the witness cosigned them" :
+			    "that checkpoint was kept");
+	}
+	if (v->have_witness) {
+		const struct ext_ckpt *best = NULL;
+		uint64_t now = v->have_now ? v->now_ns / 1000000000ULL :
+		    (uint64_t)time(NULL);
+		uint64_t age = (v->max_age_ns ? v->max_age_ns :
+		    2 * (v->epoch_seconds ? v->epoch_seconds : 60) *
+		    1000000000ULL) / 1000000000ULL;
+
+		for (int i = 0; i < v->next; i++)
+			if (v->ext[i].cosigned && (best == NULL ||
+			    v->ext[i].cosig_time > best->cosig_time))
+				best = &v->ext[i];
+		if (best == NULL)
+			report(v, V_POLICY, "unwitnessed", 0, 0, 0, "no "
+			    "checkpoint of this log cosigned by the witness %s "
+			    "(looked in %s)", v->wname, v->wwhere);
+		else if (best->cosig_time + age < now)
+			report(v, V_POLICY, "stale", 1, best->c.size, 0, "the "
+			    "newest cosignature by %s (size %llu) is %llu s old "
+			    "(limit %llu s): the witness stopped seeing "
+			    "checkpoints", v->wname,
+			    (unsigned long long)best->c.size,
+			    (unsigned long long)(now - best->cosig_time),
+			    (unsigned long long)age);
+		else if (!v->quiet && best->c.size <= v->sealed)
+			report(v, 0, "witnessed", 1, best->c.size, 0, "%s "
+			    "cosigned size %llu %llu s ago; the log is "
+			    "consistent with it", v->wname,
+			    (unsigned long long)best->c.size,
+			    (unsigned long long)(now > best->cosig_time ?
+			    now - best->cosig_time : 0));
 	}
 	if (v->have_now && v->checkpoints > 0) {
 		uint64_t age = v->max_age_ns ? v->max_age_ns :

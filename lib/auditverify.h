@@ -35,6 +35,10 @@ struct ext_ckpt {
 	struct al_ckpt	 c;
 	int		 seen;		/* the local log reached its size */
 	unsigned char	 local_root[AL_HASH];
+	char		*note;		/* the note (its signature checked) */
+	size_t		 notelen;
+	int		 cosigned;	/* by the --witness key */
+	uint64_t	 cosig_time;	/* its timestamp (Unix seconds) */
 };
 
 struct verifier {
@@ -45,6 +49,11 @@ struct verifier {
 	uint64_t	 now_ns, max_age_ns;
 	struct ext_ckpt	 ext[MAX_EXT];
 	int		 next;
+	/* --witness: its key; a cosigned checkpoint is required */
+	int		 have_witness;
+	char		 wname[AL_ORIGIN_MAX];
+	unsigned char	 wpk[AL_PK];
+	char		 wwhere[256];	/* where cosigned notes were looked for */
 	/* trust anchor */
 	char		 origin[AL_ORIGIN_MAX];
 	unsigned char	 pk0[AL_PK];

@@ -1067,6 +1067,229 @@ PY
 	assert_equal "$status" 1
 }
 
+# witness_conf: a witness (its key, state and published directories) and
+# audit-export's witness sink handing it checkpoints; sets WVKEY.
+witness_conf() {
+	mkdir -p "$T/wstate" "$T/wpub"
+	(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/wkey.pem" 2>/dev/null)
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/wkey.pem" "$T/wstate" "$T/wpub"
+	export_conf "out wit" "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl
+[audit-export.wit]
+type witness
+queue $T/spool/audit-witness
+cosigned $T/wpub
+[audit-witness]
+user $RUN_USER
+state_dir $T/wstate
+cosigned_dir $T/wpub
+key $T/wkey.pem
+name witness.test.example/w1
+logs $T/vkey
+producers $RUN_USER root"
+	"$BIN/audit-witness" -c "$T/a.conf" --vkey > "$T/wvkey" 2>>"$T/err"
+	WVKEY=$T/wvkey
+}
+
+# witness ARGS: audit-witness with the test configuration.
+witness() {
+	"$BIN/audit-witness" -d -c "$T/a.conf" "$@" 2>>"$T/err"
+}
+
+# witness_in < FILE: one submission on standard input (its log on stdout).
+witness_in() {
+	"$BIN/audit-witness" -c "$T/a.conf" - 2>&1
+}
+
+# verify_w [OPTIONS]: audit-verify requiring the witness's cosignature.
+verify_w() {
+	verify --witness "$WVKEY" --cosigned "$T/wpub" "$@"
+}
+
+@test "witness (issue 13.6, AT-09/AT-18): audit-export hands it the checkpoints, it cosigns (C2SP), audit-verify --witness catches truncation and a current-epoch rewrite" {
+	witness_conf
+	run cat "$WVKEY"
+	assert_output --regexp '^witness\.test\.example/w1\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$'
+	ev a 3
+	sign
+	sign --new-epoch
+	ev b 2
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	# The witness sees only the submission: old size, proof, key
+	# certificates, the checkpoint; never a record.
+	run cat "$Q/../audit-witness/new/"*
+	assert_output --regexp '^old 0'
+	assert_output --partial "keycert "
+	refute_output --partial '"i":'
+	run witness
+	assert_success
+	[ "$(ls "$Q/../audit-witness/new" | wc -l)" -eq 0 ]
+	run verify_w -v
+	assert_success
+	assert_output --partial "kind=witnessed"
+	# The cosignature, checked independently: C2SP tlog-cosignature
+	# v1 (key id over 0x04, "cosignature/v1\ntime T\n" + the body).
+	run python3 - "$T/wpub" "$WVKEY" <<'PY'
+import base64, glob, hashlib, sys, time
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+name, kid, b64 = open(sys.argv[2]).read().strip().split("+", 2)
+raw = base64.b64decode(b64)
+assert raw[0] == 4
+pk = raw[1:]
+assert hashlib.sha256(name.encode() + b"\n\x04" + pk).digest()[:4].hex() == kid
+note = open(glob.glob(sys.argv[1] + "/*.note")[0], "rb").read()
+body, sigs = note.split(b"\n\n", 1)
+body += b"\n"
+ok = 0
+for line in sigs.decode().splitlines():
+    dash, n, s = line.split(" ")
+    if n != name:
+        continue
+    s = base64.b64decode(s)
+    assert s[:4].hex() == kid and len(s) == 76
+    t = int.from_bytes(s[4:12], "big")
+    assert abs(t - time.time()) < 300
+    Ed25519PublicKey.from_public_bytes(pk).verify(s[12:], b"cosignature/v1\ntime %d\n" % t + body)
+    ok += 1
+print(ok)
+PY
+	assert_success
+	assert_output 1
+	# Records of the current epoch, exported and cosigned in turn (the
+	# sink submits from the witness's size with a consistency proof).
+	ev c 2
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	run cat "$Q/../audit-witness/new/"*
+	assert_output --regexp '^old [1-9][0-9]*'
+	witness
+	run verify_w
+	assert_success
+	cp -a "$T/log" "$T/clean"
+	# Cut back to an earlier checkpoint: a valid shorter log alone,
+	# truncation against the witness.
+	cut=$(evil frames "$T/log" | awk '$4 == "checkpoint" { n++; if (n == 2) print $5 }')
+	evil cut "$T/log" "$cut"
+	run verify
+	assert_success
+	run verify_w
+	assert_equal "$status" 1
+	assert_output --partial "kind=truncation"
+	assert_output --partial "below the cosigned size"
+	# A record of the current epoch rewritten with the stolen current
+	# key: inside the window alone, equivocation against the witness.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	k=$(evil frames "$T/log" | awk '$4 == "record" { s = $5 } END { print s }')
+	evil edit "$T/log" "$k" '{"tool":"forged"}' -r "$T/keys/slots"
+	run verify
+	assert_success
+	run verify_w
+	assert_equal "$status" 1
+	assert_output --partial "kind=equivocation"
+	# Freshness: a cosignature older than --max-age, or none at all.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	run verify_w --max-age 60 --now=$(( $(date +%s) + 3600 ))
+	assert_equal "$status" 2
+	assert_output --partial "newest cosignature by witness.test.example/w1"
+	mkdir "$T/nothing"
+	run verify --witness "$WVKEY" --cosigned "$T/nothing"
+	assert_equal "$status" 2
+	assert_output --partial "kind=unwitnessed"
+	# Exported lines verify against the witness too.
+	run verify_x "$T/state/out.jsonl" --witness "$WVKEY" --cosigned "$T/wpub"
+	assert_success
+}
+
+@test "witness (issue 13.6, AT-09): it refuses a fork and a rollback, moves forward only with a consistency proof, and keeps its state across runs" {
+	witness_conf
+	ev a 3
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	witness
+	for d in log keys state wpub; do cp -a "$T/$d" "$T/$d.1"; done
+	# restore SUFFIX: the log, keys and export cursors saved as *.SUFFIX.
+	restore() {
+		for d in log keys state; do
+			rm -rf "${T:?}/$d"
+			cp -a "$T/$d.$1" "$T/$d"
+		done
+	}
+	# History A goes on and is cosigned.
+	ev fork-a 2
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	cp "$Q"/../audit-witness/new/* "$T/sub-a"
+	witness
+	size_a=$(sed -n 2p "$T"/wpub/*.note)
+	for d in log keys state; do cp -a "$T/$d" "$T/$d.a"; done
+	# History B: the same start, other records, the same size; its
+	# submission made against what the witness had published then.
+	restore 1
+	ev fork-b 2
+	sign
+	[ "$(evil frames "$T/log" | awk '$4 == "checkpoint" { s = $5 } END { print s }')" -eq "$size_a" ]
+	sed -i "s|^cosigned .*|cosigned $T/wpub.1|" "$T/a.conf"
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-b"
+	run witness_in < "$T/sub-b"
+	assert_equal "$status" 65
+	assert_output --partial "rule=fork"
+	# A rollback: the first checkpoint again, from an empty witness view.
+	restore 1
+	rm -f "$T"/state/*.cursor
+	mkdir "$T/wpub.0"
+	sed -i "s|^cosigned .*|cosigned $T/wpub.0|" "$T/a.conf"
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-old"
+	grep -q '^old 0$' "$T/sub-old"
+	run witness_in < "$T/sub-old"
+	assert_equal "$status" 65
+	assert_output --partial "rule=rollback"
+	# Nothing moved, and the state holds in a new process: the fork is
+	# refused again, history A's checkpoint is what it cosigned.
+	run witness_in < "$T/sub-b"
+	assert_equal "$status" 65
+	assert_output --partial "rule=fork"
+	[ "$(sed -n 2p "$T"/wpub/*.note)" -eq "$size_a" ]
+	run witness_in < "$T/sub-a"
+	assert_success
+	assert_output --regexp "^— witness\.test\.example/w1 "
+	# History A goes on: the step needs a consistency proof that holds.
+	restore a
+	sed -i "s|^cosigned .*|cosigned $T/wpub|" "$T/a.conf"
+	ev more 3
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-c"
+	grep -q "^old $size_a$" "$T/sub-c"
+	sed '2s/^./A/; 2s/^AA/BA/' "$T/sub-c" > "$T/sub-bad"
+	! cmp -s "$T/sub-c" "$T/sub-bad"
+	run witness_in < "$T/sub-bad"
+	assert_equal "$status" 65
+	assert_output --partial "rule=consistency"
+	awk 'body || NR == 1 || $0 == "" { print; if ($0 == "") body = 1; next }
+	    !/^[A-Za-z0-9+\/]{43}=$/' "$T/sub-c" > "$T/sub-noproof"
+	[ "$(wc -l < "$T/sub-noproof")" -lt "$(wc -l < "$T/sub-c")" ]
+	run witness_in < "$T/sub-noproof"
+	assert_equal "$status" 65
+	assert_output --partial "rule=consistency"
+	run witness_in < "$T/sub-c"
+	assert_success
+	[ "$(sed -n 2p "$T"/wpub/*.note)" -gt "$size_a" ]
+	run verify_w
+	assert_success
+	[ "$(stat -c %a "$T"/wstate/*.state)" = 600 ]
+	[ "$(stat -c %a "$T"/wpub/*.note)" = 644 ]
+	# A damaged state is never taken for "nothing cosigned yet".
+	printf 'x' >> "$T"/wstate/*.state
+	run witness_in < "$T/sub-old"
+	assert_equal "$status" 74
+	assert_output --partial "damaged"
+}
+
 @test "AT-17 cursor lost, corrupted or rolled back: no loss, repeats carry the same ids" {
 	export_conf out "[audit-export.out]
 type jsonl
