@@ -653,6 +653,9 @@ flip_and_time() {
 	assert_success
 	e=$(echo "$output" | sed -n 's/.* epoch=\([0-9]*\) .*/\1/p')
 	[ "$e" -ge 1 ]
+	# The independent verifier, written from doc/AUDIT.md, agrees.
+	run python3 "$BATS_TEST_DIRNAME/audit_verify.py" "$T/vkey" "$T/log"
+	assert_success
 	run sign --new-epoch
 	assert_success
 	run verify
