@@ -115,33 +115,16 @@ al_get64(const unsigned char *p)
 	return (uint64_t)al_get32(p) << 32 | al_get32(p + 4);
 }
 
-static const char b64tab[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* Base64 (RFC 4648 §4) through OpenSSL; the decoder is strict. */
 size_t
 al_b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
 {
-	size_t o = 0;
-
-	if (outlen < ((n + 2) / 3) * 4 + 1) {
+	if (outlen < ((n + 2) / 3) * 4 + 1 || n > INT32_MAX / 2) {
 		if (outlen > 0)
 			out[0] = '\0';
 		return 0;
 	}
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = b64tab[(v >> 18) & 63];
-		out[o++] = b64tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return o;
+	return EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
 static int
@@ -160,40 +143,41 @@ b64val(int c)
 	return -1;
 }
 
+/*
+ * Only the canonical form is accepted (EVP_DecodeBlock alone would take
+ * white space and stray padding): whole quads of the alphabet, '=' only
+ * at the end, and zero bits under the padding.
+ */
 ssize_t
 al_b64_decode(const char *s, size_t n, unsigned char *out, size_t max)
 {
-	size_t o = 0;
+	size_t pad = 0, dl;
+	unsigned char *tmp;
+	int got;
 
-	if (n % 4 != 0)
+	if (n % 4 != 0 || n > INT32_MAX / 2)
 		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-
-		for (int j = 0; j < 4; j++) {
-			if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[j] = b64val((unsigned char)s[i + j]))
-			    < 0)
-				return -1;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | v[1] << 12 | v[2] << 6 |
-		    v[3];
-		/* Canonical: the bits under the padding must be zero. */
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
+	if (n == 0)
+		return 0;
+	pad = s[n - 1] == '=' ? s[n - 2] == '=' ? 2 : 1 : 0;
+	for (size_t i = 0; i < n - pad; i++)
+		if (b64val((unsigned char)s[i]) < 0)
 			return -1;
-		if (o + 3 - pad > max)
-			return -1;
-		out[o++] = w >> 16;
-		if (pad < 2)
-			out[o++] = w >> 8;
-		if (pad < 1)
-			out[o++] = w;
+	if ((pad == 1 && (b64val((unsigned char)s[n - 2]) & 3)) ||
+	    (pad == 2 && (b64val((unsigned char)s[n - 3]) & 15)))
+		return -1;
+	dl = n / 4 * 3 - pad;
+	if (dl > max)
+		return -1;
+	tmp = xmalloc(n / 4 * 3 + 1);
+	got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
+	if (got != (int)(n / 4 * 3)) {
+		free(tmp);
+		return -1;
 	}
-	return o;
+	memcpy(out, tmp, dl);
+	free(tmp);
+	return dl;
 }
 
 void

@@ -235,7 +235,8 @@ on_checkpoint(struct verifier *v, const struct al_frame *f, size_t off)
 	v->sealed = c.size;
 	v->last_ckpt_time = c.time_ns;
 	v->checkpoints++;
-	EVP_DigestInit_ex(v->since_md, EVP_sha256(), NULL);
+	v->since_bad = EVP_DigestInit_ex(v->since_md, EVP_sha256(), NULL) !=
+	    1;
 	v->boot_since_ckpt = 0;
 	if (v->keep) {
 		v->ckpts = xreallocarray(v->ckpts, v->nckpts + 1,
@@ -321,7 +322,8 @@ on_recovery(struct verifier *v, const struct al_frame *f, size_t off)
 		unsigned int hl = 0;
 
 		memset(got, 0, sizeof(got));
-		if (md == NULL || EVP_MD_CTX_copy_ex(md, v->since_md) != 1 ||
+		if (md == NULL || v->since_bad ||
+		    EVP_MD_CTX_copy_ex(md, v->since_md) != 1 ||
 		    EVP_DigestFinal_ex(md, got, &hl) != 1)
 			hl = 0;
 		EVP_MD_CTX_free(md);
@@ -445,7 +447,8 @@ on_leaf(struct verifier *v, const struct al_frame *f, size_t off)
 		on_recovery(v, f, off);	/* before it joins the tree */
 	memcpy(v->chain, ch, AL_HASH);
 	al_tree_append(&v->tree, leaf);
-	EVP_DigestUpdate(v->since_md, leaf, AL_HASH);
+	if (EVP_DigestUpdate(v->since_md, leaf, AL_HASH) != 1)
+		v->since_bad = 1;
 	keep_leaf(v, leaf);
 	ext_snapshot(v);
 	switch (f->type) {
@@ -964,7 +967,8 @@ xresync(struct verifier *v, const struct al_frame *f)
 	memcpy(v->prev, pv, AL_HASH);
 	v->sealed = f->seq;
 	v->kc_epoch = 0;
-	EVP_DigestInit_ex(v->since_md, EVP_sha256(), NULL);
+	v->since_bad = EVP_DigestInit_ex(v->since_md, EVP_sha256(), NULL) !=
+	    1;
 	return 0;
 }
 

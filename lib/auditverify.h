@@ -74,6 +74,7 @@ struct verifier {
 	uint64_t	 damaged_checkpoints;	/* set aside, unverifiable */
 	int		 boot_since_ckpt;
 	void		*since_md;	/* EVP_MD_CTX: leaves since sealed */
+	int		 since_bad;	/* since_md failed: no RECOVERY passes */
 	/* for proofs */
 	unsigned char	(*leaves)[AL_HASH];
 	size_t		 nleaves, capleaves;
