@@ -1,8 +1,11 @@
 /*
  * libFuzzer harness for the sealed audit log's parsers (lib/auditlog.c,
  * spec/audit.md AT-25): frames, checkpoint notes, key certificates,
- * verifier keys, segment headers, "key value" leaf payloads and the
- * JSON event check.  The first byte picks the parser.
+ * verifier keys, segment headers, "key value" leaf payloads, the
+ * JSON event check, the JSON reader of exported lines (on any input:
+ * audit-verify runs it on lines it has not checked), the note in a
+ * damaged checkpoint frame and witness cosignatures and keys.  The first
+ * byte picks the parser.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = malloc(n + 1);
 	memcpy(s, data + 1, n);
 	s[n] = '\0';
-	switch (data[0] % 7) {
+	switch (data[0] % 9) {
 	case 0: {
 		struct al_frame f;
 
@@ -77,6 +80,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct al_seghdr sh;
 
 		(void)al_seghdr_parse((const unsigned char *)s, n, &sh);
+		break;
+	}
+	case 7: {
+		const char *v;
+		size_t vl;
+		char *u = malloc(n + 1);
+
+		if (al_json_get(s, n, "octo.data", &v, &vl) == 1)
+			(void)al_json_unescape(v, vl, u, n + 1);
+		if (al_json_get(s, n, "observer.hostname", &v, &vl) == 1)
+			(void)al_json_unescape(v, vl, u, n + 1);
+		(void)al_json_unescape(s, n, u, n + 1);
+		free(u);
+		break;
+	}
+	case 8: {
+		const char *note;
+		size_t nl;
+		struct al_ckpt c;
+		uint64_t t;
+		unsigned char k[AL_PK];
+
+		if (al_note_in_frame((const unsigned char *)s, n, &note, &nl) ==
+		    0 && al_ckpt_parse(note, nl, &c, err, sizeof(err)) == 0)
+			(void)al_cosig_verify(note, nl, &c, "w.example/w1", pk,
+			    &t);
+		if (al_ckpt_parse(s, n, &c, err, sizeof(err)) == 0)
+			(void)al_cosig_verify(s, n, &c, "w.example/w1", pk, &t);
+		(void)al_cosig_vkey_parse(s, name, sizeof(name), k);
+		(void)al_tail_torn((const unsigned char *)s, n, AL_BADCRC);
 		break;
 	}
 	default: {

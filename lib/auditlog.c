@@ -115,33 +115,16 @@ al_get64(const unsigned char *p)
 	return (uint64_t)al_get32(p) << 32 | al_get32(p + 4);
 }
 
-static const char b64tab[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* Base64 (RFC 4648 §4) through OpenSSL; the decoder is strict. */
 size_t
 al_b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
 {
-	size_t o = 0;
-
-	if (outlen < ((n + 2) / 3) * 4 + 1) {
+	if (outlen < ((n + 2) / 3) * 4 + 1 || n > INT32_MAX / 2) {
 		if (outlen > 0)
 			out[0] = '\0';
 		return 0;
 	}
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = b64tab[(v >> 18) & 63];
-		out[o++] = b64tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return o;
+	return EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
 static int
@@ -160,40 +143,41 @@ b64val(int c)
 	return -1;
 }
 
+/*
+ * Only the canonical form is accepted (EVP_DecodeBlock alone would take
+ * white space and stray padding): whole quads of the alphabet, '=' only
+ * at the end, and zero bits under the padding.
+ */
 ssize_t
 al_b64_decode(const char *s, size_t n, unsigned char *out, size_t max)
 {
-	size_t o = 0;
+	size_t pad = 0, dl;
+	unsigned char *tmp;
+	int got;
 
-	if (n % 4 != 0)
+	if (n % 4 != 0 || n > INT32_MAX / 2)
 		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-
-		for (int j = 0; j < 4; j++) {
-			if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[j] = b64val((unsigned char)s[i + j]))
-			    < 0)
-				return -1;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | v[1] << 12 | v[2] << 6 |
-		    v[3];
-		/* Canonical: the bits under the padding must be zero. */
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
+	if (n == 0)
+		return 0;
+	pad = s[n - 1] == '=' ? s[n - 2] == '=' ? 2 : 1 : 0;
+	for (size_t i = 0; i < n - pad; i++)
+		if (b64val((unsigned char)s[i]) < 0)
 			return -1;
-		if (o + 3 - pad > max)
-			return -1;
-		out[o++] = w >> 16;
-		if (pad < 2)
-			out[o++] = w >> 8;
-		if (pad < 1)
-			out[o++] = w;
+	if ((pad == 1 && (b64val((unsigned char)s[n - 2]) & 3)) ||
+	    (pad == 2 && (b64val((unsigned char)s[n - 3]) & 15)))
+		return -1;
+	dl = n / 4 * 3 - pad;
+	if (dl > max)
+		return -1;
+	tmp = xmalloc(n / 4 * 3 + 1);
+	got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
+	if (got != (int)(n / 4 * 3)) {
+		free(tmp);
+		return -1;
 	}
-	return o;
+	memcpy(out, tmp, dl);
+	free(tmp);
+	return dl;
 }
 
 void
@@ -451,6 +435,17 @@ al_frame_parse(const void *buf, size_t len, struct al_frame *f)
 	return AL_OK;
 }
 
+int
+al_tail_torn(const unsigned char *p, size_t n, int rc)
+{
+	if (rc == AL_SHORT)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	return 1;
+}
+
 void
 al_frame_encode(struct al_buf *out, const struct al_frame *f)
 {
@@ -650,6 +645,93 @@ al_consistency_proof(const unsigned char (*leaves)[AL_HASH], uint64_t n,
 	return cnt;
 }
 
+/* Where the hashes of a consistency proof from a compact range come from. */
+struct cr_src {
+	const struct al_tree *old;	/* the compact range at size m */
+	const unsigned char (*nl)[AL_HASH];	/* leaves m .. n-1 */
+	uint64_t	 m;
+};
+
+/*
+ * MTH(D[a:b]): within [0, m) it is one of the compact range's perfect
+ * subtrees (a consistency proof needs no other), within [m, n) it is
+ * computed from the new leaves; a range across m is never asked for.
+ */
+static int
+cr_mth(const struct cr_src *s, uint64_t a, uint64_t b,
+    unsigned char out[AL_HASH])
+{
+	uint64_t off = 0;
+	int ix = 0;
+
+	if (a >= s->m) {
+		al_mth(s->nl + (a - s->m), b - a, out);
+		return 0;
+	}
+	for (int bit = 63; bit >= 0 && b <= s->m; bit--) {
+		uint64_t sz = 1ULL << bit;
+
+		if (!(s->m & sz))
+			continue;
+		if (off == a && off + sz == b && ix < s->old->n) {
+			memcpy(out, s->old->h[ix], AL_HASH);
+			return 0;
+		}
+		off += sz;
+		ix++;
+	}
+	return -1;
+}
+
+/* subproof() over absolute offsets, hashes from cr_mth(). */
+static int
+cr_subproof(const struct cr_src *s, uint64_t off, uint64_t n, uint64_t m,
+    int b, unsigned char (*path)[AL_HASH], int max, int *cnt)
+{
+	uint64_t k;
+
+	if (m == n) {
+		if (!b) {
+			if (*cnt >= max || cr_mth(s, off, off + n,
+			    path[*cnt]) == -1)
+				return -1;
+			(*cnt)++;
+		}
+		return 0;
+	}
+	k = split(n);
+	if (m <= k) {
+		if (cr_subproof(s, off, k, m, b, path, max, cnt) == -1 ||
+		    *cnt >= max || cr_mth(s, off + k, off + n, path[*cnt]) ==
+		    -1)
+			return -1;
+	} else {
+		if (cr_subproof(s, off + k, n - k, m - k, 0, path, max, cnt) ==
+		    -1 || *cnt >= max || cr_mth(s, off, off + k, path[*cnt]) ==
+		    -1)
+			return -1;
+	}
+	(*cnt)++;
+	return 0;
+}
+
+int
+al_consistency_proof_cr(const struct al_tree *old,
+    const unsigned char (*nl)[AL_HASH], uint64_t n,
+    unsigned char (*path)[AL_HASH], int max)
+{
+	struct cr_src s = { old, nl, old->size };
+	int cnt = 0;
+
+	if (old->size > n)
+		return -1;
+	if (old->size == 0 || old->size == n)
+		return 0;
+	if (cr_subproof(&s, 0, n, old->size, 1, path, max, &cnt) == -1)
+		return -1;
+	return cnt;
+}
+
 int
 al_inclusion_verify(uint64_t index, uint64_t size,
     const unsigned char leaf[AL_HASH], const unsigned char (*path)[AL_HASH],
@@ -795,13 +877,14 @@ al_ed25519_verify(const unsigned char pk[AL_PK], const void *msg, size_t len,
 	return rc;
 }
 
-void
-al_keyid(const char *name, const unsigned char pk[AL_PK],
-    unsigned char out[AL_KEYID])
+/* SHA-256(name || "\n" || type || pk)[:4]: signed-note key ids. */
+static void
+keyid_typed(const char *name, unsigned char type,
+    const unsigned char pk[AL_PK], unsigned char out[AL_KEYID])
 {
 	unsigned char h[AL_HASH];
 	SHA256_CTX c;
-	static const unsigned char mid[2] = { '\n', 0x01 };
+	const unsigned char mid[2] = { '\n', type };
 
 	SHA256_Init(&c);
 	SHA256_Update(&c, name, strlen(name));
@@ -809,6 +892,13 @@ al_keyid(const char *name, const unsigned char pk[AL_PK],
 	SHA256_Update(&c, pk, AL_PK);
 	SHA256_Final(h, &c);
 	memcpy(out, h, AL_KEYID);
+}
+
+void
+al_keyid(const char *name, const unsigned char pk[AL_PK],
+    unsigned char out[AL_KEYID])
+{
+	keyid_typed(name, AL_SIG_ED25519, pk, out);
 }
 
 /* Names in notes: no spaces, no '+', no control bytes. */
@@ -823,9 +913,10 @@ name_ok(const char *s, size_t n)
 	return 1;
 }
 
-int
-al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
-    size_t outlen)
+/* A signed-note verifier key "name+hex(keyid)+base64(type||pk)". */
+static int
+vkey_format(const char *name, unsigned char type,
+    const unsigned char pk[AL_PK], char *out, size_t outlen)
 {
 	unsigned char id[AL_KEYID], raw[1 + AL_PK];
 	char idh[2 * AL_KEYID + 1], b[64];
@@ -833,17 +924,17 @@ al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
 
 	if (!name_ok(name, strlen(name)))
 		return -1;
-	al_keyid(name, pk, id);
+	keyid_typed(name, type, pk, id);
 	al_hex(id, AL_KEYID, idh);
-	raw[0] = 0x01;
+	raw[0] = type;
 	memcpy(raw + 1, pk, AL_PK);
 	al_b64_encode(raw, sizeof(raw), b, sizeof(b));
 	n = snprintf(out, outlen, "%s+%s+%s", name, idh, b);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-int
-al_vkey_parse(const char *s, char *name, size_t namelen,
+static int
+vkey_parse(const char *s, unsigned char type, char *name, size_t namelen,
     unsigned char pk[AL_PK])
 {
 	const char *p1 = strchr(s, '+'), *p2;
@@ -863,11 +954,25 @@ al_vkey_parse(const char *s, char *name, size_t namelen,
 	if (p2[1 + bl] != '\0' && strcmp(p2 + 1 + bl, "\n") != 0)
 		return -1;
 	if (al_b64_decode(p2 + 1, bl, raw, sizeof(raw)) != (ssize_t)sizeof(raw)
-	    || raw[0] != 0x01)
+	    || raw[0] != type)
 		return -1;
 	memcpy(pk, raw + 1, AL_PK);
-	al_keyid(name, pk, want);
+	keyid_typed(name, type, pk, want);
 	return memcmp(id, want, AL_KEYID) == 0 ? 0 : -1;
+}
+
+int
+al_vkey_format(const char *name, const unsigned char pk[AL_PK], char *out,
+    size_t outlen)
+{
+	return vkey_format(name, AL_SIG_ED25519, pk, out, outlen);
+}
+
+int
+al_vkey_parse(const char *s, char *name, size_t namelen,
+    unsigned char pk[AL_PK])
+{
+	return vkey_parse(s, AL_SIG_ED25519, name, namelen, pk);
 }
 
 /* Checkpoints */
@@ -1039,6 +1144,114 @@ al_ckpt_body_hash(const char *note, const struct al_ckpt *c,
     unsigned char out[AL_HASH])
 {
 	SHA256((const unsigned char *)note, c->bodylen, out);
+}
+
+/*
+ * The signed note inside a checkpoint frame whose framing may be damaged
+ * (a flipped length, magic or CRC): the note starts right after the
+ * fixed body header and runs over its seven body lines, the blank line
+ * and every signature line.  0 and the span, or -1 if none is there.
+ */
+int
+al_note_in_frame(const unsigned char *p, size_t n, const char **note,
+    size_t *nlen)
+{
+	size_t start = 8 + AL_BODY_FIXED, pos = start;
+	const unsigned char *nl;
+	int sigs = 0;
+
+	for (int lines = 0; lines < 8; lines++) {
+		if (pos >= n || (nl = memchr(p + pos, '\n', n - pos)) == NULL)
+			return -1;
+		pos = nl - p + 1;
+	}
+	if (p[pos - 2] != '\n')
+		return -1;		/* the eighth line is not blank */
+	while (pos + 4 <= n && memcmp(p + pos, AL_EMDASH " ", 4) == 0 &&
+	    (nl = memchr(p + pos, '\n', n - pos)) != NULL) {
+		pos = nl - p + 1;
+		sigs++;
+	}
+	if (sigs == 0)
+		return -1;
+	*note = (const char *)p + start;
+	*nlen = pos - start;
+	return 0;
+}
+
+/* Witness cosignatures (C2SP tlog-cosignature, cosignature/v1) */
+
+int
+al_cosig_vkey_format(const char *name, const unsigned char pk[AL_PK],
+    char *out, size_t outlen)
+{
+	return vkey_format(name, AL_SIG_COSIG, pk, out, outlen);
+}
+
+int
+al_cosig_vkey_parse(const char *s, char *name, size_t namelen,
+    unsigned char pk[AL_PK])
+{
+	return vkey_parse(s, AL_SIG_COSIG, name, namelen, pk);
+}
+
+void
+al_cosig_message(const char *body, size_t bodylen, uint64_t t,
+    struct al_buf *out)
+{
+	al_buf_printf(out, "cosignature/v1\ntime %llu\n",
+	    (unsigned long long)t);
+	al_buf_put(out, body, bodylen);
+}
+
+void
+al_cosig_line(const char *name, const unsigned char pk[AL_PK], uint64_t t,
+    const unsigned char sig[AL_SIG], struct al_buf *out)
+{
+	unsigned char raw[AL_KEYID + 8 + AL_SIG];
+	char b[160];
+
+	keyid_typed(name, AL_SIG_COSIG, pk, raw);
+	al_be64(raw + AL_KEYID, t);
+	memcpy(raw + AL_KEYID + 8, sig, AL_SIG);
+	al_b64_encode(raw, sizeof(raw), b, sizeof(b));
+	al_buf_printf(out, AL_EMDASH " %s %s\n", name, b);
+}
+
+int
+al_cosig_verify(const char *note, size_t len, const struct al_ckpt *c,
+    const char *name, const unsigned char pk[AL_PK], uint64_t *t)
+{
+	const char *p = note + c->bodylen + 1, *end = note + len, *l;
+	unsigned char id[AL_KEYID];
+	size_t ll, nl = strlen(name);
+	int ok = -1;
+
+	keyid_typed(name, AL_SIG_COSIG, pk, id);
+	if (c->bodylen + 1 > len)
+		return -1;
+	while (ok == -1 && next_line(&p, end, &l, &ll) == 0) {
+		unsigned char raw[AL_KEYID + 8 + AL_SIG + 1];
+		struct al_buf m = { 0 };
+		uint64_t ts;
+
+		if (ll < 4 + nl + 1 || memcmp(l, AL_EMDASH " ", 4) != 0 ||
+		    memcmp(l + 4, name, nl) != 0 || l[4 + nl] != ' ' ||
+		    al_b64_decode(l + 5 + nl, ll - 5 - nl, raw, sizeof(raw)) !=
+		    AL_KEYID + 8 + AL_SIG || memcmp(raw, id, AL_KEYID) != 0)
+			continue;
+		ts = al_get64(raw + AL_KEYID);
+		if (ts > INT64_MAX)
+			continue;
+		al_cosig_message(note, c->bodylen, ts, &m);
+		if (al_ed25519_verify(pk, m.p, m.len, raw + AL_KEYID + 8) ==
+		    0) {
+			*t = ts;
+			ok = 0;
+		}
+		al_buf_free(&m);
+	}
+	return ok;
 }
 
 /* Key certificates */
@@ -1575,40 +1788,161 @@ int
 al_json_member(const char *buf, size_t n, const char *key, const char **val,
     size_t *vallen)
 {
-	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0, kl = strlen(key);
+	const char *v;
+	size_t vl;
 
-	skip_ws(s, n, &i);
-	if (i >= n || s[i] != '{')
+	/* A string member only: its text follows the opening quote. */
+	if (strchr(key, '.') != NULL || !al_json_get(buf, n, key, &v, &vl) ||
+	    v == buf || v[-1] != '"')
 		return 0;
-	i++;
+	*val = v;
+	*vallen = vl;
+	return 1;
+}
+
+/*
+ * The raw text of the member at a dotted path of nested objects ("a.b"):
+ * a string's inside (still escaped), or any other value as written.
+ * 1 found, 0 not.  Bounded by n on any input.
+ */
+int
+al_json_get(const char *buf, size_t n, const char *path, const char **val,
+    size_t *vallen)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	const char *key = path;
+
 	for (;;) {
-		size_t ks, ke, vs;
+		const char *dot = strchr(key, '.');
+		size_t kl = dot ? (size_t)(dot - key) : strlen(key);
+		int found = 0;
 
 		skip_ws(s, n, &i);
-		if (i >= n || s[i] != '"')
-			return 0;
-		ks = i + 1;
-		json_string(s, n, &i);
-		ke = i - 1;
-		skip_ws(s, n, &i);
-		if (i >= n || s[i] != ':')
+		if (i >= n || s[i] != '{')
 			return 0;
 		i++;
-		skip_ws(s, n, &i);
-		vs = i;
-		if (ke - ks == kl && memcmp(s + ks, key, kl) == 0) {
+		for (;;) {
+			size_t ks, ke;
+
+			skip_ws(s, n, &i);
 			if (i >= n || s[i] != '"')
 				return 0;
-			json_string(s, n, &i);
-			*val = buf + vs + 1;
-			*vallen = i - vs - 2;
+			ks = i + 1;
+			if (json_string(s, n, &i) != NULL)
+				return 0;
+			ke = i - 1;
+			skip_ws(s, n, &i);
+			if (i >= n || s[i] != ':')
+				return 0;
+			i++;
+			skip_ws(s, n, &i);
+			if (ke - ks == kl && memcmp(s + ks, key, kl) == 0) {
+				found = 1;
+				break;
+			}
+			skip_value(s, n, &i);
+			skip_ws(s, n, &i);
+			if (i >= n || s[i] != ',')
+				return 0;
+			i++;
+		}
+		if (!found)
+			return 0;
+		if (dot == NULL) {
+			size_t vs = i;
+
+			if (i < n && s[i] == '"') {
+				if (json_string(s, n, &i) != NULL)
+					return 0;
+				*val = buf + vs + 1;
+				*vallen = i - vs - 2;
+			} else {
+				skip_value(s, n, &i);
+				if (i > n || i == vs)
+					return 0;
+				*val = buf + vs;
+				*vallen = i - vs;
+			}
 			return 1;
 		}
-		skip_value(s, n, &i);
-		skip_ws(s, n, &i);
-		if (i >= n || s[i] != ',')
-			return 0;
-		i++;
+		key = dot + 1;
 	}
+}
+
+/*
+ * Decode the inside of a JSON string (escapes, \u with surrogate pairs,
+ * to UTF-8).  The result is NUL-terminated; -1 if malformed or longer
+ * than max-1.
+ */
+ssize_t
+al_json_unescape(const char *in, size_t n, char *out, size_t max)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		unsigned int c = (unsigned char)in[i];
+
+		if (c != '\\') {
+			if (o + 1 >= max)
+				return -1;
+			out[o++] = c;
+			i++;
+			continue;
+		}
+		if (i + 1 >= n)
+			return -1;
+		switch (in[i + 1]) {
+		case '"': case '\\': case '/':
+			c = in[i + 1];
+			break;
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u': {
+			unsigned int lo;
+
+			if (hex4((const unsigned char *)in + i + 2, n - i - 2,
+			    &c) == -1)
+				return -1;
+			if (c >= 0xd800 && c <= 0xdbff) {
+				if (i + 12 > n || in[i + 6] != '\\' ||
+				    in[i + 7] != 'u' || hex4((const unsigned
+				    char *)in + i + 8, n - i - 8, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return -1;
+				c = 0x10000 + ((c - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				i += 6;
+			} else if (c >= 0xdc00 && c <= 0xdfff)
+				return -1;
+			i += 4;
+			break;
+		}
+		default:
+			return -1;
+		}
+		i += 2;
+		if (o + 5 >= max)
+			return -1;
+		if (c < 0x80)
+			out[o++] = c;
+		else if (c < 0x800) {
+			out[o++] = 0xc0 | c >> 6;
+			out[o++] = 0x80 | (c & 0x3f);
+		} else if (c < 0x10000) {
+			out[o++] = 0xe0 | c >> 12;
+			out[o++] = 0x80 | ((c >> 6) & 0x3f);
+			out[o++] = 0x80 | (c & 0x3f);
+		} else {
+			out[o++] = 0xf0 | c >> 18;
+			out[o++] = 0x80 | ((c >> 12) & 0x3f);
+			out[o++] = 0x80 | ((c >> 6) & 0x3f);
+			out[o++] = 0x80 | (c & 0x3f);
+		}
+	}
+	out[o] = '\0';
+	return o;
 }

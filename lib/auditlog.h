@@ -41,6 +41,8 @@
 #define AL_JSON_DEPTH	64
 #define AL_TREE_MAXH	64
 #define AL_VERSION	1
+#define AL_SIG_ED25519	0x01	/* signed-note key type: the log's keys */
+#define AL_SIG_COSIG	0x04	/* tlog-cosignature/v1 Ed25519 witness keys */
 
 enum al_type {
 	AL_RECORD = 1,		/* a producer's event (JSON) */
@@ -90,6 +92,13 @@ struct al_frame {
 };
 
 int	al_frame_parse(const void *buf, size_t len, struct al_frame *);
+/*
+ * After al_frame_parse() returned rc for the n bytes at p, the end of a
+ * log: 1 if they are a torn write (a prefix of a frame, its length
+ * reaching past the end, or zeros), 0 if damage (a whole frame with a
+ * bad CRC, a bad magic or length).
+ */
+int	al_tail_torn(const unsigned char *p, size_t n, int rc);
 const char *al_frame_error(int);
 /* Append the frame (body from f's fields, f->chain) to out. */
 void	al_frame_encode(struct al_buf *out, const struct al_frame *);
@@ -145,6 +154,13 @@ int	al_inclusion_proof(const unsigned char (*leaves)[AL_HASH], uint64_t n,
 	    uint64_t m, unsigned char (*path)[AL_HASH], int max);
 int	al_consistency_proof(const unsigned char (*leaves)[AL_HASH],
 	    uint64_t n, uint64_t m, unsigned char (*path)[AL_HASH], int max);
+/*
+ * The same proof from old->size to n without every leaf: old is the
+ * compact range at the old size, nl the leaf hashes from there to n.
+ */
+int	al_consistency_proof_cr(const struct al_tree *old,
+	    const unsigned char (*nl)[AL_HASH], uint64_t n,
+	    unsigned char (*path)[AL_HASH], int max);
 /* RFC 9162 §2.1.3.2 / §2.1.4.2: 0 valid, -1 not. */
 int	al_inclusion_verify(uint64_t index, uint64_t size,
 	    const unsigned char leaf[AL_HASH],
@@ -196,6 +212,29 @@ int	al_ckpt_verify(const char *note, const struct al_ckpt *,
 /* SHA-256 of the note's body, the "prev" of the next checkpoint. */
 void	al_ckpt_body_hash(const char *note, const struct al_ckpt *,
 	    unsigned char out[AL_HASH]);
+
+/*
+ * Witness cosignatures, C2SP tlog-cosignature v1 (Ed25519): key id
+ * SHA-256(name || "\n" || 0x04 || pk)[:4], vkey type 0x04, the line
+ * "— <name> base64(keyid || BE64(time) || sig)" over the message
+ * "cosignature/v1\ntime <time>\n" || the checkpoint's body.
+ */
+int	al_cosig_vkey_format(const char *name, const unsigned char pk[AL_PK],
+	    char *out, size_t outlen);
+int	al_cosig_vkey_parse(const char *s, char *name, size_t namelen,
+	    unsigned char pk[AL_PK]);
+void	al_cosig_message(const char *body, size_t bodylen, uint64_t t,
+	    struct al_buf *out);
+void	al_cosig_line(const char *name, const unsigned char pk[AL_PK],
+	    uint64_t t, const unsigned char sig[AL_SIG], struct al_buf *out);
+/* 0 and *t if the note (len bytes, parsed into c) carries a valid
+ * cosignature by name and pk; -1 if not. */
+int	al_cosig_verify(const char *note, size_t len, const struct al_ckpt *,
+	    const char *name, const unsigned char pk[AL_PK], uint64_t *t);
+
+/* The note in a (possibly damaged) checkpoint frame; 0 found, -1 not. */
+int	al_note_in_frame(const unsigned char *, size_t, const char **note,
+	    size_t *nlen);
 
 /* Key certificate: the next epoch's public key, signed by the current. */
 struct al_keycert {
@@ -250,5 +289,10 @@ int	al_json_check(const char *, size_t, size_t *at, char *why,
 /* A top-level string member's raw (still escaped) text; 1 found. */
 int	al_json_member(const char *, size_t, const char *key,
 	    const char **val, size_t *vallen);
+/* The raw text of the member at a dotted path ("octo.data"); 1 found. */
+int	al_json_get(const char *, size_t, const char *path,
+	    const char **val, size_t *vallen);
+/* A JSON string's inside decoded to UTF-8 (NUL-terminated); -1 bad. */
+ssize_t	al_json_unescape(const char *, size_t, char *out, size_t max);
 
 #endif

@@ -35,15 +35,25 @@ struct ext_ckpt {
 	struct al_ckpt	 c;
 	int		 seen;		/* the local log reached its size */
 	unsigned char	 local_root[AL_HASH];
+	char		*note;		/* the note (its signature checked) */
+	size_t		 notelen;
+	int		 cosigned;	/* by the --witness key */
+	uint64_t	 cosig_time;	/* its timestamp (Unix seconds) */
 };
 
 struct verifier {
 	/* options */
 	int		 forensic, quiet, json, verbose, keep;
 	int		 have_now, strict_liveness;
+	int		 xmode;		/* exported lines: offset = line */
 	uint64_t	 now_ns, max_age_ns;
 	struct ext_ckpt	 ext[MAX_EXT];
 	int		 next;
+	/* --witness: its key; a cosigned checkpoint is required */
+	int		 have_witness;
+	char		 wname[AL_ORIGIN_MAX];
+	unsigned char	 wpk[AL_PK];
+	char		 wwhere[256];	/* where cosigned notes were looked for */
 	/* trust anchor */
 	char		 origin[AL_ORIGIN_MAX];
 	unsigned char	 pk0[AL_PK];
@@ -61,7 +71,10 @@ struct verifier {
 	uint64_t	 last_ckpt_time, last_rec_time, epoch_seconds;
 	uint64_t	 checkpoints, records, boots, recoveries, segments;
 	uint64_t	 recovered_first, recovered_last;
+	uint64_t	 damaged_checkpoints;	/* set aside, unverifiable */
 	int		 boot_since_ckpt;
+	void		*since_md;	/* EVP_MD_CTX: leaves since sealed */
+	int		 since_bad;	/* since_md failed: no RECOVERY passes */
 	/* for proofs */
 	unsigned char	(*leaves)[AL_HASH];
 	size_t		 nleaves, capleaves;
@@ -78,6 +91,11 @@ struct verifier {
 int	av_init(struct verifier *, const char *vkey);
 /* Verify the log under logdir; the verdict is v->verdict (V_*). */
 void	av_verify_log(struct verifier *, const char *logdir);
+/*
+ * Verify audit-export's JSON lines: a file, or every file of a
+ * directory (in the order of their first items); gaps are deletions.
+ */
+void	av_verify_export(struct verifier *, const char *path);
 void	av_free(struct verifier *);
 
 #endif

@@ -67,6 +67,13 @@ verify() {
 	"$BIN/audit-verify" -K "$T/vkey" "$@" "${VLOG:-$T/log}"
 }
 
+# verify_x PATH [OPTIONS]: audit-verify on exported JSON lines.
+verify_x() {
+	local p=$1
+	shift
+	"$BIN/audit-verify" -K "$T/vkey" "$@" "$p"
+}
+
 # avr ARGS: audit-verify with the root key (prove, check).
 avr() {
 	"$BIN/audit-verify" -K "$T/vkey" "$@"
@@ -511,14 +518,28 @@ EOF
 	ev b 5
 	sign
 	cp -a "$T/log" "$T/clean"
-	# A torn write: half a frame at the end.
-	head -c 100 "$T/clean/seg/0000000001.seg" | tail -c 60 >> "$(seg1)"
+	# A torn write: the first 60 bytes of a frame at the end.
+	rec=$(evil frames "$T/log" | awk '$4 == "record" { print $2; exit }')
+	head -c $((rec + 60)) "$T/clean/seg/0000000001.seg" | tail -c 60 >> "$(seg1)"
 	run verify
 	assert_equal "$status" 2
 	assert_output --partial "kind=torn"
 	run sign
 	assert_success
 	ls "$T"/log/seg/torn-* >/dev/null
+	run verify
+	assert_success
+	assert_output --partial "recoveries=1"
+	# Bytes at the end that are no frame's beginning are damage, not a
+	# torn write (exit 1); audit-sign sets them aside all the same.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	head -c 100 "$T/clean/seg/0000000001.seg" | tail -c 60 >> "$(seg1)"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=corrupt-frame"
+	run sign
+	assert_success
+	ls "$T"/log/seg/damaged-* >/dev/null
 	run verify
 	assert_success
 	assert_output --partial "recoveries=1"
@@ -542,6 +563,179 @@ EOF
 	run sign
 	assert_equal "$status" 78
 	assert_file_exists "$Q/new/c"
+}
+
+# flip_each_checkpoint_byte: for every byte of the log's last checkpoint
+# frame, on a fresh copy of the log and keys: flip one bit, queue one
+# event, run audit-sign (for every fourth byte once more, with a
+# handover: the next start must find what the recovery left in order),
+# and require that it succeeds, that the log
+# verifies with every record it held before (same bytes, same order) and
+# the new one, and that nothing is left queued.  Prints the failures.
+flip_each_checkpoint_byte() {
+	local off len i f rc want seg=$T/log/seg/0000000001.seg
+	local -a got
+	read -r off len <<<"$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2; l = $3 } END { print o, l }')"
+	cp "$seg" "$T/clean.seg"
+	cp "$T/keys/slots" "$T/clean.slots"
+	mapfile -t want < <(evil records "$T/log")
+	mkdir -p "$T/stash"
+	for i in $(seq 0 $((len - 1))); do
+		printf '{"tool":"test","action":"flip","i":%d}\n' "$i" > "$T/stash/n$i"
+	done
+	chmod 0640 "$T"/stash/*
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T"/stash/*
+	# Few processes per byte: this loop runs a few hundred times.
+	for ((i = 0; i < len; i++)); do
+		cp "$T/clean.seg" "$seg"
+		cp "$T/clean.slots" "$T/keys/slots"
+		evil flip "$seg" $((off + i)) $((i % 8))
+		mv "$T/stash/n$i" "$Q/new/n$i"
+		sign_q
+		rc=$?
+		if [ "$rc" -ne 0 ]; then
+			echo "byte $i: audit-sign exit $rc"
+			continue
+		fi
+		# And the run after it starts cleanly from what it left (every
+		# fourth byte: the test stays under a minute with ASan).
+		if [ $((i % 4)) -eq 0 ]; then
+			sign_q --new-epoch
+			rc=$?
+			if [ "$rc" -ne 0 ]; then
+				echo "byte $i: the next audit-sign exit $rc"
+				continue
+			fi
+		fi
+		if ! verify -q > "$T/v.out"; then
+			echo "byte $i: $(head -1 "$T/v.out")"
+			continue
+		fi
+		mapfile -t got < <(evil records "$T/log")
+		if [ "${#got[@]}" -ne $((${#want[@]} + 1)) ] ||
+		    [ "${got[*]:0:${#want[@]}}" != "${want[*]}" ] ||
+		    [[ ${got[-1]} != *"\"i\":$i}" ]]; then
+			echo "byte $i: ${#got[@]} records, the sealed ones changed or the new one missing"
+		fi
+		for f in "$Q"/new/* "$Q"/cur/*; do
+			[ -e "$f" ] && echo "byte $i: $f left in the queue"
+		done
+	done
+}
+
+# flip_and_time: flip_each_checkpoint_byte, timed, and no failure.
+flip_and_time() {
+	local len
+	len=$(evil frames "$T/log" | awk '$4 == "checkpoint" { l = $3 } END { print l }')
+	SECONDS=0
+	run flip_each_checkpoint_byte
+	echo "# every byte of the $len-byte checkpoint flipped in ${SECONDS}s" >&3
+	assert_output ""
+}
+
+@test "recovery (issue 13.1): one bit flipped in each byte of the newest segment's only checkpoint: no sealed record is lost, sealing goes on" {
+	ev a 3
+	sign
+	[ "$(evil frames "$T/log" | grep -c ' checkpoint ')" -eq 1 ]
+	flip_and_time
+	# What recovery says about it: the frame set aside, a RECOVERY
+	# naming the records; a checkpoint whose signature fails leaves them
+	# sealed by the recovery checkpoint only, and says so.
+	run verify
+	assert_success
+	assert_output --regexp "kind=(recovered|damaged-checkpoint) .*records 0\\.\\.4"
+}
+
+@test "recovery (issue 13.2): an idle log ends with the handover checkpoint (its key erased): a bit flipped in any byte of it, sealing goes on with the next key" {
+	ev a 3
+	sign
+	sign --new-epoch
+	[ "$(evil sk "$T/keys/slots" | wc -l)" -eq 1 ]
+	evil frames "$T/log" | tail -2 | awk '{ print $4 }' | tr '\n' ' ' | grep -q '^keycert checkpoint $'
+	flip_and_time
+	# The last state: recovery sealed with epoch 1's key (later ones
+	# if runs handed over); and on it goes.
+	run verify
+	assert_success
+	e=$(echo "$output" | sed -n 's/.* epoch=\([0-9]*\) .*/\1/p')
+	[ "$e" -ge 1 ]
+	# The independent verifier, written from doc/AUDIT.md, agrees.
+	run python3 "$BATS_TEST_DIRNAME/audit_verify.py" "$T/vkey" "$T/log"
+	assert_success
+	run sign --new-epoch
+	assert_success
+	run verify
+	assert_success
+	assert_output --partial "epoch=$((e + 1)) "
+}
+
+@test "recovery (issue 13.3): a record of the last batch rewritten, the last checkpoint broken: FAIL, or a signed RECOVERY naming the records, never a clean PASS" {
+	ev a 3
+	sign
+	ev b 3
+	sign
+	cp -a "$T/log" "$T/clean"
+	k=$(evil frames "$T/log" | awk '$4 == "record" { s = $5 } END { print s }')
+	first=$(evil frames "$T/log" | awk '$4 == "checkpoint" { n++; if (n == 1) print $5 }')
+	for how in crc signature none; do
+		rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+		# The attacker holds no key: CRC and chain repaired, the
+		# checkpoint left as it is, then its frame broken.
+		evil edit "$T/log" "$k" '{"tool":"test","action":"forged"}'
+		read -r off len <<<"$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2; l = $3 } END { print o, l }')"
+		case $how in
+		crc) evil flip "$(seg1)" $((off + len - 2)) ;;
+		signature) evil flip "$(seg1)" $((off + len - 60)) ;;
+		esac
+		ev "w$how" 1
+		run sign
+		assert_success
+		run verify
+		echo "$output" | sed "s/^/# $how: /" >&3
+		refute_output --partial "not sealed before a crash"
+		if [ "$how" = signature ]; then
+			# The authentic checkpoint is gone: the RECOVERY names
+			# the records it covered, the verifier prints it.
+			assert_success
+			assert_output --regexp "kind=damaged-checkpoint .*records $first\\.\\.$k lost their seal"
+		else
+			assert_equal "$status" 1
+			assert_output --regexp "FAIL seq=$first kind=content .*records $first\\.\\.$k were altered after they were sealed"
+		fi
+	done
+}
+
+@test "recovery (issue 13.4): a flip inside the last whole frame is corruption (1), a partial frame is torn (2)" {
+	ev a 3
+	sign
+	ev b 2
+	run env PIPELINE_CRASH_AT=sealed-written "$BIN/audit-sign" -c "$T/a.conf"
+	off=$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2 } END { print o }')
+	truncate -s "$off" "$(seg1)"
+	cp -a "$T/log" "$T/clean"
+	# The last whole frame, a record after the last checkpoint.
+	last=$(evil frames "$T/log" | tail -1 | awk '{ print $2 + 50 }')
+	evil flip "$(seg1)" "$last"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=corrupt-frame"
+	refute_output --partial "kind=torn"
+	# The checkpoint: whole, so a flip is corruption too.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	ev c 1
+	sign
+	off=$(evil frames "$T/log" | awk '$4 == "checkpoint" { o = $2 } END { print o + 100 }')
+	evil flip "$(seg1)" "$off"
+	run verify
+	assert_equal "$status" 1
+	assert_output --partial "kind=corrupt-frame"
+	# A partial frame at the end is a torn write.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	size=$(stat -c %s "$(seg1)")
+	truncate -s $((size - 7)) "$(seg1)"
+	run verify
+	assert_equal "$status" 2
+	assert_output --partial "kind=torn"
 }
 
 @test "epochs: handover every epoch, old key erased, keys and log agree after a crash at each handover step" {
@@ -780,6 +974,329 @@ PY
 	run "$BIN/audit-export" -c "$T/a.conf"
 	assert_success
 	[ "$(wc -l < "$T/state/out.jsonl")" -eq "$n" ]
+}
+
+@test "export (issue 13.5): exported JSON lines verify on their own with the root key, an altered line fails, a gap is a deletion" {
+	export_conf out "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl"
+	ev a 4
+	sign
+	sign --new-epoch
+	ev b 3
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	# Each line carries the exact leaf bytes and the full-precision time:
+	# the leaf hash is recomputed from the line alone.
+	run python3 - "$T/state/out.jsonl" <<'PY'
+import base64, hashlib, json, sys
+n = 0
+for l in open(sys.argv[1]):
+    o = json.loads(l)["octo"]
+    d = base64.b64decode(o["data"])
+    if o["type"] == "checkpoint":
+        assert d.decode() == o["checkpoint"]
+        continue
+    assert hashlib.sha256(b"\0octo-audit/v1\0" + d).hexdigest() == o["leaf"], o
+    assert int.from_bytes(d[12:20], "big") == o["time_ns"]
+    n += 1
+print(n)
+PY
+	assert_success
+	[ "$output" -ge 9 ]
+	run verify_x "$T/state/out.jsonl"
+	assert_success
+	assert_output --partial "audit-verify: PASS"
+	assert_output --partial "records=7"
+	assert_output --partial "epoch=1"
+	# A directory of them, with a replayed batch (at least once) in it.
+	mkdir "$T/x"
+	head -5 "$T/state/out.jsonl" > "$T/x/a.jsonl"
+	tail -n +3 "$T/state/out.jsonl" > "$T/x/b.jsonl"
+	run verify_x "$T/x"
+	assert_success
+	# One field of one line altered: the line no longer is what its
+	# data renders.
+	sed '3s/"outcome":"success"/"outcome":"failure"/' "$T/state/out.jsonl" > "$T/alt.jsonl"
+	! cmp -s "$T/alt.jsonl" "$T/state/out.jsonl"
+	run verify_x "$T/alt.jsonl"
+	assert_equal "$status" 1
+	assert_output --partial "kind=content line=3"
+	# The data altered too, and every leaf and chain hash after it
+	# recomputed, so that each line is self-consistent: the signed root
+	# of the checkpoint catches it.
+	python3 - "$T/state/out.jsonl" "$T/alt.jsonl" <<'PY'
+import base64, hashlib, json, sys
+def h(*p):
+    return hashlib.sha256(b"".join(p)).digest()
+out, chain, done = [], None, False
+for l in open(sys.argv[1]).read().splitlines():
+    o = json.loads(l)["octo"]
+    if o["type"] == "checkpoint":
+        out.append(l)
+        continue
+    d = base64.b64decode(o["data"])
+    if chain is None:
+        chain = bytes.fromhex(o["chain"])
+        prev = None
+    n = l
+    if not done and o["type"] == "record" and b'"i":2' in d:
+        d2 = d.replace(b'"i":2', b'"i":7')
+        n = n.replace(o["data"], base64.b64encode(d2).decode()).replace('"i":2', '"i":7')
+        d, done = d2, True
+    leaf = h(b"\0octo-audit/v1\0", d)
+    if prev is not None:
+        chain = h(b"\x02", prev, leaf)
+    n = n.replace(o["leaf"], leaf.hex()).replace(o["chain"], chain.hex())
+    prev = chain
+    out.append(n)
+assert done
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
+	run verify_x "$T/alt.jsonl"
+	assert_equal "$status" 1
+	assert_output --partial "kind=content"
+	assert_output --partial "root mismatch"
+	# A line removed: a gap, a deletion.
+	sed '4d' "$T/state/out.jsonl" > "$T/gap.jsonl"
+	run verify_x "$T/gap.jsonl"
+	assert_equal "$status" 1
+	assert_output --partial "kind=deletion"
+	assert_output --partial "missing from the export"
+	# Another log's verifier key, or no exported item at all: FAIL.
+	mkdir "$T/keys2"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/keys2"
+	sed "s|^key_dir .*|key_dir $T/keys2|" "$T/a.conf" > "$T/b.conf"
+	"$BIN/audit-sign" -c "$T/b.conf" --keygen other > "$T/vkey2" 2>/dev/null
+	run "$BIN/audit-verify" -K "$T/vkey2" "$T/state/out.jsonl"
+	assert_equal "$status" 1
+	assert_output --partial "not this log's"
+	run verify_x "$T/empty.conf"
+	assert_equal "$status" 1
+}
+
+# witness_conf: a witness (its key, state and published directories) and
+# audit-export's witness sink handing it checkpoints; sets WVKEY.
+witness_conf() {
+	mkdir -p "$T/wstate" "$T/wpub"
+	(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/wkey.pem" 2>/dev/null)
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$T/wkey.pem" "$T/wstate" "$T/wpub"
+	export_conf "out wit" "[audit-export.out]
+type jsonl
+path $T/state/out.jsonl
+[audit-export.wit]
+type witness
+queue $T/spool/audit-witness
+cosigned $T/wpub
+[audit-witness]
+user $RUN_USER
+state_dir $T/wstate
+cosigned_dir $T/wpub
+key $T/wkey.pem
+name witness.test.example/w1
+logs $T/vkey
+producers $RUN_USER root"
+	"$BIN/audit-witness" -c "$T/a.conf" --vkey > "$T/wvkey" 2>>"$T/err"
+	WVKEY=$T/wvkey
+}
+
+# witness ARGS: audit-witness with the test configuration.
+witness() {
+	"$BIN/audit-witness" -d -c "$T/a.conf" "$@" 2>>"$T/err"
+}
+
+# witness_in < FILE: one submission on standard input (its log on stdout).
+witness_in() {
+	"$BIN/audit-witness" -c "$T/a.conf" - 2>&1
+}
+
+# verify_w [OPTIONS]: audit-verify requiring the witness's cosignature.
+verify_w() {
+	verify --witness "$WVKEY" --cosigned "$T/wpub" "$@"
+}
+
+@test "witness (issue 13.6, AT-09/AT-18): audit-export hands it the checkpoints, it cosigns (C2SP), audit-verify --witness catches truncation and a current-epoch rewrite" {
+	witness_conf
+	run cat "$WVKEY"
+	assert_output --regexp '^witness\.test\.example/w1\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$'
+	ev a 3
+	sign
+	sign --new-epoch
+	ev b 2
+	sign
+	run "$BIN/audit-export" -c "$T/a.conf"
+	assert_success
+	# The witness sees only the submission: old size, proof, key
+	# certificates, the checkpoint; never a record.
+	run cat "$Q/../audit-witness/new/"*
+	assert_output --regexp '^old 0'
+	assert_output --partial "keycert "
+	refute_output --partial '"i":'
+	run witness
+	assert_success
+	[ "$(ls "$Q/../audit-witness/new" | wc -l)" -eq 0 ]
+	run verify_w -v
+	assert_success
+	assert_output --partial "kind=witnessed"
+	# The cosignature, checked independently: C2SP tlog-cosignature
+	# v1 (key id over 0x04, "cosignature/v1\ntime T\n" + the body).
+	run python3 - "$T/wpub" "$WVKEY" <<'PY'
+import base64, glob, hashlib, sys, time
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+name, kid, b64 = open(sys.argv[2]).read().strip().split("+", 2)
+raw = base64.b64decode(b64)
+assert raw[0] == 4
+pk = raw[1:]
+assert hashlib.sha256(name.encode() + b"\n\x04" + pk).digest()[:4].hex() == kid
+note = open(glob.glob(sys.argv[1] + "/*.note")[0], "rb").read()
+body, sigs = note.split(b"\n\n", 1)
+body += b"\n"
+ok = 0
+for line in sigs.decode().splitlines():
+    dash, n, s = line.split(" ")
+    if n != name:
+        continue
+    s = base64.b64decode(s)
+    assert s[:4].hex() == kid and len(s) == 76
+    t = int.from_bytes(s[4:12], "big")
+    assert abs(t - time.time()) < 300
+    Ed25519PublicKey.from_public_bytes(pk).verify(s[12:], b"cosignature/v1\ntime %d\n" % t + body)
+    ok += 1
+print(ok)
+PY
+	assert_success
+	assert_output 1
+	# Records of the current epoch, exported and cosigned in turn (the
+	# sink submits from the witness's size with a consistency proof).
+	ev c 2
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	run cat "$Q/../audit-witness/new/"*
+	assert_output --regexp '^old [1-9][0-9]*'
+	witness
+	run verify_w
+	assert_success
+	cp -a "$T/log" "$T/clean"
+	# Cut back to an earlier checkpoint: a valid shorter log alone,
+	# truncation against the witness.
+	cut=$(evil frames "$T/log" | awk '$4 == "checkpoint" { n++; if (n == 2) print $5 }')
+	evil cut "$T/log" "$cut"
+	run verify
+	assert_success
+	run verify_w
+	assert_equal "$status" 1
+	assert_output --partial "kind=truncation"
+	assert_output --partial "below the cosigned size"
+	# A record of the current epoch rewritten with the stolen current
+	# key: inside the window alone, equivocation against the witness.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	k=$(evil frames "$T/log" | awk '$4 == "record" { s = $5 } END { print s }')
+	evil edit "$T/log" "$k" '{"tool":"forged"}' -r "$T/keys/slots"
+	run verify
+	assert_success
+	run verify_w
+	assert_equal "$status" 1
+	assert_output --partial "kind=equivocation"
+	# Freshness: a cosignature older than --max-age, or none at all.
+	rm -rf "$T/log"; cp -a "$T/clean" "$T/log"
+	run verify_w --max-age 60 --now=$(( $(date +%s) + 3600 ))
+	assert_equal "$status" 2
+	assert_output --partial "newest cosignature by witness.test.example/w1"
+	mkdir "$T/nothing"
+	run verify --witness "$WVKEY" --cosigned "$T/nothing"
+	assert_equal "$status" 2
+	assert_output --partial "kind=unwitnessed"
+	# Exported lines verify against the witness too.
+	run verify_x "$T/state/out.jsonl" --witness "$WVKEY" --cosigned "$T/wpub"
+	assert_success
+}
+
+@test "witness (issue 13.6, AT-09): it refuses a fork and a rollback, moves forward only with a consistency proof, and keeps its state across runs" {
+	witness_conf
+	ev a 3
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	witness
+	for d in log keys state wpub; do cp -a "$T/$d" "$T/$d.1"; done
+	# restore SUFFIX: the log, keys and export cursors saved as *.SUFFIX.
+	restore() {
+		for d in log keys state; do
+			rm -rf "${T:?}/$d"
+			cp -a "$T/$d.$1" "$T/$d"
+		done
+	}
+	# History A goes on and is cosigned.
+	ev fork-a 2
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	cp "$Q"/../audit-witness/new/* "$T/sub-a"
+	witness
+	size_a=$(sed -n 2p "$T"/wpub/*.note)
+	for d in log keys state; do cp -a "$T/$d" "$T/$d.a"; done
+	# History B: the same start, other records, the same size; its
+	# submission made against what the witness had published then.
+	restore 1
+	ev fork-b 2
+	sign
+	[ "$(evil frames "$T/log" | awk '$4 == "checkpoint" { s = $5 } END { print s }')" -eq "$size_a" ]
+	sed -i "s|^cosigned .*|cosigned $T/wpub.1|" "$T/a.conf"
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-b"
+	run witness_in < "$T/sub-b"
+	assert_equal "$status" 65
+	assert_output --partial "rule=fork"
+	# A rollback: the first checkpoint again, from an empty witness view.
+	restore 1
+	rm -f "$T"/state/*.cursor
+	mkdir "$T/wpub.0"
+	sed -i "s|^cosigned .*|cosigned $T/wpub.0|" "$T/a.conf"
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-old"
+	grep -q '^old 0$' "$T/sub-old"
+	run witness_in < "$T/sub-old"
+	assert_equal "$status" 65
+	assert_output --partial "rule=rollback"
+	# Nothing moved, and the state holds in a new process: the fork is
+	# refused again, history A's checkpoint is what it cosigned.
+	run witness_in < "$T/sub-b"
+	assert_equal "$status" 65
+	assert_output --partial "rule=fork"
+	[ "$(sed -n 2p "$T"/wpub/*.note)" -eq "$size_a" ]
+	run witness_in < "$T/sub-a"
+	assert_success
+	assert_output --regexp "^— witness\.test\.example/w1 "
+	# History A goes on: the step needs a consistency proof that holds.
+	restore a
+	sed -i "s|^cosigned .*|cosigned $T/wpub|" "$T/a.conf"
+	ev more 3
+	sign
+	"$BIN/audit-export" -c "$T/a.conf"
+	mv "$Q"/../audit-witness/new/* "$T/sub-c"
+	grep -q "^old $size_a$" "$T/sub-c"
+	sed '2s/^./A/; 2s/^AA/BA/' "$T/sub-c" > "$T/sub-bad"
+	! cmp -s "$T/sub-c" "$T/sub-bad"
+	run witness_in < "$T/sub-bad"
+	assert_equal "$status" 65
+	assert_output --partial "rule=consistency"
+	awk 'body || NR == 1 || $0 == "" { print; if ($0 == "") body = 1; next }
+	    !/^[A-Za-z0-9+\/]{43}=$/' "$T/sub-c" > "$T/sub-noproof"
+	[ "$(wc -l < "$T/sub-noproof")" -lt "$(wc -l < "$T/sub-c")" ]
+	run witness_in < "$T/sub-noproof"
+	assert_equal "$status" 65
+	assert_output --partial "rule=consistency"
+	run witness_in < "$T/sub-c"
+	assert_success
+	[ "$(sed -n 2p "$T"/wpub/*.note)" -gt "$size_a" ]
+	run verify_w
+	assert_success
+	[ "$(stat -c %a "$T"/wstate/*.state)" = 600 ]
+	[ "$(stat -c %a "$T"/wpub/*.note)" = 644 ]
+	# A damaged state is never taken for "nothing cosigned yet".
+	printf 'x' >> "$T"/wstate/*.state
+	run witness_in < "$T/sub-old"
+	assert_equal "$status" 74
+	assert_output --partial "damaged"
 }
 
 @test "AT-17 cursor lost, corrupted or rolled back: no loss, repeats carry the same ids" {

@@ -171,6 +171,17 @@ def main():
                             not verify_sig(pks[epoch], signed.encode(), base64.b64decode(kv["sig"])):
                         fail("keycert at seq %d" % seq)
                     pending = base64.b64decode(kv["key"])
+                if ftype == 6:
+                    # RECOVERY version 2: sealing went on with the
+                    # pending key (its handover checkpoint was lost).
+                    kv = dict(line.split(" ", 1) for line in
+                              payload.decode().strip("\n").split("\n")[1:])
+                    if "epoch_switch" in kv:
+                        if pending is None or int(kv["epoch_switch"]) != epoch + 1:
+                            fail("recovery epoch_switch at seq %d" % seq)
+                        pks.append(pending)
+                        epoch += 1
+                        pending = None
             pos = end
     if roots == 0:
         fail("no checkpoint")

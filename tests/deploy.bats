@@ -216,7 +216,7 @@ teardown_file() {
 	grep -q 'made the stamp key of tentacle-recv' "$DW/setup.log"
 	grep -q 'audit log verifier key' "$DW/setup.log"
 	# The users, each with its own group, and the hand-off groups.
-	for u in recv xml auth db conf audit auditx; do
+	for u in recv xml auth db conf audit auditx witness; do
 		run ns id -gn "octospool-$u"
 		assert_output "octospool-$u"
 	done
@@ -230,15 +230,31 @@ teardown_file() {
 	assert_output "octospool-db octospool octospool-dbq octospool-auditq"
 	run ns id -Gn octoadmin
 	assert_output "octoadmin octospool octospool-auditq octospool-admin"
+	# The witness: its own user; only audit-export hands it anything.
+	run ns id -Gn octospool-witness
+	assert_output "octospool-witness octospool octospool-witnessq"
+	run ns id -Gn octospool-auditx
+	assert_output "octospool-auditx octospool octospool-witnessq octospool-audit"
 	# The queues: consumer-owned, the hand-off group, 3770.
 	run ns stat -c '%a %U %G %n' /var/spool/octospool/xml-validate/new \
 	    /var/spool/octospool/agent-auth/new /var/spool/octospool/db-load/new \
-	    /var/spool/octospool/audit-sign/new /var/spool/octospool/conf-dist/uploads/new
+	    /var/spool/octospool/audit-sign/new /var/spool/octospool/conf-dist/uploads/new \
+	    /var/spool/octospool/audit-witness/new
 	assert_output "3770 octospool-xml octospool-xmlq /var/spool/octospool/xml-validate/new
 3770 octospool-auth octospool-authq /var/spool/octospool/agent-auth/new
 3770 octospool-db octospool-dbq /var/spool/octospool/db-load/new
 3770 octospool-audit octospool-auditq /var/spool/octospool/audit-sign/new
-3770 octospool-conf octospool-uploadq /var/spool/octospool/conf-dist/uploads/new"
+3770 octospool-conf octospool-uploadq /var/spool/octospool/conf-dist/uploads/new
+3770 octospool-witness octospool-witnessq /var/spool/octospool/audit-witness/new"
+	# The witness's state is its own, what it cosigns is public; its
+	# key is its own, its verifier key printed.
+	run ns stat -c '%a %U %n' /var/lib/octospool/witness \
+	    /var/lib/octospool/witness-cosigned /etc/octospool/keys/audit-witness.key
+	assert_output "700 octospool-witness /var/lib/octospool/witness
+755 octospool-witness /var/lib/octospool/witness-cosigned
+600 octospool-witness /etc/octospool/keys/audit-witness.key"
+	grep -q 'audit witness key: ' "$DW/setup.log"
+	ns grep -Eq '^[^+]+/audit-witness\+[0-9a-f]{8}\+' /etc/octospool/audit-witness.vkey
 	# The stamp keys: private to their tool, public to all.
 	run ns stat -c '%a %U %n' /etc/octospool/keys/tentacle-recv.key \
 	    /etc/octospool/keys/agent-auth.key /etc/octospool/keys/agent-auth.pub
@@ -253,7 +269,7 @@ teardown_file() {
 	assert_success
 	[ "$(ns sha256sum /etc/octospool/keys/tentacle-recv.pub)" = "$sum" ]
 	# Every tool accepts the configuration, as its unit runs it.
-	for u in xml-validate agent-auth db-load audit-sign; do
+	for u in xml-validate agent-auth db-load audit-sign audit-witness; do
 		run unit "$u" -n
 		assert_success
 	done
@@ -337,6 +353,50 @@ teardown_file() {
 	assert_output --partial "audit-verify: PASS"
 }
 
+@test "audit-witness, as its unit declares, cosigns the checkpoints audit-export hands it; audit-verify --witness passes" {
+	unit audit-sign -d
+	as_unit audit-export /usr/local/sbin/audit-export -c "$CONF" \
+	    2>>"$DW/audit-export.log"
+	# One submission waits, owned by audit-export's user; no record in it.
+	run ns sh -c 'stat -c "%U %G %a" /var/spool/octospool/audit-witness/new/*'
+	assert_output "octospool-auditx octospool-witnessq 640"
+	run ns sh -c 'cat /var/spool/octospool/audit-witness/new/*'
+	refute_output --partial '"action"'
+	unit audit-witness -d
+	grep -q 'event=drain.done stage=audit-witness files=1 cosigned=1 refused=0' "$DW/audit-witness.log"
+	run ns sh -c 'ls /var/spool/octospool/audit-witness/new /var/spool/octospool/audit-witness/reject'
+	refute_output --regexp '[0-9]\.witness'
+	run ns sh -c 'stat -c "%a %U" /var/lib/octospool/witness/*.state /var/lib/octospool/witness-cosigned/*.note'
+	assert_output "600 octospool-witness
+644 octospool-witness"
+	# The auditor's check: the log, its root key, the witness's key, a
+	# cosignature no older than two epochs (the published one is read).
+	run ns "$BIN/audit-verify" -K /etc/octospool/audit.vkey \
+	    --witness /etc/octospool/audit-witness.vkey /var/lib/octospool/audit/log
+	assert_success
+	assert_output --partial "audit-verify: PASS"
+	# The exported JSON lines verify with the same keys, off the host.
+	ns cat /var/lib/octospool/audit-export/audit.jsonl > "$DW/export.jsonl"
+	ns cp -r /var/lib/octospool/witness-cosigned "$DW/cosigned"
+	run "$BIN/audit-verify" -K "$DW/etc/octospool/audit.vkey" \
+	    --witness "$DW/etc/octospool/audit-witness.vkey" --cosigned "$DW/cosigned" \
+	    "$DW/export.jsonl"
+	assert_success
+	# Least privilege: the witness cannot read the log or the export,
+	# the exporter cannot touch the witness's state or what it
+	# published, and neither can reach audit-sign's keys.
+	run as_unit audit-witness /bin/sh -c 'cat /var/lib/octospool/audit/log/seg/0000000001.seg'
+	assert_failure
+	run as_unit audit-witness /bin/sh -c 'cat /var/lib/octospool/audit-export/audit.jsonl'
+	assert_failure
+	run as_unit audit-export /bin/sh -c 'ls /var/lib/octospool/witness'
+	assert_failure
+	run as_unit audit-export /bin/sh -c 'echo x > /var/lib/octospool/witness-cosigned/x'
+	assert_failure
+	run as_unit audit-witness /bin/sh -c 'ls /var/lib/octospool/audit/keys'
+	assert_failure
+}
+
 @test "no service user can put an item into a queue it does not produce into" {
 	before=$(sql "SELECT COUNT(*) FROM octo_loaded_file")
 	rows=$(sql "SELECT COUNT(*) FROM tagente_datos")
@@ -344,12 +404,14 @@ teardown_file() {
 	agent_xml research-agent-01 Servers "$PW" 999 > "$forged"
 	# Each queue: its one producer and its consumer.
 	declare -A producer=([xml-validate]=tentacle-recv [agent-auth]=xml-validate
-	    [db-load]=agent-auth [conf-dist/uploads]=tentacle-recv)
+	    [db-load]=agent-auth [conf-dist/uploads]=tentacle-recv
+	    [audit-witness]=audit-export)
 	declare -A consumer=([xml-validate]=xml-validate [agent-auth]=agent-auth
-	    [db-load]=db-load [conf-dist/uploads]=conf-dist)
+	    [db-load]=db-load [conf-dist/uploads]=conf-dist
+	    [audit-witness]=audit-witness)
 	: > "$DW/created"
-	for q in xml-validate agent-auth db-load conf-dist/uploads; do
-		for u in tentacle-recv xml-validate agent-auth db-load conf-dist audit-sign audit-export; do
+	for q in xml-validate agent-auth db-load conf-dist/uploads audit-witness; do
+		for u in tentacle-recv xml-validate agent-auth db-load conf-dist audit-sign audit-export audit-witness; do
 			[ "${producer[$q]}" = "$u" ] && continue
 			user=$(sed -n 's/^User=//p' "$TOP/etc/systemd/$u.service")
 			for d in tmp new; do
@@ -383,7 +445,8 @@ teardown_file() {
 	# its audit event: nothing loaded.
 	[ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" -eq "$before" ]
 	[ "$(sql "SELECT COUNT(*) FROM tagente_datos")" -eq "$rows" ]
-	for q in xml-validate agent-auth db-load; do
+	unit audit-witness -d
+	for q in xml-validate agent-auth db-load audit-witness; do
 		want=$(grep -c "^$q new " "$DW/created" || true)
 		got=$(ns sh -c "grep -l '^reason=rule=producer ' /var/spool/octospool/$q/reject/evil*.reason 2>/dev/null | wc -l")
 		[ "$got" -eq "$want" ] || { echo "# $q: $got of $want rejected" >&3; false; }

@@ -20,6 +20,10 @@ teardown() {
 	    etc/octospool/octospool.conf.sample \
 	    usr/lib/systemd/system/tentacle-recv.service \
 	    usr/lib/systemd/system/tentacle-recv.socket \
+	    usr/sbin/audit-witness usr/share/man/man8/audit-witness.8 \
+	    usr/lib/systemd/system/audit-witness.service \
+	    usr/lib/systemd/system/audit-witness.path \
+	    usr/lib/systemd/system/audit-witness.timer \
 	    usr/lib/sysusers.d/octospool.conf usr/lib/tmpfiles.d/octospool.conf; do
 		assert_file_exists "$T/root/$f"
 	done

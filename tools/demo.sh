@@ -252,8 +252,13 @@ cat "$demo/recv.log"
 
 echo
 echo "== audit-sign seals every audit event above into the signed log"
-mkdir -p "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
-[ -n "$owner" ] && chown "$owner" "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
+mkdir -p "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export" \
+    "$demo/audit/witness" "$demo/audit/cosigned"
+# The witness's own key (Ed25519; installed, octospool-setup makes it).
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$demo/audit/witness.key")
+[ -n "$owner" ] && chown "$owner" "$demo/audit/log" "$demo/audit/keys" \
+    "$demo/audit/export" "$demo/audit/witness" "$demo/audit/cosigned" \
+    "$demo/audit/witness.key"
 {
 	echo "spool_dir $demo/spool"
 	echo "idle_exit 0"
@@ -267,14 +272,29 @@ mkdir -p "$demo/audit/log" "$demo/audit/keys" "$demo/audit/export"
 	[ -n "$owner" ] && echo "user nobody"
 	echo "log_dir $demo/audit/log"
 	echo "state_dir $demo/audit/export"
-	echo "sinks jsonl"
+	echo "sinks jsonl witness"
 	echo "[audit-export.jsonl]"
 	echo "type jsonl"
 	echo "path $demo/audit/export/audit.jsonl"
+	# Checkpoints with consistency proofs for the witness's queue.
+	echo "[audit-export.witness]"
+	echo "type witness"
+	echo "queue $demo/spool/audit-witness"
+	echo "cosigned $demo/audit/cosigned"
+	echo "[audit-witness]"
+	[ -n "$owner" ] && echo "user nobody"
+	echo "key $demo/audit/witness.key"
+	echo "name demo-witness.example/w1"
+	echo "logs $demo/audit/vkey"
+	echo "state_dir $demo/audit/witness"
+	echo "cosigned_dir $demo/audit/cosigned"
+	echo "producers $demo_user"
 } > "$demo/audit.conf"
 bin/audit-sign -c "$demo/audit.conf" --keygen demo > "$demo/audit/vkey" 2>/dev/null
 echo "   verifier key (the only thing an auditor needs): $(cat "$demo/audit/vkey")"
 bin/audit-sign -d -c "$demo/audit.conf" 2>&1 | sed 's/^/   /'
+echo "   an epoch handover (a new key, certified by the old, which is erased):"
+bin/audit-sign -d -c "$demo/audit.conf" --new-epoch 2>&1 | sed 's/^/   /'
 echo
 echo "== audit-verify with nothing but the verifier key"
 bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/log" | sed 's/^/   /'
@@ -287,5 +307,37 @@ bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/tampered" | sed 's/^/   /' |
 echo
 echo "== audit-export ships the sealed log as ECS JSON lines (two records)"
 bin/audit-export -c "$demo/audit.conf"
-grep '"type":"record"' "$demo/audit/export/audit.jsonl" | head -2 | sed 's/^/   /'
-echo "   ($(wc -l < "$demo/audit/export/audit.jsonl") lines, each with event.id <log_id>:<seq>)"
+grep '"type":"record"' "$demo/audit/export/audit.jsonl" | head -2 | cut -c 1-400 |
+    sed 's/^/   /; s/$/.../'
+echo "   ($(wc -l < "$demo/audit/export/audit.jsonl") lines, each with event.id <log_id>:<seq>"
+echo "   and octo.data, the exact bytes the signatures cover)"
+echo
+echo "== the exported lines verify on their own, off the host, with the verifier key"
+bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/export/audit.jsonl" | sed 's/^/   /'
+sed '3s/"outcome":"[a-z]*"/"outcome":"success"/; 3s/"action":"[^"]*"/"action":"nothing.happened"/' \
+    "$demo/audit/export/audit.jsonl" > "$demo/audit/export/altered.jsonl"
+echo "   one line altered (its action):"
+bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/export/altered.jsonl" |
+    sed 's/^/   /' || true
+echo
+echo "== audit-witness cosigns the checkpoint audit-export handed it"
+bin/audit-witness -c "$demo/audit.conf" --vkey > "$demo/audit/witness.vkey" 2>/dev/null
+echo "   witness key: $(cat "$demo/audit/witness.vkey")"
+echo "   the submission (old size, proof, key certificates, the checkpoint):"
+sed 's/^/     /' "$demo"/spool/audit-witness/new/* | cut -c 1-90
+bin/audit-witness -d -c "$demo/audit.conf" 2>&1 | grep 'witness.cosign\|drain.done' |
+    sed 's/^/   /'
+echo "   the cosigned checkpoint ($demo/audit/cosigned):"
+sed 's/^/     /' "$demo"/audit/cosigned/*.note
+echo
+echo "== audit-verify --witness: the log must hold what the witness cosigned"
+bin/audit-verify -v -K "$demo/audit/vkey" --witness "$demo/audit/witness.vkey" \
+    --cosigned "$demo/audit/cosigned" "$demo/audit/log" | sed 's/^/   /'
+echo "   the log cut back to its first checkpoint, as a thief would:"
+cp -a "$demo/audit/log" "$demo/audit/cut"
+first=$(bin/tt-auditevil frames "$demo/audit/cut" | awk '$4 == "checkpoint" { print $5; exit }')
+bin/tt-auditevil cut "$demo/audit/cut" "$first"
+bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/cut" | sed 's/^/   alone:        /'
+bin/audit-verify -K "$demo/audit/vkey" --witness "$demo/audit/witness.vkey" \
+    --cosigned "$demo/audit/cosigned" "$demo/audit/cut" |
+    sed 's/^/   with witness: /' || true

@@ -8,7 +8,8 @@ set -eu
 dir=${1:?usage: mkspool.sh DIR [OWNER]}
 owner=${2:-}
 mkdir -p "$dir"
-for q in xml-validate agent-auth db-load audit-sign conf-dist/uploads \
+for q in xml-validate agent-auth db-load audit-sign audit-witness \
+    conf-dist/uploads \
     conf-dist/submit; do
 	mkdir -p "$dir/$q/tmp" "$dir/$q/new" "$dir/$q/cur" "$dir/$q/reject"
 	chmod 3770 "$dir/$q/tmp" "$dir/$q/new"

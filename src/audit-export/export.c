@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auditecs.h"
 #include "auditlog.h"
 #include "log.h"
 #include "xalloc.h"
@@ -191,8 +192,12 @@ reader_position(struct reader *r)
 	return 1;
 }
 
-/* Reload pend from base to the end of the file. */
-static void
+/*
+ * Reload pend from base to the end of the file.  -1: the segment is now
+ * shorter than what was consumed (audit-sign's recovery set a damaged
+ * tail aside): read it again from the cursor.
+ */
+static int
 reader_read(struct reader *r)
 {
 	struct stat sb;
@@ -200,10 +205,18 @@ reader_read(struct reader *r)
 
 	if (fstat(r->fd, &sb) == -1)
 		fatal(EX_IOERR, "event=segment.stat.fail");
+	if (sb.st_size < r->base) {
+		log_warnx("event=log.cut segment=%llu offset=%lld size=%lld "
+		    "msg=\"the segment was cut back (recovery): reading it "
+		    "again from the cursor\"", (unsigned long long)r->segno,
+		    (long long)r->base, (long long)sb.st_size);
+		r->pend.len = 0;
+		return -1;
+	}
 	want = sb.st_size - r->base;
 	r->pend.len = 0;
 	if (want <= 0)
-		return;
+		return 0;
 	al_buf_put(&r->pend, NULL, 0);
 	if ((size_t)want + 1 > r->pend.cap) {
 		r->pend.p = xreallocarray(r->pend.p, want + 1, 1);
@@ -222,6 +235,7 @@ reader_read(struct reader *r)
 		got += n;
 	}
 	r->pend.len = want;
+	return 0;
 }
 
 static void
@@ -446,7 +460,10 @@ ex_run_sink(const struct ex_conf *cf, struct ex_sink *s)
 			    "next_seq=%llu", s->name, s->type,
 			    (unsigned long long)r.want);
 		}
-		reader_read(&r);
+		if (reader_read(&r) == -1) {
+			r.segno = 0;
+			continue;
+		}
 		n = reader_batch(&r, &b, cf->batch);
 		if (n < 0) {
 			rc = EX_DATAERR;
@@ -505,133 +522,12 @@ out:
 	return rc;
 }
 
-/* Rendering: ECS JSON */
-
-static void
-jesc(struct al_buf *o, const char *s, size_t n)
-{
-	static const char hx[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-
-			al_buf_put(o, e, 2);
-		} else if (c == '\n')
-			al_buf_put(o, "\\n", 2);
-		else if (c < 0x20 || c == 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', hx[c >> 4],
-			    hx[c & 15] };
-
-			al_buf_put(o, e, 6);
-		} else
-			al_buf_put(o, &s[i], 1);
-	}
-}
-
-static void
-iso_time(uint64_t ns, char *out, size_t len, int digits)
-{
-	time_t s = ns / 1000000000ULL;
-	struct tm tm;
-	char b[32];
-
-	gmtime_r(&s, &tm);
-	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (digits == 3)
-		snprintf(out, len, "%s.%03lluZ", b,
-		    (unsigned long long)(ns % 1000000000ULL) / 1000000);
-	else
-		snprintf(out, len, "%s.%06lluZ", b,
-		    (unsigned long long)(ns % 1000000000ULL) / 1000);
-}
-
-/* ECS event.outcome from a producer's outcome word. */
-static const char *
-ecs_outcome(const char *v, size_t n)
-{
-	static const char *const ok[] = { "ok", "success", "stored",
-	    "accepted", "done", "loaded", "published" };
-	static const char *const bad[] = { "refused", "failure", "failed",
-	    "error", "denied", "rejected" };
-
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strlen(ok[i]) == n && memcmp(ok[i], v, n) == 0)
-			return "success";
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (strlen(bad[i]) == n && memcmp(bad[i], v, n) == 0)
-			return "failure";
-	return "unknown";
-}
+/* Rendering: ECS JSON (lib/auditecs.c) */
 
 void
 ex_render_ecs(const struct ex_sink *s, const struct ex_item *it,
     struct al_buf *o)
 {
-	const struct al_frame *f = &it->f;
-	char t[40], h[2 * AL_HASH + 1];
-
-	iso_time(f->time_ns, t, sizeof(t), 3);
-	al_buf_printf(o, "{\"@timestamp\":\"%s\",\"ecs\":{\"version\":"
-	    "\"8.11.0\"},\"event\":{\"id\":\"%s\",", t, it->id);
-	if (f->type == AL_CHECKPOINT) {
-		al_buf_printf(o, "\"kind\":\"state\",\"action\":"
-		    "\"audit.checkpoint\",\"created\":\"%s\"},", t);
-		al_buf_printf(o, "\"observer\":{\"hostname\":\"");
-		jesc(o, s->cf->hostname, strlen(s->cf->hostname));
-		al_buf_printf(o, "\",\"product\":\"octospool\",\"type\":"
-		    "\"audit\"},\"octo\":{\"log_id\":\"%s\",\"type\":"
-		    "\"checkpoint\",\"size\":%llu,\"epoch\":%llu,"
-		    "\"checkpoint\":\"", s->log_id_hex,
-		    (unsigned long long)f->seq,
-		    (unsigned long long)it->ckpt.epoch);
-		jesc(o, f->payload, f->paylen);
-		al_buf_puts(o, "\"}}");
-		return;
-	}
-	if (f->type == AL_RECORD) {
-		const char *v;
-		size_t vl;
-
-		al_buf_puts(o, "\"kind\":\"event\",\"action\":\"");
-		if (al_json_member(f->payload, f->paylen, "action", &v, &vl))
-			al_buf_put(o, v, vl);
-		else
-			al_buf_puts(o, "audit.record");
-		al_buf_puts(o, "\",\"outcome\":\"");
-		if (al_json_member(f->payload, f->paylen, "outcome", &v, &vl))
-			al_buf_puts(o, ecs_outcome(v, vl));
-		else
-			al_buf_puts(o, "unknown");
-		al_buf_puts(o, "\",");
-	} else
-		al_buf_printf(o, "\"kind\":\"state\",\"action\":\"audit.%s\",",
-		    al_type_name(f->type));
-	al_buf_printf(o, "\"sequence\":%llu,\"created\":\"%s\"},"
-	    "\"user\":{\"id\":\"%u\"},\"group\":{\"id\":\"%u\"},",
-	    (unsigned long long)f->seq, t, f->uid, f->gid);
-	if (f->pid != 0)
-		al_buf_printf(o, "\"process\":{\"pid\":%u},", f->pid);
-	al_buf_puts(o, "\"observer\":{\"hostname\":\"");
-	jesc(o, s->cf->hostname, strlen(s->cf->hostname));
-	al_hex(it->leaf, AL_HASH, h);
-	al_buf_printf(o, "\",\"product\":\"octospool\",\"type\":\"audit\"},"
-	    "\"octo\":{\"log_id\":\"%s\",\"seq\":%llu,\"type\":\"%s\","
-	    "\"leaf\":\"%s\",", s->log_id_hex, (unsigned long long)f->seq,
-	    al_type_name(f->type), h);
-	al_hex(f->chain, AL_HASH, h);
-	al_buf_printf(o, "\"chain\":\"%s\",\"source\":\"", h);
-	jesc(o, f->src, f->srclen);
-	if (f->type == AL_RECORD) {
-		/* The producer's event, byte for byte (it is valid JSON). */
-		al_buf_puts(o, "\",\"event\":");
-		al_buf_put(o, f->payload, f->paylen);
-		al_buf_puts(o, "}}");
-	} else {
-		al_buf_puts(o, "\",\"text\":\"");
-		jesc(o, f->payload, f->paylen);
-		al_buf_puts(o, "\"}}");
-	}
+	al_ecs_render(s->cf->hostname, s->log_id_hex, &it->f, it->leaf,
+	    it->ckpt.epoch, it->id, o);
 }

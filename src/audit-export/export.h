@@ -57,6 +57,9 @@ struct ex_sink {
 	int		 connect_timeout, ack_timeout;
 	void		*tls;		/* SSL_CTX */
 	void		*conn;		/* struct conn */
+	/* witness */
+	char		*wqueue, *wcosigned;
+	void		*wit;		/* struct wsink */
 	/* sql */
 	void		*db;		/* struct db */
 	void		*dbconf;	/* struct db_conf */
@@ -88,6 +91,7 @@ char	*ex_get_str(const struct conf *, const char *sec, const char *key,
 void	sink_jsonl_conf(struct ex_sink *, const struct conf *);
 void	sink_syslog_conf(struct ex_sink *, const struct conf *);
 void	sink_sql_conf(struct ex_sink *, const struct conf *);
+void	sink_witness_conf(struct ex_sink *, const struct conf *);
 /* RFC 5424 message for an item (exposed for tests through the sink). */
 void	sink_syslog_render(const struct ex_sink *, const struct ex_item *,
 	    struct al_buf *);

@@ -139,16 +139,18 @@ configure(struct ex_conf *cf)
 		s->type = get_str(sec, "type", NULL);
 		if (s->type == NULL)
 			fatalx(EX_CONFIG, "event=config.error section=%s "
-			    "msg=\"type jsonl, syslog or sql\"", sec);
+			    "msg=\"type jsonl, syslog, sql or witness\"", sec);
 		if (!strcmp(s->type, "jsonl"))
 			sink_jsonl_conf(s, the_conf);
 		else if (!strcmp(s->type, "syslog"))
 			sink_syslog_conf(s, the_conf);
 		else if (!strcmp(s->type, "sql"))
 			sink_sql_conf(s, the_conf);
+		else if (!strcmp(s->type, "witness"))
+			sink_witness_conf(s, the_conf);
 		else
 			fatalx(EX_CONFIG, "event=config.error section=%s "
-			    "msg=\"type jsonl, syslog or sql\"", sec);
+			    "msg=\"type jsonl, syslog, sql or witness\"", sec);
 	}
 	free(list);
 }
@@ -189,6 +191,8 @@ cf_free(struct ex_conf *cf)
 		free(s->server_name);
 		free(s->sd_id);
 		free(s->min_version);
+		free(s->wqueue);
+		free(s->wcosigned);
 		if (s->dbconf != NULL) {
 			db_conf_free(s->dbconf);
 			free(s->dbconf);

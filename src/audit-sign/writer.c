@@ -223,6 +223,23 @@ out:
 
 /* Recovery */
 
+/* What lies after the last whole frame recovery keeps. */
+enum { TAIL_NONE, TAIL_TORN, TAIL_DAMAGED };
+
+#define ASIDE_MAX	4
+#define ASIDE_DATA_MAX	16384	/* bytes of a set-aside tail in RECOVERY */
+
+/* Bytes recovery moved out of a segment (seg/torn-*.bin, damaged-*.bin). */
+struct aside {
+	char		 file[96];
+	uint64_t	 segno;
+	size_t		 off, len;
+	unsigned char	 sha[AL_HASH];
+	unsigned char	*head;		/* a copy of the first bytes */
+	size_t		 headlen;
+	int		 torn;		/* a partial frame (else damage) */
+};
+
 struct scan {
 	struct al_seghdr hdr;
 	struct al_tree	 tree;
@@ -234,9 +251,11 @@ struct scan {
 	uint64_t	 kc_epoch;	/* an uncovered KEYCERT, 0 none */
 	unsigned char	 kc_pk[AL_PK];
 	size_t		 sealed_end;	/* after the last checkpoint, 0 none */
-	size_t		 valid_end;	/* after the last good frame */
+	size_t		 valid_end;	/* after the last frame kept */
 	uint64_t	 unsealed_first, unsealed_count;
 	SHA256_CTX	 unsealed_md;
+	int		 seglink;	/* the segment's SEGLINK was read */
+	int		 tail;		/* TAIL_* after valid_end */
 	int		 damaged;	/* a checkpoint lies past the damage */
 	char		 why[160];
 };
@@ -304,9 +323,25 @@ note_dup(struct writer *w, const struct al_frame *f, char **queued,
 	    w->dedup[w->ndedup++]);
 }
 
+/* Does a CRC-valid checkpoint frame start after from? */
+static int
+ckpt_after(const unsigned char *buf, size_t len, size_t from)
+{
+	struct al_frame f;
+
+	for (size_t p = from + 1; p + 8 <= len; p++)
+		if (memcmp(buf + p, AL_FRAME_MAGIC, 4) == 0 &&
+		    al_frame_parse(buf + p, len - p, &f) == AL_OK &&
+		    f.type == AL_CHECKPOINT)
+			return 1;
+	return 0;
+}
+
 /*
- * Replay one segment into sc.  Returns 0 (sc describes it), or -1 if
- * the segment was never completed (no header, SEGLINK or checkpoint).
+ * Replay one segment into sc: every leaf against the chain and tree,
+ * every checkpoint's size, root, chain and epoch.  Returns 0 (sc
+ * describes it: what is kept, what lies after), or -1 if the segment was
+ * never started (no readable header and SEGLINK, and no checkpoint).
  */
 static int
 scan_segment(struct writer *w, const unsigned char *buf, size_t len,
@@ -314,7 +349,7 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 {
 	struct al_frame f;
 	size_t pos = AL_SEGHDR_LEN;
-	int first = 1;
+	int rc = AL_OK;
 
 	memset(sc, 0, sizeof(*sc));
 	SHA256_Init(&sc->unsealed_md);
@@ -323,11 +358,10 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 		goto incomplete;
 	while (pos < len) {
 		unsigned char leaf[AL_HASH], ch[AL_HASH];
-		int rc = al_frame_parse(buf + pos, len - pos, &f);
 
-		if (rc != AL_OK)
+		if ((rc = al_frame_parse(buf + pos, len - pos, &f)) != AL_OK)
 			break;
-		if (first) {
+		if (!sc->seglink) {
 			/* The SEGLINK: the state at the segment's start. */
 			const char *t = f.payload;
 			size_t tl = f.paylen, n;
@@ -351,13 +385,14 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 			if ((int)n != __builtin_popcountll(f.seq))
 				goto incomplete;
 			sc->born = f.time_ns;
-			first = 0;
+			sc->seglink = 1;
 		}
 		if (f.type != AL_CHECKPOINT) {
 			if (f.seq != sc->tree.size) {
 				snprintf(sc->why, sizeof(sc->why), "seq %llu "
 				    "where %llu was due", (unsigned long long)
 				    f.seq, (unsigned long long)sc->tree.size);
+				rc = AL_BADBODY;
 				break;
 			}
 			al_leaf_hash(&f, leaf);
@@ -366,6 +401,7 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 				snprintf(sc->why, sizeof(sc->why), "chain "
 				    "mismatch at seq %llu",
 				    (unsigned long long)f.seq);
+				rc = AL_BADBODY;
 				break;
 			}
 			memcpy(sc->chain, ch, AL_HASH);
@@ -377,6 +413,18 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 				    == 0 && kc.epoch == sc->epoch + 1) {
 					sc->kc_epoch = kc.epoch;
 					memcpy(sc->kc_pk, kc.pk, AL_PK);
+				}
+			}
+			if (f.type == AL_RECOVERY) {
+				uint64_t sw;
+
+				/* An earlier recovery went on with the next
+				 * key (doc/AUDIT.md, "Recovery"). */
+				if (al_kv_u64(f.payload, f.paylen,
+				    "epoch_switch", &sw) == 0 &&
+				    sc->kc_epoch != 0 && sw == sc->kc_epoch) {
+					sc->epoch = sw;
+					sc->kc_epoch = 0;
 				}
 			}
 			if (f.type == AL_RECORD)
@@ -399,6 +447,7 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 				snprintf(sc->why, sizeof(sc->why), "checkpoint "
 				    "at size %llu does not match the log",
 				    (unsigned long long)f.seq);
+				rc = AL_BADBODY;
 				break;
 			}
 			if (sc->kc_epoch != 0) {
@@ -414,51 +463,63 @@ scan_segment(struct writer *w, const unsigned char *buf, size_t len,
 		pos += f.framelen;
 	}
 	sc->valid_end = pos;
-	/* Damage followed by a checkpoint is not a torn write. */
-	for (size_t p = pos + 1; p + 8 <= len; p++) {
-		if (memcmp(buf + p, AL_FRAME_MAGIC, 4) != 0)
-			continue;
-		if (al_frame_parse(buf + p, len - p, &f) == AL_OK &&
-		    f.type == AL_CHECKPOINT) {
-			sc->damaged = 1;
-			break;
-		}
+	if (!sc->seglink)
+		goto incomplete;
+	if (pos < len) {
+		sc->tail = al_tail_torn(buf + pos, len - pos, rc) ? TAIL_TORN :
+		    TAIL_DAMAGED;
+		if (sc->why[0] == '\0')
+			snprintf(sc->why, sizeof(sc->why), "%s",
+			    al_frame_error(rc));
+		/* Damage followed by a checkpoint is never cut away. */
+		sc->damaged = ckpt_after(buf, len, pos);
 	}
-	if (sc->damaged)
-		return 0;
-	if (first || sc->sealed_end == 0)
-		return -1;	/* never completed: no checkpoint at all */
 	return 0;
 incomplete:
 	/* Unreadable start: incomplete only if no checkpoint is anywhere. */
-	for (size_t p = 0; p + 8 <= len; p++)
-		if (memcmp(buf + p, AL_FRAME_MAGIC, 4) == 0 &&
-		    al_frame_parse(buf + p, len - p, &f) == AL_OK &&
-		    f.type == AL_CHECKPOINT) {
-			sc->damaged = 1;
-			snprintf(sc->why, sizeof(sc->why), "bad segment start");
-			return 0;
-		}
+	if (ckpt_after(buf, len, 0)) {
+		sc->damaged = 1;
+		snprintf(sc->why, sizeof(sc->why), "bad segment start");
+		return 0;
+	}
 	return -1;
 }
 
-/* Keep damaged or torn bytes for forensics: seg/torn-<seg>-<off>.bin. */
+/*
+ * Move bytes out of the log for forensics (seg/torn-*.bin for a torn
+ * write, seg/damaged-*.bin for damage) and describe them in a for the
+ * RECOVERY leaf.  The file is synced before the log is cut.
+ */
 static void
-save_torn(struct writer *w, uint64_t segno, size_t off,
-    const unsigned char *p, size_t n)
+set_aside(struct writer *w, uint64_t segno, size_t off,
+    const unsigned char *p, size_t n, int torn, struct aside *a)
 {
 	char name[96];
 	int fd;
 
-	snprintf(name, sizeof(name), "torn-%010llu-%zu-%llu.bin",
-	    (unsigned long long)segno, off, (unsigned long long)now_ns());
+	snprintf(name, sizeof(name), "%s-%010llu-%zu-%llu.bin", torn ?
+	    "torn" : "damaged", (unsigned long long)segno, off,
+	    (unsigned long long)now_ns());
 	if ((fd = openat(w->segdirfd, name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0640)) == -1 ||
-	    pwrite_all(fd, p, n, 0) == -1 || fsync(fd) == -1)
-		fatal(EX_IOERR, "event=torn.save.fail file=%s", name);
-	close(fd);
-	log_warnx("event=log.torn segment=%llu offset=%zu bytes=%zu saved=%s",
-	    (unsigned long long)segno, off, n, name);
+	    pwrite_all(fd, p, n, 0) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1 || fsync(w->segdirfd) == -1)
+		fatal(EX_IOERR, "event=aside.save.fail file=%s", name);
+	log_warnx("event=log.%s segment=%llu offset=%zu bytes=%zu saved=%s",
+	    torn ? "torn" : "damaged", (unsigned long long)segno, off, n,
+	    name);
+	if (a == NULL)
+		return;
+	memset(a, 0, sizeof(*a));
+	strlcpy(a->file, name, sizeof(a->file));
+	a->segno = segno;
+	a->off = off;
+	a->len = n;
+	a->torn = torn;
+	al_sha256(p, n, a->sha);
+	a->headlen = n < ASIDE_DATA_MAX ? n : ASIDE_DATA_MAX;
+	a->head = xmalloc(a->headlen + 1);
+	memcpy(a->head, p, a->headlen);
 }
 
 static void
@@ -491,6 +552,31 @@ own_leaf(struct writer *w, int type, const struct al_buf *b)
 {
 	leaf_raw(w, type, geteuid(), getegid(), getpid(), "audit-sign", 10,
 	    (const char *)b->p, b->len);
+}
+
+/* The BOOT leaf: this start of audit-sign, once per process. */
+static void
+boot_leaf(struct writer *w)
+{
+	struct al_buf b = { 0 };
+	char bid[64] = "-";
+	FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (fp != NULL) {
+		if (fgets(bid, sizeof(bid), fp) == NULL)
+			strlcpy(bid, "-", sizeof(bid));
+		bid[strcspn(bid, "\n")] = '\0';
+		fclose(fp);
+	}
+	al_buf_printf(&b, "octo-audit/v1 boot\nreason %s\n"
+	    "boot_id %s\npid %d\nepoch %llu\nepoch_seconds %llu\n"
+	    "last_checkpoint_time %llu\nversion %s\n", w->boot_reason,
+	    bid, (int)getpid(), (unsigned long long)w->epoch,
+	    (unsigned long long)(w->cf.epoch_ns / 1000000000ULL),
+	    (unsigned long long)w->last_ckpt_time, VERSION);
+	w->booted = 1;
+	own_leaf(w, AL_BOOT, &b);
+	al_buf_free(&b);
 }
 
 /* Start a batch: the SEGLINK of a new segment and the BOOT come first. */
@@ -526,27 +612,8 @@ batch_start(struct writer *w, int type)
 		own_leaf(w, AL_SEGLINK, &b);
 		al_buf_free(&b);
 	}
-	if (!w->booted) {
-		struct al_buf b = { 0 };
-		char bid[64] = "-";
-		FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-		if (fp != NULL) {
-			if (fgets(bid, sizeof(bid), fp) == NULL)
-				strlcpy(bid, "-", sizeof(bid));
-			bid[strcspn(bid, "\n")] = '\0';
-			fclose(fp);
-		}
-		al_buf_printf(&b, "octo-audit/v1 boot\nreason %s\n"
-		    "boot_id %s\npid %d\nepoch %llu\nepoch_seconds %llu\n"
-		    "last_checkpoint_time %llu\nversion %s\n", w->boot_reason,
-		    bid, (int)getpid(), (unsigned long long)w->epoch,
-		    (unsigned long long)(w->cf.epoch_ns / 1000000000ULL),
-		    (unsigned long long)w->last_ckpt_time, VERSION);
-		w->booted = 1;
-		own_leaf(w, AL_BOOT, &b);
-		al_buf_free(&b);
-	}
+	if (!w->booted)
+		boot_leaf(w);
 }
 
 void
@@ -832,17 +899,38 @@ load_keys(struct writer *w, char *err, size_t errlen)
 	return 0;
 }
 
-/* Make the slots agree with the log's epoch (spec §5.5, last item). */
+/*
+ * Make the slots agree with the log's epoch (spec §5.5, last item).
+ * *switched: the handover checkpoint that covers the log's last KEYCERT
+ * is gone or damaged, but its key was already erased, which happens only
+ * after that checkpoint was durable: recovery seals with the next key.
+ */
 static int
 reconcile_keys(struct writer *w, uint64_t kc_epoch,
-    const unsigned char kc_pk[AL_PK], char *err, size_t errlen)
+    const unsigned char kc_pk[AL_PK], int *switched, char *err,
+    size_t errlen)
 {
 	struct keys *k = w->k;
 	int ix = -1;
 
+	*switched = 0;
 	for (int i = 0; i < 2; i++)
 		if (k->slot[i].valid && k->slot[i].epoch == w->epoch)
 			ix = i;
+	for (int i = 0; i < 2 && ix == -1 && kc_epoch == w->epoch + 1; i++)
+		if (k->slot[i].valid && k->slot[i].epoch == kc_epoch &&
+		    memcmp(k->slot[i].pk, kc_pk, AL_PK) == 0) {
+			log_warnx("event=log.recover epoch=%llu msg=\"the "
+			    "handover checkpoint of epoch %llu is lost or "
+			    "damaged and its key erased: sealing goes on with "
+			    "the key of epoch %llu\"",
+			    (unsigned long long)kc_epoch,
+			    (unsigned long long)w->epoch,
+			    (unsigned long long)kc_epoch);
+			w->epoch = kc_epoch;
+			*switched = 1;
+			ix = i;
+		}
 	if (ix == -1) {
 		snprintf(err, errlen, "no key for the log's epoch %llu (slots: "
 		    "%s%llu, %s%llu): key file lost or log replaced",
@@ -883,12 +971,69 @@ reconcile_keys(struct writer *w, uint64_t kc_epoch,
 			    (unsigned long long)w->epoch);
 			return -1;
 		}
-	} else if (kc_epoch != 0) {
+	} else if (kc_epoch != 0 && !*switched) {
 		snprintf(err, errlen, "unsealed KEYCERT for epoch %llu but no "
 		    "key slot for it", (unsigned long long)kc_epoch);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The RECOVERY leaf (doc/AUDIT.md, "Recovery"): the records kept that no
+ * checkpoint in the log covers any more (re-sealed by this recovery, the
+ * same bytes), what was set aside and where, and a switch to the next
+ * epoch's key when the old one was already erased.
+ */
+static void
+recovery_leaf(struct writer *w, struct scan *sc, const struct aside *a,
+    int naside, int switched)
+{
+	struct al_buf b = { 0 };
+	unsigned char h[AL_HASH];
+	char hb[64];
+	const char *cause = "unsealed";
+
+	for (int i = 0; i < naside; i++)
+		cause = !a[i].torn ? "damaged" : strcmp(cause, "damaged") ?
+		    "torn" : cause;
+	SHA256_Final(h, &sc->unsealed_md);
+	al_b64_encode(h, AL_HASH, hb, sizeof(hb));
+	w->boot_reason = "crash";
+	al_buf_printf(&b, "octo-audit/v1 recovery\ncount %llu\n"
+	    "first_seq %llu\nlast_seq %llu\nhash %s\ntorn %s\nversion 2\n"
+	    "cause %s\n", (unsigned long long)sc->unsealed_count,
+	    (unsigned long long)(sc->unsealed_count ? sc->unsealed_first :
+	    w->tree.size), (unsigned long long)(sc->unsealed_count ?
+	    sc->unsealed_first + sc->unsealed_count - 1 : w->tree.size), hb,
+	    naside > 0 ? "yes" : "no", cause);
+	for (int i = 0; i < naside; i++) {
+		size_t bl = ((a[i].headlen + 2) / 3) * 4 + 1;
+		char *d = xmalloc(bl);
+
+		al_b64_encode(a[i].sha, AL_HASH, hb, sizeof(hb));
+		al_buf_printf(&b, "aside %s %llu %zu %zu %s\n", a[i].file,
+		    (unsigned long long)a[i].segno, a[i].off, a[i].len, hb);
+		al_b64_encode(a[i].head, a[i].headlen, d, bl);
+		al_buf_puts(&b, "aside_data ");
+		al_buf_puts(&b, d);
+		al_buf_puts(&b, "\n");
+		free(d);
+	}
+	if (switched)
+		al_buf_printf(&b, "epoch_switch %llu\n",
+		    (unsigned long long)w->epoch);
+	log_warnx("event=log.recover kept=%llu set_aside=%d cause=%s%s",
+	    (unsigned long long)sc->unsealed_count, naside, cause, switched ?
+	    " epoch_switch=yes" : "");
+	w->pend_first = w->tree.size;
+	/* The kept frames are already on disk, before pend.  The RECOVERY
+	 * comes first, right after the records it names, then the BOOT. */
+	w->booted = 1;
+	writer_leaf(w, AL_RECOVERY, geteuid(), getegid(), getpid(),
+	    "audit-sign", 10, (const char *)b.p, b.len);
+	boot_leaf(w);
+	al_buf_free(&b);
 }
 
 int
@@ -899,7 +1044,8 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 	size_t nsegs = 0;
 	int dfd;
 	struct scan sc;
-	int have = 0, torn = 0;
+	struct aside aside[ASIDE_MAX];
+	int have = 0, naside = 0, switched = 0, rc = -1;
 	uint64_t kc_epoch = 0;
 	unsigned char kc_pk[AL_PK];
 
@@ -964,7 +1110,7 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 			snprintf(err, errlen, "seg/%s: %s", name,
 			    strerror(errno));
 			free(segs);
-			return -1;
+			goto out;
 		}
 		w->ndedup = 0;
 		if (scan_segment(w, buf, len, &sc, queued, nq) == -1) {
@@ -974,13 +1120,14 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 				    "segment and has no checkpoint", name);
 				free(buf);
 				free(segs);
-				return -1;
+				goto out;
 			}
-			save_torn(w, sn, 0, buf, len);
+			set_aside(w, sn, 0, buf, len, 1, naside < ASIDE_MAX ?
+			    &aside[naside] : NULL);
+			naside += naside < ASIDE_MAX;
 			if (unlinkat(w->segdirfd, name, 0) == -1 ||
 			    fsync(w->segdirfd) == -1)
 				fatal(EX_IOERR, "event=segment.remove.fail");
-			torn = 1;
 			free(buf);
 			nsegs--;
 			continue;
@@ -992,7 +1139,7 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 			    sc.why[0] ? sc.why : "bad frame");
 			free(buf);
 			free(segs);
-			return -1;
+			goto out;
 		}
 		w->segfd = openat(w->segdirfd, name, O_WRONLY | O_NOFOLLOW |
 		    O_CLOEXEC);
@@ -1001,15 +1148,21 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 			    strerror(errno));
 			free(buf);
 			free(segs);
-			return -1;
+			goto out;
 		}
 		if (sc.valid_end < len) {
-			save_torn(w, sn, sc.valid_end, buf + sc.valid_end,
-			    len - sc.valid_end);
+			/* Only bytes no durable checkpoint covers that we
+			 * could read: a partial frame, or damage at the end. */
+			log_warnx("event=log.recover segment=%llu offset=%zu "
+			    "msg=\"%s\"", (unsigned long long)sn, sc.valid_end,
+			    sc.why);
+			set_aside(w, sn, sc.valid_end, buf + sc.valid_end,
+			    len - sc.valid_end, sc.tail == TAIL_TORN,
+			    naside < ASIDE_MAX ? &aside[naside] : NULL);
+			naside += naside < ASIDE_MAX;
 			if (ftruncate(w->segfd, sc.valid_end) == -1 ||
 			    fdatasync(w->segfd) == -1)
 				fatal(EX_IOERR, "event=truncate.fail");
-			torn = 1;
 		}
 		free(buf);
 		w->segno = sn;
@@ -1034,14 +1187,16 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 			snprintf(err, errlen, "the log is empty but the keys "
 			    "are past epoch 0: the log was removed (a new log "
 			    "needs audit-sign --keygen)");
-			return -1;
+			goto out;
 		}
 		al_chain_init(s->log_id, w->chain);
 		w->epoch = 0;
 		w->segno = 0;
 	}
-	if (reconcile_keys(w, kc_epoch, kc_pk, err, errlen) == -1)
-		return -1;
+	if (reconcile_keys(w, kc_epoch, kc_pk, &switched, err, errlen) == -1)
+		goto out;
+	if (switched)
+		kc_epoch = 0;	/* the recovery checkpoint is the new key's */
 	if (w->ndedup > 1)
 		qsort(w->dedup, w->ndedup, AL_HASH, cmp_hash);
 	{
@@ -1055,40 +1210,20 @@ writer_open(struct writer *w, const struct writer_conf *cf, char **queued,
 			left = 0;
 		w->epoch_deadline = mono_ms() + left;
 	}
-	if (have && (torn || sc.unsealed_count > 0)) {
-		struct al_buf b = { 0 };
-		unsigned char h[AL_HASH];
-		char hb[64];
-
-		SHA256_Final(h, &sc.unsealed_md);
-		al_b64_encode(h, AL_HASH, hb, sizeof(hb));
-		w->boot_reason = "crash";
-		al_buf_printf(&b, "octo-audit/v1 recovery\ncount %llu\n"
-		    "first_seq %llu\nlast_seq %llu\nhash %s\ntorn %s\n",
-		    (unsigned long long)sc.unsealed_count,
-		    (unsigned long long)(sc.unsealed_count ?
-		    sc.unsealed_first : w->tree.size),
-		    (unsigned long long)(sc.unsealed_count ?
-		    sc.unsealed_first + sc.unsealed_count - 1 : w->tree.size),
-		    hb, torn ? "yes" : "no");
-		log_warnx("event=log.recover unsealed=%llu torn=%s",
-		    (unsigned long long)sc.unsealed_count, torn ? "yes" : "no");
-		w->pend_first = w->tree.size;
-		/* The kept frames are already on disk, before pend. */
-		writer_leaf(w, AL_RECOVERY, geteuid(), getegid(), getpid(),
-		    "audit-sign", 10, (const char *)b.p, b.len);
-		al_buf_free(&b);
-		if (kc_epoch != 0) {
-			/* Seal the unsealed KEYCERT: commit switches keys. */
-		}
+	if (have && (naside > 0 || sc.unsealed_count > 0 || switched)) {
+		recovery_leaf(w, &sc, aside, naside, switched);
 		if (writer_commit(w) == -1) {
 			snprintf(err, errlen, "log disk full during recovery");
-			return -1;
+			goto out;
 		}
 		if (kc_epoch != 0 && w->epoch != kc_epoch)
 			epoch_switch(w, kc_epoch);
 	}
-	return 0;
+	rc = 0;
+out:
+	for (int i = 0; i < naside; i++)
+		free(aside[i].head);
+	return rc;
 }
 
 void

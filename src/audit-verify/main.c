@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,13 +26,17 @@
 #include "auditverify.h"
 #include "xalloc.h"
 
+/* Where audit-witness publishes what it cosigned (audit-witness(8)). */
+#define DEFAULT_COSIGNED	"/var/lib/octospool/witness-cosigned"
+
 static void __attribute__((noreturn))
 usage(FILE *fp, int ex)
 {
 	fprintf(fp,
 	    "usage: audit-verify [-FjqVv] -k vkey|-K file [--now[=secs]] "
 	    "[--max-age secs]\n"
-	    "\t[--checkpoint file]... [--strict-liveness] logdir\n"
+	    "\t[--checkpoint file]... [--witness key [--cosigned path]...]\n"
+	    "\t[--strict-liveness] logdir|export.jsonl|exportdir\n"
 	    "       audit-verify prove inclusion seq [--size n] logdir\n"
 	    "       audit-verify prove consistency m n logdir\n"
 	    "       audit-verify check [-k vkey|-K file] prooffile\n"
@@ -76,8 +81,13 @@ load_vkey(struct verifier *v, const char *vkey, const char *vkeyfile)
 		    vkey);
 }
 
+/*
+ * A checkpoint kept elsewhere (--checkpoint, or a witness's cosigned one
+ * with --cosigned).  In a directory (quiet), notes of other logs and
+ * files that are no notes are passed over.
+ */
 static void
-load_ext(struct verifier *v, const char *file)
+load_ext(struct verifier *v, const char *file, int quiet)
 {
 	unsigned char *buf;
 	size_t len;
@@ -85,16 +95,89 @@ load_ext(struct verifier *v, const char *file)
 	struct ext_ckpt *e;
 
 	if (v->next == MAX_EXT)
-		die("at most %d --checkpoint files", MAX_EXT);
+		die("at most %d checkpoints kept elsewhere", MAX_EXT);
 	if (al_read_file(AT_FDCWD, file, &buf, &len) == -1)
 		die("%s: %s", file, strerror(errno));
-	e = &v->ext[v->next++];
+	e = &v->ext[v->next];
+	if (al_ckpt_parse((char *)buf, len, &e->c, err, sizeof(err)) == -1 ||
+	    strcmp(e->c.origin, v->origin) != 0) {
+		free(buf);
+		if (quiet)
+			return;
+		die("%s: %s", file, strcmp(e->c.origin, v->origin) ? "a "
+		    "checkpoint of another log" : err);
+	}
+	v->next++;
 	e->file = xstrdup(file);
-	if (al_ckpt_parse((char *)buf, len, &e->c, err, sizeof(err)) == -1)
-		die("%s: %s", file, err);
-	if (strcmp(e->c.origin, v->origin) != 0)
-		die("%s: a checkpoint of another log", file);
-	free(buf);
+	e->note = (char *)buf;
+	e->notelen = len;
+	if (v->have_witness && al_cosig_verify(e->note, len, &e->c, v->wname,
+	    v->wpk, &e->cosig_time) == 0)
+		e->cosigned = 1;
+}
+
+/* --cosigned: a note, or every note in a directory. */
+static void
+load_cosigned(struct verifier *v, const char *path)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			return;		/* reported as unwitnessed */
+		die("%s: %s", path, strerror(errno));
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		load_ext(v, path, 0);
+		return;
+	}
+	if ((d = opendir(path)) == NULL)
+		die("%s: %s", path, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char p[4096];
+		struct stat fs;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode))
+			load_ext(v, p, 1);
+	}
+	closedir(d);
+}
+
+/* --witness: a cosigner verifier key, or a file that holds one. */
+static void
+load_witness(struct verifier *v, const char *arg)
+{
+	char line[512];
+	FILE *fp;
+
+	strlcpy(line, arg, sizeof(line));
+	if ((fp = fopen(arg, "re")) != NULL) {
+		if (fgets(line, sizeof(line), fp) == NULL)
+			line[0] = '\0';
+		fclose(fp);
+		line[strcspn(line, "\r\n")] = '\0';
+	}
+	if (al_cosig_vkey_parse(line, v->wname, sizeof(v->wname), v->wpk) ==
+	    -1)
+		die("--witness %s: not a witness key "
+		    "(<name>+<id>+<key>, as audit-witness --vkey prints)", arg);
+	v->have_witness = 1;
+}
+
+/* A log directory (it has seg/), else exported JSON lines. */
+static int
+is_log(const char *path)
+{
+	char p[4096];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/seg", path);
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 static void
@@ -112,6 +195,19 @@ json_str(FILE *fp, const char *s)
 			fputc(c, fp);
 	}
 	fputc('"', fp);
+}
+
+/* " kind=K segment=S offset=O: message" (exported lines: " line=N"). */
+static int where_lines;
+
+static void
+print_where(const struct finding *f)
+{
+	if (where_lines)
+		printf(" kind=%s line=%zu: %s\n", f->kind, f->offset, f->msg);
+	else
+		printf(" kind=%s segment=%llu offset=%zu: %s\n", f->kind,
+		    (unsigned long long)f->segno, f->offset, f->msg);
 }
 
 static const char *
@@ -145,7 +241,8 @@ print_report(struct verifier *v)
 		json_str(stdout, v->origin);
 		printf(",\"size\":%llu,\"sealed\":%llu,\"records\":%llu,"
 		    "\"checkpoints\":%llu,\"epoch\":%llu,\"segments\":%llu,"
-		    "\"boots\":%llu,\"recoveries\":%llu,\"last_checkpoint\":"
+		    "\"boots\":%llu,\"recoveries\":%llu,\"damaged\":%llu,"
+		    "\"last_checkpoint\":"
 		    "\"%s\"", (unsigned long long)v->tree.size,
 		    (unsigned long long)v->sealed,
 		    (unsigned long long)v->records,
@@ -153,7 +250,8 @@ print_report(struct verifier *v)
 		    (unsigned long long)v->epoch,
 		    (unsigned long long)v->segments,
 		    (unsigned long long)v->boots,
-		    (unsigned long long)v->recoveries, t);
+		    (unsigned long long)v->recoveries,
+		    (unsigned long long)v->damaged_checkpoints, t);
 		if (first != NULL && first->have_seq)
 			printf(",\"first_failing_seq\":%llu",
 			    (unsigned long long)first->seq);
@@ -167,8 +265,12 @@ print_report(struct verifier *v)
 			if (f->have_seq)
 				printf("\"seq\":%llu,",
 				    (unsigned long long)f->seq);
-			printf("\"segment\":%llu,\"offset\":%zu,\"message\":",
-			    (unsigned long long)f->segno, f->offset);
+			if (v->xmode)
+				printf("\"line\":%zu,\"message\":", f->offset);
+			else
+				printf("\"segment\":%llu,\"offset\":%zu,"
+				    "\"message\":", (unsigned long long)f->segno,
+				    f->offset);
 			json_str(stdout, f->msg);
 			putchar('}');
 		}
@@ -177,37 +279,37 @@ print_report(struct verifier *v)
 	}
 	if (v->quiet && v->verdict == V_PASS)
 		return;
+	where_lines = v->xmode;
 	if (first == NULL)
 		printf("audit-verify: PASS origin=%s records=%llu size=%llu "
 		    "checkpoints=%llu epoch=%llu segments=%llu boots=%llu "
-		    "recoveries=%llu last_checkpoint=%s\n", v->origin,
-		    (unsigned long long)v->records,
+		    "recoveries=%llu damaged=%llu last_checkpoint=%s\n",
+		    v->origin, (unsigned long long)v->records,
 		    (unsigned long long)v->sealed,
 		    (unsigned long long)v->checkpoints,
 		    (unsigned long long)v->epoch,
 		    (unsigned long long)v->segments,
 		    (unsigned long long)v->boots,
-		    (unsigned long long)v->recoveries, t);
+		    (unsigned long long)v->recoveries,
+		    (unsigned long long)v->damaged_checkpoints, t);
 	else {
 		printf("audit-verify: %s", verdict_name(v->verdict));
 		if (first->have_seq)
 			printf(" seq=%llu", (unsigned long long)first->seq);
-		printf(" kind=%s segment=%llu offset=%zu: %s\n", first->kind,
-		    (unsigned long long)first->segno, first->offset,
-		    first->msg);
+		print_where(first);
 	}
 	for (size_t i = 0; i < v->nf; i++) {
 		const struct finding *f = &v->f[i];
 
 		if (f == first || (!v->verbose && !v->forensic &&
-		    f->level == 0 && strcmp(f->kind, "recovered") != 0))
+		    f->level == 0 && strcmp(f->kind, "recovered") != 0 &&
+		    strcmp(f->kind, "damaged-checkpoint") != 0))
 			continue;
 		printf("  %s", f->level == V_FAIL ? "FAIL" : f->level ==
 		    V_POLICY ? "UNSEALED" : "note");
 		if (f->have_seq)
 			printf(" seq=%llu", (unsigned long long)f->seq);
-		printf(" kind=%s segment=%llu offset=%zu: %s\n", f->kind,
-		    (unsigned long long)f->segno, f->offset, f->msg);
+		print_where(f);
 	}
 }
 
@@ -490,14 +592,17 @@ main(int argc, char *argv[])
 		{ "max-age", required_argument, NULL, 2 },
 		{ "checkpoint", required_argument, NULL, 3 },
 		{ "strict-liveness", no_argument, NULL, 4 },
+		{ "witness", required_argument, NULL, 5 },
+		{ "cosigned", required_argument, NULL, 6 },
 		{ "forensic", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct verifier v;
 	const char *vkey = NULL, *vkeyfile = NULL, *es = NULL;
-	char **exts = NULL;
-	int ch, next = 0, rc;
+	char **exts = NULL, **cos = NULL;
+	const char *witness = NULL;
+	int ch, next = 0, ncos = 0, rc;
 
 	memset(&v, 0, sizeof(v));
 	while ((ch = getopt_long(argc, argv, "+FhjK:k:qVv", lopts, NULL)) !=
@@ -550,6 +655,13 @@ main(int argc, char *argv[])
 		case 4:
 			v.strict_liveness = 1;
 			break;
+		case 5:
+			witness = optarg;
+			break;
+		case 6:
+			cos = xreallocarray(cos, ncos + 1, sizeof(*cos));
+			cos[ncos++] = optarg;
+			break;
 		default:
 			usage(stderr, V_USAGE);
 		}
@@ -599,12 +711,27 @@ main(int argc, char *argv[])
 	if (argc != 1)
 		usage(stderr, V_USAGE);
 	load_vkey(&v, vkey, vkeyfile);
+	if (ncos > 0 && witness == NULL)
+		die("--cosigned needs --witness");
+	if (witness != NULL) {
+		load_witness(&v, witness);
+		if (ncos == 0)
+			load_cosigned(&v, DEFAULT_COSIGNED);
+		for (int i = 0; i < ncos; i++)
+			load_cosigned(&v, cos[i]);
+		snprintf(v.wwhere, sizeof(v.wwhere), "%s%s",
+		    ncos ? cos[0] : DEFAULT_COSIGNED, ncos > 1 ? ", ..." : "");
+	}
 	for (int i = 0; i < next; i++)
-		load_ext(&v, exts[i]);
-	av_verify_log(&v, argv[0]);
+		load_ext(&v, exts[i], 0);
+	if (is_log(argv[0]))
+		av_verify_log(&v, argv[0]);
+	else
+		av_verify_export(&v, argv[0]);
 	print_report(&v);
 	rc = v.verdict;
 	free(exts);
+	free(cos);
 	av_free(&v);
 	return rc;
 }

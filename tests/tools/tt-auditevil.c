@@ -6,7 +6,8 @@
  * (current) key, recomputing their roots, chains and links.
  *
  *   tt-auditevil frames LOGDIR                 segno offset len type seq
- *   tt-auditevil flip FILE OFFSET [fix]        flip bit 0 (fix: the CRC)
+ *   tt-auditevil flip FILE OFFSET [fix|BIT]    flip bit 0 or BIT (fix: bit 0
+ *                  and the CRC repaired)
  *   tt-auditevil edit LOGDIR SEQ JSON [-r SLOTS]
  *   tt-auditevil delete LOGDIR SEQ [LAST] [-n] [-r SLOTS]   (-n renumber)
  *   tt-auditevil swap LOGDIR SEQ [-r SLOTS]    (SEQ and SEQ+1)
@@ -374,7 +375,11 @@ main(int argc, char *argv[])
 		if (fd == -1 || al_read_file(AT_FDCWD, av[1], &buf, &len) == -1
 		    || off < 0 || (size_t)off >= len)
 			die("flip: bad file or offset");
-		buf[off] ^= 1;
+		if (ac == 4 && av[3][0] >= '0' && av[3][0] <= '7' &&
+		    av[3][1] == '\0')
+			buf[off] ^= 1 << (av[3][0] - '0');
+		else
+			buf[off] ^= 1;
 		if (ac == 4 && !strcmp(av[3], "fix")) {
 			/* Recompute the CRC of the frame holding off. */
 			size_t pos = AL_SEGHDR_LEN;

@@ -217,6 +217,24 @@ test_tree_and_proofs(void)
 				    "flipped verified", m, n, k);
 				path[k][0] ^= 0x80;
 			}
+			{
+				/* From the compact range at m and the new
+				 * leaves only (the witness sink's way). */
+				struct al_tree cr;
+				unsigned char p2[64][32];
+				int n2;
+
+				al_tree_init(&cr);
+				for (int i = 0; i < m; i++)
+					al_tree_append(&cr, lh[i]);
+				n2 = al_consistency_proof_cr(&cr,
+				    (const unsigned char (*)[32])lh + m, n, p2,
+				    64);
+				CHECK(n2 == np && (np <= 0 || memcmp(p2, path,
+				    (size_t)np * 32) == 0), "consistency(%d, "
+				    "%d) from the compact range: %d hashes, "
+				    "want %d", m, n, n2, np);
+			}
 			if (m < n) {
 				unsigned char bad[32];
 
@@ -234,6 +252,42 @@ test_tree_and_proofs(void)
 			}
 		}
 	}
+}
+
+/* Compact-range consistency proofs at sizes past 64, against the full. */
+static void
+test_proof_cr_large(void)
+{
+	enum { N = 1100 };
+	static unsigned char lh[N][32];
+	static const int ms[] = { 1, 2, 63, 64, 65, 255, 256, 257, 511, 700,
+	    1023, 1024 };
+	unsigned char p1[64][32], p2[64][32], r1[32], r2[32];
+
+	for (int i = 0; i < N; i++) {
+		unsigned char d[4] = { i >> 8, i, 0x5a, 0xa5 };
+
+		ref_leaf(d, 4, lh[i]);
+	}
+	for (size_t k = 0; k < sizeof(ms) / sizeof(ms[0]); k++)
+		for (int n = ms[k]; n <= N; n += 97) {
+			struct al_tree cr;
+			int m = ms[k], n1, n2;
+
+			al_tree_init(&cr);
+			for (int i = 0; i < m; i++)
+				al_tree_append(&cr, lh[i]);
+			n1 = al_consistency_proof((const unsigned char (*)[32])
+			    lh, n, m, p1, 64);
+			n2 = al_consistency_proof_cr(&cr,
+			    (const unsigned char (*)[32])lh + m, n, p2, 64);
+			ref_mth(lh, m, r1);
+			ref_mth(lh, n, r2);
+			CHECK(n1 == n2 && (n1 <= 0 || memcmp(p1, p2, (size_t)n1 *
+			    32) == 0) && al_consistency_verify(m, n, r1, r2,
+			    (const unsigned char (*)[32])p2, n2) == 0,
+			    "consistency(%d, %d) from the compact range", m, n);
+		}
 }
 
 static void
@@ -366,6 +420,46 @@ test_notes(void)
 	CHECK_INT("keycert verify by new key", al_keycert_verify((char *)kb.p,
 	    &kc, pk2), -1);
 	al_buf_free(&kb);
+
+	/* A witness cosignature (tlog-cosignature v1) on a checkpoint. */
+	{
+		struct al_buf n = { 0 }, m = { 0 };
+		unsigned char sig[64];
+		uint64_t t = 0;
+		const char *w = "witness.example/w1";
+
+		CHECK_INT("sign", al_ckpt_sign(&c, sk, pk, &n), 0);
+		al_ckpt_parse((char *)n.p, n.len, &d, err, sizeof(err));
+		al_cosig_message((char *)n.p, d.bodylen, 1679315147, &m);
+		CHECK(m.len == d.bodylen + 31 && memcmp(m.p, "cosignature/v1\n"
+		    "time 1679315147\n", 31) == 0, "cosignature message");
+		CHECK_INT("cosig sign", al_ed25519_sign(sk2, m.p, m.len, sig),
+		    0);
+		al_cosig_line(w, pk2, 1679315147, sig, &n);
+		CHECK_INT("cosigned note parses", al_ckpt_parse((char *)n.p,
+		    n.len, &d, err, sizeof(err)), 0);
+		CHECK_INT("cosig verify", al_cosig_verify((char *)n.p, n.len, &d,
+		    w, pk2, &t), 0);
+		CHECK(t == 1679315147, "cosig time %llu", (unsigned long long)t);
+		CHECK_INT("cosig other name", al_cosig_verify((char *)n.p,
+		    n.len, &d, "witness.example/w2", pk2, &t), -1);
+		CHECK_INT("cosig other key", al_cosig_verify((char *)n.p, n.len,
+		    &d, w, pk, &t), -1);
+		CHECK_INT("log key is no cosigner", al_cosig_verify((char *)n.p,
+		    n.len, &d, c.origin, pk, &t), -1);
+		n.p[strlen(c.origin) + 1] = '9';	/* the size, signed */
+		CHECK_INT("cosig edited body", al_cosig_verify((char *)n.p,
+		    n.len, &d, w, pk2, &t), -1);
+		CHECK_INT("cosig vkey", al_cosig_vkey_format(w, pk2, vk,
+		    sizeof(vk)), 0);
+		CHECK_INT("cosig vkey parse", al_cosig_vkey_parse(vk, name,
+		    sizeof(name), pk3), 0);
+		CHECK(memcmp(pk3, pk2, 32) == 0, "cosig vkey round trip");
+		CHECK_INT("a cosigner vkey is no log vkey", al_vkey_parse(vk,
+		    name, sizeof(name), pk3), -1);
+		al_buf_free(&n);
+		al_buf_free(&m);
+	}
 }
 
 static void
@@ -470,6 +564,7 @@ main(void)
 {
 	test_known_answers();
 	test_tree_and_proofs();
+	test_proof_cr_large();
 	test_frames();
 	test_notes();
 	test_json();
