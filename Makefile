@@ -94,6 +94,11 @@ demo: deps
 bench: deps all
 	@sh bench/run.sh
 
+# make bench-e2e: the whole pipeline as deployed against its same-run
+# ceiling (root; 3-4 minutes here; doc/BENCHMARKS.md).
+bench-e2e: deps all
+	@bash bench/e2e.sh
+
 # make fuzz: every fuzz/<name>.c with clang and libFuzzer, all of lib/
 # under ASan+UBSan, FUZZ_TIME seconds each; seeds: the test corpus.
 FUZZ_CC    ?= clang
@@ -170,5 +175,5 @@ endif
 clean:
 	rm -rf build bin/*
 
-.PHONY: all units deps check check-quick demo bench fuzz lint-man install clean
+.PHONY: all units deps check check-quick demo bench bench-e2e fuzz lint-man install clean
 .PRECIOUS: $(OBJDIR)/%.o

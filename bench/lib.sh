@@ -22,14 +22,7 @@ TMPBASE=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 mkdir -p "$OUT"
 
 # The raw helper, built with the Makefile's warning flags.
-CC=${CC:-cc}
-if [ ! -x "$OUT/raw" ] ||
-    [ -n "$(find bench/raw.c -newer "$OUT/raw" 2>/dev/null)" ]; then
-	# shellcheck disable=SC2046
-	$CC -std=gnu11 -O2 -Wall -Wextra -Wformat=2 -Wshadow -Werror -pthread \
-	    -D_GNU_SOURCE $(pkg-config --cflags openssl 2>/dev/null) \
-	    -o "$OUT/raw" bench/raw.c -pthread -lssl -lcrypto
-fi
+sh bench/build.sh raw
 RAW=$OUT/raw
 RECV_BIN=${RECV_BIN:-$BIN/tentacle-recv}
 WIRE=$BIN/tt-wire

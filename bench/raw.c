@@ -1,7 +1,8 @@
 /*
- * raw: the raw limits that `make bench` reports next to tentacle-recv's
- * figures, measured in the same run, on the same filesystem and the same
- * loopback.  Built by bench/run.sh into bench/.build/raw (not installed).
+ * raw: the raw limits that `make bench` and `make bench-e2e` report next
+ * to octospool's figures, measured in the same run, on the same
+ * filesystem and the same loopback.  Built by bench/build.sh into
+ * bench/.build/raw (not installed).
  *
  *   raw durable DIR N WRITERS SIZE
  *       N files in all, split over WRITERS threads.  Each file: create
@@ -13,6 +14,17 @@
  *       layout with audit on, without network or parsing: data file and a
  *       ~400-byte event file, each created, written and fsynced, both
  *       renamed, both new/ directories fsynced (DIR/q1 and DIR/q2).
+ *   raw handoff DIR N BATCH SIZE [noout]
+ *       One drain's hand-off of N items, as lib/drain commits a batch,
+ *       without parsing: N files of SIZE bytes are made in DIR/in/new
+ *       first (not timed).  Then, per batch of BATCH items: each claimed
+ *       (rename new/N -> cur/N) and read, its output written to
+ *       DIR/out/tmp/N; one syncfs() (fsync of each output below 4); one
+ *       audit file of 200 bytes per item in DIR/audit/tmp, fsynced,
+ *       renamed to DIR/audit/new, that directory fsynced; the outputs
+ *       renamed to DIR/out/new, that directory fsynced; the inputs
+ *       unlinked from cur/.  With "noout" there are no outputs (db-load's
+ *       side of its queue).
  *   raw tcp BYTES [DIR]
  *       One loopback TCP connection: a child reads 64 KiB at a time (the
  *       server's block) and discards, the parent writes BYTES in 1 MiB
@@ -55,33 +67,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#define PROG "raw"
+#include "util.h"
+
 #define RD_BLOCK	(64 * 1024)
 #define WR_BLOCK	(1024 * 1024)
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-	int e = errno;
-
-	fputs("raw: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (e != 0)
-		fprintf(stderr, ": %s", strerror(e));
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static long long
 num(const char *s)
@@ -246,6 +236,127 @@ durable(int argc, char **argv, int shape2)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	printf("rate=%.1f secs=%.3f files=%lld writers=%lld size=%zu "
 	    "cpu_ms=%.3f\n", (double)n / (t1 - t0), t1 - t0, n, nw, size,
+	    cpu * 1000.0 / (double)n);
+}
+
+/* ---- a drain's hand-off ---- */
+
+/* User + system seconds of a getrusage() result. */
+static double
+ru_secs(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec /
+	    1e6 + (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec /
+	    1e6;
+}
+
+/* A drain's hand-off of N items in batches, as lib/drain commits them. */
+static void
+handoff(int argc, char **argv)
+{
+	struct rusage ru0, ru;
+	struct queue in, out, au;
+	int incur, dfd, *ofd, noout;
+	long long n, batch;
+	size_t size;
+	char *buf, name[64];
+	double t0, t1, cpu;
+
+	if (argc != 4 && !(argc == 5 && strcmp(argv[4], "noout") == 0))
+		die("usage: handoff DIR N BATCH SIZE [noout]");
+	n = num(argv[1]);
+	batch = num(argv[2]);
+	size = (size_t)num(argv[3]);
+	noout = argc == 5;
+	if (n < 1 || batch < 1)
+		die("bad count");
+	if ((dfd = open(argv[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die("%s", argv[0]);
+	{
+		int qi = opendir_at(dfd, "in"), qo = opendir_at(dfd, "out"),
+		    qa = opendir_at(dfd, "audit");
+
+		in.tmpfd = opendir_at(qi, "tmp");
+		in.newfd = opendir_at(qi, "new");
+		incur = opendir_at(qi, "cur");
+		out.tmpfd = opendir_at(qo, "tmp");
+		out.newfd = opendir_at(qo, "new");
+		au.tmpfd = opendir_at(qa, "tmp");
+		au.newfd = opendir_at(qa, "new");
+		close(qi);
+		close(qo);
+		close(qa);
+	}
+	if ((buf = malloc(size + 200 * (size_t)batch)) == NULL ||
+	    (ofd = calloc((size_t)batch, sizeof(*ofd))) == NULL)
+		die("malloc");
+	for (size_t j = 0; j < size + 200 * (size_t)batch; j++)
+		buf[j] = (char)('A' + j % 26);
+	for (long long i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "item%lld.data", i);
+		if ((fd = openat(in.newfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0640)) == -1)
+			die("create %s", name);
+		write_all(fd, buf, size);
+		close(fd);
+	}
+	if (syncfs(dfd) == -1)
+		die("syncfs");
+
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = now();
+	for (long long b = 0; b < n; b += batch) {
+		long long m = n - b < batch ? n - b : batch;
+		char aname[64];
+		int fd;
+
+		for (long long k = 0; k < m; k++) {
+			ssize_t r;
+
+			snprintf(name, sizeof(name), "item%lld.data", b + k);
+			if (renameat(in.newfd, name, incur, name) == -1 ||
+			    (fd = openat(incur, name, O_RDONLY | O_CLOEXEC)) ==
+			    -1)
+				die("claim %s", name);
+			while ((r = read(fd, buf, size)) > 0)
+				continue;
+			close(fd);
+			if (noout)
+				continue;
+			if ((ofd[k] = openat(out.tmpfd, name, O_WRONLY |
+			    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0640)) == -1)
+				die("create %s", name);
+			write_all(ofd[k], buf, size);
+		}
+		if (!noout && m >= 4 && syncfs(out.tmpfd) == -1)
+			die("syncfs");
+		for (long long k = 0; k < m && !noout; k++)
+			if ((m < 4 && fsync(ofd[k]) == -1) ||
+			    close(ofd[k]) == -1)
+				die("fsync");
+		snprintf(aname, sizeof(aname), "audit%lld", b);
+		put(&au, aname, buf, 200 * (size_t)m, 1);
+		for (long long k = 0; k < m && !noout; k++) {
+			snprintf(name, sizeof(name), "item%lld.data", b + k);
+			if (renameat(out.tmpfd, name, out.newfd, name) == -1)
+				die("rename %s", name);
+		}
+		if (!noout && fsync(out.newfd) == -1)
+			die("fsync dir");
+		for (long long k = 0; k < m; k++) {
+			snprintf(name, sizeof(name), "item%lld.data", b + k);
+			if (unlinkat(incur, name, 0) == -1)
+				die("unlink %s", name);
+		}
+	}
+	t1 = now();
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = ru_secs(&ru) - ru_secs(&ru0);
+	printf("rate=%.1f secs=%.3f files=%lld batch=%lld size=%zu "
+	    "cpu_ms=%.3f\n", (double)n / (t1 - t0), t1 - t0, n, batch, size,
 	    cpu * 1000.0 / (double)n);
 }
 
@@ -498,11 +609,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: raw durable|durable2|tcp|tls|tls-hs ...");
+		die("usage: raw durable|durable2|handoff|tcp|tls|tls-hs ...");
 	if (strcmp(argv[1], "durable") == 0)
 		durable(argc - 2, argv + 2, 0);
 	else if (strcmp(argv[1], "durable2") == 0)
 		durable(argc - 2, argv + 2, 1);
+	else if (strcmp(argv[1], "handoff") == 0)
+		handoff(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "tcp") == 0)
 		stream(argc - 2, argv + 2, 0);
 	else if (strcmp(argv[1], "tls") == 0)
