@@ -390,6 +390,50 @@ recv_stock() {
 	echo "# $n complete items after $round kills" >&3
 }
 
+@test "D2b: audit events are committed in groups; with SIGKILL at random points every queued item still has its stored event" {
+	total=0
+	round=0
+	while [ "$total" -lt 1600 ]; do
+		round=$((round + 1))
+		recv_octo --max-per-source 32
+		"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 50 --parallel 8 \
+		    --separate --size 2048 --name-prefix "g$round" \
+		    --name-suffix .data >/dev/null 2>&1 3>&- &
+		fl=$!
+		sleep "0.$((RANDOM % 4 + 2))"
+		kill -9 "$RECV_PID"
+		wait "$RECV_PID" 2>/dev/null || true
+		RECV_PID=
+		wait $fl || true
+		total=$((total + 400))
+	done
+	# Every item in the queue has its "stored" event, published before it.
+	cat "$SP"/audit-sign/new/* > "$T/events"
+	n=0
+	for f in "$INBOX"/*; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		grep -q "\"action\":\"file.received\",\"outcome\":\"stored\".*\"item\":\"$(basename "$f")\"" "$T/events" ||
+		    fail "no stored event for $(basename "$f")"
+	done
+	[ "$n" -gt 0 ]
+	# Every event file holds whole JSON lines.
+	python3 -c 'import json, sys
+for l in open(sys.argv[1]): json.loads(l)' "$T/events"
+	# A clean run: the events of concurrent uploads share files.
+	recv_octo --max-per-source 32
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 100 --parallel 8 \
+	    --separate --size 2048 --name-prefix clean --name-suffix .data \
+	    >/dev/null 2>&1 3>&-
+	stop_recv
+	line=$(grep 'event=server.stop' "$T/recv.log" | tail -1)
+	groups=$(echo "$line" | sed -n 's/.*audit_groups=\([0-9]*\).*/\1/p')
+	events=$(echo "$line" | sed -n 's/.*audit_events=\([0-9]*\).*/\1/p')
+	echo "# $n items after $round kills; clean run: $events events in $groups files" >&3
+	[ "$events" -ge 800 ]
+	[ "$groups" -lt "$events" ]
+}
+
 @test "D3: 20 concurrent SENDs of one new name: exactly one succeeds" {
 	recv_stock --max-per-source 32
 	pids=()

@@ -848,7 +848,8 @@ main(int argc, char *argv[])
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
 	source_summary(1);	/* what was folded since the last one */
-	log_info("event=server.stop");
+	log_info("event=server.stop audit_groups=%lu audit_events=%lu",
+	    recv_store.aud.rounds, recv_store.aud.events);
 	/* Sessions in flight finish within their deadlines; do not wait:
 	 * nothing is published before it is durable. */
 	_exit(EX_OK);

@@ -112,8 +112,23 @@ struct route {
 #define ROUTE_QUEUE	1
 #define ROUTE_DIR	2
 
+/*
+ * Audit events committed in groups: sessions queue their events and one
+ * of them writes every queued event as one file, syncs it once and
+ * renames it into audit-sign/new for all of them.
+ */
+struct audit_wait;
+struct auditor {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct audit_wait *head, **tail;
+	int		 busy;
+	unsigned long	 rounds, events;	/* statistics */
+};
+
 struct store {
 	struct recv_conf *cf;
+	struct auditor	 aud;
 	struct spool	 data_q;	/* spool/xml-validate */
 	struct spool	 upload_q;	/* spool/conf-dist/uploads */
 	struct spool	 audit_q;	/* spool/audit-sign */
@@ -163,6 +178,7 @@ void	store_audit(struct store *, const struct peer *, const char *action,
 void	store_audit_events(struct store *, struct audit_buf *,
 	    const char *action);
 int	store_scratch(int dirfd);
+void	auditor_init(struct auditor *);
 int	syncer_add(struct syncer *, int fd);
 int	syncer_sync(struct syncer *, uint32_t mask);
 

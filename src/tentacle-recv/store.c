@@ -209,6 +209,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	st->stock_dirfd = st->stock_ix = st->audit_ix = -1;
 	pthread_mutex_init(&st->sync.mu, NULL);
 	pthread_cond_init(&st->sync.cv, NULL);
+	auditor_init(&st->aud);
 	if (store_filters(cf, err, errlen) == -1)
 		return -1;
 	if (cf->layout == LAYOUT_OCTOSPOOL && cf->stamp_key != NULL) {
@@ -405,23 +406,105 @@ store_hash_file(int fd, off_t off, char *hex)
 	return 0;
 }
 
-/* Write one audit event file into audit-sign/tmp and make it durable. */
-static int
-store_audit_prepare(struct store *st, struct audit_buf *ab, char *aname,
-    size_t alen)
+/* ---- audit events, committed in groups ---- */
+
+#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one file */
+
+/* One session's events, waiting to be written. */
+struct audit_wait {
+	const char	*buf;
+	size_t		 len;
+	int		 result;	/* 1 pending, 0 durable, -1 failed */
+	struct audit_wait *next;
+};
+
+void
+auditor_init(struct auditor *a)
 {
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->head = NULL;
+	a->tail = &a->head;
+	a->busy = 0;
+}
+
+/* Write the events of batch as one file: tmp, fsync, rename into new/. */
+static int
+auditor_write(struct store *st, const struct audit_wait *batch)
+{
+	char aname[SPOOL_NAME_MAX];
 	int fd;
 
-	if (spool_mkname(aname, alen, "tentacle-recv") == -1)
+	if (spool_mkname(aname, sizeof(aname), "tentacle-recv") == -1 ||
+	    (fd = spool_create(&st->audit_q, aname, SPOOL_MODE)) == -1)
 		return -1;
-	if ((fd = spool_create(&st->audit_q, aname, SPOOL_MODE)) == -1)
-		return -1;
-	if (io_write_all(fd, ab->buf, ab->len) == -1 || fsync(fd) == -1 ||
-	    close(fd) == -1) {
+	for (const struct audit_wait *w = batch; w != NULL; w = w->next)
+		if (io_write_all(fd, w->buf, w->len) == -1) {
+			spool_abort(&st->audit_q, fd, aname);
+			return -1;
+		}
+	if (fsync(fd) == -1 || close(fd) == -1) {
 		spool_abort(&st->audit_q, -1, aname);
 		return -1;
 	}
-	return 0;
+	return spool_publish(&st->audit_q, aname);
+}
+
+/*
+ * Make buf (whole audit events) durable in audit-sign/tmp and renamed
+ * into audit-sign/new, together with what other sessions queued
+ * meanwhile: one caller at a time writes and syncs one file for every
+ * queued event (up to AUDIT_GROUP_MAX bytes), the others wait for the
+ * round that took theirs.  The directory is made durable by the
+ * syncer's round, with the data (syncer_sync).  0 or -1.
+ */
+static int
+auditor_commit(struct store *st, const char *buf, size_t len)
+{
+	struct auditor *a = &st->aud;
+	struct audit_wait w = { buf, len, 1, NULL };
+	int r;
+
+	pthread_mutex_lock(&a->mu);
+	*a->tail = &w;
+	a->tail = &w.next;
+	while (w.result == 1) {
+		struct audit_wait *batch, *last, *next;
+		size_t bytes;
+
+		if (a->busy) {
+			pthread_cond_wait(&a->cv, &a->mu);
+			continue;
+		}
+		/* Lead a round: take the queue, up to the size cap. */
+		batch = last = a->head;
+		bytes = batch->len;
+		while (last->next != NULL && bytes + last->next->len <=
+		    AUDIT_GROUP_MAX) {
+			last = last->next;
+			bytes += last->len;
+		}
+		a->head = last->next;
+		if (a->head == NULL)
+			a->tail = &a->head;
+		last->next = NULL;
+		a->busy = 1;
+		pthread_mutex_unlock(&a->mu);
+		r = auditor_write(st, batch);
+		pthread_mutex_lock(&a->mu);
+		a->rounds++;
+		/* The waiters are blocked on the mutex: their entries live. */
+		for (struct audit_wait *p = batch; p != NULL; p = next) {
+			next = p->next;
+			p->result = r;
+			a->events++;
+		}
+		a->busy = 0;
+		pthread_cond_broadcast(&a->cv);
+	}
+	r = w.result;
+	pthread_mutex_unlock(&a->mu);
+	return r;
 }
 
 static void
@@ -458,17 +541,14 @@ store_audit_fill(struct store *st, struct audit_buf *ab,
 void
 store_audit_events(struct store *st, struct audit_buf *ab, const char *action)
 {
-	char aname[SPOOL_NAME_MAX];
-
 	if (!st->have_audit || ab->n == 0)
 		return;
-	if (store_audit_prepare(st, ab, aname, sizeof(aname)) == -1 ||
-	    spool_publish(&st->audit_q, aname) == -1 ||
+	if (auditor_commit(st, ab->buf, ab->len) == -1 ||
 	    syncer_sync(&st->sync, 1u << st->audit_ix) == -1)
 		log_warn("event=audit.fail action=%s", action);
 }
 
-/* A best-effort audit event (refusals): one small file, committed now. */
+/* A best-effort audit event (refusals), in the next group. */
 void
 store_audit(struct store *st, const struct peer *p, const char *action,
     const char *outcome, const char *name, size_t namelen,
@@ -592,7 +672,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 {
 	struct recv_conf *cf = st->cf;
 	struct envelope env;
-	char hdr[ENVELOPE_MAX], tname[SPOOL_NAME_MAX], aname[SPOOL_NAME_MAX];
+	char hdr[ENVELOPE_MAX], tname[SPOOL_NAME_MAX];
 	char zerr[128];
 	unsigned char md[32];
 	unsigned int ml = 0;
@@ -600,7 +680,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	struct audit_buf ab;
 	size_t sha_off = 0, stamp_off = 0;
 	ssize_t hl = 0;
-	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE, have_aname = 0;
+	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE, have_event = 0;
 	int anon = 0;
 	uint32_t mask;
 	off_t body, zlen = 0;
@@ -759,21 +839,26 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 			goto fail;
 		}
 	}
-	/* 4. The audit event, durable before the file is published. */
-	if (st->have_audit) {
-		store_audit_fill(st, &ab, p, "file.received", "stored", name,
-		    strlen(name), NULL, id, *outlen, sha, r->bound);
-		if (store_audit_prepare(st, &ab, aname, sizeof(aname)) == -1) {
-			*why = "cannot write audit event";
-			goto fail;
-		}
-		have_aname = 1;
-	}
-	/* 5. Data durable, then publish (the commit), then the directory. */
+	/* 4. Data durable. */
 	if (fsync(fd) == -1) {
 		*why = "fsync failed";
 		goto fail;
 	}
+	/*
+	 * 5. Its audit event durable and in audit-sign/new before the file
+	 * is published, written with the events of every session that
+	 * stored a file meanwhile (one file, one sync for the group).
+	 */
+	if (st->have_audit) {
+		store_audit_fill(st, &ab, p, "file.received", "stored", name,
+		    strlen(name), NULL, id, *outlen, sha, r->bound);
+		if (auditor_commit(st, ab.buf, ab.len) == -1) {
+			*why = "cannot write audit event";
+			goto fail;
+		}
+		have_event = 1;
+	}
+	/* 6. Publish (the commit), then the directories in one round. */
 	if (!anon) {
 		if (close(fd) == -1) {
 			fd = -1;
@@ -783,14 +868,8 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		fd = -1;
 	}
 	mask = 1u << r->dirix;
-	if (have_aname) {
-		if (spool_publish(&st->audit_q, aname) == -1) {
-			*why = "cannot publish audit event";
-			goto fail;
-		}
-		have_aname = 0;
+	if (have_event)
 		mask |= 1u << st->audit_ix;
-	}
 	if (anon) {
 		int e = store_link_anon(st, fd, r, name, tname, cf->overwrite);
 
@@ -858,8 +937,6 @@ fail:
 	fd = -1;
 	if (!anon && tmpdir != -1)
 		unlinkat(tmpdir, tname, 0);
-	if (have_aname)
-		spool_abort(&st->audit_q, -1, aname);
 out:
 	if (zfd != -1)
 		close(zfd);
