@@ -92,7 +92,7 @@ demo: deps
 	@bash tools/demo.sh
 
 bench: deps all
-	@sh bench/run.sh
+	@bash bench/run.sh
 
 # make bench-e2e: the whole pipeline as deployed against its same-run
 # ceiling (root; 3-4 minutes here; doc/BENCHMARKS.md).
@@ -134,7 +134,7 @@ lint-man:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSCONFDIR)/octospool $(DESTDIR)$(PREFIX)/lib/systemd/system \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
 	    $(DESTDIR)$(PREFIX)/share/octospool $(DESTDIR)$(PREFIX)/share/octospool/sql
@@ -151,6 +151,7 @@ install: all
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(wildcard doc/*.5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(wildcard doc/*.7) $(DESTDIR)$(MANDIR)/man7/
 ifeq ($(CONFFILE),yes)
 	install -m 0644 etc/octospool.conf $(DESTDIR)$(SAMPLE)
 	install -m 0640 etc/octospool.conf $(DESTDIR)$(SYSCONFDIR)/octospool/octospool.conf

@@ -43,7 +43,7 @@ teardown() {
 # write_conf [EXTRA LINES]: the test configuration.
 write_conf() {
 	{
-		printf 'spool_dir %s\n[audit-sign]\nuser %s\n' "$T/spool" "$RUN_USER"
+		printf 'spool_dir %s\nidle_exit 0\n[audit-sign]\nuser %s\n' "$T/spool" "$RUN_USER"
 		printf 'log_dir %s\nkey_dir %s\nepoch %s\n' "$T/log" "$T/keys" "$EPOCH"
 		# The tests queue events as themselves (root, or the user).
 		printf 'producers %s root\n' "$RUN_USER"
@@ -1593,4 +1593,33 @@ $(cat "$T/db.part")"
 	sh "$TOOLS/mariadb.sh" stop "$DBDIR"
 	rm -rf "$DBDIR"
 	BG_DB=
+}
+
+@test "lingering: one audit-sign seals events that arrive while it runs (the segment read once), then exits when idle; a second run leaves at once" {
+	SIGN_EXTRA=$'idle_exit 3\npoll_interval 5000' write_conf
+	ev a 5
+	"$BIN/audit-sign" -d -c "$T/a.conf" 2>>"$T/err" &
+	pid=$!
+	for _ in $(seq 1 100); do
+		[ -z "$(ls -A "$Q/new")" ] && break
+		sleep 0.05
+	done
+	# Later events: woken by inotify (the rescan is 5 s away).
+	sleep 0.5
+	ev b 7
+	for _ in $(seq 1 60); do
+		[ "$(find "$Q/new" "$Q/cur" -type f | wc -l)" -eq 0 ] && break
+		sleep 0.05
+	done
+	assert_equal "$(find "$Q/new" "$Q/cur" -type f | wc -l)" 0
+	kill -0 "$pid"
+	# Another run while it lingers: the queue is held, it leaves.
+	run sign_q
+	assert_success
+	wait "$pid"
+	# One process, one read of the segment: two passes logged, one start.
+	assert_equal "$(grep -c 'event=drain.done stage=audit-sign' "$T/err")" 2
+	run verify
+	assert_success
+	assert_output --regexp 'PASS .*records=12 '
 }

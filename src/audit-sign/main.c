@@ -52,10 +52,11 @@
 static const char *const known_keys[] = {
 	"spool_dir", "user", "log_dir", "key_dir", "name", "epoch", "batch",
 	"max_file", "segment_size", "segment_age", "producers",
-	"commit_interval", NULL
+	"commit_interval", DRAIN_LINGER_KEYS, NULL
 };
 
 struct sign_conf {
+	struct drain_linger linger;	/* idle_exit, poll_interval */
 	char		*spool_dir;
 	char		*queue;		/* spool_dir/audit-sign */
 	char		*user;
@@ -140,6 +141,9 @@ configure(struct sign_conf *cf)
 	cf->seg_max = get_num("segment_size", 4096, 1LL << 40, 64LL << 20);
 	cf->seg_age = get_num("segment_age", 1, 366LL * 86400, 3600);
 	cf->commit_ms = get_num("commit_interval", 1, 10000, 20);
+	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
 	/* The shipped users, root and the administrators' group. */
 	cf->producer_list = get_str("producers", DEFAULT_PRODUCERS);
 	for (p = cf->name; p != NULL && *p; p++)
@@ -361,7 +365,8 @@ commit(struct drain *d, void *arg)
 }
 
 static int
-drain_once(struct sign_conf *cf, struct writer *w, struct drain *d)
+drain_once(struct sign_conf *cf, struct writer *w, struct drain *d,
+    unsigned long *seen)
 {
 	struct drain_stats st;
 	struct run r;
@@ -379,6 +384,7 @@ drain_once(struct sign_conf *cf, struct writer *w, struct drain *d)
 			fatal(EX_IOERR, "event=queue.open.fail dir=%s", p);
 	}
 	rc = drain_run(d, handle, &r, &st);
+	*seen = st.seen;
 	close(r.curfd);
 	/* The dedup keys served the first run after a crash. */
 	free(w->dedup);
@@ -430,7 +436,8 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	struct writer w;
 	struct drain *d;
 	struct run r;
-	int rc = 0, ifd = -1;
+	int64_t last_work;
+	int rc = 0, ifd = -1, linger;
 
 	open_writer(cf, &w);
 	memset(&r, 0, sizeof(r));
@@ -439,7 +446,14 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	d = open_drain(cf, &r);
 	if (new_epoch && writer_handover(&w) == -1)
 		rc = EX_TEMPFAIL;
-	if (follow) {
+	/*
+	 * -f follows the queue for good; otherwise the drain lingers while
+	 * events arrive and exits after idle_exit seconds without one
+	 * (octospool-spool(5), Lingering): the open segment is read once per
+	 * process, not once per burst.
+	 */
+	linger = follow || cf->linger.idle_exit > 0;
+	if (linger) {
 		char p[4096];
 		struct sigaction sa;
 
@@ -452,27 +466,45 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 		    inotify_add_watch(ifd, p, IN_MOVED_TO | IN_CLOSE_WRITE) ==
 		    -1)
 			fatal(EX_OSERR, "event=inotify.fail dir=%s", p);
+	}
+	if (follow) {
 		/* A daemon's start is an event of its own. */
 		writer_boot(&w);
 		if (rc == 0 && writer_commit(&w) == -1)
 			rc = EX_TEMPFAIL;
 	}
+	last_work = mono_ms();
 	for (;;) {
+		unsigned long seen = 0;
+		int64_t now, wait;
+
 		if (rc == 0 && writer_epoch_due(&w) &&
 		    writer_handover(&w) == -1)
 			rc = EX_TEMPFAIL;
 		if (rc == 0)
-			rc = drain_once(cf, &w, d);
-		if (rc != 0 || !follow || got_stop)
+			rc = drain_once(cf, &w, d, &seen);
+		now = mono_ms();
+		if (seen > 0)
+			last_work = now;
+		if (rc != 0 || !linger || got_stop)
 			break;
+		wait = writer_epoch_left(&w);
+		if (wait > cf->linger.poll_ms)
+			wait = cf->linger.poll_ms;	/* safety net rescan */
+		if (!follow) {
+			int64_t idle = last_work +
+			    (int64_t)cf->linger.idle_exit * 1000 - now;
+
+			if (idle <= 0)
+				break;
+			if (wait > idle)
+				wait = idle;
+		}
 		{
 			struct pollfd pfd = { ifd, POLLIN, 0 };
-			int64_t left = writer_epoch_left(&w);
 			char ev[4096];
 
-			if (left > 1000)
-				left = 1000;	/* safety net rescan */
-			if (poll(&pfd, 1, (int)left) > 0)
+			if (poll(&pfd, 1, (int)wait) > 0)
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
 		}

@@ -2154,6 +2154,31 @@ multi_stmt(struct dl_run *run, struct db_stmt **slot, const char *head,
 	return slot[n];
 }
 
+/*
+ * Run the n-row statement as statements of 2^k rows (n = 13: 8, 4, 1),
+ * cols values per row from v: a lingering db-load then keeps at most
+ * log2(DL_MAX_ROWS) + 1 prepared statements per table instead of one
+ * per row count (each holds server and client memory).  0 or -1.
+ */
+static int
+multi_exec(struct dl_run *run, struct db_stmt **slot, const char *head,
+    const char *row, size_t n, const char *tail, const struct db_val *v,
+    size_t cols)
+{
+	for (size_t off = 0; off < n; ) {
+		size_t k = 1;
+		struct db_stmt *st;
+
+		while (k * 2 <= n - off)
+			k *= 2;
+		if ((st = multi_stmt(run, slot, head, row, k, tail)) == NULL ||
+		    db_stmt_exec(st, v + off * cols, k * cols) == -1)
+			return -1;
+		off += k;
+	}
+	return 0;
+}
+
 /* A database error while writing the batch's deferred rows. */
 static int
 flush_err(struct dl_run *run, const char *what)
@@ -2186,7 +2211,6 @@ flush_history(struct dl_run *run)
 		for (size_t i = 0; i <= run->nrows; i++) {
 			struct dl_row *r = i < run->nrows ? &run->rows[i] :
 			    NULL;
-			struct db_stmt *s;
 
 			if (r != NULL && (r->s != NULL) != str)
 				continue;
@@ -2201,14 +2225,13 @@ flush_history(struct dl_run *run)
 				continue;
 			}
 			if (n > 0) {
-				s = multi_stmt(run, str ? run->st.strs :
+				if (multi_exec(run, str ? run->st.strs :
 				    run->st.datos, str ? "INSERT INTO "
 				    "tagente_datos_string (id_agente_modulo, "
 				    "datos, utimestamp) VALUES " : "INSERT INTO "
 				    "tagente_datos (id_agente_modulo, datos, "
-				    "utimestamp) VALUES ", "(?, ?, ?)", n, "");
-				if (s == NULL ||
-				    db_stmt_exec(s, v, 3 * n) == -1)
+				    "utimestamp) VALUES ", "(?, ?, ?)", n, "", v,
+				    3) == -1)
 					return flush_err(run,
 					    "history insert");
 				n = 0;
@@ -2224,55 +2247,74 @@ flush_history(struct dl_run *run)
 	return 0;
 }
 
-/* n incremental modules' raw counters: INSERT (update 0) or UPDATE. */
+/* 2^k incremental modules' raw counters: one CASE UPDATE. */
 static int
-flush_inc(struct dl_run *run, struct dl_module **im, size_t n, int update)
+flush_inc_update(struct dl_run *run, struct dl_module **im, size_t n)
 {
 	static struct db_val v[5 * DL_MAX_ROWS];
 	struct db_stmt *s;
 	size_t k = 0;
 
-	if (!update) {
-		s = multi_stmt(run, run->st.incs_ins, "INSERT INTO "
-		    "tagente_datos_inc (id_agente_modulo, datos, utimestamp) "
-		    "VALUES ", "(?, ?, ?)", n, "");
-		for (size_t j = 0; j < n; j++) {
-			v[k++] = DB_UINT(im[j]->id);
-			v[k++] = DB_DOUBLE(im[j]->inc_datos);
-			v[k++] = DB_INT(im[j]->inc_t);
-		}
-	} else {
-		if ((s = run->st.incs_upd[n]) == NULL) {
-			size_t cap = 256 + n * 64;
-			char *sql = xmalloc(cap);
+	if ((s = run->st.incs_upd[n]) == NULL) {
+		size_t cap = 256 + n * 64;
+		char *sql = xmalloc(cap);
 
-			strlcpy(sql, "UPDATE tagente_datos_inc SET datos = CASE "
-			    "id_agente_modulo", cap);
-			for (size_t j = 0; j < n; j++)
-				strlcat(sql, " WHEN ? THEN ?", cap);
-			strlcat(sql, " END, utimestamp = CASE id_agente_modulo",
-			    cap);
-			for (size_t j = 0; j < n; j++)
-				strlcat(sql, " WHEN ? THEN ?", cap);
-			strlcat(sql, " END WHERE id_agente_modulo IN (", cap);
-			for (size_t j = 0; j < n; j++)
-				strlcat(sql, j ? ", ?" : "?", cap);
-			strlcat(sql, ")", cap);
-			s = run->st.incs_upd[n] = db_prepare(run->db, sql);
-			free(sql);
-		}
+		strlcpy(sql, "UPDATE tagente_datos_inc SET datos = CASE "
+		    "id_agente_modulo", cap);
+		for (size_t j = 0; j < n; j++)
+			strlcat(sql, " WHEN ? THEN ?", cap);
+		strlcat(sql, " END, utimestamp = CASE id_agente_modulo", cap);
+		for (size_t j = 0; j < n; j++)
+			strlcat(sql, " WHEN ? THEN ?", cap);
+		strlcat(sql, " END WHERE id_agente_modulo IN (", cap);
+		for (size_t j = 0; j < n; j++)
+			strlcat(sql, j ? ", ?" : "?", cap);
+		strlcat(sql, ")", cap);
+		s = run->st.incs_upd[n] = db_prepare(run->db, sql);
+		free(sql);
+	}
+	for (size_t j = 0; j < n; j++) {
+		v[k++] = DB_UINT(im[j]->id);
+		v[k++] = DB_DOUBLE(im[j]->inc_datos);
+	}
+	for (size_t j = 0; j < n; j++) {
+		v[k++] = DB_UINT(im[j]->id);
+		v[k++] = DB_INT(im[j]->inc_t);
+	}
+	for (size_t j = 0; j < n; j++)
+		v[k++] = DB_UINT(im[j]->id);
+	return s == NULL || db_stmt_exec(s, v, k) == -1 ? -1 : 0;
+}
+
+/* n incremental modules' raw counters: INSERT (update 0) or UPDATE. */
+static int
+flush_inc(struct dl_run *run, struct dl_module **im, size_t n, int update)
+{
+	static struct db_val v[3 * DL_MAX_ROWS];
+	int rc = 0;
+
+	if (!update) {
+		size_t k = 0;
+
 		for (size_t j = 0; j < n; j++) {
 			v[k++] = DB_UINT(im[j]->id);
 			v[k++] = DB_DOUBLE(im[j]->inc_datos);
-		}
-		for (size_t j = 0; j < n; j++) {
-			v[k++] = DB_UINT(im[j]->id);
 			v[k++] = DB_INT(im[j]->inc_t);
 		}
-		for (size_t j = 0; j < n; j++)
-			v[k++] = DB_UINT(im[j]->id);
-	}
-	if (s == NULL || db_stmt_exec(s, v, k) == -1)
+		rc = multi_exec(run, run->st.incs_ins, "INSERT INTO "
+		    "tagente_datos_inc (id_agente_modulo, datos, utimestamp) "
+		    "VALUES ", "(?, ?, ?)", n, "", v, 3);
+	} else
+		/* In 2^k chunks, as multi_exec does. */
+		for (size_t off = 0; off < n && rc == 0; ) {
+			size_t k = 1;
+
+			while (k * 2 <= n - off)
+				k *= 2;
+			rc = flush_inc_update(run, im + off, k);
+			off += k;
+		}
+	if (rc == -1)
 		return flush_err(run, update ? "counter update" :
 		    "counter insert");
 	for (size_t j = 0; j < n; j++) {
@@ -2288,16 +2330,14 @@ static int
 flush_estado(struct dl_run *run, struct dl_module **batch, size_t n)
 {
 	static struct db_val v[ESTADO_COLS * DL_MAX_ROWS];	/* 39 KB */
-	struct db_stmt *s = multi_stmt(run, run->st.estado,
-	    "INSERT INTO tagente_estado (id_agente_estado, "
+	static const char head[] = "INSERT INTO tagente_estado (id_agente_estado, "
 	    "id_agente_modulo, id_agente, datos, estado, "
 	    "known_status, last_status, last_known_status, "
 	    "status_changes, utimestamp, timestamp, "
 	    "current_interval, last_execution_try, last_try, "
 	    "ff_start_utimestamp, ff_normal, ff_warning, "
-	    "ff_critical, last_status_change) VALUES ",
-	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n,
-	    " ON DUPLICATE KEY UPDATE "
+	    "ff_critical, last_status_change) VALUES ";
+	static const char tail[] = " ON DUPLICATE KEY UPDATE "
 	    "id_agente_modulo = VALUES(id_agente_modulo), "
 	    "id_agente = VALUES(id_agente), "
 	    "datos = VALUES(datos), estado = VALUES(estado), "
@@ -2314,7 +2354,7 @@ flush_estado(struct dl_run *run, struct dl_module **batch, size_t n)
 	    "ff_normal = VALUES(ff_normal), "
 	    "ff_warning = VALUES(ff_warning), "
 	    "ff_critical = VALUES(ff_critical), "
-	    "last_status_change = VALUES(last_status_change)");
+	    "last_status_change = VALUES(last_status_change)";
 
 	for (size_t k = 0; k < n; k++) {
 		struct dl_module *m = batch[k];
@@ -2341,7 +2381,9 @@ flush_estado(struct dl_run *run, struct dl_module **batch, size_t n)
 		r[17] = DB_UINT(m->st.ff_critical);
 		r[18] = DB_INT(m->st.last_status_change);
 	}
-	if (s == NULL || db_stmt_exec(s, v, ESTADO_COLS * n) == -1)
+	if (multi_exec(run, run->st.estado, head,
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n, tail,
+	    v, ESTADO_COLS) == -1)
 		return flush_err(run, "status update");
 	for (size_t k = 0; k < n; k++)
 		batch[k]->dirty = 0;
@@ -2358,7 +2400,6 @@ static int
 flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 {
 	static struct db_val v[AGENT_COLS * DL_MAX_ROWS];
-	struct db_stmt *s;
 
 	for (size_t k = 0; k < n; k++) {
 		struct dl_agent *a = ag[k];
@@ -2375,7 +2416,7 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 		r[8] = DB_TEXT(a->direccion);
 		r[9] = DB_INT(a->disabled);
 	}
-	s = multi_stmt(run, run->st.agents, "INSERT INTO tagente (id_agente, "
+	if (multi_exec(run, run->st.agents, "INSERT INTO tagente (id_agente, "
 	    "agent_version, intervalo, ultimo_contacto_remoto, "
 	    "ultimo_contacto, os_version, timezone_offset, id_parent, "
 	    "direccion, disabled) VALUES ",
@@ -2388,8 +2429,7 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 	    "os_version = VALUES(os_version), "
 	    "timezone_offset = VALUES(timezone_offset), "
 	    "id_parent = VALUES(id_parent), direccion = VALUES(direccion), "
-	    "disabled = VALUES(disabled)");
-	if (s == NULL || db_stmt_exec(s, v, AGENT_COLS * n) == -1)
+	    "disabled = VALUES(disabled)", v, AGENT_COLS) == -1)
 		return flush_err(run, "agent update");
 	/*
 	 * The status counters: counted by the database in one statement
