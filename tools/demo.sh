@@ -341,3 +341,16 @@ bin/audit-verify -K "$demo/audit/vkey" "$demo/audit/cut" | sed 's/^/   alone:   
 bin/audit-verify -K "$demo/audit/vkey" --witness "$demo/audit/witness.vkey" \
     --cosigned "$demo/audit/cosigned" "$demo/audit/cut" |
     sed 's/^/   with witness: /' || true
+echo
+echo "== octospool-status: the pipeline at a glance (0 healthy, 1 degraded, 2 down)"
+# conf-dist's drain (its timer's job): no submission waits, uploads tidied.
+bin/conf-dist -c "$demo/octospool.conf" drain 2>/dev/null
+{
+	echo "[status]"
+	echo "audit_log_dir $demo/audit/log"
+	echo "recv_port $port"
+} >> "$demo/octospool.conf"
+rc=0
+bin/octospool-status -c "$demo/octospool.conf" | sed 's/^/   /' || rc=$?
+bin/octospool-status -c "$demo/octospool.conf" > /dev/null 2>&1 || rc=$?
+echo "   exit $rc"

@@ -1183,8 +1183,11 @@ uploads_upkeep(void)
 		return;
 	}
 	who_init(&who, geteuid(), "drain", NULL);
-	if (spool_lock(&q) == 0)
+	if (spool_lock(&q) == 0) {
 		uploads_tidy(&q, &who, 1);
+		/* The review area's upkeep is this queue's "run". */
+		(void)spool_status_put(&q, CD_TOOL, 0, 0, 0, 0, 0, 0);
+	}
 	spool_close(&q);
 }
 
