@@ -1048,7 +1048,7 @@ check_once() {
 	n=$(grep -c '^CREATE TABLE IF NOT EXISTS `octo_' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql")
 	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_success
-	assert_output --partial "octo_* tables and accounts ready"
+	assert_output --partial "octo_* tables (version 2) and accounts ready"
 	run sql "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dl_full' AND TABLE_NAME LIKE 'octo%'"
 	assert_output "$(sed -n 's/^CREATE TABLE IF NOT EXISTS `\(octo_[a-z_]*\)`.*/\1/p' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql" | LC_ALL=C sort | paste -sd,)"
 	[ "$(echo "$output" | tr ',' '\n' | wc -l)" -eq "$n" ]
@@ -1078,7 +1078,7 @@ check_once() {
 	assert_output --partial "CREATE USER IF NOT EXISTS 'dl_init_load'@'10.9.8.%'"
 	assert_output --partial "IDENTIFIED BY '@PW@' REQUIRE X509"
 	refute_output --partial "$pw"
-	refute_output --regexp 'ALTER TABLE|DROP|CREATE TABLE[^`]*`t[a-z]'
+	refute_output --regexp 'ALTER TABLE[^`]*`t[a-z]|DROP|CREATE TABLE[^`]*`t[a-z]'
 	# A database without Pandora's tables: refused, nothing created.
 	sed 's/db_name dl_full/db_name dl_empty/' "$W/init.conf" > "$W/init2.conf"
 	run "$BIN/db-load" -c "$W/init2.conf" --init --dba db-dba
@@ -1089,6 +1089,80 @@ check_once() {
 	assert_output 0
 	sql "DROP DATABASE dl_full; DROP DATABASE dl_empty"
 	sql "DROP USER 'dl_init_load'@'10.9.8.%', 'dl_init_auth'@'10.9.8.%', 'octo_admin'@'10.9.8.%'"
+}
+
+@test "upgrade: octo_* tables of the previous release (0.1.0) are refused (78, nothing loaded) until --init upgrades them in place, rows kept; again changes nothing; a newer version is refused" {
+	# octo_* columns and indexes of a database, to compare.
+	octocols() {
+		sql "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLUMN_COMMENT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME LIKE 'octo%' ORDER BY 1, 3;
+		    SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME LIKE 'octo%' ORDER BY 1, 2, 3"
+	}
+	# What a new installation of this release gets.
+	sql "DROP DATABASE IF EXISTS dl_fresh; CREATE DATABASE dl_fresh"
+	sh "$MDB" sql "$DBDIR" dl_fresh < "$BATS_TEST_DIRNAME/../etc/sql/octo.sql"
+	fresh=$(octocols dl_fresh)
+	# The tables as octospool 0.1.0 made them, with rows, and its grants
+	# (no octo_schema then).
+	sql "DROP TABLE octo_loaded_file, octo_group_credential, octo_agent_policy, octo_audit_export, octo_audit_record, octo_schema"
+	sh "$MDB" sql "$DBDIR" pandora < "$DATA/db/octo-0.1.0.sql"
+	sql "REVOKE SELECT ON pandora.octo_schema FROM 'octo_db_load'@'127.0.0.1'"
+	sql "INSERT INTO octo_loaded_file (sha256, item, id_agente, loaded_at, size) VALUES (SHA2('old', 256), 'old.data', 7, 1700000000, 42);
+	    INSERT INTO octo_group_credential (id_grupo, salt, hash) VALUES (9, 'salt', 'hash')"
+	[ "$(octocols pandora)" != "$fresh" ]
+	# db-load refuses them before it writes anything: the item stays.
+	put "$DATA/variants/v01-minimal-generic-data.1711620000.data" up.data
+	run dl
+	assert_failure 78
+	grep -q 'event=schema.problem table=octo_schema column=- msg="the octo_\* tables are at version 1 (or db-load.s account cannot read octo_schema), this db-load needs 2: db-load --init upgrades them in place"' "$W/dl.log"
+	[ -f "$Q/new/up.data" ]
+	run sql "SELECT COUNT(*) FROM tagente"
+	assert_output 0
+	# The package's postinst (--init --auto) does nothing unless the
+	# administrator named an account for it.
+	run "$BIN/db-load" -c "$CONF" -d --init --auto
+	assert_success
+	assert_output --partial "upgrade_on_install is not set: nothing done"
+	[ "$(octocols pandora)" != "$fresh" ]
+	# With one (a database administrator: root over the socket), it
+	# upgrades the tables and re-grants the tools' accounts (same host,
+	# TLS and passwords).
+	{
+		cat "$CONF"
+		printf '[db-dba]\ndb_protocol socket\ndb_socket %s\ndb_user root\ndb_name pandora\n' "$MYSQL_SOCKET"
+		printf '[db-admin]\ngrant_host 127.0.0.1\ngrant_require SSL\nupgrade_on_install db-dba\n'
+	} > "$W/init.conf"
+	run "$BIN/db-load" -c "$W/init.conf" -d --init --auto
+	assert_success
+	assert_output --partial "event=init.upgrade from=1 to=2"
+	assert_output --partial "octo_* tables upgraded from version 1 to 2"
+	[ "$(octocols pandora)" = "$fresh" ]
+	run sql "SELECT component, version FROM octo_schema"
+	assert_output "$(printf 'octo\t2')"
+	run sql "SELECT item, id_agente, loaded_at, size, node FROM octo_loaded_file; SELECT id_grupo, kdf, salt FROM octo_group_credential"
+	assert_output "$(printf 'old.data\t7\t1700000000\t42\t\n9\tscrypt\tsalt')"
+	# Now db-load loads, and records its node.
+	run dl
+	assert_success
+	run sql "SELECT node FROM octo_loaded_file WHERE item = 'up.data'"
+	assert_output "$(hostname)"
+	# Again: nothing changes, nothing is said to be upgraded.
+	run "$BIN/db-load" -c "$W/init.conf" -d --init --dba db-dba
+	assert_success
+	refute_output --partial "upgrade"
+	assert_output --partial "octo_* tables (version 2) and accounts ready"
+	[ "$(octocols pandora)" = "$fresh" ]
+	# Tables newer than this release: --init changes nothing, db-load
+	# does not load.
+	sql "UPDATE octo_schema SET version = 3"
+	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
+	assert_failure 78
+	assert_output --partial "the octo_* tables are newer than this db-load: nothing changed"
+	put "$DATA/variants/v01-minimal-generic-data.1711620000.data" up2.data
+	run dl
+	assert_failure 78
+	grep -q 'msg="the octo_\* tables are at version 3, newer than this db-load (2)' "$W/dl.log"
+	[ -f "$Q/new/up2.data" ]
+	sql "UPDATE octo_schema SET version = 2; DELETE FROM octo_group_credential; DROP DATABASE dl_fresh"
 }
 
 @test "audit: agent and module creation, files loaded, duplicate and rejected" {

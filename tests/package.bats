@@ -193,6 +193,9 @@ Architecture: $(dpkg --print-architecture)"
 	run ns dpkg -i "$DEB"
 	assert_success
 	echo "$output" > "$DW/dpkg-i.log"
+	# The postinst leaves the database alone unless told otherwise.
+	assert_output --partial "db-load: [db-admin] upgrade_on_install is not set: nothing done"
+	refute_output --partial "octo_* tables were not created"
 	run ns dpkg-query -W -f='${db:Status-Abbrev}${Version}' octospool
 	assert_output "ii $VERSION"
 	for f in /usr/sbin/tentacle-recv /usr/sbin/xml-validate \

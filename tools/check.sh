@@ -46,7 +46,7 @@ run_units() {
 # run_bats BINDIR LABEL
 run_bats() {
 	tmp=$(mktemp)
-	OCTO_BIN="$(pwd)/$1" bats --tap tests/*.bats >"$tmp" 2>&1
+	OCTO_BIN="$(pwd)/$1" bats --tap -T tests/*.bats >"$tmp" 2>&1
 	count_tap "bats $2" <"$tmp"
 	rm -f "$tmp"
 }

@@ -11,6 +11,13 @@
 -- - Digests and fingerprints are lower-case hex, as sha256sum prints them.
 -- - Changes are additive (new tables, new columns with defaults), so the
 --   tools' accounts never need more than the grants in grants.sql.in.
+-- - The schema has a version (octo_schema, at the end).  A change adds
+--   its columns to the CREATE TABLE below (new databases) and, under
+--   "Upgrades", the idempotent statements that bring an older database
+--   to it (ADD COLUMN IF NOT EXISTS ...), then raises the version in the
+--   last statement.  Loading this file into a database of any older
+--   version therefore upgrades it in place, and loading it again changes
+--   nothing; db-load --init refuses a database newer than it knows.
 -- - Comments are whole lines starting with "--".  Elsewhere a semicolon
 --   appears only at the end of the line that ends a statement, so a
 --   loader may split the file there (lib/db runs one statement at a
@@ -32,6 +39,8 @@ CREATE TABLE IF NOT EXISTS `octo_loaded_file` (
     COMMENT 'Unix time of the load (loader clock)',
   `size` BIGINT UNSIGNED NOT NULL DEFAULT 0
     COMMENT 'size of the XML in bytes',
+  `node` VARCHAR(255) NOT NULL DEFAULT ''
+    COMMENT 'octospool node whose db-load loaded it (schema 2)',
   PRIMARY KEY (`sha256`),
   KEY `loaded_at` (`loaded_at`),
   KEY `id_agente` (`id_agente`),
@@ -128,3 +137,32 @@ CREATE TABLE IF NOT EXISTS `octo_audit_record` (
   PRIMARY KEY (`log_id`, `kind`, `seq`),
   KEY `time_ns` (`time_ns`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The version of the octo_* tables: one row, component 'octo'.  db-load
+-- refuses to load into tables older or newer than the version it was
+-- built for (db-load(8), UPGRADES); db-load --init upgrades them.
+--   1  octospool 0.1.0: the tables above without the columns marked
+--      "schema 2"; no octo_schema table
+--   2  octospool 0.2.0: octo_schema; octo_loaded_file.node
+CREATE TABLE IF NOT EXISTS `octo_schema` (
+  `component` VARCHAR(32) CHARACTER SET ascii NOT NULL
+    COMMENT 'octo: the octo_* tables of this file',
+  `version` INT UNSIGNED NOT NULL
+    COMMENT 'schema version, see the list above',
+  `updated_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the last upgrade',
+  PRIMARY KEY (`component`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Upgrades: idempotent, oldest first.
+-- 1 -> 2
+ALTER TABLE `octo_loaded_file` ADD COLUMN IF NOT EXISTS `node` VARCHAR(255)
+  NOT NULL DEFAULT ''
+  COMMENT 'octospool node whose db-load loaded it (schema 2)';
+
+-- Last: the version reached (never lowered).
+INSERT INTO `octo_schema` (`component`, `version`, `updated_at`)
+  VALUES ('octo', 2, UNIX_TIMESTAMP())
+  ON DUPLICATE KEY UPDATE `updated_at` = IF(`version` < VALUES(`version`),
+    VALUES(`updated_at`), `updated_at`),
+    `version` = GREATEST(`version`, VALUES(`version`));

@@ -23,6 +23,7 @@
 #define DL_SECTION	"db-load"
 #define DL_ADMIN_SECTION "db-admin"
 #define DL_SAVEPOINT	"octo_file"
+#define DL_OCTO_SCHEMA	2	/* octo_schema version (etc/sql/octo.sql) */
 #define DL_BATCH	1024	/* files per transaction (default) */
 #define DL_MAX_ROWS	256	/* rows per multi-row statement */
 #define DL_FLUSH_BYTES	(8 * 1024 * 1024)	/* deferred history cap */
@@ -179,6 +180,7 @@ struct dl_run {
 	struct dl_schema schema;	/* checked at the first connection */
 	int		 schema_checked;
 	int		 schema_bad;	/* problems: stop with 78 */
+	int		 init;		/* --init: the octo_* version unchecked */
 	char		 name_cs[64];	/* tagente.nombre's character set */
 	char		 name_coll[64];	/* and collation ("": unknown) */
 	struct dl_agent	**agents;
@@ -224,6 +226,10 @@ enum dl_outcome	 dl_dberr(struct dl_run *, const char *what, char *reason,
 int		 dl_schema_check(struct db *, struct dl_schema *,
 		    int *nproblems);
 int		 dl_schema_types(int (*type_id)(const char *), int *nproblems);
+/* The octo_* tables' version (0: none, 1: before octo_schema), and the
+ * check that it is DL_OCTO_SCHEMA (a problem logged and counted). */
+int		 dl_octo_version(struct db *, unsigned *);
+int		 dl_octo_check(struct db *, int *nproblems);
 /* load.c: connect and check the schema (db-load --check-schema). */
 int		 dl_check_schema(struct dl_run *, int *nproblems);
 

@@ -416,7 +416,8 @@ dl_connect(struct dl_run *run)
 	if (!run->schema_checked) {
 		int n = 0;
 
-		if (dl_schema_check(run->db, &run->schema, &n) == -1)
+		if (dl_schema_check(run->db, &run->schema, &n) == -1 ||
+		    (!run->init && dl_octo_check(run->db, &n) == -1))
 			return -1;
 		if (n > 0) {
 			if (types_load(run) == 0)
@@ -2716,14 +2717,14 @@ static enum dl_outcome
 insert_digest(struct dl_file *f)
 {
 	struct dl_run *run = f->run;
-	struct db_val v[5] = { DB_TEXT(f->sha), DB_BLOB(f->item,
+	struct db_val v[6] = { DB_TEXT(f->sha), DB_BLOB(f->item,
 	    strlen(f->item)), DB_UINT(f->agent->id), DB_INT(f->now),
-	    DB_UINT(f->bodylen) };
+	    DB_UINT(f->bodylen), DB_TEXT(run->cf->server_name) };
 	struct db_stmt *s = stmt(run, &run->st.digest_ins, "INSERT INTO "
-	    "octo_loaded_file (sha256, item, id_agente, loaded_at, size) "
-	    "VALUES (?, ?, ?, ?, ?)");
+	    "octo_loaded_file (sha256, item, id_agente, loaded_at, size, "
+	    "node) VALUES (?, ?, ?, ?, ?, ?)");
 
-	if (s == NULL || db_stmt_exec(s, v, 5) == -1) {
+	if (s == NULL || db_stmt_exec(s, v, 6) == -1) {
 		if (db_errclass(run->db) == DB_DUP) {
 			f->res->duplicate = 1;
 			return DL_DUPLICATE;

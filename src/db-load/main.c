@@ -52,7 +52,7 @@ static const char *const known_keys[] = {
 };
 
 static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
-    "grant_require", NULL };
+    "grant_require", "upgrade_on_install", NULL };
 
 static const struct conf *the_conf;
 static struct stamp_keys auth_keys;	/* agent-auth's stamps */
@@ -65,12 +65,15 @@ usage(FILE *fp, int ex)
 	fprintf(fp,
 	    "usage: db-load [-dhnVv] [-c file] [FILE]\n"
 	    "       db-load [-c file] --init [--dba section] [--print]\n"
+	    "       db-load [-c file] --init --auto\n"
 	    "       db-load [-c file] --check-schema\n"
 	    "  without FILE: drain spool/db-load into the database\n"
 	    "  with FILE (- for stdin): load one item, exit 0, 65, 75 or 77\n"
 	    "  --init: octospool's tables and accounts on an existing Pandora\n"
 	    "          database ([db-admin], or the section of --dba); --print:\n"
-	    "          the SQL instead\n"
+	    "          the SQL instead; upgrades older octo_* tables in place;\n"
+	    "          --auto: only if [db-admin] upgrade_on_install names\n"
+	    "          the section to use (the package's postinst)\n"
 	    "  --check-schema: does the database have what db-load needs?\n"
 	    "See db-load(8).\n");
 	exit(ex);
@@ -153,6 +156,10 @@ configure(struct dl_conf *cf)
 		strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	cf->server_name = get_str("server_name", host);
+	if (strlen(cf->server_name) > 100)
+		fatalx(EX_CONFIG, "event=config.error section=%s key=server_name "
+		    "msg=\"longer than tagente.server_name's 100 characters\"",
+		    DL_SECTION);
 	cf->producer = get_str("producer", DEFAULT_PRODUCER);
 	cf->auth_pubkey = get_str("auth_pubkey", DEFAULT_AUTH_PUB);
 	if (strcmp(cf->auth_pubkey, "none") == 0) {
@@ -745,6 +752,7 @@ init_mode(const char *section, int print)
 	char err[512], vis[LOG_VISBUF], host_buf[128];
 	const char *host, *require;
 	int r, n = 0, nr = (int)(sizeof(roles) / sizeof(roles[0]));
+	unsigned from = 0, to = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.print = print;
@@ -803,6 +811,7 @@ init_mode(const char *section, int print)
 	memset(&cf, 0, sizeof(cf));
 	cf.db = dc;
 	run.cf = &cf;
+	run.init = 1;
 	if (!print) {
 		/* The Pandora tables first: nothing is made on a database
 		 * that db-load could not load into. */
@@ -815,6 +824,20 @@ init_mode(const char *section, int print)
 			goto out;
 		}
 		c.db = run.db;
+		/* Then the octo_* tables' version: octo.sql brings any older
+		 * one to DL_OCTO_SCHEMA; a newer one is left alone. */
+		if (dl_octo_version(c.db, &from) == -1)
+			goto dberr;
+		if (from > DL_OCTO_SCHEMA) {
+			log_warnx("event=init.refused version=%u known=%u "
+			    "msg=\"the octo_* tables are newer than this "
+			    "db-load: nothing changed\"", from, DL_OCTO_SCHEMA);
+			r = EX_CONFIG;
+			goto out;
+		}
+		if (from != 0 && from < DL_OCTO_SCHEMA)
+			log_info("event=init.upgrade from=%u to=%u", from,
+			    DL_OCTO_SCHEMA);
 	} else
 		printf("-- octospool: db-load --init for database %s\n"
 		    "-- Replace each @PW@ with the password in the file named "
@@ -822,6 +845,17 @@ init_mode(const char *section, int print)
 		    "standard input, never on a command line.\n\n", dc.name);
 	if (sql_each(dl_octo_sql, init_run, &c) == -1)
 		goto dberr;
+	if (!print) {
+		if (dl_octo_version(c.db, &to) == -1)
+			goto dberr;
+		if (to != DL_OCTO_SCHEMA) {
+			log_warnx("event=init.fail version=%u known=%u msg=\"the "
+			    "octo_* tables did not reach this db-load's "
+			    "version\"", to, DL_OCTO_SCHEMA);
+			r = EX_SOFTWARE;
+			goto out;
+		}
+	}
 	for (int i = 0; i < nr; i++) {
 		const char *p, *q;
 		char *block, pw[1025];
@@ -878,9 +912,12 @@ init_mode(const char *section, int print)
 			    c.host, c.require);
 	}
 	if (!print) {
-		log_info("event=init.done statements=%d", c.n);
-		printf("db-load: octo_* tables and accounts ready (%d "
-		    "statements)\n", c.n);
+		log_info("event=init.done statements=%d version=%u", c.n, to);
+		if (from != 0 && from < to)
+			printf("db-load: octo_* tables upgraded from version %u "
+			    "to %u\n", from, to);
+		printf("db-load: octo_* tables (version %u) and accounts ready "
+		    "(%d statements)\n", to, c.n);
 	}
 	r = EX_OK;
 	goto out;
@@ -950,6 +987,7 @@ main(int argc, char *argv[])
 		{ "print", no_argument, NULL, 3 },
 		{ "dba", required_argument, NULL, 4 },
 		{ "check-schema", no_argument, NULL, 5 },
+		{ "auto", no_argument, NULL, 6 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conffile = NULL, *dba = DL_ADMIN_SECTION;
@@ -958,7 +996,7 @@ main(int argc, char *argv[])
 	struct conf *conf = NULL;
 	char err[512];
 	int ch, check = 0, fg = 0, verbose = 0, init = 0, print = 0, rc;
-	int schema = 0;
+	int schema = 0, autoinit = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
 		switch (ch) {
@@ -995,6 +1033,9 @@ main(int argc, char *argv[])
 		case 5:
 			schema = 1;
 			break;
+		case 6:
+			autoinit = 1;
+			break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
@@ -1002,7 +1043,8 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	if (argc > 1 || ((init || schema) && argc > 0) || (init && schema) ||
-	    ((print || have_dba) && !init))
+	    ((print || have_dba || autoinit) && !init) ||
+	    (autoinit && (print || have_dba)))
 		usage(stderr, EX_USAGE);
 	log_init("db-load", LOG_DAEMON, fg || check || argc == 1 || init ||
 	    schema);
@@ -1024,6 +1066,22 @@ main(int argc, char *argv[])
 	if (db_library_init() == -1)
 		fatalx(EX_SOFTWARE, "event=db.init.fail");
 	agentxml_init();
+	if (autoinit) {
+		/* The package's postinst: only what the administrator asked
+		 * for in [db-admin] upgrade_on_install (a section whose
+		 * account may create tables and grant, e.g. root over the
+		 * socket). */
+		const char *sec = conf_get(conf, DL_ADMIN_SECTION,
+		    "upgrade_on_install");
+
+		if (sec == NULL || strcmp(sec, "no") == 0) {
+			printf("db-load: [%s] upgrade_on_install is not set: "
+			    "nothing done (db-load --init creates or upgrades "
+			    "the octo_* tables)\n", DL_ADMIN_SECTION);
+			exit(EX_OK);
+		}
+		dba = sec;
+	}
 	if (init)
 		rc = init_mode(dba, print);
 	else if (schema)

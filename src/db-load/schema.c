@@ -8,6 +8,7 @@
  * etc/sql/pandora-min.sql creates exactly these for the tests and the
  * demo.  A problem stops db-load before it writes anything (exit 78).
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,5 +453,86 @@ dl_schema_types(int (*type_id)(const char *), int *nproblems)
 		if (type_id(*t) < 0)
 			problem(nproblems, "ttipo_modulo", NULL, "no module type "
 			    "named '%s'", *t);
+	return 0;
+}
+
+/*
+ * The version of the octo_* tables (etc/sql/octo.sql): the octo_schema
+ * row, 1 for tables made before it existed (0.1.0: octo_loaded_file
+ * without octo_schema), 0 for none at all.  -1 on a database error.
+ * What the account cannot see counts as absent, and the message says so.
+ */
+int
+dl_octo_version(struct db *db, unsigned *version)
+{
+	struct db_stmt *s;
+	int r, has_schema = 0, has_loaded = 0;
+
+	*version = 0;
+	if ((s = db_prepare(db, "SELECT TABLE_NAME FROM "
+	    "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND "
+	    "TABLE_NAME IN ('octo_schema', 'octo_loaded_file')")) == NULL)
+		return -1;
+	if (db_stmt_exec(s, NULL, 0) == -1) {
+		db_stmt_free(s);
+		return -1;
+	}
+	while ((r = db_stmt_fetch(s)) == 1) {
+		const char *t = db_col_text(s, 0, NULL);
+
+		if (t != NULL && strcasecmp(t, "octo_schema") == 0)
+			has_schema = 1;
+		else if (t != NULL)
+			has_loaded = 1;
+	}
+	db_stmt_free(s);
+	if (r == -1)
+		return -1;
+	if (!has_schema) {
+		*version = has_loaded ? 1 : 0;
+		return 0;
+	}
+	/* No row: the upgrade that made the table did not finish. */
+	*version = 1;
+	if ((s = db_prepare(db, "SELECT version FROM octo_schema WHERE "
+	    "component = 'octo'")) == NULL)
+		return -1;
+	if (db_stmt_exec(s, NULL, 0) == -1) {
+		db_stmt_free(s);
+		return -1;
+	}
+	while ((r = db_stmt_fetch(s)) == 1) {
+		long long v = db_col_int(s, 0);
+
+		if (v > 0 && v <= INT_MAX)
+			*version = (unsigned)v;
+	}
+	db_stmt_free(s);
+	return r == -1 ? -1 : 0;
+}
+
+/* The octo_* tables must be at the version this db-load writes. */
+int
+dl_octo_check(struct db *db, int *nproblems)
+{
+	unsigned v;
+
+	if (dl_octo_version(db, &v) == -1)
+		return -1;
+	if (v == DL_OCTO_SCHEMA)
+		return 0;
+	if (v == 0)
+		problem(nproblems, "octo_loaded_file", NULL, "no octo_* tables, "
+		    "or db-load's account has no privilege on them: db-load "
+		    "--init creates them");
+	else if (v < DL_OCTO_SCHEMA)
+		problem(nproblems, "octo_schema", NULL, "the octo_* tables are "
+		    "at version %u (or db-load's account cannot read "
+		    "octo_schema), this db-load needs %u: db-load --init "
+		    "upgrades them in place", v, DL_OCTO_SCHEMA);
+	else
+		problem(nproblems, "octo_schema", NULL, "the octo_* tables are "
+		    "at version %u, newer than this db-load (%u): install the "
+		    "octospool release that upgraded them", v, DL_OCTO_SCHEMA);
 	return 0;
 }

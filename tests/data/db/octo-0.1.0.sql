@@ -1,0 +1,130 @@
+-- octospool's own tables.  See doc/DATABASE.md.
+--
+-- Rules for this file:
+-- - Every table is prefixed octo_ and created IF NOT EXISTS: the file is
+--   safe to load again, and into a database created from Pandora's full
+--   pandoradb.sql ("db-load --init" runs exactly this file).
+-- - No foreign keys into Pandora's tables: the stock console deletes
+--   agents and groups with plain DELETEs and must keep working.  The
+--   id columns below refer to Pandora rows by convention only.
+-- - Times are Unix seconds (BIGINT), like Pandora's utimestamp columns.
+-- - Digests and fingerprints are lower-case hex, as sha256sum prints them.
+-- - Changes are additive (new tables, new columns with defaults), so the
+--   tools' accounts never need more than the grants in grants.sql.in.
+-- - Comments are whole lines starting with "--".  Elsewhere a semicolon
+--   appears only at the end of the line that ends a statement, so a
+--   loader may split the file there (lib/db runs one statement at a
+--   time: multi-statements stay off).
+
+-- Exactly-once loading: one row per agent file whose rows are in the
+-- database.  db-load inserts it in the same transaction as the file's
+-- rows.  A file whose digest is already here is a duplicate and is dropped.
+-- Purging old rows (by loaded_at) is an administrator's job: db-load has
+-- no DELETE grant.
+CREATE TABLE IF NOT EXISTS `octo_loaded_file` (
+  `sha256` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'SHA-256 of the agent XML as loaded, lower-case hex',
+  `item` VARBINARY(1024) NOT NULL DEFAULT ''
+    COMMENT 'spool item name (bytes as on disk)',
+  `id_agente` INT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT 'tagente.id_agente the file was loaded into',
+  `loaded_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the load (loader clock)',
+  `size` BIGINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT 'size of the XML in bytes',
+  PRIMARY KEY (`sha256`),
+  KEY `loaded_at` (`loaded_at`),
+  KEY `id_agente` (`id_agente`),
+  CONSTRAINT `octo_loaded_file_hex` CHECK (`sha256` REGEXP '^[0-9a-f]{64}$')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Group credentials for agent-auth (placeholder: the columns are fixed,
+-- their use is agent-auth's).  The group password is never stored, only
+-- a KDF hash of it, and agent-auth checks it on every file.
+CREATE TABLE IF NOT EXISTS `octo_group_credential` (
+  `id_grupo` MEDIUMINT UNSIGNED NOT NULL
+    COMMENT 'tgrupo.id_grupo',
+  `kdf` VARCHAR(32) CHARACTER SET ascii NOT NULL DEFAULT 'scrypt'
+    COMMENT 'KDF name, e.g. scrypt or argon2id',
+  `kdf_params` VARCHAR(255) CHARACTER SET ascii NOT NULL DEFAULT ''
+    COMMENT 'KDF cost parameters, e.g. N=131072,r=8,p=1',
+  `salt` VARBINARY(64) NOT NULL DEFAULT ''
+    COMMENT 'random salt, raw bytes',
+  `hash` VARBINARY(128) NOT NULL DEFAULT ''
+    COMMENT 'KDF output, raw bytes',
+  `self_create` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: unknown agents presenting this password may be created',
+  `max_agents` INT UNSIGNED DEFAULT NULL
+    COMMENT 'most agents self-creation may bring the group to, NULL: no limit',
+  `cert_required` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: agents of this group need a client certificate bound to them',
+  `updated_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the last change',
+  PRIMARY KEY (`id_grupo`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Per-agent policy (placeholder), read by agent-auth and db-load and
+-- written by administrators.  No row means the defaults from the
+-- configuration.
+CREATE TABLE IF NOT EXISTS `octo_agent_policy` (
+  `id_agente` INT UNSIGNED NOT NULL
+    COMMENT 'tagente.id_agente',
+  `cert_sha256` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL
+    COMMENT 'bound TLS client certificate (SHA-256, hex), NULL: none',
+  `cert_subject` VARCHAR(1024) DEFAULT NULL
+    COMMENT 'bound client certificate subject (RFC 2253), NULL: any',
+  `cert_cn` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: the client certificate CN must equal the agent name',
+  `read_only` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: conf-dist refuses configuration changes for this agent',
+  `no_learn` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '1: db-load creates no new modules for this agent',
+  `module_cap` INT UNSIGNED DEFAULT NULL
+    COMMENT 'most modules db-load may create, NULL: configured default',
+  `updated_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the last change',
+  PRIMARY KEY (`id_agente`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Cursor of each SQL audit sink (placeholder): audit-export resumes from
+-- the record after seq, and record_sha256 lets it check that the sealed log
+-- it resumes still has the record it last shipped.
+CREATE TABLE IF NOT EXISTS `octo_audit_export` (
+  `sink` VARCHAR(64) CHARACTER SET ascii NOT NULL
+    COMMENT 'sink name from the configuration',
+  `seq` BIGINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT 'sequence number of the last record shipped',
+  `record_sha256` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT ''
+    COMMENT 'chain hash of that record, hex',
+  `updated_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the last update',
+  PRIMARY KEY (`sink`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Records shipped by audit-export's SQL sink: one row per sealed leaf or
+-- checkpoint of the audit log.  The primary key makes a resent batch a
+-- no-op (INSERT IGNORE); the sink's cursor row in octo_audit_export
+-- commits in the same transaction (doc/AUDIT.md, audit-export(8)).
+CREATE TABLE IF NOT EXISTS `octo_audit_record` (
+  `log_id` CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'log id, hex',
+  `kind` VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'record, boot, keycert, seglink, recovery or checkpoint',
+  `seq` BIGINT UNSIGNED NOT NULL
+    COMMENT 'sequence number (checkpoints: the tree size)',
+  `event_id` VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'dedup id <log_id>:<seq>',
+  `time_ns` BIGINT UNSIGNED NOT NULL
+    COMMENT 'acceptance time, Unix nanoseconds',
+  `uid` INT UNSIGNED NOT NULL COMMENT 'producer uid (event file owner)',
+  `gid` INT UNSIGNED NOT NULL COMMENT 'producer gid',
+  `source` VARBINARY(1024) NOT NULL COMMENT 'spool item and line',
+  `leaf` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'leaf hash (checkpoints: the root), hex',
+  `chain` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'chain hash, hex',
+  `payload` MEDIUMBLOB NOT NULL COMMENT 'the sealed bytes',
+  `ecs` MEDIUMTEXT NOT NULL COMMENT 'ECS JSON rendering',
+  PRIMARY KEY (`log_id`, `kind`, `seq`),
+  KEY `time_ns` (`time_ns`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
