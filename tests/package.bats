@@ -57,11 +57,12 @@ sql() {
 	sh "$MDB" sql "$DW/db" -N -B -e "$1" pandora
 }
 
-# agent_files DIR: the real agent files with yesterday's date (inside the
-# acceptance window), as the agents would send them today.
+# agent_files DIR [DAY]: the real agent files with yesterday's date (or
+# DAY, a date(1) string; inside the acceptance window), as the agents
+# would send them today.
 agent_files() {
 	local d=$1 day
-	day=$(date -u -d yesterday +%Y/%m/%d)
+	day=$(date -u -d "${2:-yesterday}" +%Y/%m/%d)
 	mkdir -p "$d"
 	for f in "$DATA"/samples/*.data; do
 		sed "s#2026/11/27#$day#g" "$f" > "$d/$(basename "$f")"
@@ -149,11 +150,15 @@ teardown_file() {
 	if [ -s "$DW/recv.pid" ]; then
 		kill "$(cat "$DW/recv.pid")" 2>/dev/null || true
 		sleep 0.2
-		c=$(cat "$DW/recv.child" 2>/dev/null || true)
-		if [ -n "$c" ] && ps -o args= -p "$c" | grep -q '^/usr/sbin/tentacle-recv '; then
-			kill "$c" 2>/dev/null || true
-		fi
 	fi
+	# (the cron test's tentacle-recv is a daemon: only the child file)
+	c=$(cat "$DW/recv.child" 2>/dev/null || true)
+	if [ -n "$c" ] && ps -o args= -p "$c" | grep -q '^/usr/sbin/tentacle-recv '; then
+		kill "$c" 2>/dev/null || true
+	fi
+	# The cron test's lock holder.
+	c=$(cat "$DW/holder.pid" 2>/dev/null || true)
+	[ -z "$c" ] || kill "$c" 2>/dev/null || true
 	[ -d "$DW/db" ] && sh "$MDB" stop "$DW/db" > /dev/null 2>&1 || true
 	# The installed package, its users and files go with the namespace.
 	umount "$DW/ns/mnt" 2>/dev/null || true
@@ -374,8 +379,127 @@ EOF
 	assert_failure
 	wait "$(cat "$DW/recv.pid")" 2>/dev/null || true
 	: > "$DW/recv.pid"
+	: > "$DW/recv.child"
 	run grep -h -E 'ERROR: AddressSanitizer|runtime error:|Segmentation|exit=7[01] ' "$DW"/*.log
 	assert_equal "$status" 1
+}
+
+@test "cron: the installed lines, run as cron runs them (root, the file's environment, sh -c, no terminal), take agent files end to end; a run that finds its queue locked leaves at once" {
+	PORT=$(cat "$DW/port")
+	# As octospool(7) says: the example into /etc/cron.d.
+	ns install -m 0644 /usr/share/octospool/cron.d-octospool /etc/cron.d/octospool
+	ns cat /etc/cron.d/octospool > "$DW/crontab"
+	# Read it as cron reads a cron.d file: NAME=value lines are the
+	# environment; a job is five time fields or @reboot, the user, the
+	# command.  Every other line is a comment or empty.
+	python3 - "$DW/crontab" "$DW/cron" <<'PY'
+import re, sys
+field = r"(\*|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)(/[0-9]+)?"
+env, reboot, minute = [], [], []
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if not line.strip() or line.lstrip().startswith("#"):
+        continue
+    if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line):
+        env.append(line)
+        continue
+    if line.startswith("@reboot"):
+        _, user, cmd = line.split(None, 2)
+        assert user == "root", line
+        reboot.append(cmd)
+        continue
+    parts = line.split(None, 6)
+    assert len(parts) == 7, line
+    for f in parts[:5]:
+        assert re.fullmatch(field, f), (f, line)
+    assert parts[5] == "root", line
+    minute.append(parts[6])
+d = sys.argv[2]
+open(d + ".env", "w").write("\n".join(env) + "\n")
+open(d + ".reboot", "w").write("\n".join(reboot) + "\n")
+open(d + ".jobs", "w").write("\n".join(minute) + "\n")
+PY
+	grep -qx 'PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$DW/cron.env"
+	# Every drain, the exporter and the status from the installed paths
+	# with the installed configuration; the daemon at boot.
+	for t in xml-validate agent-auth db-load audit-sign conf-dist audit-export octospool-status; do
+		grep -q "^/usr/sbin/$t -c /etc/octospool/octospool.conf" "$DW/cron.jobs"
+	done
+	run cat "$DW/cron.reboot"
+	assert_output "/usr/sbin/tentacle-recv -d -F /etc/octospool/octospool.conf"
+	# cronjob CMD: as cron runs it: root, only the file's environment and
+	# cron's own (HOME, LOGNAME), /bin/sh -c, in /, stdin from nowhere;
+	# its output is what cron would mail.
+	cronjob() {
+		local -a e
+		mapfile -t e < "$DW/cron.env"
+		ns env -i -C / "${e[@]}" HOME=/root LOGNAME=root USER=root \
+		    /bin/sh -c "$1" < /dev/null >> "$DW/cron.mail" 2>&1 3>&-
+	}
+	: > "$DW/cron.mail"
+	# @reboot: tentacle-recv goes to the background as its own user.
+	cronjob "$(cat "$DW/cron.reboot")"
+	for _ in $(seq 1 100); do
+		ss -ltn "sport = :$PORT" | grep -q LISTEN && break
+		sleep 0.05
+	done
+	pid=$(pgrep -u "$(ns id -u octospool-recv)" -f '^/usr/sbin/tentacle-recv -d -F ')
+	[ -n "$pid" ]
+	echo "$pid" > "$DW/recv.child"
+	agent_files "$DW/agent2" '-2 days'
+	run ns /usr/bin/tentacle-send -a 127.0.0.1 -p "$PORT" -e "$DW/pki/client.crt" \
+	    -k "$DW/pki/client.key" -f "$DW/pki/ca.crt" "$DW"/agent2/*.data
+	assert_success
+	# The first two stages; then db-load's line while the run before
+	# still holds its queue (flock on the queue's lock file): it leaves
+	# at once and the items stay.
+	while IFS= read -r job; do
+		case $job in
+		*/xml-validate\ *|*/agent-auth\ *) cronjob "$job" ;;
+		esac
+	done < "$DW/cron.jobs"
+	[ "$(ns sh -c "ls /var/spool/octospool/db-load/new | wc -l")" -eq 4 ]
+	nsenter --mount="$DW/ns/mnt" -- flock /var/spool/octospool/db-load/lock sleep 60 3>&- &
+	holder=$!
+	echo "$holder" > "$DW/holder.pid"
+	for _ in $(seq 1 100); do
+		ns flock -n /var/spool/octospool/db-load/lock true || break
+		sleep 0.05
+	done
+	start=$(date +%s)
+	cronjob "$(grep '^/usr/sbin/db-load ' "$DW/cron.jobs")"
+	[ $(($(date +%s) - start)) -lt 10 ]
+	[ "$(ns sh -c "ls /var/spool/octospool/db-load/new | wc -l")" -eq 4 ]
+	[ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" -eq 4 ]
+	kill "$holder"
+	wait "$holder" || true
+	: > "$DW/holder.pid"
+	# The next minute: every line in turn; the pipeline drains.
+	while IFS= read -r job; do
+		cronjob "$job"
+	done < "$DW/cron.jobs"
+	[ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" -eq 8 ]
+	for q in xml-validate agent-auth db-load audit-sign; do
+		[ "$(ns sh -c "ls /var/spool/octospool/$q/new | wc -l")" -eq 0 ]
+	done
+	# Each tool became its own user: its status line is its user's file.
+	run ns stat -c '%U %n' /var/spool/octospool/xml-validate/status \
+	    /var/spool/octospool/db-load/status
+	assert_output "octospool-xml /var/spool/octospool/xml-validate/status
+octospool-db /var/spool/octospool/db-load/status"
+	# Nothing for cron to mail.
+	run cat "$DW/cron.mail"
+	assert_output ""
+	run ns /usr/sbin/audit-verify -K /etc/octospool/audit.vkey /var/lib/octospool/audit/log
+	assert_success
+	kill "$pid"
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	run kill -0 "$pid"
+	assert_failure
+	: > "$DW/recv.child"
 }
 
 @test "dpkg --purge removes the package and what holds no data, keeps the data an administrator decides about" {
