@@ -188,7 +188,9 @@ setup_file() {
 	    "$CONF"
 	# The tests run each drain by hand, one pass each (a drain started
 	# by its path unit lingers: idle_exit; tested on its own).
-	ns sed -i '1i idle_exit 0' "$CONF"
+	ns sed -i -E 's/^idle_exit [0-9]+$/idle_exit 0/' "$CONF"
+	run ns grep '^idle_exit' "$CONF"
+	assert_output "idle_exit 0"
 }
 
 teardown_file() {

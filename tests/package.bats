@@ -303,7 +303,9 @@ ExecStart=/usr/sbin/tentacle-recv -F /etc/octospool/octospool.conf"
 	    "$CONF"
 	# The tests run each drain by hand, one pass each (a drain started
 	# by its path unit lingers: idle_exit; tested on its own).
-	ns sed -i '1i idle_exit 0' "$CONF"
+	ns sed -i -E 's/^idle_exit [0-9]+$/idle_exit 0/' "$CONF"
+	run ns grep '^idle_exit' "$CONF"
+	assert_output "idle_exit 0"
 	run ns stat -c '%a %U %G' "$CONF"
 	assert_output "640 root octospool"
 	# Every tool accepts it, as its installed unit runs it.
@@ -420,11 +422,14 @@ open(d + ".reboot", "w").write("\n".join(reboot) + "\n")
 open(d + ".jobs", "w").write("\n".join(minute) + "\n")
 PY
 	grep -qx 'PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$DW/cron.env"
-	# Every drain, the exporter and the status from the installed paths
-	# with the installed configuration; the daemon at boot.
-	for t in xml-validate agent-auth db-load audit-sign conf-dist audit-export octospool-status; do
+	# Every drain and the exporter from the installed paths with the
+	# installed configuration; the daemon at boot; the node_exporter
+	# line left for the administrator to enable.
+	for t in xml-validate agent-auth db-load audit-sign conf-dist audit-export; do
 		grep -q "^/usr/sbin/$t -c /etc/octospool/octospool.conf" "$DW/cron.jobs"
 	done
+	[ "$(wc -l < "$DW/cron.jobs")" -eq 6 ]
+	grep -q '^#\*/5 \* \* \* \* root /usr/sbin/octospool-status ' "$DW/crontab"
 	run cat "$DW/cron.reboot"
 	assert_output "/usr/sbin/tentacle-recv -d -F /etc/octospool/octospool.conf"
 	# cronjob CMD: as cron runs it: root, only the file's environment and
@@ -500,6 +505,9 @@ octospool-db /var/spool/octospool/db-load/status"
 	run kill -0 "$pid"
 	assert_failure
 	: > "$DW/recv.child"
+	# The administrator's file, not the package's: it goes back out
+	# (the purge below counts what the package leaves).
+	ns rm /etc/cron.d/octospool
 }
 
 @test "dpkg --purge removes the package and what holds no data, keeps the data an administrator decides about" {
