@@ -464,7 +464,11 @@ PY
 		esac
 	done < "$DW/cron.jobs"
 	[ "$(ns sh -c "ls /var/spool/octospool/db-load/new | wc -l")" -eq 4 ]
-	nsenter --mount="$DW/ns/mnt" -- flock /var/spool/octospool/db-load/lock sleep 60 3>&- &
+	# (one process holds it: killing it lets the lock go)
+	nsenter --mount="$DW/ns/mnt" -- python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)' /var/spool/octospool/db-load/lock 3>&- &
 	holder=$!
 	echo "$holder" > "$DW/holder.pid"
 	for _ in $(seq 1 100); do
