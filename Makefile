@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # octospool — build, test, install.  See README.md.
 VERSION   = 0.2.0
 PREFIX   ?= /usr/local

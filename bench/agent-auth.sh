@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # agent-auth's drain rate next to xml-validate's on the same queue, in
 # the same run.  A private MariaDB (tools/mariadb.sh, stopped by PID at
 # the end, also on failure), 10 groups G00..G09 each with its own

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # bench/audit.sh: the sealed audit log's throughput, next to the raw
 # fdatasync rate of the same filesystem measured in the same run.
 #

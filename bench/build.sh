@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # bench/build.sh HELPER...: build the benchmarks' helper programs into
 # bench/.build/HELPER when their source is newer, with the Makefile's
 # warning flags:

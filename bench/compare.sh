@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # A/B comparison of tentacle-recv builds (or OCTO_PROTO settings of a
 # prototype build) on one test, interleaved round by round with the raw
 # baseline, so that a noisy machine hits every variant alike:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # db-load's throughput next to the raw rate of the same database, in the
 # same run: a private MariaDB (tools/mariadb.sh, durable InnoDB defaults:
 # innodb_flush_log_at_trx_commit=1, doublewrite on; only the buffer pool

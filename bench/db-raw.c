@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db-raw: the raw database client of bench/db-load.sh and bench/e2e.sh,
  * built by bench/build.sh.  The same lib/db connection as db-load (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bench/e2e-report.awk: the tables of make bench-e2e, from what
 # bench/e2e.sh left in DIR (bench/.build/e2e-run): results.tsv (the raw
 # rates), snap.* (e2e units' accounting), <phase>/send.*.tsv (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * e2e: the helpers of bench/e2e.sh (make bench-e2e), built by it into
  * bench/.build/e2e.  Not installed.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # make bench-e2e: the whole pipeline as deployed, against the ceiling
 # computed from raw rates measured in the same command.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bench/lib.sh: what bench/run.sh and bench/compare.sh share: the raw
 # helper, the work directory, the test PKI, starting and stopping
 # tentacle-recv by PID, and one function per measurement.  Sourced, not

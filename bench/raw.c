@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * raw: the raw limits that `make bench` and `make bench-e2e` report next
  * to octospool's figures, measured in the same run, on the same

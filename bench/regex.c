@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/regex.sh's driver: the string thresholds of generated agent
  * files, parsed by lib/agentxml and evaluated as db-load does (every

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # bench/regex.sh: what string thresholds (str_warning, str_critical) cost
 # db-load per file, for the worst agent files we could construct and a
 # big benign one, each within db-load's limits (2,000,000 bytes,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make bench: tentacle-recv's throughput and CPU next to the raw limits of
 # this machine (durable writes, loopback TCP, TLS), all measured in this
 # run, on the filesystem that holds the spool, interleaved, several rounds.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # octospool-status on a spool of ITEMS waiting items (default 100000,
 # spread over the six queues as they pile up in an outage: most in
 # xml-validate), next to the floor of the same work measured in the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bench/summary.awk: results.tsv (round, metric, value) -> Markdown tables.
 # Variables: n (files per small test), big (bytes in the big-file test).
 # Medians over rounds; a ratio is computed per round (figure and baseline

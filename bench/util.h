@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/util.h: what the benchmarks' helper programs share (raw.c,
  * e2e.c): fatal errors and the monotonic clock.  Each program defines

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # bench/xml-validate.sh: xml-validate's drain rate on 10,000 copies of the
 # real agent samples (tests/data/samples, ~6.5 KB, 15 modules), durable
 # hand-off included, next to raw rates measured in the same run on the

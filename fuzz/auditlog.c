@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for the sealed audit log's parsers (lib/auditlog.c,
  * spec/audit.md AT-25): frames, checkpoint notes, key certificates,

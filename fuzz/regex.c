@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for the string thresholds (lib/pandora_re.c, PCRE2
  * through db-load's wrapper): the input up to its first LF is a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for xml-validate's entry point: an item (envelope
  * or bare agent XML) through envelope_parse and agentxml_parse with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Agent data files parsed and checked with libxml2's SAX2 (agentxml.h). */
 #include <errno.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Agent data files (Pandora FMS agent XML) parsed into plain structs,
  * hardened: checked from memory with libxml2's SAX2 parser, no DOCTYPE,

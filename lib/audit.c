@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Audit events: JSON lines for spool/audit-sign (DESIGN.md). */
 #include <stdio.h>
 #include <stdlib.h>

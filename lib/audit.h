@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Audit events: one JSON object per line, written as a batch file into
  * spool/audit-sign/new with the spool hand-off (DESIGN.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The ECS JSON line of an exported item (auditecs.h). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The ECS JSON line of one exported item (doc/AUDIT.md, "Export"): what
  * audit-export ships and what audit-verify checks an exported line

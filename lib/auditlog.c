@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The sealed audit log format, tree, notes and event check (auditlog.h). */
 #define OPENSSL_SUPPRESS_DEPRECATED	/* SHA256_*: 3x faster on 100 B */
 

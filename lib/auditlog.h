@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The sealed audit log (spec/audit.md §5, doc/AUDIT.md): one
  * implementation of the on-disk format, the hash chain, the RFC 6962

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The sealed log's verifier (auditverify.h). */
 #include <sys/stat.h>
 #include <sys/types.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The verifier of the sealed audit log (spec/audit.md §5.7): one pass
  * over the segments with only the root public key, every finding with

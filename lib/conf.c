@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The configuration file: "key value" lines, [sections] per tool. */
 #include <sys/stat.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The database connection (libmariadb): configuration, TLS-only TCP,
  * reconnect with backoff, prepared statements, transactions, and the

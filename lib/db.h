@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The one database connection module (libmariadb): configuration from the
  * [db] section with per-tool db_* overrides, TCP only with TLS and server

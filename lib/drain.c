@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* One run of a spool consumer, committing in batches (drain.h). */
 #include <sys/inotify.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A drain: one run of a spool consumer.  It locks the queue, recovers
  * cur/, claims every item in new/ in name order, hands each to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Connection facts as a header block before the item body. */
 #include <errno.h>
 #include <stdio.h>

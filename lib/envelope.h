@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Connection facts that travel with an item, as a header block before
  * the agent XML (like mail's Received: lines).  See

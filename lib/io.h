@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Whole-buffer I/O on descriptors: the loops every tool needs once. */
 #ifndef OCTO_IO_H
 #define OCTO_IO_H

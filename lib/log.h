@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Logging: one line per event, key=value, to syslog and optionally stderr. */
 #ifndef OCTO_LOG_H
 #define OCTO_LOG_H

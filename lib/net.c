@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Connections with idle timeouts and deadlines, over TCP or TLS. */
 #include <sys/socket.h>
 #include <sys/types.h>

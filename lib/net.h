@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A connection with deadlines: every read and write waits at most
  * idle_ms for progress and never past the absolute deadline; the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Pandora FMS data-server rules as pure functions (pandora.h). */
 #include <ctype.h>
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Pandora FMS data-server rules, as pure functions: the entity encoding
  * of names (safe_input/safe_output), module status from thresholds, the

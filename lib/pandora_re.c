@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * String thresholds: Perl regular expressions by PCRE2 (pandora.h).
  *

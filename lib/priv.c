@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Privileges: drop root to a service user and prove it cannot return. */
 #include <sys/types.h>
 

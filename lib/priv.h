@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Privileges: drop root to a service user and prove it cannot return;
  * sets of users that a queue's consumer accepts as producers.

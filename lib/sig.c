@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Ed25519 keys and signatures (OpenSSL EVP, pure Ed25519 over the bytes),
  * shared by conf-dist's published files and the envelope stamps: PEM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Ed25519 keys and signatures: PEM key files (private keys readable by
  * their owner only), raw 64-byte signatures over the message bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The spool hand-off; the one place that knows the on-disk protocol. */
 #include <sys/file.h>
 #include <sys/stat.h>

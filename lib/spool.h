@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The spool hand-off: spool/<tool>/{tmp,new,cur,reject} and lock.
  * Produce: tmp/N, fsync, rename to new/N, fsync new/.  Consume: flock,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Envelope stamps: a stage's Ed25519 signature over its envelope. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Envelope stamps: the stage that writes an envelope signs it, so that
  * the facts in it (the connection, agent-auth's decision) can be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Tentacle protocol pieces shared by tentacle-recv and tentacle-send. */
 #include <stdio.h>
 #include <string.h>

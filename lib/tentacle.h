@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Tentacle protocol pieces shared by tentacle-recv and tentacle-send. */
 #ifndef OCTO_TENTACLE_H
 #define OCTO_TENTACLE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* TLS contexts (OpenSSL 3): TLS 1.2+, AEAD with (EC)DHE, own CA only. */
 #ifndef OCTO_TLS_H
 #define OCTO_TLS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Allocation that exits on failure: the only lib/ code allowed to exit. */
 #ifndef OCTO_XALLOC_H
 #define OCTO_XALLOC_H

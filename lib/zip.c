@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Single-member ZIP archives for ZSEND/ZRECV, file to file in bounded
  * memory.  The extractor is strict: the archive must be exactly one

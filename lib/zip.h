@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ZIP archives.  Single-member ones as Tentacle's ZSEND/ZRECV carry them
  * (IO::Compress::Zip: deflate or stored, streamed with a data

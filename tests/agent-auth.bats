@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # agent-auth against the private MariaDB (tools/mariadb.sh, one server for
 # the file, stopped by PID in teardown_file): group passwords checked on
 # every file against the registered group (corpus b25, b26), no fallback,

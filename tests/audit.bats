@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # audit-sign, audit-verify, audit-export: spec/audit.md §6 acceptance
 # tests (AT-nn in the names).  The attacker is tests/tools/tt-auditevil
 # (it repairs CRCs, chains and sequence numbers, and re-signs with a

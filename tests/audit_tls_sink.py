@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """A TLS syslog receiver for tests/audit.bats (RFC 5425 octet counting).
 
 audit_tls_sink.py CERT KEY PORTFILE OUT [--min-tls 1.3] [--port N] [--max-tls]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """An independent verifier of octospool's sealed audit log (AT-01).
 
 Written from doc/AUDIT.md, sharing no code with lib/auditlog.c: frames,

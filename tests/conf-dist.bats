@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # conf-dist: the unix group ACL (throwaway users and groups when run as
 # root), read-only agents, the lint, the audit events and their diff,
 # publishing compatible with the agent (md5, conf before md5, atomic),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # db-load against the private MariaDB (tools/mariadb.sh, one server for
 # the file, stopped by PID in teardown_file): the samples and variants
 # loaded with exact rows (agents, modules, status, history, incremental

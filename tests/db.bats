@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The private MariaDB (tools/mariadb.sh), the schema in etc/sql, the
 # per-tool accounts and lib/db (through tests/tools/tt-db): TLS refusals,
 # grants, socket, statements, error classes, reconnect, and stop by PID.

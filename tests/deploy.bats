@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The deployment test: octospool installed as an administrator installs
 # it (make install, then octospool-setup: systemd-sysusers and
 # systemd-tmpfiles from the shipped files, the keys), and every stage run

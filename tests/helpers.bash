@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Shared bats helpers: temp dirs, the test PKI, starting and stopping
 # tentacle-recv on 127.0.0.1 with a random free port, stopped by PID.
 BIN=${OCTO_BIN:-$BATS_TEST_DIRNAME/../bin}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Packaging: make install, systemd units checked offline, manuals lint-clean.
 
 load helpers

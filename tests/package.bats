@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The Debian package: "dpkg-buildpackage -us -uc -b" in a clean clone of
 # this checkout's HEAD builds octospool_VERSION_ARCH.deb, lintian reports
 # no error, "dpkg -i" installs it into the FHS paths and its maintainer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # db-load as a drop-in on a real Pandora FMS database: each of Pandora's
 # own schemas (July 2023 and 7.0NG.776, from ../shared/reference/pandora,
 # never copied into the project) loaded into a private MariaDB started as

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # octospool-status: queue depths and the oldest item, each stage's last
 # run (the status line every drain writes), the database (reachable, TLS,
 # db-load's schema check), the audit log, tentacle-recv listening; text,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # tentacle-recv: wire compatibility, names, storage, limits, TLS, logs.
 # Spec references (B1, C3, ...) are the acceptance lists of tentacle.md §6.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # tentacle-send against tentacle-recv: stock client options and behaviour.
 
 load helpers

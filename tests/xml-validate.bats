@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # xml-validate: the corpus (samples, variants, hostile files with the
 # outcome their README names), limits in time and memory, no local file
 # bytes in any refusal, drain mode with envelopes and audit events,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make check: unit tests and bats suites on the release build, then the
 # same suites on an ASan+UBSan build.  Ends with "N passed, N failed".
 # --quick: release build only.
@@ -51,18 +52,27 @@ run_bats() {
 	rm -f "$tmp"
 }
 
-# Static checks that need no build: man pages and unit files.
-run_static() {
-	if mandoc -Tlint -Wwarning doc/*.[1-8] >"$log" 2>&1; then
-		echo "ok - mandoc -Tlint doc/*"
+# static NAME CMD...: one counted check that needs no build.
+static() {
+	name=$1
+	shift
+	if "$@" >"$log" 2>&1; then
+		echo "ok - $name"
 		pass=$((pass + 1))
 	else
 		cat "$log"
-		echo "not ok - mandoc -Tlint doc/*"
+		echo "not ok - $name"
 		fail=$((fail + 1))
 		failed_names="$failed_names
-  mandoc lint"
+  $name"
 	fi
+}
+
+# Static checks: the manual pages, and every source file's licence line.
+run_static() {
+	static "mandoc -Tlint doc/*" mandoc -Tlint -Wwarning doc/*.[1-8]
+	static "SPDX line in every source file (tools/spdx.sh)" \
+	    sh tools/spdx.sh check
 }
 
 # One counted check: every libFuzzer harness for 60 s, when clang is here.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # conf-verify.sh: check a file fetched from octospool's served tree
 # against its signed manifest FILE.sig, with OpenSSL and POSIX tools only,
 # for agent hosts (conf-dist(8), "Checking on the agent").

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # make demo: build, make a demo PKI, start tentacle-recv with TLS and
 # client certificates on 127.0.0.1, send the real agent files with
 # tentacle-send, show what arrived, publish the demo agent's remote

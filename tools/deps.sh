@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Install the Debian packages octospool needs to build, test and demo,
 # when they are missing.  Run as root on Debian 12; as a normal user it
 # only says what is missing.

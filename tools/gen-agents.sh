@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Generate agent data files for db-load tests and benchmarks:
 #
 #   gen-agents.sh DIR FILES AGENTS MODULES [START] [PREFIX]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # A private MariaDB for tests and the demo (never the system one).
 #
 #   mariadb.sh start DIR    install into DIR the first time, then start;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Make a throwaway PKI for tests and the demo: mkcerts.sh DIR [AGENT_CN]
 #   ca.crt/ca.key            CA "octospool test CA" (trusted)
 #   ca.crl                   its CRL (empty at first), made with openssl ca

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Create the octospool spool tree (what etc/tmpfiles.d/octospool.conf
 # does on an installed system): mkspool.sh DIR [OWNER]
 # Queues: tmp/ and new/ 3770 (the producers' group writes, the sticky bit

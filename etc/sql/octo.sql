@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: ISC
 -- octospool's own tables.  See doc/DATABASE.md.
 --
 -- Rules for this file:

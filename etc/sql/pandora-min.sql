@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: ISC
 -- octospool: the Pandora FMS tables and columns that its tools read and
 -- write, and nothing else, for the tests and the demo.
 --

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent-auth administration: group credentials and agent policies,
  * written through the [db-admin] account, one transaction and one audit

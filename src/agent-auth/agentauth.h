@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* agent-auth: shared declarations of its files.  See agent-auth(8). */
 #ifndef AGENTAUTH_H
 #define AGENTAUTH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Group password hashing for agent-auth: scrypt (new hashes) and
  * PBKDF2-HMAC-SHA256 (verify only) through OpenSSL's EVP_KDF, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent-auth: the third stage.  Drains spool/agent-auth into
  * spool/db-load: every item is authenticated against the registry

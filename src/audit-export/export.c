@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The exporter's loop for one sink: read sealed groups (leaves and the
  * checkpoint that covers them) from the log, deliver a batch, and only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* audit-export internals: the reader, cursors, rendering and the sinks. */
 #ifndef AUDIT_EXPORT_H
 #define AUDIT_EXPORT_H

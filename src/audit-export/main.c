@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit-export: ships the sealed audit log to log managers.  It reads
  * the log read-only (no key access), exports only what a checkpoint

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The sinks of audit-export: JSON lines (ECS) in a file, RFC 5424
  * syslog over TLS with RFC 5425 octet counting, and SQL into MariaDB.

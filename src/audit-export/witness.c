@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The witness sink: hands checkpoints to audit-witness as C2SP
  * tlog-witness add-checkpoint bodies ("old N", the RFC 9162 consistency

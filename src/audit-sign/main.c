@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit-sign: drains spool/audit-sign into the sealed audit log.  Every
  * event file is checked (owner, links, mode; each line one JSON object,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* audit-sign internals: the writer of the sealed log and its keys. */
 #ifndef AUDIT_SIGN_H
 #define AUDIT_SIGN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The writer of the sealed log: segments, group commit with a signed
  * checkpoint before every fdatasync, epoch keys in two slots, crash

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit-verify: the offline verifier of a sealed audit log.  It needs
  * only the public root key (the verifier key printed by audit-sign

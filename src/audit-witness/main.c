@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit-witness: a witness for the sealed audit log (spec/audit.md §6,
  * AT-09 and AT-18; C2SP tlog-witness and tlog-cosignature v1).  It keeps,

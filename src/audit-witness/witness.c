@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The witness's one decision (C2SP tlog-witness add-checkpoint, with the
  * cosignature of tlog-cosignature v1): a checkpoint is cosigned only if

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* audit-witness internals: the state per log and one submission. */
 #ifndef AUDIT_WITNESS_H
 #define AUDIT_WITNESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Who may configure what.  The submitter is a uid the kernel vouches
  * for (the real uid of the process, or the owner of a queued file); its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The Pandora agent configuration language as the Unix agent reads it
  * (pandora_agent read_config/parse_conf_modules): one "token value" per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Collections: a directory of plugins and scripts that agents listing
  * "file_collection NAME" download as collections/NAME.zip when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Remote commands: an agent whose configuration has "cmd_file REF"
  * fetches commands/REF.rcmd (the commands, YAML) and md5/REF.md5, runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conf-dist: shared declarations (see conf-dist(8)). */
 #ifndef CONFDIST_H
 #define CONFDIST_H

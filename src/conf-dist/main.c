@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conf-dist: publishes Pandora agent configurations and collections
  * into the tree that tentacle-recv serves (spool/conf-dist/out), for

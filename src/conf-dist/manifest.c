@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The signed manifest beside every served file, FILE.sig: what the file
  * is for (the agent's key, or the collection's or command's name), its

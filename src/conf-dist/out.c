@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The served tree spool/conf-dist/out/{conf,md5,collections}: only
  * conf-dist writes it, one file at a time by temp + fsync + rename +

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The agents and modules the open transaction has locked and read: a
  * file for an agent already seen in the batch needs no SELECT.  The

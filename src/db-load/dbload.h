@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db-load: the agent files of spool/db-load into the Pandora tables, one
  * savepoint per file inside a batch transaction, exactly once through

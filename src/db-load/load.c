@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * One agent file into the Pandora tables, inside the batch transaction
  * under its own savepoint: agent lookup (row locked) or creation, the

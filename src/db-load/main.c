@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db-load: the last stage.  Drains spool/db-load into MariaDB, exactly
  * once: every file is a savepoint in a batch transaction and records its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Regenerate octo_sql.c from etc/sql/octo.sql and etc/sql/grants.sql.in:
 # db-load --init runs the embedded copies, and tests/db-load.bats checks
 # that they did not drift ("db-load --print-init-sql" must print
@@ -11,6 +12,7 @@ embed() {
 	    -e 's/$/\\n"/' "$1"
 	printf '    ;\n'
 }
+printf '/* SPDX-License-Identifier: ISC */\n'
 printf '/* Generated from etc/sql/octo.sql and etc/sql/grants.sql.in by\n'
 printf ' * src/db-load/mksql.sh: do not edit. */\n'
 printf '#include "dbload.h"\n\n'

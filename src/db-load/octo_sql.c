@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: ISC */
 /* Generated from etc/sql/octo.sql and etc/sql/grants.sql.in by
  * src/db-load/mksql.sh: do not edit. */
 #include "dbload.h"
 
 const char dl_octo_sql[] =
+    "-- SPDX-License-Identifier: ISC\n"
     "-- octospool's own tables.  See doc/DATABASE.md.\n"
     "--\n"
     "-- Rules for this file:\n"
@@ -174,6 +176,7 @@ const char dl_octo_sql[] =
     ;
 
 const char dl_grants_sql[] =
+    "-- SPDX-License-Identifier: ISC\n"
     "-- octospool database accounts: one per tool, each with only its grants.\n"
     "-- See doc/DATABASE.md (\"Accounts and grants\").\n"
     "--\n"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What db-load needs of the user's Pandora database, checked against
  * information_schema when it connects: every table and column it reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * octospool-status: the state of the pipeline at a glance.  Per queue
  * the items in new/, cur/ and reject/ and the age of the oldest waiting

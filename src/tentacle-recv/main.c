@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tentacle-recv: the Tentacle server.  Accepts the stock tentacle_server
  * options, stores agent files atomically into the octospool spool (or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tentacle-recv: shared declarations between main, session and store. */
 #ifndef RECV_H
 #define RECV_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tentacle-recv sessions: one thread per connection, strict lock-step
  * Tentacle (spec §2), every reply its own write, deadlines everywhere.

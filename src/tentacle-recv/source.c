@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tentacle-recv per-source accounting: sessions per address, wrong
  * passwords and failed TLS handshakes that block an address, the PASS

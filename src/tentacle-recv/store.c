@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tentacle-recv storage: where an upload goes, how it becomes durable
  * (temp file, fsync, atomic publish, group-committed directory sync),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tentacle-send: a Tentacle client that agents and scripts can use in
  * place of the stock tentacle_client, options and exit status included.

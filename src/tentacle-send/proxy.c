@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tentacle-send: the -y HTTP CONNECT proxy, as tentacle_client does it. */
 #include <errno.h>
 #include <stdio.h>

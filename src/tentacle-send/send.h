@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tentacle-send: pieces shared by the files of this tool only. */
 #ifndef TENTACLE_SEND_H
 #define TENTACLE_SEND_H

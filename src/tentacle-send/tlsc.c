@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tentacle-send: the client TLS context and the -w key passphrase. */
 #include <sys/mman.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tentacle-send: the commands of one session, in strict lock-step. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* O_TMPFILE, mkostemp */

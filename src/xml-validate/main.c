@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * xml-validate: the second stage.  Drains spool/xml-validate into
  * spool/agent-auth: every item is parsed with lib/agentxml (hardened

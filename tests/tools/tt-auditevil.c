@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-auditevil: the attacker of tests/audit.bats.  It edits a sealed log
  * and then repairs everything that needs no secret — CRCs, stored chain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-db: a tiny client for the database tests.  It connects through
  * lib/db with the [db] settings of a configuration file (as tool SECTION

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-flood: a flood of connections that fail before authentication, for
  * the tentacle-recv tests.  It opens -n connections, at most -c at a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-stamp: stamp an item's envelope as a stage would, for the tests
  * that write envelopes by hand (what tentacle-recv or agent-auth would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-unitrun: start a command the way systemd starts a .service unit, as
  * far as identity and file-system view go, so that deployment tests can

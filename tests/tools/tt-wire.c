@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-wire: a raw Tentacle client for the wire tests.  It sends exact
  * bytes with controlled segmentation (one step, one write) and reports

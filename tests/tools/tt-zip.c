@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tt-zip: make and unpack ZIP archives for the bats tests.  create and
  * extract go through lib/zip.c; stream, bomb and two are written here

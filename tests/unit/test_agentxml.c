@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/agentxml.c: the value grammars (numbers, integers,
  * timestamps, types), the parsed representation of a full agent file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/audit.c: JSON escaping of untrusted bytes (quotes,
  * backslash, control characters, invalid UTF-8 as \ufffd, overlong

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/auditlog.c: CRC-32C and base64 known answers, the
  * RFC 6962 known-answer roots of spec/audit.md Appendix D, the compact

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/conf.c: sections and the top part, fallbacks, the
  * last occurrence winning, comments and white space, syntax errors with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/db.c that need no server: the error classification
  * table, exit codes, the backoff schedule, [db] configuration with

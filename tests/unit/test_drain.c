@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/drain.c on a real temporary spool: batch commits
  * (outputs byte-identical, envelope kept, one audit file per batch with

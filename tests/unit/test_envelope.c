@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/envelope.c: format then parse round trips with
  * hostile values, the Sha256 placeholder, bare agent files, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/log.c: log_vis escaping of untrusted bytes (no
  * control character, quote or newline reaches a log line; input is cut

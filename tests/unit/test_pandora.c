@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/pandora.c: Pandora's safe_input/safe_output entity
  * encoding (spaces, quotes, <, >, &, UTF-8, the named table), value

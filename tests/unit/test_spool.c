@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/spool.c: the spool protocol for real on disk in a
  * temporary directory (modes, names, O_EXCL and symlinks, commit, lock,

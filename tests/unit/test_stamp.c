@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/stamp.c and the Stamp line of lib/envelope.c: a
  * stamped envelope verifies; every altered byte before the Stamp, another

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/tentacle.c: the PASS token and the file name check
  * that decides what tentacle-recv stores and serves.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/tls.c: context options (versions, certificates,
  * keys and passphrases, CA rules), then in-memory handshakes between

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/zip.c: round trips, the streaming (data descriptor)
  * and ZIP64 forms, and hostile archives (bombs, two members, bad CRCs,
