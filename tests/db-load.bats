@@ -900,6 +900,69 @@ check_once() {
 	sanitizer_clean "$W/dl.log"
 }
 
+@test "lingering: SIGKILL mid-batch while files keep arriving (2,000 files); a rerun finishes, exactly once" {
+	# Each process lingers (idle_exit 30) and takes the bursts of files
+	# that arrive while it runs.  It stops before each COMMIT (a pause
+	# file, PIPELINE_PAUSE_AT): released 1 to 4 times, it is killed
+	# with SIGKILL at the next one, its batch in cur/ and in an open
+	# transaction.
+	mkconf allow_create yes batch 50 idle_exit 30
+	sh "$TOOLS/gen-agents.sh" "$W/gen" 2000 40 10
+	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/gen"
+	mapfile -t files < <(ls "$W/gen" | LC_ALL=C sort)
+	[ "${#files[@]}" -eq 2000 ]
+	# (in a directory db-load's user may write)
+	mkdir "$W/p"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/p"
+	pause=$W/p/pause
+	# paused: wait up to 20 s for the process to stop before a commit.
+	paused() {
+		for _ in $(seq 1 2000); do
+			[ -e "$pause" ] && return 0
+			kill -0 "$pid" 2>/dev/null || return 1
+			sleep 0.01
+		done
+		return 1
+	}
+	k=0 kills=0 commits=0
+	while [ "$k" -lt 2000 ]; do
+		rm -f "$pause"
+		PIPELINE_PAUSE_AT=precommit PIPELINE_PAUSE_FILE=$pause \
+		    "$BIN/db-load" -c "$CONF" -d 2>> "$W/dl.log" 3>&- &
+		pid=$!
+		# burst: 25 more files, and the process stopped before their
+		# commit.
+		burst() {
+			for f in "${files[@]:k:25}"; do
+				mv "$W/gen/$f" "$Q/new/$f"
+			done
+			k=$((k + 25))
+			paused
+		}
+		for _ in $(seq 1 $((RANDOM % 4 + 1))); do
+			[ "$k" -lt 1975 ] || break
+			burst
+			# Released: it commits, lingers, takes the next burst.
+			rm -f "$pause"
+			commits=$((commits + 1))
+		done
+		burst
+		kill -KILL "$pid"
+		kills=$((kills + 1))
+		wait "$pid" || true
+	done
+	recovered=$(grep -c 'event=drain.recover' "$W/dl.log" || true)
+	echo "# $kills killed mid-batch, $commits batches committed by lingering processes, $recovered recoveries" >&3
+	[ "$kills" -ge 10 ]
+	[ "$recovered" -ge $((kills - 1)) ]
+	rm -f "$pause"
+	mkconf allow_create yes
+	run dl
+	assert_success
+	check_once 2000
+	sanitizer_clean "$W/dl.log"
+}
+
 @test "exactly once while mariadbd restarts twice: exit 75, a rerun finishes" {
 	gen_load 2000
 	# Small batches, and the restart once the first one is committed (its
