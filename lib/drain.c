@@ -326,6 +326,7 @@ drain_commit(struct drain *d)
 		}
 	}
 	drain_crash_point("synced");
+	drain_pause_point("synced");
 	if ((have_a = drain_audit_prepare(d, aname, sizeof(aname))) == -1) {
 		log_warn("event=audit.fail stage=%s", d->opts.stage);
 		for (size_t i = 0; i < d->npend; i++)

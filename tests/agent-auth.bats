@@ -391,6 +391,82 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	grep -q 'event=credential.bad' "$W/aa.log"
 }
 
+@test "lingering: SIGKILL mid-batch while items keep arriving; a rerun finishes: each item passed or refused once, none left" {
+	aa selfcreate Servers on
+	printf '[agent-auth]\nidle_exit 30\nbatch 20\n' >> "$CONF"
+	# 200 items: 24 in 25 with Servers' password (passed), one in 25
+	# with a wrong one (refused).
+	mkdir "$W/gen"
+	for i in $(seq -w 1 200); do
+		if [ $((10#$i % 25)) -eq 0 ]; then
+			xml "kill-$i" Servers wrong-pw > "$W/gen/$i.k"
+		else
+			xml "kill-$i" Servers "$PW_SERVERS" > "$W/gen/$i.k"
+		fi
+	done
+	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/gen"
+	mapfile -t files < <(ls "$W/gen" | LC_ALL=C sort)
+	# Paused with its batch's outputs durable but not yet published
+	# (PIPELINE_PAUSE_AT=synced), the process is released 1 to 3 times,
+	# then killed at the next pause.
+	mkdir "$W/p"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/p"
+	pause=$W/p/pause
+	paused() {
+		for _ in $(seq 1 2000); do
+			[ -e "$pause" ] && return 0
+			kill -0 "$pid" 2>/dev/null || return 1
+			sleep 0.01
+		done
+		return 1
+	}
+	burst() {
+		for f in "${files[@]:k:10}"; do
+			mv "$W/gen/$f" "$Q/new/$f"
+		done
+		k=$((k + 10))
+		paused
+	}
+	k=0 kills=0
+	while [ "$k" -lt 200 ]; do
+		rm -f "$pause"
+		PIPELINE_PAUSE_AT=synced PIPELINE_PAUSE_FILE=$pause \
+		    "$BIN/agent-auth" -c "$CONF" -d 2>> "$W/aa.log" 3>&- &
+		pid=$!
+		for _ in $(seq 1 $((RANDOM % 3 + 1))); do
+			[ "$k" -lt 190 ] || break
+			burst
+			rm -f "$pause"
+		done
+		burst
+		kill -KILL "$pid"
+		kills=$((kills + 1))
+		wait "$pid" || true
+	done
+	recovered=$(grep -c 'event=drain.recover' "$W/aa.log" || true)
+	echo "# $kills killed mid-batch, $recovered recoveries" >&3
+	[ "$kills" -ge 5 ]
+	[ "$recovered" -ge $((kills - 1)) ]
+	rm -f "$pause"
+	mkconf
+	run aa
+	assert_success
+	# Every item once: passed into db-load's queue or refused, none in
+	# agent-auth's queue, no output left in tmp/.
+	[ "$(ls "$Q/new" "$Q/cur" | grep -c '\.k$' || true)" -eq 0 ]
+	[ "$(ls "$OUT/tmp" | wc -l)" -eq 0 ]
+	[ "$(ls "$OUT/new" | grep -c '\.k$')" -eq 192 ]
+	[ "$(ls "$Q/reject" | grep -c '\.k$')" -eq 8 ]
+	for f in "${files[@]}"; do
+		if [ $((10#${f%.k} % 25)) -eq 0 ]; then
+			refused "$f"
+		else
+			passed "$f"
+			grep -q "^Auth-Agent: kill-${f%.k}$" "$OUT/new/$f"
+		fi
+	done
+}
+
 @test "the limiter keeps a 600-byte agent name across runs" {
 	# The longest name the parser allows: its block must survive the
 	# state file being written and read back by the next run.

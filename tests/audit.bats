@@ -1430,6 +1430,38 @@ ca $T/pki/ca.crt"
 	kill "$(cat "$T/rs/pid")" 2>/dev/null || true
 }
 
+@test "AT-10, lingering: audit-sign killed with SIGKILL at random instants while it lingers and events keep arriving: every event present once, verify passes" {
+	SIGN_EXTRA=$'idle_exit 30' write_conf
+	(
+		for f in $(seq 1 200); do
+			ev "l$f" 5
+		done
+	) 3>&- &
+	prod=$!
+	BG_PIDS=$prod
+	kills=0
+	while kill -0 "$prod" 2>/dev/null; do
+		"$BIN/audit-sign" -c "$T/a.conf" 2>>"$T/kill.err" 3>&- &
+		pid=$!
+		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+		kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+		wait "$pid" 2>/dev/null || true
+	done
+	wait "$prod"
+	BG_PIDS=
+	echo "# $kills lingering processes killed" >&3
+	[ "$kills" -ge 5 ]
+	SIGN_EXTRA= write_conf
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	evil records "$T/log" | cut -f4 | sort > "$T/recs"
+	[ "$(wc -l < "$T/recs")" -eq 1000 ]
+	[ -z "$(uniq -d "$T/recs")" ]
+}
+
 @test "jsonl sink: a torn last line left by a kill is cut before anything is appended" {
 	export_conf "out" "[audit-export.out]
 type jsonl
