@@ -3,8 +3,10 @@
 #include <sys/types.h>
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@
 #include "priv.h"
 #include "tool.h"
 #include "xalloc.h"
+
+static volatile sig_atomic_t *stop_flag;
 
 void
 tool_usage(const struct tool *t, FILE *fp, int ex)
@@ -159,6 +163,27 @@ tool_idset(struct idset *set, const char *list, const char *key)
 
 	if (idset_parse(set, list, err, sizeof(err)) == -1)
 		tool_conf_fatal(key, err);
+}
+
+static void
+tool_on_stop(int sig)
+{
+	(void)sig;
+	*stop_flag = 1;
+}
+
+void
+tool_catch_stop(volatile sig_atomic_t *flag)
+{
+	struct sigaction sa;
+
+	stop_flag = flag;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tool_on_stop;
+	if (sigemptyset(&sa.sa_mask) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1)
+		fatal(EX_OSERR, "event=sigaction.fail");
 }
 
 void

@@ -10,6 +10,7 @@
 #define OCTO_TOOL_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 
 struct conf;
@@ -65,6 +66,8 @@ char		*tool_path(const struct tool *, const char *key,
 void		 tool_linger_conf(const struct tool *, struct drain_linger *);
 /* A list of users (idset_parse) configured as key; 78. */
 void		 tool_idset(struct idset *, const char *list, const char *key);
+/* SIGTERM and SIGINT set *flag: finish what is in hand, then stop. */
+void		 tool_catch_stop(volatile sig_atomic_t *flag);
 /* Become user if started as root; never run as root: exit 77. */
 void		 tool_drop_privileges(const char *user);
 /*

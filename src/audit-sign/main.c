@@ -373,13 +373,6 @@ open_drain(struct sign_conf *cf, struct run *r)
 	return tool_drain_open(cf->spool_dir, "audit-sign", NULL, NULL, &o);
 }
 
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	got_stop = 1;
-}
-
 /* Drain mode, once (-f: follow the queue, hand over every epoch). */
 static int
 drain_mode(struct sign_conf *cf, int follow, int new_epoch)
@@ -406,12 +399,8 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	linger = follow || cf->linger.idle_exit > 0;
 	if (linger) {
 		char p[4096];
-		struct sigaction sa;
 
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_stop;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
+		tool_catch_stop(&got_stop);
 		snprintf(p, sizeof(p), "%s/new", cf->queue);
 		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 		    inotify_add_watch(ifd, p, IN_MOVED_TO | IN_CLOSE_WRITE) ==
