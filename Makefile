@@ -56,7 +56,7 @@ UNITS     = $(UNIT_SRC:tests/unit/%.c=$(BINOUT)/unit/%)
 
 all: $(TOOLS:%=$(BINOUT)/%) $(TEST_TOOLS:%=$(BINOUT)/%)
 
-$(OBJDIR)/%.o: %.c $(wildcard lib/*.h src/*/*.h) Makefile
+$(OBJDIR)/%.o: %.c $(wildcard lib/*.h src/*/*.h tests/unit/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

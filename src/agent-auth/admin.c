@@ -24,6 +24,7 @@
 #include "db.h"
 #include "log.h"
 #include "pandora.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "agentauth.h"
@@ -581,7 +582,7 @@ aa_admin(const struct aa_admin_ctx *ac, int argc, char **argv, long max,
 		return EX_USAGE;
 	}
 	if (db_conf_load(&dc, ac->conf, ADMIN_SECTION, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+		tool_conf_fatal(NULL, err);
 	a.db = db_open(&dc);
 	db_conf_free(&dc);
 	if (a.db == NULL)

@@ -43,6 +43,7 @@
 #include "priv.h"
 #include "spool.h"
 #include "stamp.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "agentauth.h"
@@ -167,63 +168,24 @@ struct aa_run {
 	int		 outerr;		/* filter mode: errno of -o */
 };
 
-static const struct conf *the_conf;
-
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: agent-auth [-dhnVv] [-c file]\n"
-	    "       agent-auth [-v] [-c file] [-o out] FILE|-\n"
-	    "       agent-auth [-c file] group-add NAME\n"
-	    "       agent-auth [-c file] passwd GROUP    (password on the "
-	    "terminal or stdin)\n"
-	    "       agent-auth [-c file] selfcreate GROUP on|off [--max N]\n"
-	    "       agent-auth [-c file] certreq GROUP on|off\n"
-	    "       agent-auth [-c file] pin AGENT SHA256|--cn\n"
-	    "       agent-auth [-c file] unpin AGENT\n"
-	    "       agent-auth [-c file] readonly|nolearn AGENT on|off\n"
-	    "       agent-auth [-c file] cap AGENT N|none\n"
-	    "       agent-auth [-c file] list\n"
-	    "  without a command: drain spool/agent-auth into spool/db-load\n"
-	    "  with FILE (\"-\": stdin): authenticate one item, no queues\n"
-	    "See agent-auth(8).\n");
-	exit(ex);
-}
-
-static long long
-get_num(const char *key, long long min, long long max, long long def)
-{
-	char err[512];
-	long long v = def;
-
-	if (conf_num(the_conf, SECTION, key, min, max, &v, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, SECTION, key);
-
-	if (v != NULL)
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
-
-static int
-get_bool(const char *key, int def)
-{
-	char err[512];
-	int b = def;
-
-	if (conf_bool(the_conf, SECTION, key, &b, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	return b;
-}
+static struct tool tool = { .name = "agent-auth", .section = SECTION,
+    .usage =
+    "usage: agent-auth [-dhnVv] [-c file]\n"
+    "       agent-auth [-v] [-c file] [-o out] FILE|-\n"
+    "       agent-auth [-c file] group-add NAME\n"
+    "       agent-auth [-c file] passwd GROUP    (password on the "
+    "terminal or stdin)\n"
+    "       agent-auth [-c file] selfcreate GROUP on|off [--max N]\n"
+    "       agent-auth [-c file] certreq GROUP on|off\n"
+    "       agent-auth [-c file] pin AGENT SHA256|--cn\n"
+    "       agent-auth [-c file] unpin AGENT\n"
+    "       agent-auth [-c file] readonly|nolearn AGENT on|off\n"
+    "       agent-auth [-c file] cap AGENT N|none\n"
+    "       agent-auth [-c file] list\n"
+    "  without a command: drain spool/agent-auth into spool/db-load\n"
+    "  with FILE (\"-\": stdin): authenticate one item, no queues\n"
+    "See agent-auth(8).\n"
+};
 
 /* Turn the configuration into cf; errors exit 78. */
 static void
@@ -231,49 +193,44 @@ configure(struct aa_conf *cf, int need_db)
 {
 	char err[512];
 
-	if (the_conf != NULL &&
-	    (conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) ==
-	    -1 || db_conf_check(the_conf, err, sizeof(err)) == -1))
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
-	cf->max_size = get_num("max_size", 1, 1LL << 30, 16LL << 20);
-	cf->fail_max = get_num("fail_max", 1, 1000000, 5);
-	cf->fail_window = get_num("fail_window", 1, 86400 * 7, 300);
-	cf->fail_block = get_num("fail_block", 0, 86400 * 7, 900);
-	cf->verified_ttl = get_num("verified_ttl", 60, 86400 * 366, 86400);
-	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->module_cap = get_num("module_cap", -1, ENVELOPE_CAP_MAX, -1);
-	cf->audit = get_bool("audit", 1);
-	cf->cert_required = get_bool("cert_required", 0);
-	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
-	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
-	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
-		fatal(EX_OSERR, "asprintf");
-	if ((cf->state_file = get_str("state_file", NULL)) == NULL &&
-	    asprintf(&cf->state_file, "%s/agent-auth/failures",
-	    cf->spool_dir) == -1)
-		fatal(EX_OSERR, "asprintf");
-	if ((cf->verified_cache = get_str("verified_cache", NULL)) == NULL &&
-	    asprintf(&cf->verified_cache, "%s/agent-auth/verified",
-	    cf->spool_dir) == -1)
-		fatal(EX_OSERR, "asprintf");
+	tool_conf_check(&tool, known_keys);
+	if (tool.conf != NULL && db_conf_check(tool.conf, err, sizeof(err)) ==
+	    -1)
+		tool_conf_fatal(NULL, err);
+	cf->batch = tool_num(&tool, "batch", 1, 4096, DRAIN_BATCH);
+	cf->max_size = tool_num(&tool, "max_size", 1, 1LL << 30, 16LL << 20);
+	cf->fail_max = tool_num(&tool, "fail_max", 1, 1000000, 5);
+	cf->fail_window = tool_num(&tool, "fail_window", 1, 86400 * 7, 300);
+	cf->fail_block = tool_num(&tool, "fail_block", 0, 86400 * 7, 900);
+	cf->verified_ttl = tool_num(&tool, "verified_ttl", 60, 86400 * 366,
+	    86400);
+	tool_linger_conf(&tool, &cf->linger);
+	cf->module_cap = tool_num(&tool, "module_cap", -1, ENVELOPE_CAP_MAX,
+	    -1);
+	cf->audit = tool_bool(&tool, "audit", 1);
+	cf->cert_required = tool_bool(&tool, "cert_required", 0);
+	cf->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
+	cf->audit_spool = tool_path(&tool, "audit_spool", cf->spool_dir,
+	    "audit-sign");
+	cf->state_file = tool_path(&tool, "state_file", cf->spool_dir,
+	    "agent-auth/failures");
+	cf->verified_cache = tool_path(&tool, "verified_cache", cf->spool_dir,
+	    "agent-auth/verified");
 	if (strcmp(cf->verified_cache, "none") == 0) {
 		free(cf->verified_cache);
 		cf->verified_cache = NULL;
 	}
-	cf->user = get_str("user", DEFAULT_USER);
-	cf->producer = get_str("producer", DEFAULT_PRODUCER);
-	cf->recv_pubkey = get_str("recv_pubkey", DEFAULT_RECV_PUB);
+	cf->user = tool_str(&tool, "user", DEFAULT_USER);
+	cf->producer = tool_str(&tool, "producer", DEFAULT_PRODUCER);
+	cf->recv_pubkey = tool_str(&tool, "recv_pubkey", DEFAULT_RECV_PUB);
 	if (strcmp(cf->recv_pubkey, "none") == 0) {
 		free(cf->recv_pubkey);
 		cf->recv_pubkey = NULL;
 	}
-	cf->stamp_key = get_str("stamp_key", DEFAULT_STAMP_KEY);
-	if (need_db && db_conf_load(&cf->db, the_conf, SECTION, err,
+	cf->stamp_key = tool_str(&tool, "stamp_key", DEFAULT_STAMP_KEY);
+	if (need_db && db_conf_load(&cf->db, tool.conf, SECTION, err,
 	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+		tool_conf_fatal(NULL, err);
 }
 
 /* ---- helpers shared with admin.c ------------------------------------ */
@@ -1312,35 +1269,17 @@ load_keys(struct aa_conf *cf, int drain)
 
 	if (stamp_signer_load(&cf->stamp, STAGE, cf->stamp_key, err,
 	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=stamp_key msg=\"%s\"",
-		    err);
+		tool_conf_fatal("stamp_key", err);
 	if (cf->recv_pubkey != NULL) {
 		if (stamp_keys_load(&cf->recv_keys, "tentacle-recv",
 		    cf->recv_pubkey, err, sizeof(err)) == -1)
-			fatalx(EX_CONFIG, "event=config.error key=recv_pubkey "
-			    "msg=\"%s\"", err);
+			tool_conf_fatal("recv_pubkey", err);
 		cf->have_recv_keys = 1;
 	} else
 		log_warnx("event=config.warn key=recv_pubkey msg=\"none: no "
 		    "connection fact (client certificate) is believed\"");
-	if (drain && idset_parse(&cf->producers, cf->producer, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
-		    err);
-}
-
-/* Become the service user if started as root; never run as root. */
-static void
-drop_privileges(const struct aa_conf *cf)
-{
-	char err[512];
-
-	if (geteuid() == 0 &&
-	    priv_drop(cf->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
+	if (drain)
+		tool_idset(&cf->producers, cf->producer, "producer");
 }
 
 static void
@@ -1416,15 +1355,8 @@ drain_mode(struct aa_conf *cf)
 	struct drain_stats st;
 	struct aa_run run;
 	struct drain *d;
-	char in[4096], out[4096], err[512];
 	int rc;
 
-	if ((size_t)snprintf(in, sizeof(in), "%s/agent-auth",
-	    cf->spool_dir) >= sizeof(in) ||
-	    (size_t)snprintf(out, sizeof(out), "%s/db-load",
-	    cf->spool_dir) >= sizeof(out))
-		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
-		    "long\"");
 	memset(&run, 0, sizeof(run));
 	run.cf = cf;
 	run.now = time(NULL);
@@ -1437,9 +1369,8 @@ drain_mode(struct aa_conf *cf)
 	o.max_item = cf->max_size + ENVELOPE_MAX;
 	o.batch = cf->batch;
 	o.producers = &cf->producers;
-	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
-	    err, sizeof(err))) == NULL)
-		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	d = tool_drain_open(cf->spool_dir, "agent-auth", "db-load",
+	    cf->audit ? cf->audit_spool : NULL, &o);
 	cf->linger.before = pass_begin;
 	cf->linger.after = pass_end;
 	cf->linger.arg = &run;
@@ -1521,7 +1452,7 @@ filter_mode(struct aa_conf *cf, const char *path, const char *outpath,
 		return EX_CANTCREAT;
 	}
 	load_keys(cf, 0);
-	drop_privileges(cf);
+	tool_drop_privileges(cf->user);
 	run.now = time(NULL);
 	if ((run.db = db_open(&cf->db)) == NULL)
 		fatalx(EX_SOFTWARE, "event=db.open.fail");
@@ -1587,47 +1518,28 @@ main(int argc, char *argv[])
 	static const char *const commands[] = { "group-add", "passwd",
 		"selfcreate", "certreq", "pin", "unpin", "readonly", "nolearn",
 		"cap", "list", NULL };
-	const char *conffile = NULL, *es = NULL, *outpath = NULL;
+	const char *es = NULL, *outpath = NULL;
 	struct aa_conf cf;
-	struct conf *conf = NULL;
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, rc, have_max = 0, cn = 0;
-	int filter = 0;
+	int ch, rc, have_max = 0, cn = 0, filter = 0;
 	long max = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:dhno:Vv", lopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dhno:Vv", lopts)) !=
+	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
 		case 'o':
 			outpath = optarg;
-			break;
-		case 'V':
-			printf("agent-auth %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
 			break;
 		case 1:
 			max = strtonum(optarg, 0, 1000000000, &es);
 			if (es != NULL)
-				usage(stderr, EX_USAGE);
+				tool_usage(&tool, stderr, EX_USAGE);
 			have_max = 1;
 			break;
 		case 2:
 			cn = 1;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
@@ -1639,21 +1551,15 @@ main(int argc, char *argv[])
 			if (strcmp(argv[0], commands[i]) == 0)
 				filter = 0;
 		if (filter && (argc != 1 || have_max || cn))
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 	}
 	if (outpath != NULL && !filter)
-		usage(stderr, EX_USAGE);
-	log_init("agent-auth", LOG_DAEMON, fg || check || argc > 0);
-	log_setverbose(verbose > 1 ? 1 : verbose);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_DAEMON, tool.fg || tool.check || argc > 0);
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf, argc == 0 || filter);
-	if (check) {
+	if (tool.check) {
 		load_keys(&cf, 1);
 		printf("agent-auth: configuration ok\n");
 		exit(EX_OK);
@@ -1663,23 +1569,24 @@ main(int argc, char *argv[])
 		fatalx(EX_SOFTWARE, "event=db.init.fail");
 	if (filter) {
 		agentxml_init();
-		rc = filter_mode(&cf, argv[0], outpath, verbose);
+		rc = filter_mode(&cf, argv[0], outpath, tool.verbose);
 		db_conf_free(&cf.db);
 	} else if (argc > 0) {
-		struct aa_admin_ctx ac = { conf, cf.audit_spool, cf.audit };
+		struct aa_admin_ctx ac = { tool.conf, cf.audit_spool,
+		    cf.audit };
 
 		rc = aa_admin(&ac, argc, argv, max, have_max, cn);
 	} else {
 		if (have_max || cn)
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		agentxml_init();
 		load_keys(&cf, 1);
-		drop_privileges(&cf);
+		tool_drop_privileges(cf.user);
 		rc = drain_mode(&cf);
 		db_conf_free(&cf.db);
 	}
 	db_library_end();
-	conf_free(conf);
+	conf_free(tool.conf);
 	free(cf.spool_dir);
 	free(cf.user);
 	free(cf.audit_spool);

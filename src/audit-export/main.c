@@ -36,6 +36,7 @@
 #include "db.h"
 #include "log.h"
 #include "priv.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "export.h"
@@ -50,19 +51,15 @@ static const char *const known_keys[] = {
 	"retry_max", "retry_time", "poll", "hostname", "spool_dir", NULL
 };
 
-static const struct conf *the_conf;
 volatile sig_atomic_t ex_stop;
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: audit-export [-dfhnVv] [-c file] [-s sink]\n"
-	    "  ships the sealed audit log to every configured sink (-s: one);\n"
-	    "  -f keeps following the log\n"
-	    "See audit-export(8).\n");
-	exit(ex);
-}
+static struct tool tool = { .name = "audit-export", .section = SECTION,
+    .usage =
+    "usage: audit-export [-dfhnVv] [-c file] [-s sink]\n"
+    "  ships the sealed audit log to every configured sink (-s: one);\n"
+    "  -f keeps following the log\n"
+    "See audit-export(8).\n"
+};
 
 static long long
 get_num(const char *sec, const char *key, long long min, long long max,
@@ -71,7 +68,7 @@ get_num(const char *sec, const char *key, long long min, long long max,
 	char err[512];
 	long long v = def;
 
-	if (conf_num(the_conf, sec, key, min, max, &v, err, sizeof(err)) ==
+	if (conf_num(tool.conf, sec, key, min, max, &v, err, sizeof(err)) ==
 	    -1)
 		fatalx(EX_CONFIG, "event=config.error section=%s key=%s "
 		    "msg=\"%s\"", sec, key, err);
@@ -81,7 +78,7 @@ get_num(const char *sec, const char *key, long long min, long long max,
 static char *
 get_str(const char *sec, const char *key, const char *def)
 {
-	const char *v = conf_get(the_conf, sec, key);
+	const char *v = conf_get(tool.conf, sec, key);
 
 	if (v != NULL && *v != '\0')
 		return xstrdup(v);
@@ -91,11 +88,9 @@ get_str(const char *sec, const char *key, const char *def)
 static void
 configure(struct ex_conf *cf)
 {
-	char err[512], *list, *tok, *save;
+	char *list, *tok, *save;
 
-	if (the_conf != NULL &&
-	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	tool_conf_check(&tool, known_keys);
 	cf->user = get_str(SECTION, "user", DEFAULT_USER);
 	cf->log_dir = get_str(SECTION, "log_dir", DEFAULT_LOG);
 	cf->state_dir = get_str(SECTION, "state_dir", DEFAULT_STATE);
@@ -134,7 +129,7 @@ configure(struct ex_conf *cf)
 		strlcpy(s->name, tok, sizeof(s->name));
 		snprintf(sec, sizeof(sec), "%s.%s", SECTION, tok);
 		strlcpy(s->section, sec, sizeof(s->section));
-		if (!conf_has_section(the_conf, sec))
+		if (!conf_has_section(tool.conf, sec))
 			fatalx(EX_CONFIG, "event=config.error msg=\"sink %s "
 			    "needs a [%s] section\"", tok, sec);
 		s->type = get_str(sec, "type", NULL);
@@ -142,13 +137,13 @@ configure(struct ex_conf *cf)
 			fatalx(EX_CONFIG, "event=config.error section=%s "
 			    "msg=\"type jsonl, syslog, sql or witness\"", sec);
 		if (!strcmp(s->type, "jsonl"))
-			sink_jsonl_conf(s, the_conf);
+			sink_jsonl_conf(s, tool.conf);
 		else if (!strcmp(s->type, "syslog"))
-			sink_syslog_conf(s, the_conf);
+			sink_syslog_conf(s, tool.conf);
 		else if (!strcmp(s->type, "sql"))
-			sink_sql_conf(s, the_conf);
+			sink_sql_conf(s, tool.conf);
 		else if (!strcmp(s->type, "witness"))
-			sink_witness_conf(s, the_conf);
+			sink_witness_conf(s, tool.conf);
 		else
 			fatalx(EX_CONFIG, "event=config.error section=%s "
 			    "msg=\"type jsonl, syslog, sql or witness\"", sec);
@@ -201,25 +196,6 @@ cf_free(struct ex_conf *cf)
 	}
 }
 
-static void
-drop_privileges(const struct ex_conf *cf)
-{
-	char err[512];
-
-	if (geteuid() == 0 && priv_drop(cf->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
-}
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	ex_stop = 1;
-}
-
 static pid_t children[EX_MAX_SINKS];
 static int child_sink[EX_MAX_SINKS];
 static int nchildren;
@@ -241,70 +217,42 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL, *only = NULL;
+	const char *only = NULL;
 	struct ex_conf cf;
-	struct conf *conf = NULL;
 	struct sigaction sa;
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, follow = 0, rc = 0;
+	int ch, follow = 0, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:dfhns:Vv", lopts, NULL)) !=
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dfhns:Vv", lopts)) !=
 	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
 		case 'f':
 			follow = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
 			break;
 		case 's':
 			only = optarg;
 			break;
-		case 'V':
-			printf("audit-export %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
-			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	if (optind != argc)
-		usage(stderr, EX_USAGE);
-	log_init("audit-export", LOG_AUTHPRIV, fg || check);
-	log_setverbose(verbose > 0 ? 1 : 0);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_AUTHPRIV, tool.fg || tool.check);
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
 	if (cf.nsinks == 0)
 		fatalx(EX_CONFIG, "event=config.error msg=\"no sinks\"");
-	if (check) {
+	if (tool.check) {
 		printf("audit-export: configuration ok\n");
 		cf_free(&cf);
-		conf_free(conf);
+		conf_free(tool.conf);
 		exit(EX_OK);
 	}
 	umask(027);
-	drop_privileges(&cf);
+	tool_drop_privileges(cf.user);
 	cf.follow = follow;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	tool_catch_stop(&ex_stop);
 	signal(SIGPIPE, SIG_IGN);
 	/* One process per sink: a slow or dead sink blocks only itself. */
 	for (int i = 0; i < cf.nsinks; i++) {
@@ -323,7 +271,7 @@ main(int argc, char *argv[])
 				_exit(EX_TEMPFAIL);
 			r = ex_run_sink(&cf, &cf.sinks[i]);
 
-			conf_free(conf);
+			conf_free(tool.conf);
 			_exit(r);
 		}
 		child_sink[nchildren] = i;
@@ -332,6 +280,7 @@ main(int argc, char *argv[])
 	if (nchildren == 0)
 		fatalx(EX_USAGE, "event=config.error msg=\"no sink %s\"",
 		    only ? only : "");
+	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -360,6 +309,6 @@ main(int argc, char *argv[])
 			}
 	}
 	cf_free(&cf);
-	conf_free(conf);
+	conf_free(tool.conf);
 	return rc;
 }

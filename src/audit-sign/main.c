@@ -38,6 +38,7 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "sign.h"
@@ -82,71 +83,41 @@ struct run {
 	unsigned long	 events, dups;
 };
 
-static const struct conf *the_conf;
 static volatile sig_atomic_t got_stop;
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: audit-sign [-defhnVv] [-c file]\n"
-	    "       audit-sign [-dv] [-c file] -            (seal JSON lines "
-	    "from stdin)\n"
-	    "       audit-sign [-c file] --keygen [name]    (new log: keys "
-	    "and verifier key)\n"
-	    "See audit-sign(8).\n");
-	exit(ex);
-}
-
-static long long
-get_num(const char *key, long long min, long long max, long long def)
-{
-	char err[512];
-	long long v = def;
-
-	if (conf_num(the_conf, SECTION, key, min, max, &v, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, SECTION, key);
-
-	if (v != NULL && *v != '\0')
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
+static struct tool tool = { .name = "audit-sign", .section = SECTION,
+    .usage =
+    "usage: audit-sign [-defhnVv] [-c file]\n"
+    "       audit-sign [-dv] [-c file] -            (seal JSON lines "
+    "from stdin)\n"
+    "       audit-sign [-c file] --keygen [name]    (new log: keys "
+    "and verifier key)\n"
+    "See audit-sign(8).\n"
+};
 
 static void
 configure(struct sign_conf *cf)
 {
-	char err[512], *p;
+	char *p;
 
-	if (the_conf != NULL &&
-	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	tool_conf_check(&tool, known_keys);
+	cf->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
 	if (asprintf(&cf->queue, "%s/audit-sign", cf->spool_dir) == -1)
 		fatal(EX_OSERR, "asprintf");
-	cf->user = get_str("user", DEFAULT_USER);
-	cf->log_dir = get_str("log_dir", DEFAULT_LOG);
-	cf->key_dir = get_str("key_dir", DEFAULT_KEYS);
-	cf->name = get_str("name", NULL);
-	cf->epoch = get_num("epoch", 1, 86400, 60);
-	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
-	cf->max_file = get_num("max_file", 64, 64LL << 20, 4LL << 20);
-	cf->seg_max = get_num("segment_size", 4096, 1LL << 40, 64LL << 20);
-	cf->seg_age = get_num("segment_age", 1, 366LL * 86400, 3600);
-	cf->commit_ms = get_num("commit_interval", 1, 10000, 20);
-	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	cf->user = tool_str(&tool, "user", DEFAULT_USER);
+	cf->log_dir = tool_str(&tool, "log_dir", DEFAULT_LOG);
+	cf->key_dir = tool_str(&tool, "key_dir", DEFAULT_KEYS);
+	cf->name = tool_str(&tool, "name", NULL);
+	cf->epoch = tool_num(&tool, "epoch", 1, 86400, 60);
+	cf->batch = tool_num(&tool, "batch", 1, 4096, DRAIN_BATCH);
+	cf->max_file = tool_num(&tool, "max_file", 64, 64LL << 20, 4LL << 20);
+	cf->seg_max = tool_num(&tool, "segment_size", 4096, 1LL << 40,
+	    64LL << 20);
+	cf->seg_age = tool_num(&tool, "segment_age", 1, 366LL * 86400, 3600);
+	cf->commit_ms = tool_num(&tool, "commit_interval", 1, 10000, 20);
+	tool_linger_conf(&tool, &cf->linger);
 	/* The shipped users, root and the administrators' group. */
-	cf->producer_list = get_str("producers", DEFAULT_PRODUCERS);
+	cf->producer_list = tool_str(&tool, "producers", DEFAULT_PRODUCERS);
 	for (p = cf->name; p != NULL && *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '+' || *p == 0x7f)
 			fatalx(EX_CONFIG, "event=config.error key=name "
@@ -157,26 +128,10 @@ configure(struct sign_conf *cf)
 static void
 load_producers(struct sign_conf *cf)
 {
-	char err[512];
-
 	if (strcmp(cf->producer_list, "any") == 0)
 		cf->any_producer = 1;
-	else if (idset_parse(&cf->producers, cf->producer_list, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=producers "
-		    "msg=\"%s\"", err);
-}
-
-static void
-drop_privileges(const struct sign_conf *cf)
-{
-	char err[512];
-
-	if (geteuid() == 0 && priv_drop(cf->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
+	else
+		tool_idset(&cf->producers, cf->producer_list, "producers");
 }
 
 /* No core files, no ptrace by the same user: the key is in memory. */
@@ -407,8 +362,6 @@ static struct drain *
 open_drain(struct sign_conf *cf, struct run *r)
 {
 	struct drain_opts o;
-	struct drain *d;
-	char err[512];
 
 	memset(&o, 0, sizeof(o));
 	o.stage = "audit-sign";
@@ -417,17 +370,7 @@ open_drain(struct sign_conf *cf, struct run *r)
 	o.commit = commit;
 	o.arg = r;
 	o.producers = cf->any_producer ? NULL : &cf->producers;
-	if ((d = drain_open(cf->queue, NULL, NULL, &o, err, sizeof(err))) ==
-	    NULL)
-		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
-	return d;
-}
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	got_stop = 1;
+	return tool_drain_open(cf->spool_dir, "audit-sign", NULL, NULL, &o);
 }
 
 /* Drain mode, once (-f: follow the queue, hand over every epoch). */
@@ -456,12 +399,8 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	linger = follow || cf->linger.idle_exit > 0;
 	if (linger) {
 		char p[4096];
-		struct sigaction sa;
 
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_stop;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
+		tool_catch_stop(&got_stop);
 		snprintf(p, sizeof(p), "%s/new", cf->queue);
 		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 		    inotify_add_watch(ifd, p, IN_MOVED_TO | IN_CLOSE_WRITE) ==
@@ -694,43 +633,23 @@ main(int argc, char *argv[])
 		{ "new-epoch", no_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL;
 	struct sign_conf cf;
-	struct conf *conf = NULL;
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, follow = 0, keygen = 0, rc;
-	int new_epoch = 0;
+	int ch, follow = 0, keygen = 0, rc, new_epoch = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:defhnVv", lopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&tool, argc, argv, "c:defhnVv", lopts)) !=
+	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
 		case 'e':
 			new_epoch = 1;
 			break;
 		case 'f':
 			follow = 1;
 			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
-		case 'V':
-			printf("audit-sign %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
-			break;
 		case 1:
 			keygen = 1;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
@@ -738,18 +657,13 @@ main(int argc, char *argv[])
 	if (argc > 1 || (argc == 1 && !keygen && strcmp(argv[0], "-") != 0) ||
 	    (follow && (argc > 0 || keygen)) || (new_epoch && (argc > 0 ||
 	    keygen)))
-		usage(stderr, EX_USAGE);
-	log_init("audit-sign", LOG_AUTHPRIV, fg || check || keygen || argc == 1);
-	log_setverbose(verbose > 0 ? 1 : 0);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_AUTHPRIV, tool.fg || tool.check || keygen ||
+	    argc == 1);
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
-	if (check) {
+	if (tool.check) {
 		load_producers(&cf);
 		printf("audit-sign: configuration ok\n");
 		exit(EX_OK);
@@ -757,20 +671,20 @@ main(int argc, char *argv[])
 	umask(027);
 	harden();
 	if (keygen) {
-		drop_privileges(&cf);
+		tool_drop_privileges(cf.user);
 		rc = keygen_mode(&cf, argc == 1 ? argv[0] : NULL);
 	} else if (argc == 1) {
 		uint32_t uid, gid, pid;
 
 		stdin_identity(&uid, &gid, &pid);
-		drop_privileges(&cf);
+		tool_drop_privileges(cf.user);
 		rc = stdin_mode(&cf, uid, gid, pid);
 	} else {
 		load_producers(&cf);
-		drop_privileges(&cf);
+		tool_drop_privileges(cf.user);
 		rc = drain_mode(&cf, follow, new_epoch);
 	}
-	conf_free(conf);
+	conf_free(tool.conf);
 	free(cf.producer_list);
 	free(cf.spool_dir);
 	free(cf.queue);

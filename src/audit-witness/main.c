@@ -34,6 +34,7 @@
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "witness.h"
@@ -60,30 +61,15 @@ struct wopts {
 	int		 any_producer;
 };
 
-static const struct conf *the_conf;
-
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: audit-witness [-dhnVv] [-c file]     (drain the queue)\n"
-	    "       audit-witness [-dv] [-c file] -      (one submission on "
-	    "stdin)\n"
-	    "       audit-witness [-c file] --vkey       (print the witness "
-	    "key)\n"
-	    "See audit-witness(8).\n");
-	exit(ex);
-}
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, SECTION, key);
-
-	if (v != NULL && *v != '\0')
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
+static struct tool tool = { .name = "audit-witness", .section = SECTION,
+    .usage =
+    "usage: audit-witness [-dhnVv] [-c file]     (drain the queue)\n"
+    "       audit-witness [-dv] [-c file] -      (one submission on "
+    "stdin)\n"
+    "       audit-witness [-c file] --vkey       (print the witness "
+    "key)\n"
+    "See audit-witness(8).\n"
+};
 
 /* One verifier key per log this witness follows (files). */
 static void
@@ -126,20 +112,18 @@ load_logs(struct wconf *cf, const char *list)
 static void
 configure(struct wconf *cf, struct wopts *o)
 {
-	char err[512], host[256];
+	char host[256];
 
-	if (the_conf != NULL &&
-	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	o->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
+	tool_conf_check(&tool, known_keys);
+	o->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
 	if (asprintf(&o->queue, "%s/audit-witness", o->spool_dir) == -1)
 		fatal(EX_OSERR, "asprintf");
-	o->user = get_str("user", DEFAULT_USER);
-	o->key_path = get_str("key", DEFAULT_KEY);
-	o->logs = get_str("logs", DEFAULT_LOGS);
-	o->producer_list = get_str("producers", DEFAULT_PRODUCERS);
-	cf->state_dir = get_str("state_dir", DEFAULT_STATE);
-	cf->cosigned_dir = get_str("cosigned_dir", DEFAULT_PUB);
+	o->user = tool_str(&tool, "user", DEFAULT_USER);
+	o->key_path = tool_str(&tool, "key", DEFAULT_KEY);
+	o->logs = tool_str(&tool, "logs", DEFAULT_LOGS);
+	o->producer_list = tool_str(&tool, "producers", DEFAULT_PRODUCERS);
+	cf->state_dir = tool_str(&tool, "state_dir", DEFAULT_STATE);
+	cf->cosigned_dir = tool_str(&tool, "cosigned_dir", DEFAULT_PUB);
 	if (gethostname(host, sizeof(host)) == -1)
 		strlcpy(host, "octospool", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
@@ -147,7 +131,7 @@ configure(struct wconf *cf, struct wopts *o)
 		if ((unsigned char)*p <= ' ' || *p == '+' || *p == '/')
 			*p = '_';
 	strlcat(host, "/audit-witness", sizeof(host));
-	cf->name = get_str("name", host);
+	cf->name = tool_str(&tool, "name", host);
 	for (const char *p = cf->name; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '+' || *p == 0x7f)
 			fatalx(EX_CONFIG, "event=config.error key=name "
@@ -168,18 +152,6 @@ load_key(struct wconf *cf, const struct wopts *o)
 	    pl != AL_PK)
 		fatalx(EX_CONFIG, "event=key.load.fail msg=\"%s: no Ed25519 "
 		    "public key\"", o->key_path);
-}
-
-static void
-drop_privileges(const struct wopts *o)
-{
-	char err[512];
-
-	if (geteuid() == 0 && priv_drop(o->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
 }
 
 /* Log the outcome of one submission: a refusal is an alarm. */
@@ -238,7 +210,6 @@ drain_mode(struct wconf *cf, struct wopts *o)
 	struct drain_stats st;
 	struct drain *d;
 	struct run r;
-	char err[512];
 	int rc;
 
 	memset(&dopt, 0, sizeof(dopt));
@@ -247,9 +218,7 @@ drain_mode(struct wconf *cf, struct wopts *o)
 	dopt.stage = "audit-witness";
 	dopt.max_item = SUBMISSION_MAX;
 	dopt.producers = o->any_producer ? NULL : &o->producers;
-	if ((d = drain_open(o->queue, NULL, NULL, &dopt, err, sizeof(err))) ==
-	    NULL)
-		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	d = tool_drain_open(o->spool_dir, "audit-witness", NULL, NULL, &dopt);
 	rc = drain_run(d, handle, &r, &st);
 	drain_close(d);
 	if (st.seen > 0 || rc != 0)
@@ -305,70 +274,43 @@ main(int argc, char *argv[])
 		{ "vkey", no_argument, NULL, 1 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL;
 	struct wconf cf;
 	struct wopts o;
-	struct conf *conf = NULL;
 	struct rlimit rl = { 0, 0 };
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, vkey = 0, rc;
+	int ch, vkey = 0, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dhnVv", lopts)) !=
+	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
-		case 'V':
-			printf("audit-witness %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
-			break;
 		case 1:
 			vkey = 1;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 1 || (argc == 1 && (strcmp(argv[0], "-") != 0 || vkey)))
-		usage(stderr, EX_USAGE);
-	log_init("audit-witness", LOG_AUTHPRIV, fg || check || vkey ||
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_AUTHPRIV, tool.fg || tool.check || vkey ||
 	    argc == 1);
-	log_setverbose(verbose > 0 ? 1 : 0);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	memset(&o, 0, sizeof(o));
 	configure(&cf, &o);
 	if (strcmp(o.producer_list, "any") == 0)
 		o.any_producer = 1;
-	else if (idset_parse(&o.producers, o.producer_list, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=producers msg=\"%s\"",
-		    err);
+	else
+		tool_idset(&o.producers, o.producer_list, "producers");
 	/* No core file, no ptrace by the same user: the key is in memory. */
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	umask(027);
-	drop_privileges(&o);
+	tool_drop_privileges(o.user);
 	load_logs(&cf, o.logs);
 	load_key(&cf, &o);
-	if (check) {
+	if (tool.check) {
 		printf("audit-witness: configuration ok\n");
 		exit(EX_OK);
 	}
@@ -384,7 +326,7 @@ main(int argc, char *argv[])
 	else
 		rc = drain_mode(&cf, &o);
 	EVP_PKEY_free(cf.key);
-	conf_free(conf);
+	conf_free(tool.conf);
 	free(o.spool_dir);
 	free(o.queue);
 	free(o.user);

@@ -28,6 +28,7 @@
 #include "priv.h"
 #include "spool.h"
 #include "stamp.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "confdist.h"
@@ -50,10 +51,7 @@ static const char *const known_keys[] = {
 };
 
 struct cd_conf	 cd_cf;
-static struct conf *the_conf;
-static const char *conffile;
 static EVP_PKEY *sign_key;
-static int verbose;
 
 /* What one decision on a configuration ended in. */
 struct outcome {
@@ -61,58 +59,32 @@ struct outcome {
 	char	 reason[512];
 };
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: conf-dist [-dhnVv] [-c file] command [args]\n"
-	    "  submit AGENT FILE          publish FILE as AGENT's configuration\n"
-	    "  lint [AGENT] FILE          check FILE only (exit 0 or 65)\n"
-	    "  drain                      process the submission queue\n"
-	    "  verify [-a AGENT] [-k pubkey] [-s STATE] FILE...\n"
-	    "                             check FILE against its manifest FILE.sig\n"
-	    "  collection publish NAME DIR\n"
-	    "  command publish REF FILE\n"
-	    "  uploads                    list agent uploads\n"
-	    "  adopt [-pU] AGENT          publish an upload without secrets\n"
-	    "                             (-p: print it, publish nothing;\n"
-	    "                             -U: accept one sent without a\n"
-	    "                             client certificate)\n"
-	    "  keygen [-f]                make the Ed25519 signing key\n"
-	    "See conf-dist(8).\n");
-	exit(ex);
-}
+static struct tool tool = { .name = "conf-dist", .section = CD_SECTION,
+    .usage =
+    "usage: conf-dist [-dhnVv] [-c file] command [args]\n"
+    "  submit AGENT FILE          publish FILE as AGENT's configuration\n"
+    "  lint [AGENT] FILE          check FILE only (exit 0 or 65)\n"
+    "  drain                      process the submission queue\n"
+    "  verify [-a AGENT] [-k pubkey] [-s STATE] FILE...\n"
+    "                             check FILE against its manifest FILE.sig\n"
+    "  collection publish NAME DIR\n"
+    "  command publish REF FILE\n"
+    "  uploads                    list agent uploads\n"
+    "  adopt [-pU] AGENT          publish an upload without secrets\n"
+    "                             (-p: print it, publish nothing;\n"
+    "                             -U: accept one sent without a\n"
+    "                             client certificate)\n"
+    "  keygen [-f]                make the Ed25519 signing key\n"
+    "See conf-dist(8).\n"
+};
 
 /* ---- configuration ---- */
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, CD_SECTION, key);
-
-	if (v != NULL && *v != '\0')
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
-
-static long long
-get_num(const char *key, long long min, long long max, long long def)
-{
-	char err[512];
-	long long v = def;
-
-	if (conf_num(the_conf, CD_SECTION, key, min, max, &v, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
 
 /* A list of words separated by blanks or commas. */
 static void
 get_list(const char *key, char ***list, size_t *n)
 {
-	const char *v = conf_get(the_conf, CD_SECTION, key);
+	const char *v = conf_get(tool.conf, CD_SECTION, key);
 	char *copy, *save = NULL, *w;
 
 	*list = NULL;
@@ -128,66 +100,59 @@ get_list(const char *key, char ***list, size_t *n)
 	free(copy);
 }
 
-static char *
-path_join(const char *a, const char *b)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", a, b) == -1)
-		fatalx(EX_OSERR, "event=oom");
-	return p;
-}
-
 static void
 configure(struct cd_conf *cf)
 {
 	char err[512], *reg;
 
 	memset(cf, 0, sizeof(*cf));
-	cf->conf = the_conf;
-	if (the_conf != NULL && conf_check(the_conf, CD_SECTION, known_keys,
-	    err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
-	cf->user = get_str("user", DEFAULT_USER);
-	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL)
-		cf->audit_spool = path_join(cf->spool_dir, "audit-sign");
-	cf->out_dir = path_join(cf->spool_dir, "conf-dist/out");
-	cf->submit_dir = path_join(cf->spool_dir, "conf-dist/submit");
-	cf->uploads_dir = path_join(cf->spool_dir, "conf-dist/uploads");
-	cf->sign_key = get_str("sign_key", DEFAULT_KEY);
-	cf->sign_pubkey = get_str("sign_pubkey", DEFAULT_PUBKEY);
-	cf->upload_producer = get_str("upload_producer", "octospool-recv");
-	cf->recv_pubkey = get_str("recv_pubkey",
+	cf->conf = tool.conf;
+	tool_conf_check(&tool, known_keys);
+	cf->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
+	cf->user = tool_str(&tool, "user", DEFAULT_USER);
+	cf->audit_spool = tool_path(&tool, "audit_spool", cf->spool_dir,
+	    "audit-sign");
+	cf->out_dir = tool_path(&tool, NULL, cf->spool_dir, "conf-dist/out");
+	cf->submit_dir = tool_path(&tool, NULL, cf->spool_dir,
+	    "conf-dist/submit");
+	cf->uploads_dir = tool_path(&tool, NULL, cf->spool_dir,
+	    "conf-dist/uploads");
+	cf->sign_key = tool_str(&tool, "sign_key", DEFAULT_KEY);
+	cf->sign_pubkey = tool_str(&tool, "sign_pubkey", DEFAULT_PUBKEY);
+	cf->upload_producer = tool_str(&tool, "upload_producer",
+	    "octospool-recv");
+	cf->recv_pubkey = tool_str(&tool, "recv_pubkey",
 	    "/etc/octospool/keys/tentacle-recv.pub");
 	if (strcmp(cf->recv_pubkey, "none") == 0) {
 		free(cf->recv_pubkey);
 		cf->recv_pubkey = NULL;
 	}
-	if (acl_parse(&cf->acl_agents, conf_get(the_conf, CD_SECTION,
+	if (acl_parse(&cf->acl_agents, conf_get(tool.conf, CD_SECTION,
 	    "acl_agents"), "acl_agents", err, sizeof(err)) == -1 ||
-	    acl_parse(&cf->acl_groups, conf_get(the_conf, CD_SECTION,
+	    acl_parse(&cf->acl_groups, conf_get(tool.conf, CD_SECTION,
 	    "acl_groups"), "acl_groups", err, sizeof(err)) == -1 ||
-	    acl_parse(&cf->acl_collections, conf_get(the_conf, CD_SECTION,
+	    acl_parse(&cf->acl_collections, conf_get(tool.conf, CD_SECTION,
 	    "acl_collections"), "acl_collections", err, sizeof(err)) == -1 ||
-	    acl_parse(&cf->acl_commands, conf_get(the_conf, CD_SECTION,
+	    acl_parse(&cf->acl_commands, conf_get(tool.conf, CD_SECTION,
 	    "acl_commands"), "acl_commands", err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+		tool_conf_fatal(NULL, err);
 	get_list("readonly_agents", &cf->readonly, &cf->nreadonly);
 	get_list("lint_allow", &cf->lint_allow, &cf->nallow);
-	cf->max_size = get_num("max_size", 1, 64LL << 20, 1 << 20);
-	cf->coll_max_size = get_num("collection_max_size", 1, 1LL << 30,
+	cf->max_size = tool_num(&tool, "max_size", 1, 64LL << 20, 1 << 20);
+	cf->coll_max_size = tool_num(&tool, "collection_max_size", 1, 1LL << 30,
 	    64LL << 20);
-	cf->coll_max_files = get_num("collection_max_files", 1, 65000, 10000);
-	cf->upload_max_age = get_num("upload_max_age", 0, 10LL * 366 * 86400,
-	    14 * 86400);
-	cf->upload_max_items = get_num("upload_max_items", 1, 100000, 1000);
-	reg = get_str("registry", "none");
+	cf->coll_max_files = tool_num(&tool, "collection_max_files", 1, 65000,
+	    10000);
+	cf->upload_max_age = tool_num(&tool, "upload_max_age", 0,
+	    10LL * 366 * 86400, 14 * 86400);
+	cf->upload_max_items = tool_num(&tool, "upload_max_items", 1, 100000,
+	    1000);
+	reg = tool_str(&tool, "registry", "none");
 	if (strcmp(reg, "db") == 0) {
 		cf->registry_db = 1;
-		if (db_conf_load(&cf->db, the_conf, CD_SECTION, err,
+		if (db_conf_load(&cf->db, tool.conf, CD_SECTION, err,
 		    sizeof(err)) == -1)
-			fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+			tool_conf_fatal(NULL, err);
 	} else if (strcmp(reg, "none") != 0)
 		fatalx(EX_CONFIG, "event=config.error key=registry "
 		    "msg=\"want db or none\"");
@@ -241,13 +206,7 @@ cd_am_service(void)
 void
 cd_become_service(void)
 {
-	char err[512];
-
-	if (geteuid() == 0 && priv_drop(cd_cf.user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
+	tool_drop_privileges(cd_cf.user);
 }
 
 EVP_PKEY *
@@ -706,15 +665,11 @@ uploads_trust_init(void)
 
 	if (up_ready)
 		return;
-	if (idset_parse(&up_producers, cd_cf.upload_producer, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=upload_producer "
-		    "msg=\"%s\"", err);
+	tool_idset(&up_producers, cd_cf.upload_producer, "upload_producer");
 	if (cd_cf.recv_pubkey != NULL) {
 		if (stamp_keys_load(&up_keys, "tentacle-recv",
 		    cd_cf.recv_pubkey, err, sizeof(err)) == -1)
-			fatalx(EX_CONFIG, "event=config.error key=recv_pubkey "
-			    "msg=\"%s\"", err);
+			tool_conf_fatal("recv_pubkey", err);
 		up_have_keys = 1;
 	}
 	up_ready = 1;
@@ -1503,10 +1458,10 @@ cmd_adopt(int argc, char **argv)
 		else if (ch == 'U')
 			unverified_ok = 1;
 		else
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 	}
 	if (argc - optind != 1)
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	if (!agent_ok(argv[optind], why, sizeof(why)))
 		fatalx(EX_USAGE, "event=adopt.refused reason=\"%s\"", why);
 	if (!cd_am_service()) {
@@ -1544,7 +1499,7 @@ cmd_lint(int argc, char **argv)
 		agent = argv[1];
 		path = argv[2];
 	} else
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	buf = cd_read_input(path, cd_cf.max_size, &len);
 	memset(&m, 0, sizeof(m));
 	ac = ac_parse(buf, len, &m);
@@ -1722,11 +1677,11 @@ cmd_verify(int argc, char **argv)
 			state = optarg;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	if (optind >= argc)
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	if ((pub = sig_load_public(pubpath, err, sizeof(err))) == NULL)
 		fatalx(EX_CONFIG, "event=key.error msg=\"%s\"", err);
 	for (int i = optind; i < argc; i++)
@@ -1748,11 +1703,11 @@ cmd_keygen(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt(argc, argv, "f")) != -1) {
 		if (ch != 'f')
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		force = 1;
 	}
 	if (optind != argc)
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	if (geteuid() == 0) {
 		/* Root makes the key for the service user, who owns it. */
 		if ((pw = getpwnam(cd_cf.user)) == NULL)
@@ -1783,7 +1738,7 @@ cmd_check(void)
 	else if (cd_am_service() || access(cd_cf.sign_key, R_OK) == 0) {
 		if ((k = sig_load_private(cd_cf.sign_key, err,
 		    sizeof(err))) == NULL)
-			fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+			tool_conf_fatal(NULL, err);
 		EVP_PKEY_free(k);
 	}
 	printf("conf-dist: configuration ok\n");
@@ -1798,42 +1753,19 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct conf *conf = NULL;
-	char err[512];
-	int ch, check = 0, fg = 0, rc = EX_USAGE;
+	int rc = EX_USAGE;
 
-	while ((ch = getopt_long(argc, argv, "+c:dhnVv", lopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
-		case 'V':
-			printf("conf-dist %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
-			break;
-		default:
-			usage(stderr, EX_USAGE);
-		}
-	}
+	/* Every option is a common one. */
+	if (tool_getopt(&tool, argc, argv, "+c:dhnVv", lopts) != -1)
+		tool_usage(&tool, stderr, EX_USAGE);
 	argc -= optind;
 	argv += optind;
-	if (argc == 0 && !check)
-		usage(stderr, EX_USAGE);
+	if (argc == 0 && !tool.check)
+		tool_usage(&tool, stderr, EX_USAGE);
 	/* The drain is a service; every other command talks to a person. */
-	log_init("conf-dist", LOG_DAEMON, fg || argc == 0 ||
+	tool_log_init(&tool, LOG_DAEMON, tool.fg || argc == 0 ||
 	    strcmp(argv[0], "drain") != 0);
 	log_setsyslog(1);
-	log_setverbose(verbose > 0);
 	/*
 	 * Set-id, the caller would choose the configuration (the ACL) and
 	 * have the service read files for it (the signing key): no.  The
@@ -1843,15 +1775,10 @@ main(int argc, char *argv[])
 		fatalx(EX_NOPERM, "event=priv.refused msg=\"conf-dist does not "
 		    "run set-user-ID or set-group-ID; submissions go through "
 		    "the queue\"");
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+	tool_conf_load(&tool);
 	configure(&cd_cf);
 	umask(022);
-	if (check)
+	if (tool.check)
 		rc = cmd_check();
 	else if (strcmp(argv[0], "submit") == 0 && argc == 3)
 		rc = cmd_submit(argv[1], argv[2]);
@@ -1874,9 +1801,9 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "keygen") == 0)
 		rc = cmd_keygen(argc, argv);
 	else
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	unconfigure(&cd_cf);
-	conf_free(conf);
+	conf_free(tool.conf);
 	if (fflush(stdout) != 0 && rc == EX_OK)
 		rc = EX_IOERR;
 	return rc;

@@ -34,6 +34,7 @@
 #include "priv.h"
 #include "spool.h"
 #include "stamp.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #include "dbload.h"
@@ -55,65 +56,26 @@ static const char *const known_keys[] = {
 static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
     "grant_require", "upgrade_on_install", NULL };
 
-static const struct conf *the_conf;
 static struct stamp_keys auth_keys;	/* agent-auth's stamps */
 static int have_auth_keys;
 static struct idset producers;
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: db-load [-dhnVv] [-c file] [FILE]\n"
-	    "       db-load [-c file] --init [--dba section] [--print]\n"
-	    "       db-load [-c file] --init --auto\n"
-	    "       db-load [-c file] --check-schema\n"
-	    "  without FILE: drain spool/db-load into the database\n"
-	    "  with FILE (- for stdin): load one item, exit 0, 65, 75 or 77\n"
-	    "  --init: octospool's tables and accounts on an existing Pandora\n"
-	    "          database ([db-admin], or the section of --dba); --print:\n"
-	    "          the SQL instead; upgrades older octo_* tables in place;\n"
-	    "          --auto: only if [db-admin] upgrade_on_install names\n"
-	    "          the section to use (the package's postinst)\n"
-	    "  --check-schema: does the database have what db-load needs?\n"
-	    "See db-load(8).\n");
-	exit(ex);
-}
-
-static long long
-get_num(const char *key, long long min, long long max, long long def)
-{
-	char err[512];
-	long long v = def;
-
-	if (conf_num(the_conf, DL_SECTION, key, min, max, &v, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
-
-static int
-get_bool(const char *key, int def)
-{
-	char err[512];
-	int v = def;
-
-	if (conf_bool(the_conf, DL_SECTION, key, &v, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, DL_SECTION, key);
-
-	if (v != NULL && *v != '\0')
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
+static struct tool tool = { .name = "db-load", .section = DL_SECTION,
+    .usage =
+    "usage: db-load [-dhnVv] [-c file] [FILE]\n"
+    "       db-load [-c file] --init [--dba section] [--print]\n"
+    "       db-load [-c file] --init --auto\n"
+    "       db-load [-c file] --check-schema\n"
+    "  without FILE: drain spool/db-load into the database\n"
+    "  with FILE (- for stdin): load one item, exit 0, 65, 75 or 77\n"
+    "  --init: octospool's tables and accounts on an existing Pandora\n"
+    "          database ([db-admin], or the section of --dba); --print:\n"
+    "          the SQL instead; upgrades older octo_* tables in place;\n"
+    "          --auto: only if [db-admin] upgrade_on_install names\n"
+    "          the section to use (the package's postinst)\n"
+    "  --check-schema: does the database have what db-load needs?\n"
+    "See db-load(8).\n"
+};
 
 /* The configuration into cf; errors exit 78. */
 static void
@@ -121,55 +83,52 @@ configure(struct dl_conf *cf)
 {
 	char err[512], host[256];
 
-	if (the_conf != NULL &&
-	    (conf_check(the_conf, DL_SECTION, known_keys, err,
-	    sizeof(err)) == -1 || db_conf_check(the_conf, err,
-	    sizeof(err)) == -1))
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
-	cf->user = get_str("user", DEFAULT_USER);
-	cf->audit = get_bool("audit", 1);
-	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
-	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
-		fatal(EX_OSERR, "asprintf");
+	tool_conf_check(&tool, known_keys);
+	if (tool.conf != NULL && db_conf_check(tool.conf, err, sizeof(err)) ==
+	    -1)
+		tool_conf_fatal(NULL, err);
+	cf->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
+	cf->user = tool_str(&tool, "user", DEFAULT_USER);
+	cf->audit = tool_bool(&tool, "audit", 1);
+	cf->audit_spool = tool_path(&tool, "audit_spool", cf->spool_dir,
+	    "audit-sign");
 	/* Bigger than the drain's default: an agent's modules are read once
 	 * per batch and its status rows written once. */
-	cf->batch = get_num("batch", 1, 4096, DL_BATCH);
-	cf->cache_ttl = get_num("cache_ttl", 0, 86400, 60);
-	if (drain_linger_conf(&cf->linger, the_conf, DL_SECTION, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->allow_create = get_bool("allow_create", 0);
-	cf->group = (int)get_num("autocreate_group", -1, 16777215, 10);
-	cf->group_force = get_bool("autocreate_group_force", 0);
-	cf->module_cap = (long)get_num("module_cap", 0, 2147483647L, 1000);
-	cf->update_parent = get_bool("update_parent", 0);
-	cf->max_size = (size_t)get_num("max_size", 1, AGENTXML_MAX_SIZE_CAP,
-	    AGENTXML_MAX_SIZE);
-	cf->re_max_pattern = (size_t)get_num("regex_max_pattern", 1, 65536,
-	    PANDORA_RE_MAX_PATTERN);
-	cf->re_max_subject = (size_t)get_num("regex_max_subject", 1,
+	cf->batch = tool_num(&tool, "batch", 1, 4096, DL_BATCH);
+	cf->cache_ttl = tool_num(&tool, "cache_ttl", 0, 86400, 60);
+	tool_linger_conf(&tool, &cf->linger);
+	cf->allow_create = tool_bool(&tool, "allow_create", 0);
+	cf->group = (int)tool_num(&tool, "autocreate_group", -1, 16777215, 10);
+	cf->group_force = tool_bool(&tool, "autocreate_group_force", 0);
+	cf->module_cap = (long)tool_num(&tool, "module_cap", 0, 2147483647L,
+	    1000);
+	cf->update_parent = tool_bool(&tool, "update_parent", 0);
+	cf->max_size = (size_t)tool_num(&tool, "max_size", 1,
+	    AGENTXML_MAX_SIZE_CAP, AGENTXML_MAX_SIZE);
+	cf->re_max_pattern = (size_t)tool_num(&tool, "regex_max_pattern", 1,
+	    65536, PANDORA_RE_MAX_PATTERN);
+	cf->re_max_subject = (size_t)tool_num(&tool, "regex_max_subject", 1,
 	    AGENTXML_MAX_SIZE_CAP, PANDORA_RE_MAX_SUBJECT);
-	cf->re_budget_ns = get_num("regex_budget", 1, 60000,
+	cf->re_budget_ns = tool_num(&tool, "regex_budget", 1, 60000,
 	    PANDORA_RE_BUDGET_MS) * 1000000LL;
-	cf->event_precision = (int)get_num("event_precision", 0, 15, 1);
+	cf->event_precision = (int)tool_num(&tool, "event_precision", 0, 15, 1);
 	if (gethostname(host, sizeof(host)) == -1)
 		strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
-	cf->server_name = get_str("server_name", host);
+	cf->server_name = tool_str(&tool, "server_name", host);
 	if (strlen(cf->server_name) > 100)
 		fatalx(EX_CONFIG, "event=config.error section=%s key=server_name "
 		    "msg=\"longer than tagente.server_name's 100 characters\"",
 		    DL_SECTION);
-	cf->producer = get_str("producer", DEFAULT_PRODUCER);
-	cf->auth_pubkey = get_str("auth_pubkey", DEFAULT_AUTH_PUB);
+	cf->producer = tool_str(&tool, "producer", DEFAULT_PRODUCER);
+	cf->auth_pubkey = tool_str(&tool, "auth_pubkey", DEFAULT_AUTH_PUB);
 	if (strcmp(cf->auth_pubkey, "none") == 0) {
 		free(cf->auth_pubkey);
 		cf->auth_pubkey = NULL;
 	}
-	if (db_conf_load(&cf->db, the_conf, DL_SECTION, err, sizeof(err)) ==
+	if (db_conf_load(&cf->db, tool.conf, DL_SECTION, err, sizeof(err)) ==
 	    -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+		tool_conf_fatal(NULL, err);
 }
 
 static void
@@ -194,27 +153,11 @@ load_keys(const struct dl_conf *cf, int drain)
 	if (cf->auth_pubkey != NULL) {
 		if (stamp_keys_load(&auth_keys, "agent-auth", cf->auth_pubkey,
 		    err, sizeof(err)) == -1)
-			fatalx(EX_CONFIG, "event=config.error key=auth_pubkey "
-			    "msg=\"%s\"", err);
+			tool_conf_fatal("auth_pubkey", err);
 		have_auth_keys = 1;
 	}
-	if (drain && idset_parse(&producers, cf->producer, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
-		    err);
-}
-
-/* Become the service user if started as root; never run as root. */
-static void
-drop_privileges(const struct dl_conf *cf)
-{
-	char err[512];
-
-	if (geteuid() == 0 && priv_drop(cf->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
+	if (drain)
+		tool_idset(&producers, cf->producer, "producer");
 }
 
 static void
@@ -429,13 +372,8 @@ drain_mode(struct dl_conf *cf)
 	struct dl_run run;
 	struct drain *d;
 	struct timespec t0;
-	char in[PATH_MAX], err[512];
 	int rc;
 
-	if ((size_t)snprintf(in, sizeof(in), "%s/db-load", cf->spool_dir) >=
-	    sizeof(in))
-		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
-		    "long\"");
 	memset(&run, 0, sizeof(run));
 	run.cf = cf;
 	memset(&o, 0, sizeof(o));
@@ -446,9 +384,8 @@ drain_mode(struct dl_conf *cf)
 	o.prepare = prepare;
 	o.arg = &run;
 	o.producers = &producers;
-	if ((d = drain_open(in, NULL, cf->audit ? cf->audit_spool : NULL, &o,
-	    err, sizeof(err))) == NULL)
-		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	d = tool_drain_open(cf->spool_dir, "db-load", NULL,
+	    cf->audit ? cf->audit_spool : NULL, &o);
 	run.t0 = &t0;
 	cf->linger.before = pass_begin;
 	cf->linger.after = pass_end;
@@ -539,7 +476,7 @@ filter_mode(struct dl_conf *cf, const char *path, int verbose)
 		return EX_IOERR;
 	}
 	load_keys(cf, 0);
-	drop_privileges(cf);
+	tool_drop_privileges(cf->user);
 	if (envelope_parse(buf, len, &env, err, sizeof(err)) == -1) {
 		snprintf(reason, sizeof(reason), "rule=envelope line=0 %s",
 		    err);
@@ -757,29 +694,29 @@ init_mode(const char *section, int print)
 
 	memset(&c, 0, sizeof(c));
 	c.print = print;
-	if (the_conf != NULL && conf_check(the_conf, DL_ADMIN_SECTION,
+	if (tool.conf != NULL && conf_check(tool.conf, DL_ADMIN_SECTION,
 	    admin_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	if (db_conf_load(&dc, the_conf, section, err, sizeof(err)) == -1)
+		tool_conf_fatal(NULL, err);
+	if (db_conf_load(&dc, tool.conf, section, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.error section=%s msg=\"%s\"",
 		    section, err);
 	c.dbname = dc.name;
 	/* The accounts' host part and TLS demand (grant_host, grant_require
 	 * in [db-admin]): defaults for the tools' own connections. */
-	host = conf_get(the_conf, DL_ADMIN_SECTION, "grant_host");
-	require = conf_get(the_conf, DL_ADMIN_SECTION, "grant_require");
+	host = conf_get(tool.conf, DL_ADMIN_SECTION, "grant_host");
+	require = conf_get(tool.conf, DL_ADMIN_SECTION, "grant_require");
 	if (host == NULL) {
-		struct db_conf tool;
+		struct db_conf own;
 
-		if (db_conf_load(&tool, the_conf, DL_SECTION, err,
+		if (db_conf_load(&own, tool.conf, DL_SECTION, err,
 		    sizeof(err)) == 0) {
 			snprintf(host_buf, sizeof(host_buf), "%s",
-			    tool.protocol == DB_PROTO_SOCKET ? "localhost" :
+			    own.protocol == DB_PROTO_SOCKET ? "localhost" :
 			    "%");
 			if (require == NULL)
-				require = tool.protocol == DB_PROTO_SOCKET ?
-				    "NONE" : tool.ssl_cert ? "X509" : "SSL";
-			db_conf_free(&tool);
+				require = own.protocol == DB_PROTO_SOCKET ?
+				    "NONE" : own.ssl_cert ? "X509" : "SSL";
+			db_conf_free(&own);
 		} else
 			strlcpy(host_buf, "%", sizeof(host_buf));
 		host = host_buf;
@@ -797,7 +734,7 @@ init_mode(const char *section, int print)
 		/* The account running --init exists already. */
 		if (strcmp(roles[i].section, section) == 0)
 			continue;
-		if (db_conf_load(&rc_, the_conf, roles[i].section, err,
+		if (db_conf_load(&rc_, tool.conf, roles[i].section, err,
 		    sizeof(err)) == -1) {
 			log_info("event=init.skip role=%s section=%s msg=\"%s\"",
 			    roles[i].role, roles[i].section, err);
@@ -991,33 +928,14 @@ main(int argc, char *argv[])
 		{ "auto", no_argument, NULL, 6 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL, *dba = DL_ADMIN_SECTION;
-	int have_dba = 0;
+	const char *dba = DL_ADMIN_SECTION;
 	struct dl_conf cf;
-	struct conf *conf = NULL;
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, init = 0, print = 0, rc;
-	int schema = 0, autoinit = 0;
+	int ch, init = 0, print = 0, rc, have_dba = 0, schema = 0;
+	int autoinit = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:dhnVv", lopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dhnVv", lopts)) !=
+	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
-		case 'V':
-			printf("db-load %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
-			break;
 		case 1:
 			init = 1;
 			break;
@@ -1038,7 +956,7 @@ main(int argc, char *argv[])
 			autoinit = 1;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
@@ -1046,19 +964,13 @@ main(int argc, char *argv[])
 	if (argc > 1 || ((init || schema) && argc > 0) || (init && schema) ||
 	    ((print || have_dba || autoinit) && !init) ||
 	    (autoinit && (print || have_dba)))
-		usage(stderr, EX_USAGE);
-	log_init("db-load", LOG_DAEMON, fg || check || argc == 1 || init ||
-	    schema);
-	log_setverbose(verbose > 1 ? 1 : verbose);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_DAEMON, tool.fg || tool.check || argc == 1 ||
+	    init || schema);
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
-	if (check) {
+	if (tool.check) {
 		load_keys(&cf, 1);
 		printf("db-load: configuration ok\n");
 		exit(EX_OK);
@@ -1072,7 +984,7 @@ main(int argc, char *argv[])
 		 * for in [db-admin] upgrade_on_install (a section whose
 		 * account may create tables and grant, e.g. root over the
 		 * socket). */
-		const char *sec = conf_get(conf, DL_ADMIN_SECTION,
+		const char *sec = conf_get(tool.conf, DL_ADMIN_SECTION,
 		    "upgrade_on_install");
 
 		if (sec == NULL || strcmp(sec, "no") == 0) {
@@ -1088,14 +1000,14 @@ main(int argc, char *argv[])
 	else if (schema)
 		rc = check_schema_mode(&cf);
 	else if (argc == 1)
-		rc = filter_mode(&cf, argv[0], verbose);
+		rc = filter_mode(&cf, argv[0], tool.verbose);
 	else {
 		load_keys(&cf, 1);
-		drop_privileges(&cf);
+		tool_drop_privileges(cf.user);
 		rc = drain_mode(&cf);
 	}
 	db_library_end();
 	conf_release(&cf);
-	conf_free(conf);
+	conf_free(tool.conf);
 	return rc;
 }

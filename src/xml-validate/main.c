@@ -29,6 +29,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "priv.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #define SECTION		"xml-validate"
@@ -77,78 +78,47 @@ struct xv_run {
 	unsigned long	 modules_refused;
 };
 
-static const struct conf *the_conf;
 static const char *cli_now;
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: xml-validate [-dhnVv] [-c file] [--now epoch] [-o out] "
-	    "[FILE]\n"
-	    "  without FILE: drain spool/xml-validate into spool/agent-auth\n"
-	    "  with FILE (- for stdin): check one item, exit 0 or 65\n"
-	    "See xml-validate(8).\n");
-	exit(ex);
-}
-
-static long long
-get_num(const char *key, long long min, long long max, long long def)
-{
-	char err[512];
-	long long v = def;
-
-	if (conf_num(the_conf, SECTION, key, min, max, &v, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"%s\"", key,
-		    err);
-	return v;
-}
-
-static char *
-get_str(const char *key, const char *def)
-{
-	const char *v = conf_get(the_conf, SECTION, key);
-
-	if (v != NULL)
-		return xstrdup(v);
-	return def ? xstrdup(def) : NULL;
-}
+static struct tool tool = { .name = "xml-validate", .section = SECTION,
+    .usage =
+    "usage: xml-validate [-dhnVv] [-c file] [--now epoch] [-o out] "
+    "[FILE]\n"
+    "  without FILE: drain spool/xml-validate into spool/agent-auth\n"
+    "  with FILE (- for stdin): check one item, exit 0 or 65\n"
+    "See xml-validate(8).\n"
+};
 
 /* Turn the configuration into cf; errors exit 78. */
 static void
 configure(struct xv_conf *cf)
 {
-	char err[512], *v;
-	int b;
+	const char *pat;
+	char *v;
 
-	if (the_conf != NULL &&
-	    conf_check(the_conf, SECTION, known_keys, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
+	tool_conf_check(&tool, known_keys);
 	agentxml_limits_default(&cf->lim);
-	cf->lim.max_size = get_num("max_size", 1, AGENTXML_MAX_SIZE_CAP,
+	cf->lim.max_size = tool_num(&tool, "max_size", 1, AGENTXML_MAX_SIZE_CAP,
 	    AGENTXML_MAX_SIZE);
-	cf->lim.max_depth = get_num("max_depth", 2, AGENTXML_MAX_DEPTH_CAP,
-	    AGENTXML_MAX_DEPTH);
-	cf->lim.max_elements = get_num("max_elements", 1, 10000000,
+	cf->lim.max_depth = tool_num(&tool, "max_depth", 2,
+	    AGENTXML_MAX_DEPTH_CAP, AGENTXML_MAX_DEPTH);
+	cf->lim.max_elements = tool_num(&tool, "max_elements", 1, 10000000,
 	    AGENTXML_MAX_ELEMENTS);
-	cf->lim.max_attrs = get_num("max_attributes", 1, 1000,
+	cf->lim.max_attrs = tool_num(&tool, "max_attributes", 1, 1000,
 	    AGENTXML_MAX_ATTRS);
-	cf->lim.max_modules = get_num("max_modules", 1, 1000000,
+	cf->lim.max_modules = tool_num(&tool, "max_modules", 1, 1000000,
 	    AGENTXML_MAX_MODULES);
-	cf->lim.max_text = get_num("max_text", 1, AGENTXML_MAX_SIZE_CAP,
+	cf->lim.max_text = tool_num(&tool, "max_text", 1, AGENTXML_MAX_SIZE_CAP,
 	    AGENTXML_MAX_TEXT);
-	cf->lim.max_age = get_num("max_age", 0, 10LL * 366 * 86400,
+	cf->lim.max_age = tool_num(&tool, "max_age", 0, 10LL * 366 * 86400,
 	    AGENTXML_MAX_AGE);
-	cf->lim.max_future = get_num("max_future", 0, 366 * 86400,
+	cf->lim.max_future = tool_num(&tool, "max_future", 0, 366 * 86400,
 	    AGENTXML_MAX_FUTURE);
-	cf->batch = get_num("batch", 1, 4096, DRAIN_BATCH);
-	if (drain_linger_conf(&cf->linger, the_conf, SECTION, err,
-	    sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	if (cli_now != NULL || conf_get(the_conf, SECTION, "now") != NULL) {
+	cf->batch = tool_num(&tool, "batch", 1, 4096, DRAIN_BATCH);
+	tool_linger_conf(&tool, &cf->linger);
+	if (cli_now != NULL || conf_get(tool.conf, SECTION, "now") != NULL) {
 		const char *es = NULL, *s = cli_now ? cli_now :
-		    conf_get(the_conf, SECTION, "now");
+		    conf_get(tool.conf, SECTION, "now");
 
 		cf->lim.now = strtonum(s, 1, 1LL << 40, &es);
 		if (es != NULL)
@@ -156,7 +126,7 @@ configure(struct xv_conf *cf)
 			    "msg=\"want seconds since 1970: %s\"", es);
 		cf->now_fixed = 1;
 	}
-	if ((v = get_str("module_errors", "drop")) != NULL) {
+	if ((v = tool_str(&tool, "module_errors", "drop")) != NULL) {
 		if (!strcmp(v, "drop"))
 			cf->reject_modules = 0;
 		else if (!strcmp(v, "reject"))
@@ -166,36 +136,21 @@ configure(struct xv_conf *cf)
 			    "msg=\"drop or reject\"");
 		free(v);
 	}
-	v = get_str("name_pattern", DEFAULT_NAMEPAT);
-	if (*v != '\0') {
-		if (regcomp(&cf->name_re, v, REG_EXTENDED | REG_NOSUB) != 0)
+	/* An empty name_pattern is set, to nothing: only the path checks. */
+	if ((pat = conf_get(tool.conf, SECTION, "name_pattern")) == NULL)
+		pat = DEFAULT_NAMEPAT;
+	if (*pat != '\0') {
+		if (regcomp(&cf->name_re, pat, REG_EXTENDED | REG_NOSUB) != 0)
 			fatalx(EX_CONFIG, "event=config.error key=name_pattern "
 			    "msg=\"bad regular expression\"");
 		cf->have_pattern = 1;
 	}
-	free(v);
-	b = 1;
-	if (conf_bool(the_conf, SECTION, "audit", &b, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	cf->audit = b;
-	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
-	if ((cf->audit_spool = get_str("audit_spool", NULL)) == NULL &&
-	    asprintf(&cf->audit_spool, "%s/audit-sign", cf->spool_dir) == -1)
-		fatal(EX_OSERR, "asprintf");
-	cf->user = get_str("user", DEFAULT_USER);
-	cf->producer = get_str("producer", DEFAULT_PRODUCER);
-}
-
-/* The queue's producer, by name, before the privileges go. */
-static void
-load_producers(struct xv_conf *cf)
-{
-	char err[512];
-
-	if (idset_parse(&cf->producers, cf->producer, err, sizeof(err)) ==
-	    -1)
-		fatalx(EX_CONFIG, "event=config.error key=producer msg=\"%s\"",
-		    err);
+	cf->audit = tool_bool(&tool, "audit", 1);
+	cf->spool_dir = tool_str(&tool, "spool_dir", DEFAULT_SPOOL);
+	cf->audit_spool = tool_path(&tool, "audit_spool", cf->spool_dir,
+	    "audit-sign");
+	cf->user = tool_str(&tool, "user", DEFAULT_USER);
+	cf->producer = tool_str(&tool, "producer", DEFAULT_PRODUCER);
 }
 
 /* The original file name must look like agent data and not like a path. */
@@ -362,20 +317,6 @@ handle(struct drain *d, struct drain_item *it, void *arg)
 	return DRAIN_DONE;
 }
 
-/* Become the service user if started as root; never run as root. */
-static void
-drop_privileges(const struct xv_conf *cf)
-{
-	char err[512];
-
-	if (geteuid() == 0 &&
-	    priv_drop(cf->user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
-}
-
 /* Each pass of a lingering drain: the clock, then its log line. */
 static void
 pass_begin(void *arg)
@@ -412,15 +353,8 @@ drain_mode(struct xv_conf *cf)
 	struct xv_run run;
 	struct drain *d;
 	struct timespec t0;
-	char in[4096], out[4096], err[512];
 	int rc;
 
-	if ((size_t)snprintf(in, sizeof(in), "%s/xml-validate",
-	    cf->spool_dir) >= sizeof(in) ||
-	    (size_t)snprintf(out, sizeof(out), "%s/agent-auth",
-	    cf->spool_dir) >= sizeof(out))
-		fatalx(EX_CONFIG, "event=config.error msg=\"spool_dir too "
-		    "long\"");
 	memset(&run, 0, sizeof(run));
 	run.cf = cf;
 	memset(&o, 0, sizeof(o));
@@ -430,9 +364,8 @@ drain_mode(struct xv_conf *cf)
 	o.producers = &cf->producers;
 	o.prepare = flush_counts;
 	o.arg = &run;
-	if ((d = drain_open(in, out, cf->audit ? cf->audit_spool : NULL, &o,
-	    err, sizeof(err))) == NULL)
-		fatalx(EX_IOERR, "event=drain.open.fail msg=\"%s\"", err);
+	d = tool_drain_open(cf->spool_dir, "xml-validate", "agent-auth",
+	    cf->audit ? cf->audit_spool : NULL, &o);
 	run.t0 = &t0;
 	cf->linger.before = pass_begin;
 	cf->linger.after = pass_end;
@@ -483,7 +416,7 @@ filter_mode(struct xv_conf *cf, const char *path, const char *outpath,
 		return EX_IOERR;
 	}
 	/* The parse runs without root, as in drain mode. */
-	drop_privileges(cf);
+	tool_drop_privileges(cf->user);
 	if (!cf->now_fixed)
 		cf->lim.now = time(NULL);
 	if ((e = envelope_parse(buf, len, &env, err, sizeof(err))) == -1) {
@@ -556,72 +489,47 @@ main(int argc, char *argv[])
 		{ "now", required_argument, NULL, 1 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL, *outpath = NULL;
+	const char *outpath = NULL;
 	struct xv_conf cf;
-	struct conf *conf = NULL;
-	char err[512];
-	int ch, check = 0, fg = 0, verbose = 0, rc;
+	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:dhno:Vv", lopts, NULL)) !=
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dhno:Vv", lopts)) !=
 	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
-			check = 1;
-			break;
 		case 'o':
 			outpath = optarg;
-			break;
-		case 'V':
-			printf("xml-validate %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
 			break;
 		case 1:
 			cli_now = optarg;
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 1 || (argc == 0 && outpath != NULL))
-		usage(stderr, EX_USAGE);
+		tool_usage(&tool, stderr, EX_USAGE);
 	/* A filter talks to whoever runs it: errors always on stderr. */
-	log_init("xml-validate", LOG_DAEMON, fg || check || argc == 1);
-	log_setverbose(verbose > 1 ? 1 : verbose);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	the_conf = conf;
+	tool_log_init(&tool, LOG_DAEMON, tool.fg || tool.check || argc == 1);
+	tool_conf_load(&tool);
 	memset(&cf, 0, sizeof(cf));
 	configure(&cf);
-	if (check) {
-		load_producers(&cf);
+	if (tool.check) {
+		tool_idset(&cf.producers, cf.producer, "producer");
 		printf("xml-validate: configuration ok\n");
 		exit(EX_OK);
 	}
 	umask(027);
 	agentxml_init();
 	if (argc == 1)
-		rc = filter_mode(&cf, argv[0], outpath, verbose);
+		rc = filter_mode(&cf, argv[0], outpath, tool.verbose);
 	else {
-		load_producers(&cf);
-		drop_privileges(&cf);
+		tool_idset(&cf.producers, cf.producer, "producer");
+		tool_drop_privileges(cf.user);
 		rc = drain_mode(&cf);
 	}
-	conf_free(conf);
+	conf_free(tool.conf);
 	free(cf.producer);
 	if (cf.have_pattern)
 		regfree(&cf.name_re);

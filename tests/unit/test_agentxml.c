@@ -14,29 +14,7 @@
 
 #include "agentxml.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), g_ ? g_ : "(null)", w_); \
-} while (0)
+#include "check.h"
 
 #define DECL	"<?xml version='1.0' encoding='UTF-8'?>\n"
 
@@ -570,6 +548,5 @@ main(void)
 	test_refusals();
 	test_limits();
 	test_corpus();
-	printf("test_agentxml: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_agentxml");
 }

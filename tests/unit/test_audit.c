@@ -15,56 +15,7 @@
 
 #include "audit.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), show(g_, 0),	\
-	    show(w_, 1));						\
-} while (0)
-
-/* A printable rendering of s, cut at 300 bytes; two slots. */
-static const char *
-show(const char *s, int slot)
-{
-	static char buf[2][1300];
-	char *p = buf[slot & 1];
-	size_t o = 0;
-
-	if (s == NULL)
-		return "(null)";
-	for (size_t i = 0; s[i] != '\0' && o < sizeof(buf[0]) - 8; i++) {
-		unsigned char c = s[i];
-
-		if (i == 300) {
-			o += snprintf(p + o, 8, "[...]");
-			break;
-		}
-		if (c < 0x20 || c >= 0x7f)
-			o += snprintf(p + o, 8, "<%02x>", c);
-		else
-			p[o++] = c;
-	}
-	p[o] = '\0';
-	return p;
-}
+#include "check.h"
 
 /* ---- a strict JSON validator (RFC 8259), independent of lib/ ---- */
 
@@ -304,10 +255,10 @@ test_validator(void)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(!json_line(bad[i], strlen(bad[i])), "validator accepts "
-		    "\"%s\"", show(bad[i], 0));
+		    "\"%s\"", check_show(bad[i], 0));
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		CHECK(json_line(good[i], strlen(good[i])), "validator refuses "
-		    "\"%s\"", show(good[i], 0));
+		    "\"%s\"", check_show(good[i], 0));
 }
 
 #define FFFD	"\\ufffd"
@@ -399,7 +350,7 @@ test_escape(void)
 		/* An exact-size copy: ASan sees any overread. */
 		memcpy(in, t[i].in, len);
 		snprintf(what, sizeof(what), "escape #%zu \"%s\"", i,
-		    show(t[i].in, 0));
+		    check_show(t[i].in, 0));
 		audit_buf_reset(&ab);
 		audit_json_escape(&ab, in, len);
 		CHECK_STR(what, ab.len ? ab.buf : "", t[i].want);
@@ -439,13 +390,13 @@ test_event(void)
 	audit_end(&ab);
 	CHECK_INT("events", ab.n, 1);
 	CHECK(json_line(ab.buf, ab.len), "event is not one JSON line: "
-	    "\"%s\"", show(ab.buf, 0));
+	    "\"%s\"", check_show(ab.buf, 0));
 	rc = regcomp(&re, "^\\{\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
 	    "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\",\"tool\":\"tentacle-recv\","
 	    "\"action\":\"file.receive\",\"outcome\":\"ok\",",
 	    REG_EXTENDED | REG_NOSUB);
 	CHECK(rc == 0 && regexec(&re, ab.buf, 0, NULL, 0) == 0,
-	    "event head: got \"%s\"", show(ab.buf, 0));
+	    "event head: got \"%s\"", check_show(ab.buf, 0));
 	if (rc == 0)
 		regfree(&re);
 	tail = strstr(ab.buf, ",\"agent\"");
@@ -464,7 +415,7 @@ test_event(void)
 	audit_strn(&ab, "all", all, 256);
 	audit_end(&ab);
 	CHECK(json_line(ab.buf, ab.len), "all bytes: not one JSON line: "
-	    "\"%s\"", show(ab.buf, 0));
+	    "\"%s\"", check_show(ab.buf, 0));
 
 	/* Two events in one batch: two lines. */
 	head(&ab, "refused");
@@ -599,8 +550,8 @@ test_caps(void)
 			    AUDIT_EVENT_MAX, "cut event with outcome %s%s%s: "
 			    "got %zu bytes \"%s\", want valid JSON <= 64 KiB",
 			    outcomes[k] ? "\"" : "", outcomes[k] ?
-			    show(outcomes[k], 1) : "NULL", outcomes[k] ?
-			    "\"" : "", ab.len, show(ab.buf, 0));
+			    check_show(outcomes[k], 1) : "NULL", outcomes[k] ?
+			    "\"" : "", ab.len, check_show(ab.buf, 0));
 		}
 	}
 	audit_buf_free(&ab);
@@ -615,6 +566,5 @@ main(void)
 	test_escape();
 	test_event();
 	test_caps();
-	printf("test_audit: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_audit");
 }

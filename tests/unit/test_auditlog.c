@@ -16,23 +16,7 @@
 
 #include "auditlog.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
+#include "check.h"
 
 static const char *
 hexs(const unsigned char *h, size_t n)
@@ -569,6 +553,5 @@ main(void)
 	test_frames();
 	test_notes();
 	test_json();
-	printf("test_auditlog: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report("test_auditlog");
 }

@@ -16,39 +16,7 @@
 
 #include "conf.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-/* Compare strings where either may be NULL. */
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK((g_ == NULL && w_ == NULL) || (g_ != NULL && w_ != NULL && \
-	    strcmp(g_, w_) == 0), "%s: got %s%s%s, want %s%s%s", (what), \
-	    g_ ? "\"" : "", g_ ? g_ : "NULL", g_ ? "\"" : "",		\
-	    w_ ? "\"" : "", w_ ? w_ : "NULL", w_ ? "\"" : "");		\
-} while (0)
-
-#define CHECK_HAS(what, hay, needle) do {				\
-	const char *h_ = (hay), *n_ = (needle);				\
-	CHECK(h_ != NULL && strstr(h_, n_) != NULL,			\
-	    "%s: got \"%s\", want it to contain \"%s\"", (what),	\
-	    h_ ? h_ : "(null)", n_);					\
-} while (0)
+#include "check.h"
 
 static const char good[] =
 	"# octospool test configuration\n"
@@ -490,6 +458,5 @@ main(void)
 	if (rmdir(dir) == -1)
 		printf("test_conf: cannot remove %s: %s\n", dir,
 		    strerror(errno));
-	printf("test_conf: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_conf");
 }

@@ -27,23 +27,7 @@
 #include "log.h"
 #include "spool.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
+#include "check.h"
 
 static char root[PATH_MAX];
 
@@ -525,6 +509,5 @@ main(void)
 	test_crash_points();
 	test_producers();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	printf("test_drain: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_drain");
 }

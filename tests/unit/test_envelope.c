@@ -14,56 +14,7 @@
 
 #include "envelope.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), show(g_, 0),	\
-	    show(w_, 1));						\
-} while (0)
-
-/* A printable rendering of s, cut at 200 bytes; two slots. */
-static const char *
-show(const char *s, int slot)
-{
-	static char buf[2][1100];
-	char *p = buf[slot & 1];
-	size_t o = 0;
-
-	if (s == NULL)
-		return "(null)";
-	for (size_t i = 0; s[i] != '\0' && o < sizeof(buf[0]) - 8; i++) {
-		unsigned char c = s[i];
-
-		if (i == 200) {
-			o += snprintf(p + o, 8, "[...]");
-			break;
-		}
-		if (c < 0x20 || c >= 0x7f)
-			o += snprintf(p + o, 8, "<%02x>", c);
-		else
-			p[o++] = c;
-	}
-	p[o] = '\0';
-	return p;
-}
+#include "check.h"
 
 /* Parse a heap copy of exactly len bytes of buf. */
 static int
@@ -410,7 +361,7 @@ test_malformed(void)
 			continue;
 		}
 		CHECK(rc == -1, "%s: \"%s\": got %d, want -1 (%s)", what,
-		    show(t[i].text, 0), rc, t[i].err);
+		    check_show(t[i].text, 0), rc, t[i].err);
 		CHECK(strstr(err, t[i].err) != NULL, "%s: got error \"%s\", "
 		    "want \"%s\"", what, err, t[i].err);
 	}
@@ -542,7 +493,7 @@ test_auth_keys(void)
 	buf[n] = '\0';
 	CHECK(strstr(buf, "\nAuth-Create: yes\nAuth-Learn: no\n"
 	    "Auth-Module-Cap: 42\nSha256: ") != NULL, "auth keys: not "
-	    "written before Sha256: %s", show(buf, 0));
+	    "written before Sha256: %s", check_show(buf, 0));
 	CHECK_INT("auth keys round trip", parse(buf, n, &p, err,
 	    sizeof(err)), 1);
 	same("auth keys round trip", &e, &p);
@@ -557,7 +508,7 @@ test_auth_keys(void)
 		buf[n] = '\0';
 		CHECK(strstr(buf, "\nClient-Bound: 238cd44ae5e05cc2dd832a79a3f5"
 		    "ddab\nAuth: ") != NULL, "Client-Bound not written: %s",
-		    show(buf, 0));
+		    check_show(buf, 0));
 		CHECK_INT("Client-Bound round trip", parse(buf, n, &p, err,
 		    sizeof(err)), 1);
 		same("Client-Bound round trip", &e, &p);
@@ -581,6 +532,5 @@ main(void)
 	test_malformed();
 	test_limits();
 	test_auth_keys();
-	printf("test_envelope: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_envelope");
 }

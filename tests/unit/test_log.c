@@ -22,57 +22,7 @@
 
 #include "log.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-/* Strings shown through show() so that failures stay printable. */
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), show(g_, 0),	\
-	    show(w_, 1));						\
-} while (0)
-
-/* A printable rendering of s, cut at 300 bytes; two slots. */
-static const char *
-show(const char *s, int slot)
-{
-	static char buf[2][1300];
-	char *p = buf[slot & 1];
-	size_t o = 0;
-
-	if (s == NULL)
-		return "(null)";
-	for (size_t i = 0; s[i] != '\0' && o < sizeof(buf[0]) - 8; i++) {
-		unsigned char c = s[i];
-
-		if (i == 300) {
-			o += snprintf(p + o, 8, "[...]");
-			break;
-		}
-		if (c < 0x20 || c >= 0x7f)
-			o += snprintf(p + o, 8, "<%02x>", c);
-		else
-			p[o++] = c;
-	}
-	p[o] = '\0';
-	return p;
-}
+#include "check.h"
 
 static void
 test_vis_table(void)
@@ -182,7 +132,7 @@ test_vis_property(void)
 		if (!clean(out)) {
 			bad_clean++;
 			printf("byte 0x%02x: got \"%s\", not clean\n", b,
-			    show(out, 0));
+			    check_show(out, 0));
 		}
 		if (strunvis(back, out) != 1 || back[0] != in[0])
 			bad_back++;
@@ -254,7 +204,7 @@ test_vis_small(void)
 			    bad & 2 ? ", not terminated within dstlen" : "",
 			    bad & 4 ? ", not whole escapes" : "");
 			snprintf(first, sizeof(first), "dstlen %zu: got "
-			    "\"%s\"%s", d, show(big, 0), what);
+			    "\"%s\"%s", d, check_show(big, 0), what);
 		}
 	}
 	CHECK(nbad == 0, "log_vis(dst, dstlen, \"ab\\x01cd\\\"ef\", 9), "
@@ -301,7 +251,7 @@ check_lines(const char *buf, regex_t *re, const char *what)
 		line[ll] = '\0';
 		CHECK(regexec(re, line, 0, NULL, 0) == 0, "%s: line %d: got "
 		    "\"%s\", want <time> test_log[pid]: ...", what, n,
-		    show(line, 0));
+		    check_show(line, 0));
 	}
 	return n;
 }
@@ -370,7 +320,7 @@ test_lines(const char *dir)
 	snprintf(pat, sizeof(pat), " test_log[%d]: event=t.info v=a b c\n",
 	    (int)getpid());
 	CHECK(strstr(buf, pat) != NULL, "newline and CR in a value: want "
-	    "\"%s\"", show(pat, 0));
+	    "\"%s\"", check_show(pat, 0));
 	CHECK(strstr(buf, "t.debug1") == NULL, "debug without -v: logged");
 	CHECK(strstr(buf, ": event=t.debug2\n") != NULL,
 	    "debug with -v: not logged");
@@ -440,6 +390,5 @@ main(void)
 	if (rmdir(dir) == -1)
 		printf("test_log: cannot remove %s: %s\n", dir,
 		    strerror(errno));
-	printf("test_log: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_log");
 }

@@ -15,30 +15,7 @@
 
 #include "pandora.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), g_ ? g_ : "(null)",	\
-	    w_);							\
-} while (0)
+#include "check.h"
 
 static void
 test_safe_input(void)
@@ -640,6 +617,5 @@ main(void)
 	test_ff();
 	test_regex();
 	test_budget();
-	printf("test_pandora: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report("test_pandora");
 }

@@ -21,42 +21,7 @@
 
 #include "spool.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_MODE(what, got, want) do {				\
-	unsigned g_ = (unsigned)(got), w_ = (unsigned)(want);		\
-	CHECK(g_ == w_, "%s: got mode %04o, want %04o", (what), g_, w_); \
-} while (0)
-
-#define CHECK_ERRNO(what, rc, want_rc, want_errno) do {		\
-	long long r_ = (long long)(rc);					\
-	int e_ = errno;							\
-	CHECK(r_ == (want_rc) && e_ == (want_errno),			\
-	    "%s: got %lld (%s), want %lld (%s)", (what), r_,		\
-	    strerror(e_), (long long)(want_rc), strerror(want_errno));	\
-} while (0)
-
-#define CHECK_STR(what, got, want) do {					\
-	const char *g_ = (got), *w_ = (want);				\
-	CHECK(g_ != NULL && strcmp(g_, w_) == 0,			\
-	    "%s: got \"%s\", want \"%s\"", (what), g_ ? g_ : "(null)", w_); \
-} while (0)
+#include "check.h"
 
 static char root[PATH_MAX];
 
@@ -956,6 +921,5 @@ main(void)
 	if (nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		printf("test_spool: cannot remove %s: %s\n", root,
 		    strerror(errno));
-	printf("test_spool: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_spool");
 }

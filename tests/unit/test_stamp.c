@@ -18,23 +18,7 @@
 #include "sig.h"
 #include "stamp.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
+#include "check.h"
 
 static char root[PATH_MAX];
 
@@ -241,6 +225,5 @@ main(void)
 	unlink(P("b.key"));
 	unlink(P("b.pub"));
 	rmdir(root);
-	printf("test_stamp: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_stamp");
 }

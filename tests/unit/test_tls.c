@@ -24,30 +24,7 @@
 
 #include "tls.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		printf("%s:%d: ", __FILE__, __LINE__);			\
-		printf(__VA_ARGS__);					\
-		putchar('\n');						\
-	}								\
-} while (0)
-
-#define CHECK_INT(what, got, want) do {					\
-	long long g_ = (long long)(got), w_ = (long long)(want);	\
-	CHECK(g_ == w_, "%s: got %lld, want %lld", (what), g_, w_);	\
-} while (0)
-
-#define CHECK_HAS(what, hay, needle) do {				\
-	const char *h_ = (hay), *n_ = (needle);				\
-	CHECK(h_ != NULL && strstr(h_, n_) != NULL,			\
-	    "%s: got \"%s\", want it to contain \"%s\"", (what),	\
-	    h_ ? h_ : "(null)", n_);					\
-} while (0)
+#include "check.h"
 
 static char dir[PATH_MAX];
 
@@ -1058,6 +1035,5 @@ main(void)
 	if (nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS) == -1)
 		printf("test_tls: cannot remove %s: %s\n", dir,
 		    strerror(errno));
-	printf("test_tls: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report("test_tls");
 }

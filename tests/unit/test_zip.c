@@ -21,10 +21,12 @@
 
 #include "zip.h"
 
+#include "check.h"
+
 #define TB_SAT32	0xffffffffU
 #define TB_CHUNK	(64 * 1024)
 
-static int passed, failed, cur_failed;
+static int cur_failed;
 static const char *cur_name;
 
 /* Report one failed expectation of the current test case. */
@@ -1353,6 +1355,5 @@ main(void)
 	test_ioerr();
 	test_big();
 	test_multi();
-	printf("test_zip: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report("test_zip");
 }
