@@ -705,6 +705,39 @@ take_lock(struct pg *pg)
 	return !isnull && got == 1;
 }
 
+/* Give the maintenance lock back at once (not when the server notices
+ * that the connection is gone); errors do not matter here. */
+static void
+release_lock(struct pg *pg)
+{
+	char name[256];
+	struct db_val v[1];
+	long long got;
+	int isnull;
+
+	snprintf(name, sizeof(name), "%s_pandora_db", pg->dbc.name);
+	v[0] = DB_TEXT(name);
+	(void)scalar(pg, "SELECT RELEASE_LOCK(?)", v, 1, &got, &isnull);
+}
+
+/* Under the lock: the settings, the purge of each table, compaction. */
+static int
+work(struct pg *pg)
+{
+	int ex;
+
+	if ((ex = read_tconfig(pg)) != 0)
+		return ex;
+	for (int k = 0; k < K_N; k++)
+		if (k != K_LAST)
+			log_info("event=setting key=%s value=%lld source=%s",
+			    settings[k].token, pg->val[k], pg->src[k]);
+	for (size_t i = 0; i < NTABLES; i++)
+		if ((ex = purge_table(pg, &tables[i])) != 0)
+			return ex;
+	return compact(pg);
+}
+
 static int
 run(struct pg *pg)
 {
@@ -723,20 +756,13 @@ run(struct pg *pg)
 		    "pandora_db.pl holds the lock\"");
 		return EX_OK;
 	}
-	if ((ex = read_tconfig(pg)) != 0)
-		return ex;
-	for (int k = 0; k < K_N; k++)
-		if (k != K_LAST)
-			log_info("event=setting key=%s value=%lld source=%s",
-			    settings[k].token, pg->val[k], pg->src[k]);
-	for (size_t i = 0; i < NTABLES; i++)
-		if ((ex = purge_table(pg, &tables[i])) != 0)
-			return ex;
-	if ((ex = compact(pg)) != 0)
-		return ex;
-	log_info("event=run.done dry_run=%d now=%lld batches=%lu "
-	    "seconds=%.3f", pg->dry, pg->now, pg->batches, elapsed(&t0));
-	return EX_OK;
+	ex = work(pg);
+	release_lock(pg);
+	if (ex == EX_OK)
+		log_info("event=run.done dry_run=%d now=%lld batches=%lu "
+		    "seconds=%.3f", pg->dry, pg->now, pg->batches,
+		    elapsed(&t0));
+	return ex;
 }
 
 int
