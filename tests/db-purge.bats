@@ -375,6 +375,10 @@ rows() {
 	mkconf batch_size 0
 	run dp -n
 	[ "$status" -eq 78 ]
+	mkconf load_share 0
+	run dp -n
+	[ "$status" -eq 78 ]
+	grep -q 'event=config.error section=db-purge key=load_share' "$T/dp.log"
 	# A console setting that is no whole number is not guessed at.
 	mkconf
 	sql "INSERT INTO tconfig (token, value) VALUES ('days_purge', '30 days')"

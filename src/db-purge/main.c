@@ -69,7 +69,8 @@ static const struct pg_table {
 
 static const char *const known_keys[] = {
 	"user", "days_purge", "string_purge", "event_purge", "days_compact",
-	"step_compact", "batch_size", "batch_pause", "tconfig", DB_TOOL_KEYS,
+	"step_compact", "batch_size", "batch_pause", "load_share", "tconfig",
+	DB_TOOL_KEYS,
 	NULL
 };
 
@@ -82,6 +83,7 @@ struct pg {
 	int		 set[K_N];	/* tconfig had it */
 	int		 use_tconfig;
 	long long	 pause_ms;
+	long long	 share;		/* % of the time its statements may take */
 	long long	 now;
 	int		 dry;
 	unsigned long	 batches;	/* statements that deleted */
@@ -172,6 +174,11 @@ configure(struct pg *pg, const struct conf *conf)
 	if (conf_num(conf, SECTION, "batch_pause", 0, 60000, &pg->pause_ms,
 	    err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "event=config.error section=%s key=batch_pause "
+		    "msg=\"%s\"", SECTION, err);
+	pg->share = 50;
+	if (conf_num(conf, SECTION, "load_share", 1, 100, &pg->share, err,
+	    sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "event=config.error section=%s key=load_share "
 		    "msg=\"%s\"", SECTION, err);
 	pg->use_tconfig = 1;
 	if (conf_bool(conf, SECTION, "tconfig", &pg->use_tconfig, err,
@@ -268,16 +275,28 @@ scalar(struct pg *pg, const char *sql, const struct db_val *v, size_t nv,
 	return r == 1 ? 0 : -1;
 }
 
-/* Sleep between batches, so that the loaders' statements go first. */
+/*
+ * Sleep between batches, so that the loaders' statements go first: at
+ * least batch_pause, and long enough that the batch that began at t0
+ * took at most load_share percent of the time since the last pause.
+ */
 static void
-pause_batch(const struct pg *pg)
+pause_batch(const struct pg *pg, const struct timespec *t0)
 {
-	struct timespec ts;
+	struct timespec t1, ts;
+	long long ms = pg->pause_ms, took;
 
-	if (pg->pause_ms == 0)
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (t1.tv_sec - t0->tv_sec) * 1000LL +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
+	if (pg->share < 100 && took * (100 - pg->share) / pg->share > ms)
+		ms = took * (100 - pg->share) / pg->share;
+	if (ms == 0)
 		return;
-	ts.tv_sec = pg->pause_ms / 1000;
-	ts.tv_nsec = (pg->pause_ms % 1000) * 1000000L;
+	if (ms > 60000)
+		ms = 60000;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
 	(void)nanosleep(&ts, NULL);
 }
 
@@ -333,6 +352,7 @@ purge_table(struct pg *pg, const struct pg_table *t)
 		return dbfail(pg, t->name);
 	for (;;) {
 		struct db_val v[] = { DB_INT(cutoff) };
+		struct timespec tb;
 		long long got;
 
 		if (pg_stop) {
@@ -341,6 +361,7 @@ purge_table(struct pg *pg, const struct pg_table *t)
 			    n);
 			return EX_TEMPFAIL;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &tb);
 		if (db_stmt_exec(st, v, 1) == -1) {
 			if ((ex = retry_or_fail(pg, t->name, &tries)) != 0) {
 				db_stmt_free(st);
@@ -361,7 +382,7 @@ purge_table(struct pg *pg, const struct pg_table *t)
 		}
 		if (got < batch)
 			break;
-		pause_batch(pg);
+		pause_batch(pg, &tb);
 	}
 	db_stmt_free(st);
 	log_info("event=purge.table table=%s %s=%lld cutoff=%lld rows=%lld "
@@ -581,11 +602,13 @@ again:
 	while (first < n) {
 		size_t end = first;
 		long long crow = 0;
+		struct timespec tb;
 
 		if (pg_stop) {
 			free(a);
 			return EX_TEMPFAIL;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &tb);
 		while (end < n && (end == first || crow + a[end].count <=
 		    pg->val[K_BATCH]))
 			crow += a[end++].count;
@@ -616,7 +639,7 @@ again:
 		log_debug("event=compact.batch lo=%lld modules=%zu rows=%lld",
 		    lo, end - first, crow);
 		first = end;
-		pause_batch(pg);
+		pause_batch(pg, &tb);
 	}
 	cs->intervals++;
 	free(a);
@@ -687,37 +710,25 @@ compact(struct pg *pg)
 }
 
 /*
- * Pandora's maintenance lock (pandora_db.pl takes "<db>_pandora_db"):
- * 1 held, 0 busy, -1 error.
+ * Pandora's maintenance lock, "<db>_pandora_db" as pandora_db.pl takes
+ * it: call is "GET_LOCK(?, 0)" (1 held, 0 busy) or "RELEASE_LOCK(?)",
+ * which gives it back at once rather than when the server notices that
+ * the connection is gone; -1 on error.
  */
 static int
-take_lock(struct pg *pg)
+maint_lock(struct pg *pg, const char *call)
 {
-	char name[256];
+	char name[256], sql[64];
 	struct db_val v[1];
 	long long got;
 	int isnull;
 
 	snprintf(name, sizeof(name), "%s_pandora_db", pg->dbc.name);
+	snprintf(sql, sizeof(sql), "SELECT %s", call);
 	v[0] = DB_TEXT(name);
-	if (scalar(pg, "SELECT GET_LOCK(?, 0)", v, 1, &got, &isnull) == -1)
+	if (scalar(pg, sql, v, 1, &got, &isnull) == -1)
 		return -1;
 	return !isnull && got == 1;
-}
-
-/* Give the maintenance lock back at once (not when the server notices
- * that the connection is gone); errors do not matter here. */
-static void
-release_lock(struct pg *pg)
-{
-	char name[256];
-	struct db_val v[1];
-	long long got;
-	int isnull;
-
-	snprintf(name, sizeof(name), "%s_pandora_db", pg->dbc.name);
-	v[0] = DB_TEXT(name);
-	(void)scalar(pg, "SELECT RELEASE_LOCK(?)", v, 1, &got, &isnull);
 }
 
 /* Under the lock: the settings, the purge of each table, compaction. */
@@ -749,7 +760,7 @@ run(struct pg *pg)
 		fatalx(EX_SOFTWARE, "event=db.open");
 	if (db_connect(pg->db) == -1)
 		return dbfail(pg, "connect");
-	if ((r = take_lock(pg)) == -1)
+	if ((r = maint_lock(pg, "GET_LOCK(?, 0)")) == -1)
 		return dbfail(pg, "lock");
 	if (r == 0) {
 		log_info("event=run.busy msg=\"another db-purge or "
@@ -757,7 +768,7 @@ run(struct pg *pg)
 		return EX_OK;
 	}
 	ex = work(pg);
-	release_lock(pg);
+	(void)maint_lock(pg, "RELEASE_LOCK(?)");
 	if (ex == EX_OK)
 		log_info("event=run.done dry_run=%d now=%lld batches=%lu "
 		    "seconds=%.3f", pg->dry, pg->now, pg->batches,
