@@ -181,17 +181,31 @@ stream "$W/lat.idle" &
 sleep "$IDLE"
 touch "$W/stop"; wait
 
-# method NAME CMD...: run CMD while the stream runs; seconds.
+# locks: InnoDB's row lock waits and their total ms so far (a loader
+# that waited for a purge's lock shows here).
+locks() {
+	sql "SELECT GROUP_CONCAT(VARIABLE_VALUE ORDER BY VARIABLE_NAME SEPARATOR ' ')
+	    FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN
+	    ('INNODB_ROW_LOCK_TIME', 'INNODB_ROW_LOCK_WAITS')"
+}
+
+# method NAME CMD...: run CMD while the stream runs; seconds, and the row
+# lock waits and ms meanwhile, and the load average at the start.
 method() {
-	local name=$1 t0 t1
+	local name=$1 t0 t1 l0 l1
 	shift
 	rm -f "$W/stop"
+	cut -d' ' -f1 /proc/loadavg > "$W/$name.load"
+	l0=$(locks)
 	stream "$W/lat.$name" &
 	t0=$(date +%s.%N)
 	"$@" > "$W/$name.out" 2>&1 || { cat "$W/$name.out" >&2; exit 1; }
 	t1=$(date +%s.%N)
 	touch "$W/stop"; wait
+	l1=$(locks)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' > "$W/$name.secs"
+	set -- $l0 $l1
+	echo "$(($4 - $2)) $(($3 - $1))" > "$W/$name.locks"
 }
 method pandora perl bench/pandora-db-method.pl "$MYSQL_SOCKET" pandora "$NOW"
 P_SECS=$(cat "$W/pandora.secs")
@@ -210,11 +224,13 @@ grep -E 'event=(purge.table|compact.done|run.done)' "$W/db-purge.out" >&2 || tru
 same=no
 cmp -s "$W/rows.pandora" "$W/rows.db-purge" && same=yes
 [ "$same" = yes ] || diff "$W/rows.pandora" "$W/rows.db-purge" | head -20 >&2
-printf 'rows\tmethod\tseconds\trows_left\tsame\tdb-load_ms_p50\tp99\tmax\truns\n'
-printf '%s\tidle\t-\t-\t-\t%s\n' "$N" "$(pct "$W/lat.idle" | tr ' ' '\t')"
-printf '%s\tpandora_db.pl\t%s\t%s\t-\t%s\n' "$N" "$P_SECS" "${P_ROWS% *}" \
-    "$(pct "$W/lat.pandora" | tr ' ' '\t')"
-printf '%s\tdb-purge\t%s\t%s\t%s\t%s\n' "$N" "$D_SECS" "${D_ROWS% *}" "$same" \
-    "$(pct "$W/lat.db-purge" | tr ' ' '\t')"
+printf 'rows\tmethod\tseconds\trows_left\tsame\tdb-load_ms_p50\tp99\tmax\truns\tlock_waits\tlock_ms\tload\n'
+printf '%s\tidle\t-\t-\t-\t%s\t-\t-\t-\n' "$N" "$(pct "$W/lat.idle" | tr ' ' '\t')"
+printf '%s\tpandora_db.pl\t%s\t%s\t-\t%s\t%s\t%s\n' "$N" "$P_SECS" "${P_ROWS% *}" \
+    "$(pct "$W/lat.pandora" | tr ' ' '\t')" "$(tr ' ' '\t' < "$W/pandora.locks")" \
+    "$(cat "$W/pandora.load")"
+printf '%s\tdb-purge\t%s\t%s\t%s\t%s\t%s\t%s\n' "$N" "$D_SECS" "${D_ROWS% *}" "$same" \
+    "$(pct "$W/lat.db-purge" | tr ' ' '\t')" "$(tr ' ' '\t' < "$W/db-purge.locks")" \
+    "$(cat "$W/db-purge.load")"
 awk -v p="$P_SECS" -v d="$D_SECS" 'BEGIN { printf "time ratio pandora_db.pl / db-purge: %.2f\n", p / d }'
 [ "$same" = yes ]
