@@ -464,6 +464,10 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (b->p == NULL) {
+		b->cap = 256;
+		b->p = xmalloc(b->cap);
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
@@ -482,7 +486,8 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
  * Replace the rows of modules a[0..n) in [lo, hi) by their averages at
  * lo, in one transaction.  The DELETE must remove exactly the rows that
  * were averaged; a loader that added a late sample meanwhile makes the
- * counts differ, and the chunk is rolled back (returns 1: read again).
+ * counts differ, and the chunk is rolled back (*retry set: read the
+ * interval again).  -1 on a database error.
  */
 static int
 compact_chunk(struct pg *pg, const struct agg *a, size_t n, long long lo,
