@@ -3,9 +3,10 @@
 # the file, stopped by PID in teardown_file): exactly the rows older than
 # each table's setting are deleted, in batches of batch_size; compaction
 # gives pandora_db.pl's averages (the expectation computed here in SQL);
-# tconfig wins over octospool.conf; -n deletes nothing; SIGKILL mid-run
-# and a rerun give the same rows as one run; Pandora's maintenance lock;
-# the octo_db_purge account's grants; configuration errors exit 78.
+# tconfig wins over octospool.conf; -n deletes nothing; a late sample
+# stored during compaction is averaged in; SIGKILL mid-run and a rerun
+# give the same rows as one run; Pandora's maintenance lock; the
+# octo_db_purge account's grants; configuration errors exit 78.
 
 load helpers
 
@@ -305,6 +306,27 @@ rows() {
 	run dp
 	assert_success
 	grep -q 'event=run.done dry_run=0' "$T/dp.log"
+	rows > "$T/got"
+	diff -u "$T/expect" "$T/got"
+}
+
+@test "a late sample stored between compaction's read and its DELETE: rolled back, read again, averaged in" {
+	mkconf days_purge 3 days_compact 1
+	modules
+	history 2 600
+	mkdir "$T/pause"
+	chmod 0777 "$T/pause"	# db-purge runs as the service user
+	PIPELINE_PAUSE_AT=compact PIPELINE_PAUSE_FILE=$T/pause/p \
+	    "$BIN/db-purge" -d -c "$CONF" -t "$NOW" 2>> "$T/dp.log" &
+	pid=$!
+	for i in $(seq 1 500); do [ -f "$T/pause/p" ] && break; sleep 0.01; done
+	[ -f "$T/pause/p" ]
+	# The newest interval is read; db-load stores a late sample in it.
+	sql "INSERT INTO tagente_datos VALUES (1, 1000, $((NOW - D - 100)))"
+	expect_compacted 1 $((NOW - 3 * D))
+	while kill -0 "$pid" 2>/dev/null; do rm -f "$T/pause/p"; sleep 0.01; done
+	wait "$pid"
+	grep -q 'event=compact.race lo='$((NOW - D - H)) "$T/dp.log"
 	rows > "$T/got"
 	diff -u "$T/expect" "$T/got"
 }

@@ -28,6 +28,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "drain.h"
 #include "log.h"
 #include "priv.h"
 #include "xalloc.h"
@@ -512,6 +513,8 @@ compact_chunk(struct pg *pg, const struct agg *a, size_t n, long long lo,
 		    a[i].sum / (double)a[i].count, lo);
 	}
 	sb_printf(&del, ")");
+	/* Tests: a loader's late sample arrives between read and write. */
+	drain_pause_point("compact");
 	if (db_begin(pg->db) == -1)
 		goto out;
 	if ((st = db_prepare(pg->db, del.p)) == NULL ||
