@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The retention method of Pandora FMS's pandora_db.pl, re-implemented for
 # bench/purge.sh from a reading of its purge and compaction routines
 # (pandora_delete_old_module_data, the tevento loop of pandora_purgedb,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # db-purge against the method of Pandora's pandora_db.pl on the same rows
 # (doc/BENCHMARKS.md, "db-purge").  A private MariaDB (tools/mariadb.sh,
 # durable InnoDB defaults, a 1 GiB buffer pool) gets N history rows

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # db-purge against the private MariaDB (tools/mariadb.sh, one server for
 # the file, stopped by PID in teardown_file): exactly the rows older than
 # each table's setting are deleted, in batches of batch_size; compaction

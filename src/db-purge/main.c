@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db-purge: history retention for the Pandora tables that db-load
  * fills.  It deletes history older than days_purge (tagente_datos),
