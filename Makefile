@@ -95,6 +95,12 @@ demo: deps
 bench: deps all
 	@bash bench/run.sh
 
+# make bench-purge: db-purge against pandora_db.pl's method on the same
+# rows, and db-load's latency meanwhile (BENCH_ROWS, default 10,000,000;
+# doc/BENCHMARKS.md).
+bench-purge: deps all
+	@bash bench/purge.sh
+
 # make bench-e2e: the whole pipeline as deployed against its same-run
 # ceiling (root; 3-4 minutes here; doc/BENCHMARKS.md).
 bench-e2e: deps all
@@ -177,5 +183,5 @@ endif
 clean:
 	rm -rf build bin/*
 
-.PHONY: all units deps check check-quick demo bench bench-e2e fuzz lint-man install clean
+.PHONY: all units deps check check-quick demo bench bench-purge bench-e2e fuzz lint-man install clean
 .PRECIOUS: $(OBJDIR)/%.o

@@ -293,6 +293,7 @@ ExecStart=/usr/sbin/tentacle-recv -F /etc/octospool/octospool.conf"
 	ns install -m 0640 -g octospool-auth "$DW/db/secrets/octo_agent_auth.pw" /etc/octospool/agent-auth.pw
 	ns install -m 0640 -g octospool-db "$DW/db/secrets/octo_db_load.pw" /etc/octospool/db-load.pw
 	ns install -m 0640 -g octospool-admin "$DW/db/secrets/octo_admin.pw" /etc/octospool/db-admin.pw
+	ns install -m 0640 -g octospool-purge "$DW/db/secrets/octo_db_purge.pw" /etc/octospool/db-purge.pw
 	"$BIN/tt-wire" --freeport > "$DW/port"
 	ns sed -i -E \
 	    -e "s/^addresses .*/addresses 127.0.0.1/" \
@@ -426,10 +427,10 @@ PY
 	# Every drain and the exporter from the installed paths with the
 	# installed configuration; the daemon at boot; the node_exporter
 	# line left for the administrator to enable.
-	for t in xml-validate agent-auth db-load audit-sign conf-dist audit-export; do
+	for t in xml-validate agent-auth db-load audit-sign conf-dist audit-export db-purge; do
 		grep -q "^/usr/sbin/$t -c /etc/octospool/octospool.conf" "$DW/cron.jobs"
 	done
-	[ "$(wc -l < "$DW/cron.jobs")" -eq 6 ]
+	[ "$(wc -l < "$DW/cron.jobs")" -eq 7 ]
 	grep -q '^#\*/5 \* \* \* \* root /usr/sbin/octospool-status ' "$DW/crontab"
 	run cat "$DW/cron.reboot"
 	assert_output "/usr/sbin/tentacle-recv -d -F /etc/octospool/octospool.conf"
@@ -555,10 +556,10 @@ octospool-db /var/spool/octospool/db-load/status"
 	[ -n "$(ns ls -A /var/lib/octospool/audit/keys)" ]
 	for f in keys/tentacle-recv.key keys/tentacle-recv.pub keys/agent-auth.key \
 	    conf-dist/sign.key audit.vkey db-load.pw agent-auth.pw db-admin.pw \
-	    tls/server.key; do
+	    db-purge.pw tls/server.key; do
 		ns test -f "/etc/octospool/$f"
 	done
-	for u in recv xml auth db conf audit auditx; do
+	for u in recv xml auth db conf audit auditx purge; do
 		ns id "octospool-$u" > /dev/null
 	done
 	ns getent group octospool octospool-admin > /dev/null

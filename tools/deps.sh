@@ -12,6 +12,8 @@ python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
 # The Debian package: its build (debian/control's Build-Depends) and
 # tests/package.bats.
 pkgs="$pkgs dpkg-dev debhelper lintian git"
+# make bench-purge: pandora_db.pl's method in Perl DBI.
+pkgs="$pkgs libdbd-mariadb-perl"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

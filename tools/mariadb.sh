@@ -38,7 +38,7 @@ top=$(dirname "$here")
 sqldir=${OCTO_SQL_DIR:-$top/etc/sql}
 bindir=${OCTO_BIN:-$top/bin}
 dbname=${OCTO_DB_NAME:-pandora}
-accounts="octo_admin octo_db_load octo_agent_auth octo_audit_export"
+accounts="octo_admin octo_db_load octo_agent_auth octo_audit_export octo_db_purge"
 case $dbname in
 ''|*[!A-Za-z0-9_]*) echo "mariadb.sh: OCTO_DB_NAME: letters, digits, _" >&2
 	exit 64 ;;
@@ -192,6 +192,7 @@ grants() {
 		acct["db-load"] = "octo_db_load"
 		acct["agent-auth"] = "octo_agent_auth"
 		acct["audit-export"] = "octo_audit_export"
+		acct["db-purge"] = "octo_db_purge"
 	}
 	/^-- role: / { role = $3; next }
 	/^--/ { next }
@@ -268,6 +269,10 @@ db_password_file $D/secrets/octo_agent_auth.pw
 [audit-export]
 db_user octo_audit_export
 db_password_file $D/secrets/octo_audit_export.pw
+
+[db-purge]
+db_user octo_db_purge
+db_password_file $D/secrets/octo_db_purge.pw
 
 # The administrator account for "db-load --init".
 [db-admin]

@@ -205,6 +205,17 @@ CREATE TABLE IF NOT EXISTS `ttipo_modulo` (
   PRIMARY KEY (`id_tipo`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+-- The console's settings, token = value; db-purge reads its retention
+-- settings here (days_purge, string_purge, event_purge, days_compact,
+-- step_compact).  A new installation's rows are not loaded: without
+-- them db-purge takes octospool.conf's [db-purge] values.
+CREATE TABLE IF NOT EXISTS `tconfig` (
+  `id_config` INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  `token` VARCHAR(100) NOT NULL DEFAULT '',
+  `value` TEXT,
+  PRIMARY KEY (`id_config`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 -- A new installation's groups, under the numbers Pandora gives them.
 INSERT IGNORE INTO `tgrupo` (`id_grupo`, `nombre`) VALUES
   (2, 'Servers'), (4, 'Firewalls'), (8, 'Databases'), (9, 'Network'),

@@ -682,6 +682,7 @@ init_mode(const char *section, int print)
 		{ "db-load", DL_SECTION, NULL, NULL },
 		{ "agent-auth", "agent-auth", NULL, NULL },
 		{ "audit-export", "audit-export", NULL, NULL },
+		{ "db-purge", "db-purge", NULL, NULL },
 	};
 	struct db_conf dc, rc_;
 	struct init_ctx c;
