@@ -4,7 +4,7 @@
 # the file, stopped by PID in teardown_file): exactly the rows older than
 # each table's setting are deleted, in batches of batch_size; compaction
 # gives pandora_db.pl's averages (the expectation computed here in SQL);
-# tconfig wins over octospool.conf; -n deletes nothing; a late sample
+# tconfig wins over octospool.conf; --dry-run deletes nothing; a late sample
 # stored during compaction is averaged in; SIGKILL mid-run and a rerun
 # give the same rows as one run; Pandora's maintenance lock; the
 # octo_db_purge account's grants; configuration errors exit 78.
@@ -199,7 +199,7 @@ rows() {
 	[ "$(sql 'SELECT COUNT(*) FROM tagente_datos')" -eq 0 ]
 }
 
-@test "-n reports what it would delete and compact, and changes nothing" {
+@test "--dry-run reports what it would delete and compact, and changes nothing; -n checks the configuration" {
 	mkconf days_purge 2 days_compact 1
 	modules
 	history 3 600
@@ -207,6 +207,10 @@ rows() {
 	old=$(sql "SELECT COUNT(*) FROM tagente_datos WHERE utimestamp < $((NOW - 2 * D))")
 	[ "$old" -gt 500 ]
 	run dp -n
+	assert_success
+	assert_output --partial "db-purge: configuration ok"
+	[ "$(rows | sha256sum)" = "$before" ]
+	run dp --dry-run
 	assert_success
 	grep -q 'event=purge.plan table=tagente_datos days_purge=2 cutoff='$((NOW - 2 * D))' rows='"$old"' ' "$T/dp.log"
 	grep -q 'event=compact.plan .* intervals=' "$T/dp.log"

@@ -31,7 +31,7 @@
 #include "db.h"
 #include "drain.h"
 #include "log.h"
-#include "priv.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #define SECTION		"db-purge"
@@ -94,22 +94,15 @@ struct pg {
 
 static volatile sig_atomic_t pg_stop;
 
-static void __attribute__((noreturn))
-usage(FILE *fp, int ex)
-{
-	fprintf(fp,
-	    "usage: db-purge [-dhnVv] [-c file] [-t time]\n"
-	    "  deletes and compacts old history (-n: only report)\n"
-	    "See db-purge(8).\n");
-	exit(ex);
-}
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	pg_stop = 1;
-}
+static struct tool tool = {
+	.name = "db-purge",
+	.section = SECTION,
+	.usage =
+	    "usage: db-purge [-dhnVv] [-c file] [-t time] [--dry-run]\n"
+	    "  deletes and compacts old history; --dry-run: only report;\n"
+	    "  -n: check the configuration\n"
+	    "See db-purge(8).\n",
+};
 
 /* Log a database failure and return the exit code of its class. */
 static int
@@ -791,70 +784,47 @@ main(int argc, char *argv[])
 	static const struct option lopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "dry-run", no_argument, NULL, 1 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conffile = NULL, *es = NULL;
-	struct conf *conf = NULL;
-	struct sigaction sa;
+	const char *es = NULL;
 	struct pg pg;
-	char err[512];
-	int ch, fg = 0, verbose = 0, ex;
+	int ch, ex;
 
 	memset(&pg, 0, sizeof(pg));
 	pg.now = -1;
-	while ((ch = getopt_long(argc, argv, "c:dhnt:Vv", lopts, NULL)) !=
+	while ((ch = tool_getopt(&tool, argc, argv, "c:dhnt:Vv", lopts)) !=
 	    -1) {
 		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 'd':
-			fg = 1;
-			break;
-		case 'h':
-			usage(stdout, EX_OK);
-		case 'n':
+		case 1:
 			pg.dry = 1;
 			break;
 		case 't':
 			pg.now = strtonum(optarg, 1, INT64_MAX / 4, &es);
 			if (es != NULL)
-				usage(stderr, EX_USAGE);
-			break;
-		case 'V':
-			printf("db-purge %s\n", VERSION);
-			exit(EX_OK);
-		case 'v':
-			verbose++;
+				tool_usage(&tool, stderr, EX_USAGE);
 			break;
 		default:
-			usage(stderr, EX_USAGE);
+			tool_usage(&tool, stderr, EX_USAGE);
 		}
 	}
 	if (optind != argc)
-		usage(stderr, EX_USAGE);
-	log_init("db-purge", LOG_DAEMON, fg || pg.dry);
-	log_setverbose(verbose > 0 ? 1 : 0);
-	if (conffile == NULL && access(CONF_DEFAULT, F_OK) == 0)
-		conffile = CONF_DEFAULT;
-	if (conffile != NULL &&
-	    (conf = conf_load(conffile, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=config.error msg=\"%s\"", err);
-	configure(&pg, conf);
-	conf_free(conf);
+		tool_usage(&tool, stderr, EX_USAGE);
+	tool_log_init(&tool, LOG_DAEMON, tool.fg || pg.dry || tool.check);
+	configure(&pg, tool_conf_load(&tool));
+	conf_free(tool.conf);
+	if (tool.check) {
+		printf("db-purge: configuration ok\n");
+		db_conf_free(&pg.dbc);
+		free(pg.user);
+		exit(EX_OK);
+	}
 	if (pg.now == -1)
 		pg.now = (long long)time(NULL);
 	umask(027);
-	if (geteuid() == 0 && priv_drop(pg.user, err, sizeof(err)) == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"%s\"", err);
-	if (priv_check_not_root() == -1)
-		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
-		    "root\"");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;	/* no SA_RESTART: end backoff waits */
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
-		fatal(EX_OSERR, "event=sigaction.fail");
+	tool_drop_privileges(pg.user);
+	/* No SA_RESTART: a stop ends the backoff waits. */
+	tool_catch_stop(&pg_stop);
 	signal(SIGPIPE, SIG_IGN);
 	if (db_library_init() == -1)
 		fatalx(EX_SOFTWARE, "event=db.init");
