@@ -41,16 +41,8 @@ log() {
 
 [ -n "${OCTO_BIN:-}" ] || make -s bin/agent-auth bin/xml-validate
 
-W=$(mktemp -d "$TMP/octo-aa-bench.XXXXXX")
-chmod 0755 "$W"
-DB=$W/db
-if [ "$(id -u)" -eq 0 ]; then
-	RUN_USER=nobody
-	RUN_GROUP=nogroup
-else
-	RUN_USER=$(id -un)
-	RUN_GROUP=$(id -gn)
-fi
+. bench/workdir.sh
+bench_workdir aa-bench
 cleanup() {
 	# tools/mariadb.sh stop: by the PID in its pid file.
 	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true

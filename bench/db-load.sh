@@ -51,16 +51,8 @@ make -s bin/db-load bin/tt-wire build/release/libocto.a
 # TLS, verified), no logic, prepared multi-row statements.
 sh bench/build.sh db-raw
 
-W=$(mktemp -d "$TMP/octo-bench.XXXXXX")
-chmod 0755 "$W"
-DB=$W/db
-if [ "$(id -u)" -eq 0 ]; then
-	RUN_USER=nobody
-	RUN_GROUP=nogroup
-else
-	RUN_USER=$(id -un)
-	RUN_GROUP=$(id -gn)
-fi
+. bench/workdir.sh
+bench_workdir bench
 cleanup() {
 	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true
 	rm -rf "$W"

@@ -56,16 +56,8 @@ perl -MDBD::MariaDB -e1 2>/dev/null || {
 }
 make -s bin/db-purge bin/db-load bin/tt-wire
 
-W=$(mktemp -d "$TMP/octo-purge.XXXXXX")
-chmod 0755 "$W"
-DB=$W/db
-if [ "$(id -u)" -eq 0 ]; then
-	RUN_USER=nobody
-	RUN_GROUP=nogroup
-else
-	RUN_USER=$(id -un)
-	RUN_GROUP=$(id -gn)
-fi
+. bench/workdir.sh
+bench_workdir purge
 cleanup() {
 	touch "$W/stop"
 	wait 2>/dev/null || true

@@ -14,14 +14,7 @@ PW_SERVERS='s3rvers-Pass phrase!'
 PW_UNKNOWN='unknown-group-pw'
 
 setup_file() {
-	DBDIR=$(mktemp -d /tmp/octo-aa.XXXXXX)
-	export DBDIR
-	if ! OCTO_DB_GROUP=$RUN_GROUP sh "$MDB" start "$DBDIR" \
-	    > "$BATS_FILE_TMPDIR/start.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/start.log" >&2
-		sh "$MDB" stop "$DBDIR" || true
-		return 1
-	fi
+	db_start_file aa || return 1
 	# shellcheck disable=SC1091
 	. "$DBDIR/env"
 	# The KDF is slow on purpose: set the two passwords once.
@@ -36,10 +29,7 @@ setup_file() {
 }
 
 teardown_file() {
-	if [ -n "${DBDIR:-}" ] && [ -d "$DBDIR" ]; then
-		sh "$MDB" stop "$DBDIR" || true
-		rm -rf "$DBDIR"
-	fi
+	db_stop_file
 }
 
 setup() {

@@ -13,22 +13,11 @@ load helpers
 MDB=$TOOLS/mariadb.sh
 
 setup_file() {
-	DBDIR=$(mktemp -d /tmp/octo-dl.XXXXXX)
-	export DBDIR
-	# The service user (nobody when run as root) reads the secrets.
-	if ! OCTO_DB_GROUP=$RUN_GROUP sh "$MDB" start "$DBDIR" \
-	    > "$BATS_FILE_TMPDIR/start.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/start.log" >&2
-		sh "$MDB" stop "$DBDIR" || true
-		return 1
-	fi
+	db_start_file dl || return 1
 }
 
 teardown_file() {
-	if [ -n "${DBDIR:-}" ] && [ -d "$DBDIR" ]; then
-		sh "$MDB" stop "$DBDIR" || true
-		rm -rf "$DBDIR"
-	fi
+	db_stop_file
 }
 
 setup() {

@@ -130,3 +130,25 @@ count() {
 body() {
 	sed '1,/^$/d' "$1"
 }
+
+# db_start_file TAG: the suite's private MariaDB (tools/mariadb.sh) in a
+# new DBDIR, exported for the tests; its secrets readable by the service
+# user (nobody when run as root).  For setup_file.
+db_start_file() {
+	DBDIR=$(mktemp -d "/tmp/octo-$1.XXXXXX")
+	export DBDIR
+	if ! OCTO_DB_GROUP=$RUN_GROUP sh "$TOOLS/mariadb.sh" start "$DBDIR" \
+	    > "$BATS_FILE_TMPDIR/start.log" 2>&1; then
+		cat "$BATS_FILE_TMPDIR/start.log" >&2
+		sh "$TOOLS/mariadb.sh" stop "$DBDIR" || true
+		return 1
+	fi
+}
+
+# db_stop_file: stop it (by PID) and remove DBDIR.  For teardown_file.
+db_stop_file() {
+	if [ -n "${DBDIR:-}" ] && [ -d "$DBDIR" ]; then
+		sh "$TOOLS/mariadb.sh" stop "$DBDIR" || true
+		rm -rf "$DBDIR"
+	fi
+}
