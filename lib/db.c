@@ -6,6 +6,7 @@
  */
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,6 +48,8 @@ struct db {
 	unsigned int	 errcode;
 	char		 errmsg[DB_ERR_MAX];
 	char		 tlsbuf[128];
+	unsigned int	 cur;		/* the server of the host list in use */
+	char		 server[DB_HOST_MAX + 8];	/* "name:port" */
 };
 
 struct db_col {
@@ -414,6 +417,64 @@ db_get_num(unsigned int *dst, const struct conf *c, const char *tool,
 	return 0;
 }
 
+int
+db_host_at(const char *list, unsigned int i, char *name, size_t namelen,
+    unsigned int *port, unsigned int defport)
+{
+	const char *p = list, *e, *h, *he, *colon;
+	const char *es = NULL;
+	char num[8];
+	size_t len;
+
+	for (unsigned int k = 0; k < i; k++) {
+		if ((p = strchr(p, ',')) == NULL)
+			return 1;
+		p++;
+	}
+	e = strchr(p, ',');
+	len = e ? (size_t)(e - p) : strlen(p);
+	if (len == 0)
+		return -1;
+	if (*p == '[') {		/* [v6] or [v6]:port */
+		h = p + 1;
+		if ((he = memchr(h, ']', len - 1)) == NULL || he == h)
+			return -1;
+		colon = he + 1 < p + len ? he + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return -1;
+	} else {
+		h = p;
+		colon = memchr(p, ':', len);
+		he = colon ? colon : p + len;
+		if (colon != NULL && memchr(colon + 1, ':', (size_t)(p + len -
+		    colon - 1)) != NULL)
+			return -1;	/* a bare IPv6 address: brackets */
+		if (he == h)
+			return -1;
+	}
+	if ((size_t)(he - h) >= namelen)
+		return -1;
+	for (const char *c = h; c < he; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' ||
+		    *c == '_' || (*p == '[' && (*c == ':' || *c == '%'))))
+			return -1;
+	memcpy(name, h, (size_t)(he - h));
+	name[he - h] = '\0';
+	*port = defport;
+	if (colon != NULL) {
+		size_t nl = (size_t)(p + len - colon - 1);
+
+		if (nl == 0 || nl >= sizeof(num))
+			return -1;
+		memcpy(num, colon + 1, nl);
+		num[nl] = '\0';
+		*port = (unsigned int)strtonum(num, 1, 65535, &es);
+		if (es != NULL)
+			return -1;
+	}
+	return 0;
+}
+
 /* Parse the [db] settings for tool (NULL: [db] only) into dc. */
 int
 db_conf_load(struct db_conf *dc, const struct conf *c, const char *tool,
@@ -492,6 +553,22 @@ db_conf_load(struct db_conf *dc, const struct conf *c, const char *tool,
 	if (dc->host == NULL) {
 		snprintf(err, errlen, "db host: missing for protocol tcp");
 		goto bad;
+	}
+	for (unsigned int i = 0;; i++) {
+		char name[DB_HOST_MAX];
+		unsigned int port;
+		int r = db_host_at(dc->host, i, name, sizeof(name), &port,
+		    dc->port);
+
+		if (r == 1)
+			break;
+		if (r == -1 || i >= DB_MAX_HOSTS) {
+			snprintf(err, errlen, "db host: '%s': %s", dc->host,
+			    r == -1 ? "not a list of names or addresses, "
+			    "each with an optional :port ([addr]:port for "
+			    "IPv6)" : "too many servers");
+			goto bad;
+		}
 	}
 	/* No way to turn verification off: no CA, no TCP. */
 	if (dc->ssl_ca == NULL) {
@@ -730,9 +807,9 @@ db_opt(struct db *d, MYSQL *m, enum mysql_option o, const void *arg,
 	return 0;
 }
 
-/* One connection attempt with every safety option set. */
+/* One connection attempt to host:port with every safety option set. */
 static int
-db_connect_once(struct db *d)
+db_connect_host(struct db *d, const char *host, unsigned int port)
 {
 	const struct db_conf *c = &d->conf;
 	char pw[DB_PW_MAX + 1] = "", init[256], perr[DB_ERR_MAX];
@@ -784,9 +861,9 @@ db_connect_once(struct db *d)
 		goto fail;
 	}
 	/* Never NULL: libmariadb would look at the environment. */
-	if (mysql_real_connect(m, c->protocol == DB_PROTO_TCP ? c->host :
+	if (mysql_real_connect(m, c->protocol == DB_PROTO_TCP ? host :
 	    "localhost", c->user, pw, c->name,
-	    c->protocol == DB_PROTO_TCP ? c->port : 0,
+	    c->protocol == DB_PROTO_TCP ? port : 0,
 	    c->protocol == DB_PROTO_SOCKET ? c->socket : NULL,
 	    CLIENT_FOUND_ROWS) == NULL) {
 		db_seterr_mysql(d, m);
@@ -809,6 +886,99 @@ fail:
 	explicit_bzero(pw, sizeof(pw));
 	mysql_close(m);
 	return -1;
+}
+
+/*
+ * One round: the socket, or each server of the host list in turn from
+ * the one that worked last (db_reconnect after a temporary failure
+ * starts from the next).  A temporary failure (down, unreachable, not
+ * ready) moves on to the next server, and so does a read-only server
+ * while another may be writable: it is used only when no writable one
+ * answers (reads work there; writes fail as temporary).  Any other
+ * failure (TLS, login, grants) stops the round: the operator's to see.
+ */
+/* 1 if the connected server is read-only, 0 if not, -1 unknown. */
+static int
+db_read_only(struct db *d)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	int ro = -1;
+
+	if (mysql_query(d->m, "SELECT @@global.read_only") != 0 ||
+	    (res = mysql_store_result(d->m)) == NULL)
+		return -1;
+	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
+		ro = strcmp(row[0], "0") != 0;
+	mysql_free_result(res);
+	return ro;
+}
+
+static int
+db_connect_once(struct db *d)
+{
+	const struct db_conf *c = &d->conf;
+	char name[DB_HOST_MAX];
+	unsigned int n, port;
+	int ro = -1;		/* the first read-only server passed over */
+
+	if (c->protocol != DB_PROTO_TCP) {
+		snprintf(d->server, sizeof(d->server), "%s", c->socket);
+		return db_connect_host(d, NULL, 0);
+	}
+	for (n = 0; n < DB_MAX_HOSTS && db_host_at(c->host, n, name,
+	    sizeof(name), &port, c->port) == 0; n++)
+		;
+	if (n == 0) {
+		db_seterr(d, DB_CONFIG, 0, "db host: no server");
+		return -1;
+	}
+	d->cur %= n;
+	for (unsigned int k = 0; k < n; k++) {
+		unsigned int i = (d->cur + k) % n;
+
+		if (db_host_at(c->host, i, name, sizeof(name), &port,
+		    c->port) != 0)
+			continue;
+		snprintf(d->server, sizeof(d->server), "%s:%u", name, port);
+		if (db_connect_host(d, name, port) == 0) {
+			/* A read-only server (a replica, a node being
+			 * drained) only when no writable one answers. */
+			if (n > 1 && ro == -1 && db_read_only(d) == 1) {
+				ro = (int)i;
+				mysql_close(d->m);
+				d->m = NULL;
+				db_seterr(d, DB_TEMP, 1290, "%s is read-only",
+				    d->server);
+				continue;
+			}
+			d->cur = i;
+			return 0;
+		}
+		if (d->errclass != DB_TEMP)
+			return -1;
+	}
+	if (ro != -1) {
+		if (db_host_at(c->host, (unsigned int)ro, name, sizeof(name),
+		    &port, c->port) == 0) {
+			snprintf(d->server, sizeof(d->server), "%s:%u", name,
+			    port);
+			if (db_connect_host(d, name, port) == 0) {
+				d->cur = (unsigned int)ro;
+				return 0;
+			}
+		}
+		return -1;
+	}
+	/* Next round: from the server after the one tried first. */
+	d->cur = (d->cur + 1) % n;
+	return -1;
+}
+
+const char *
+db_server(const struct db *d)
+{
+	return d->server;
 }
 
 /* Connect; retry temporary failures with backoff within retry_time. */
@@ -843,7 +1013,11 @@ db_connect(struct db *d)
 	}
 }
 
-/* Close and connect again; the caller redoes its transaction. */
+/*
+ * Close and connect again; the caller redoes its transaction.  After a
+ * temporary failure (the server went away, or stays read-only or not
+ * ready), a host list starts from the next server.
+ */
 int
 db_reconnect(struct db *d)
 {
@@ -851,6 +1025,8 @@ db_reconnect(struct db *d)
 		mysql_close(d->m);
 		d->m = NULL;
 	}
+	if (d->errclass == DB_TEMP && d->conf.protocol == DB_PROTO_TCP)
+		d->cur++;	/* taken modulo the list by db_connect_once */
 	return db_connect(d);
 }
 

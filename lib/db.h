@@ -31,7 +31,9 @@ enum db_class {
 
 /* A parsed [db] configuration; every string is owned (db_conf_free). */
 struct db_conf {
-	char		*host;		/* TCP: name or address */
+	char		*host;		/* TCP: a name or address, or a list of
+					 * them, "a,b:3307,[::1]:3308": the
+					 * servers tried in turn (db_host_at) */
 	unsigned int	 port;		/* TCP port, default 3306 */
 	char		*socket;	/* unix socket path */
 	int		 protocol;	/* DB_PROTO_* */
@@ -62,6 +64,17 @@ extern const char *const db_conf_keys[];
 	"db_connect_timeout", \
 	"db_read_timeout", "db_write_timeout", "db_lock_wait_timeout", \
 	"db_retry_time", "db_retry_delay", "db_retry_max_delay"
+
+#define DB_MAX_HOSTS	16	/* servers in one host list */
+#define DB_HOST_MAX	256	/* one name or address */
+
+/*
+ * Server i (from 0) of a host list: its name in name (brackets of an
+ * IPv6 address taken off) and its port (defport without ":port").
+ * 0, 1 past the end, -1 malformed.
+ */
+int		 db_host_at(const char *list, unsigned int i, char *name,
+		    size_t namelen, unsigned int *port, unsigned int defport);
 
 /* Settings for tool: [tool] db_KEY, else [db] KEY, else the default. */
 int		 db_conf_load(struct db_conf *, const struct conf *,
@@ -96,6 +109,8 @@ int		 db_connect(struct db *);
 /* Drop the connection (an open transaction is lost) and connect again. */
 int		 db_reconnect(struct db *);
 void		 db_close(struct db *);
+/* The server of the connection, or of the last attempt: "name:port". */
+const char	*db_server(const struct db *);
 
 /* The last error: class, error number, text (untrusted: log it escaped). */
 enum db_class	 db_errclass(const struct db *);

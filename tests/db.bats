@@ -43,6 +43,13 @@ setup() {
 }
 
 teardown() {
+	# The second server of the host-list test, and the first writable.
+	if [ -f "$BATS_FILE_TMPDIR/second" ]; then
+		sh "$MDB" stop "$(cat "$BATS_FILE_TMPDIR/second")" > /dev/null 2>&1 || true
+		rm -rf "$(cat "$BATS_FILE_TMPDIR/second")"
+		rm -f "$BATS_FILE_TMPDIR/second"
+		admin -e 'SET GLOBAL read_only = 0' || true
+	fi
 	# A test that swapped the server certificate puts it back.
 	if [ -f "$BATS_FILE_TMPDIR/good.crt" ]; then
 		cat "$BATS_FILE_TMPDIR/good.crt" > "$DBDIR/tls/server.crt"
@@ -266,6 +273,79 @@ sanitizer_clean() {
 	run "$BIN/tt-db" -c "$W/tls11.conf" -s db-load -e 'SELECT 1'
 	assert_failure
 	refute_output --regexp '^1$'
+}
+
+@test "a list of servers: a server that is down or not listening is passed over, each with TLS verified; all down is temporary (75); a bad list is refused" {
+	dead=$("$BIN/tt-wire" --freeport)
+	# The first server down: the second (the running one) takes it.
+	conf_with "$W/two.conf" "s/^host 127.0.0.1$/host 127.0.0.1:$dead,127.0.0.1/"
+	grep -q "^host 127.0.0.1:$dead,127.0.0.1$" "$W/two.conf"
+	run "$BIN/tt-db" -c "$W/two.conf" -s db-load -t -e 'SELECT 1'
+	assert_success
+	assert_line --regexp '^tls=TLSv1\.[23] '
+	assert_line '1'
+	# The running one first: no detour.
+	conf_with "$W/two2.conf" "s/^host 127.0.0.1$/host 127.0.0.1,127.0.0.1:$dead/"
+	run "$BIN/tt-db" -c "$W/two2.conf" -s db-load -e 'SELECT 1'
+	assert_success
+	# A server whose certificate does not name it ("127.1" reaches the
+	# running server; its certificate has 127.0.0.1 and localhost): a
+	# TLS failure is not passed over, it is the operator's to see.
+	conf_with "$W/name.conf" "s/^host 127.0.0.1$/host 127.1,127.0.0.1/"
+	run "$BIN/tt-db" -c "$W/name.conf" -s db-load -e 'SELECT 1'
+	assert_failure
+	assert_output --partial 'class=config errno=2026'
+	refute_line '1'
+	# Every server down: temporary, after the retry budget.
+	dead2=$("$BIN/tt-wire" --freeport)
+	conf_with "$W/none.conf" "s/^host 127.0.0.1$/host 127.0.0.1:$dead,[::1]:$dead2/; s/^retry_time [0-9]*$/retry_time 1/"
+	grep -q "^retry_time 1$" "$W/none.conf"
+	run "$BIN/tt-db" -c "$W/none.conf" -s db-load -e 'SELECT 1'
+	assert_failure 75
+	# Malformed lists: refused before any connection.
+	for bad in '127.0.0.1,,127.0.0.2' '::1' '127.0.0.1:0' "db'1"; do
+		conf_with "$W/bad.conf" "s/^host 127.0.0.1$/host $bad/"
+		run "$BIN/tt-db" -c "$W/bad.conf" -s db-load -e 'SELECT 1'
+		assert_failure
+		assert_output --partial "config: db host: '$bad': not a list"
+	done
+}
+
+@test "a list of servers: a read-only one is passed over for a writable one, and used when it is the only one answering (reads work, writes are temporary failures)" {
+	# A second server with the same CA, certificates and accounts.
+	D2=$(mktemp -d /tmp/octo-db2.XXXXXX)
+	echo "$D2" > "$BATS_FILE_TMPDIR/second"
+	cp -a "$DBDIR/tls" "$DBDIR/secrets" "$DBDIR/.octospool-mariadb" "$D2/"
+	OCTO_DB_GROUP=$RUN_GROUP sh "$MDB" start "$D2" > "$W/d2.log" 2>&1 || { cat "$W/d2.log" >&3; false; }
+	p1=$MYSQL_PORT
+	p2=$(sed -n "s/^MYSQL_PORT='\([0-9]*\)'$/\1/p" "$D2/env")
+	[ -n "$p2" ] && [ "$p2" != "$p1" ]
+	conf_with "$W/list.conf" "s/^host 127.0.0.1$/host 127.0.0.1:$p1,127.0.0.1:$p2/; s/^retry_time [0-9]*$/retry_time 1/"
+	# Both writable: the first.
+	run "$BIN/tt-db" -c "$W/list.conf" -s db-load -e 'SELECT @@port'
+	assert_success
+	assert_output "$p1"
+	# The first read-only (a replica, a node being drained): the second,
+	# and a write goes there.
+	admin -e 'SET GLOBAL read_only = 1'
+	run "$BIN/tt-db" -c "$W/list.conf" -s db-load -e 'SELECT @@port' \
+	    -e "INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES (424242, 1, 1)"
+	assert_success
+	assert_line "$p2"
+	run sh "$MDB" sql "$D2" -N -B -e 'SELECT COUNT(*) FROM tagente_datos WHERE id_agente_modulo = 424242' pandora
+	assert_output 1
+	# The second gone: the read-only one still answers reads; a write
+	# there is a temporary failure (exit 75), never a loss.
+	sh "$MDB" stop "$D2"
+	run "$BIN/tt-db" -c "$W/list.conf" -s db-load -e 'SELECT @@port'
+	assert_success
+	assert_output "$p1"
+	run "$BIN/tt-db" -c "$W/list.conf" -s db-load \
+	    -e "INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES (424242, 1, 1)"
+	assert_failure 75
+	assert_output --partial 'errno=1290'
+	admin -e 'SET GLOBAL read_only = 0'
+	[ "$(admin pandora -e 'SELECT COUNT(*) FROM tagente_datos WHERE id_agente_modulo = 424242')" -eq 0 ]
 }
 
 @test "TLS: a server certificate from another CA is refused" {

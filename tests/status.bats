@@ -191,7 +191,7 @@ assert d["listening"] is True and d["connections"] >= 1, d'
 	} > "$T/db.conf"
 	run "$BIN/octospool-status" -c "$T/db.conf"
 	assert_success
-	assert_output --regexp 'database: ok, reachable \([^)]*MariaDB[^)]*\), TLSv1\.[23] [A-Z0-9_-]+, schema ok'
+	assert_output --regexp 'database: ok, reachable \([^)]*MariaDB[^)]* at 127\.0\.0\.1:[0-9]+\), TLSv1\.[23] [A-Z0-9_-]+, schema ok'
 	# A schema db-load refuses: down.
 	sh "$MDB" sql "$T/db" -e "ALTER TABLE tagente_estado DROP COLUMN datos" pandora
 	run "$BIN/octospool-status" -c "$T/db.conf"

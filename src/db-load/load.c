@@ -437,7 +437,8 @@ dl_connect(struct dl_run *run)
 		run->schema_checked = 1;
 	}
 	run->connected = 1;
-	log_debug("event=db.connected tls=\"%s\"", db_tls_cipher(run->db));
+	log_debug("event=db.connected server=%s tls=\"%s\"",
+	    db_server(run->db), db_tls_cipher(run->db));
 	return 0;
 }
 

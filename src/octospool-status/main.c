@@ -89,6 +89,7 @@ struct qstate {
 struct dbstate {
 	int	 checked, reachable, schema_ok, schema_rc;
 	char	 tls[96], version[64], error[200];
+	char	 server[DB_HOST_MAX + 8];	/* the one that answered */
 	int	 health;
 };
 
@@ -395,6 +396,7 @@ check_db(const char *conffile, struct dbstate *s)
 		s->health = DOWN;
 	} else {
 		s->reachable = 1;
+		snprintf(s->server, sizeof(s->server), "%s", db_server(db));
 		snprintf(s->tls, sizeof(s->tls), "%s", db_tls_cipher(db));
 		snprintf(s->version, sizeof(s->version), "%s",
 		    db_server_version(db));
@@ -570,8 +572,9 @@ out_text(const struct qstate *q, const struct dbstate *db,
 		    q[i].why[0] ? ": " : "", q[i].why);
 	}
 	if (db->checked && db->reachable)
-		printf("database: %s, reachable (%s), %s, schema %s\n",
-		    health_name(db->health), db->version, db->tls[0] ?
+		printf("database: %s, reachable (%s at %s), %s, schema %s\n",
+		    health_name(db->health), db->version, db->server,
+		    db->tls[0] ?
 		    db->tls : "no TLS", db->schema_ok ? "ok" :
 		    "refused by db-load --check-schema");
 	else if (db->checked)
@@ -638,6 +641,8 @@ out_json(const struct qstate *q, const struct dbstate *db,
 		jstr(stdout, db->tls);
 		printf(",\"version\":");
 		jstr(stdout, db->version);
+		printf(",\"server\":");
+		jstr(stdout, db->server);
 		printf(",\"schema_ok\":%s,\"error\":", db->schema_ok ? "true" :
 		    "false");
 		jstr(stdout, db->error);

@@ -386,6 +386,59 @@ test_password(const char *dir)
 	CHECK_HAS("directory", err, "not a regular file");
 }
 
+/* Host lists: each server's name and port, and what is refused. */
+static void
+test_host_list(void)
+{
+	static const struct {
+		const char	*list;
+		unsigned int	 i;
+		int		 r;
+		const char	*name;
+		unsigned int	 port;
+	} t[] = {
+		{ "db1", 0, 0, "db1", 3306 },
+		{ "db1", 1, 1, NULL, 0 },
+		{ "db1,db2:3307,10.0.0.3", 0, 0, "db1", 3306 },
+		{ "db1,db2:3307,10.0.0.3", 1, 0, "db2", 3307 },
+		{ "db1,db2:3307,10.0.0.3", 2, 0, "10.0.0.3", 3306 },
+		{ "db1,db2:3307,10.0.0.3", 3, 1, NULL, 0 },
+		{ "[::1]:3308,[fe80::1%eth0]", 0, 0, "::1", 3308 },
+		{ "[::1]:3308,[fe80::1%eth0]", 1, 0, "fe80::1%eth0", 3306 },
+		{ "::1", 0, -1, NULL, 0 },
+		{ "db1,,db2", 1, -1, NULL, 0 },
+		{ "db1,", 1, -1, NULL, 0 },
+		{ "db1:0", 0, -1, NULL, 0 },
+		{ "db1:65536", 0, -1, NULL, 0 },
+		{ "db1:33a", 0, -1, NULL, 0 },
+		{ "db1:", 0, -1, NULL, 0 },
+		{ ":3306", 0, -1, NULL, 0 },
+		{ "[]:3306", 0, -1, NULL, 0 },
+		{ "[::1]x", 0, -1, NULL, 0 },
+		{ "db 1", 0, -1, NULL, 0 },
+		{ "db1;DROP", 0, -1, NULL, 0 },
+		{ "db'1", 0, -1, NULL, 0 },
+	};
+	char name[DB_HOST_MAX], what[128];
+	unsigned int port;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = db_host_at(t[i].list, t[i].i, name, sizeof(name),
+		    &port, 3306);
+
+		snprintf(what, sizeof(what), "db_host_at(\"%s\", %u)",
+		    t[i].list, t[i].i);
+		CHECK_INT(what, r, t[i].r);
+		if (r == 0 && t[i].r == 0) {
+			CHECK_STR(what, name, t[i].name);
+			CHECK_INT(what, port, t[i].port);
+		}
+	}
+	/* A name longer than the buffer: refused, not cut. */
+	CHECK_INT("db_host_at long", db_host_at("abcdefgh", 0, name, 8,
+	    &port, 3306), -1);
+}
+
 int
 main(void)
 {
@@ -405,6 +458,7 @@ main(void)
 	test_backoff();
 	test_conf_full();
 	test_conf_errors();
+	test_host_list();
 	test_password(dir);
 	if (rmdir(dir) == -1)
 		printf("test_db: cannot remove %s: %s\n", dir,
