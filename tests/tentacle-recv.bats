@@ -1254,6 +1254,14 @@ EOT
 		run wire --preamble "$PP2_LOCAL" close
 		assert_success
 	done
+	# A check that resets the connection (SO_LINGER 0) before any byte.
+	python3 -c '
+import socket, struct, sys, time
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    time.sleep(0.1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()' "$PORT"
 	# LOCAL then a real session: the balancer's own address.
 	run wire --tls --preamble "$PP2_LOCAL" 'send:SEND <local.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
 	assert_success
@@ -1262,10 +1270,10 @@ EOT
 	assert_success
 	sleep 0.3
 	stop_recv
-	assert_equal "$(grep -c 'event=proxy.check ' "$T/recv.log")" 15
+	assert_equal "$(grep -c 'event=proxy.check ' "$T/recv.log")" 18
 	run grep -E 'event=(tls\.fail|proxy\.refused|source\.blocked|conn\.refused)' "$T/recv.log"
 	assert_output ''
-	grep -q 'event=server.stop .*health_checks=15' "$T/recv.log"
+	grep -q 'event=server.stop .*health_checks=18' "$T/recv.log"
 	run events
 	refute_output --partial '"outcome":"refused"'
 }

@@ -659,7 +659,8 @@ do_auth(struct session *s)
 		why = "wrong password";
 	} else
 		why = "first command is not PASS";
-	blocked = source_auth_done(s->p.addr, reserved, ok);
+	/* The balancer itself (LOCAL) is never blocked: not a strike. */
+	blocked = source_auth_done(s->p.addr, reserved, ok || s->p.balancer);
 	if (ok) {
 		s->p.authed = 1;
 		log_debug("event=auth.ok peer=%s port=%d", s->p.addr,
@@ -831,7 +832,9 @@ proxy_read(struct session *s, struct proxy_hdr *h, const char **why)
 	int len;
 
 	arm_line(s);
-	if ((r = conn_read(&s->c, fixed, 1)) == 0)
+	/* Closed or reset before a byte: a plain TCP health check. */
+	if ((r = conn_read(&s->c, fixed, 1)) == 0 ||
+	    (r < 0 && errno == ECONNRESET))
 		return 0;
 	if (r < 0) {
 		*why = proxy_short("");
