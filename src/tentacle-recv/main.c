@@ -829,7 +829,7 @@ main(int argc, char *argv[])
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
 	log_info("event=server.start layout=%s listen=%d tls=%s "
-	    "client_cert=%s password=%s max_size=%lld proxy_from=%s",
+	    "client_cert=%s password=%s max_size=%lld proxy_from=\"%s\"",
 	    recv_cf.layout ==
 	    LAYOUT_STOCK ? "stock" : "octospool", nl, recv_cf.tls_on ? "on" :
 	    "off", recv_cf.tls.client_mode == TLS_CLIENT_REQUIRE ? "require" :
