@@ -22,6 +22,11 @@ setup() {
 }
 
 teardown() {
+	# A second receiver and HAProxy (the balancer test), by PID.
+	for p in ${HAPROXY_PID:-} ${RECV1_PID:-}; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	stop_recv
 	rm -rf "$T"
 }
@@ -831,7 +836,7 @@ print(n, sum(by.values()), unrec, *(by[k] for k in kinds))' "$SP/audit-sign/new"
 	assert_equal "$(events | grep -c '"action":"session.tls".*"peer":"127.0.0.1"')" \
 	    "$(grep -c 'event=tls\.fail peer=127\.0\.0\.1 ' "$T/recv.log")"
 	# One summary (the flood was shorter than fail_log_interval): its log line.
-	[ "$nsum" -gt 1 ] || grep -q "event=source.failures peer=127.0.0.1 tls=$tls revoked=0 pass=0 blocked=0 limit=$limit unrecorded=$unrec " "$T/recv.log"
+	[ "$nsum" -gt 1 ] || grep -q "event=source.failures peer=127.0.0.1 tls=$tls revoked=0 pass=0 blocked=0 limit=$limit proxy=0 unrecorded=$unrec " "$T/recv.log"
 }
 
 @test "failed TLS handshakes count toward the per-source block (tls_fail_limit); the blocked address is closed before TLS; a bare connect and close does not count" {
@@ -1081,4 +1086,275 @@ print(n, sum(by.values()), unrec, *(by[k] for k in kinds))' "$SP/audit-sign/new"
 	    -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --crl-file "$T/mixed.pem"
 	assert_equal "$status" 78
 	assert_output --partial "only CRLs belong in it"
+}
+
+# The PROXY protocol (load balancers): tt-wire --preamble sends the header.
+PP2_SIG='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a'
+PP2_LOCAL="$PP2_SIG"'\x20\x00\x00\x00'
+
+# pp2 ADDR PORT: a PROXY v2 header (PROXY, TCP over IPv4, to 127.0.0.1).
+pp2() {
+	local a b c d
+	IFS=. read -r a b c d <<< "$1"
+	printf '%s\\x21\\x11\\x00\\x0c\\x%02x\\x%02x\\x%02x\\x%02x\\x7f\\x00\\x00\\x01\\x%02x\\x%02x\\xa0\\xa1' \
+	    "$PP2_SIG" "$a" "$b" "$c" "$d" $(($2 >> 8)) $(($2 & 255))
+}
+
+# send_via HEADER NAME [tt-wire options]: one two-byte file after HEADER.
+send_via() {
+	local h=$1 n=$2
+	shift 2
+	wire "$@" --preamble "$h" "send:SEND <$n> SIZE 2\n" 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+}
+
+@test "PROXY v2 and v1 from a configured balancer: the envelope, the log and the audit event carry the client's address" {
+	recv_octo --proxy-from 10.9.9.9,127.0.0.0/8
+	run send_via "$(pp2 192.0.2.7 53422)" pv2.1.data
+	assert_success
+	run send_via 'PROXY TCP4 198.51.100.9 127.0.0.1 40000 41121\r\n' pv1.1.data
+	assert_success
+	run send_via 'PROXY TCP6 2001:db8::7 ::1 4000 41121\r\n' pv6.1.data
+	assert_success
+	grep -q '^Peer: 192.0.2.7 53422$' "$INBOX"/*.pv2.1.data
+	grep -q '^Peer: 198.51.100.9 40000$' "$INBOX"/*.pv1.1.data
+	grep -q '^Peer: 2001:db8::7 4000$' "$INBOX"/*.pv6.1.data
+	grep -q 'event=file.stored .*name="pv2.1.data" .*peer=192.0.2.7 port=53422 ' "$T/recv.log"
+	events | grep -q '"action":"file.received","outcome":"stored","peer":"192.0.2.7","port":53422,"via":"127.0.0.1"'
+	events | grep -q '"action":"file.received","outcome":"stored","peer":"2001:db8::7","port":4000,"via":"127.0.0.1"'
+	# From a balancer, no header: refused without a reply, logged, audited.
+	run wire 'send:SEND <nohdr.1.data> SIZE 2\n' expectclose
+	assert_success
+	grep -q 'event=proxy.refused peer=127.0.0.1 port=[0-9]* reason="no PROXY header"' "$T/recv.log"
+	events | grep -q '"action":"session.proxy","outcome":"refused","peer":"127.0.0.1".*"reason":"no PROXY header"'
+	assert_equal "$(count "$INBOX"/*.nohdr.1.data)" 0
+	# Without proxy_from nothing changes: a header is a bad command.
+	stop_recv
+	recv_octo
+	run send_via "$(pp2 192.0.2.7 53422)" plain.1.data
+	assert_failure
+	run wire 'send:SEND <plain.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	grep -q '^Peer: 127.0.0.1 ' "$INBOX"/*.plain.1.data
+}
+
+@test "PROXY headers are honoured only from proxy_from addresses: from anyone else they are garbage, as without the key" {
+	printf '[tentacle-recv]\nproxy_from 127.0.0.2\n' > "$T/pp.conf"
+	start_recv -F "$T/pp.conf" --spool "$SP"
+	# 127.0.0.1 is not a balancer: the v1 line is an unknown command,
+	# the v2 header garbage; nothing stored, no one impersonated.
+	run send_via 'PROXY TCP4 192.0.2.66 127.0.0.1 1234 41121\r\n' forged1.1.data
+	assert_failure
+	grep -q 'event=session.close peer=127.0.0.1 port=[0-9]* reason="unknown command" line="PROXY TCP4 192.0.2.66' "$T/recv.log"
+	run send_via "$(pp2 192.0.2.66 1234)" forged2.1.data
+	assert_failure
+	assert_equal "$(count "$INBOX"/*.forged*.data)" 0
+	run grep -c '192.0.2.66' "$SP"/audit-sign/new/*
+	refute_output --regexp ':[1-9]'
+	# Without a header it is an ordinary client.
+	run wire 'send:SEND <direct.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	grep -q '^Peer: 127.0.0.1 ' "$INBOX"/*.direct.1.data
+	# The balancer 127.0.0.2 is believed.
+	run send_via "$(pp2 192.0.2.8 999)" viaok.1.data -b 127.0.0.2
+	assert_success
+	grep -q '^Peer: 192.0.2.8 999$' "$INBOX"/*.viaok.1.data
+	# A bad proxy_from is a configuration error.
+	run "$BIN/tentacle-recv" -F "$T/empty.conf" --spool "$SP" --proxy-from 127.0.0.1/33 -n
+	assert_equal "$status" 78
+	run "$BIN/tentacle-recv" -F "$T/empty.conf" --spool "$SP" --proxy-from balancer.example -n
+	assert_equal "$status" 78
+}
+
+@test "per-source limits and blocks apply to the carried address: two clients behind one balancer are limited separately" {
+	printf '[tentacle-recv]\nproxy_from 127.0.0.1\nauth_fail_limit 2\nauth_fail_delay 0\nmax_per_source 1\n' > "$T/pp.conf"
+	start_recv -F "$T/pp.conf" --spool "$SP" -x s3cret
+	A=$(pp2 192.0.2.1 1000)
+	B=$(pp2 192.0.2.2 2000)
+	# One session of A held open: a second one of A is over max_per_source,
+	# B is not.
+	wire --preamble "$A" pass:s3cret 'expect:PASS OK\n' sleep:1500 3>&- &
+	held=$!
+	sleep 0.3
+	run wire --preamble "$A" pass:s3cret expectclose
+	assert_success
+	grep -q 'event=conn.refused peer=192.0.2.1 port=1000 via=127.0.0.1 reason="max_per_source reached"' "$T/recv.log"
+	run wire --preamble "$B" pass:s3cret 'expect:PASS OK\n'
+	assert_success
+	wait "$held"
+	# Wrong passwords block A, not B, and not the balancer.
+	for _ in 1 2; do
+		run wire --preamble "$A" pass:wrong expectclose
+		assert_success
+	done
+	grep -q 'event=source.blocked peer=192.0.2.1 fails=2 ' "$T/recv.log"
+	events | grep -q '"action":"source.blocked","outcome":"blocked","peer":"192.0.2.1","port":1000,"via":"127.0.0.1"'
+	run wire --preamble "$A" pass:s3cret expectclose
+	assert_success
+	run wire --preamble "$B" pass:s3cret 'expect:PASS OK\n' 'send:SEND <b.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	grep -q '^Peer: 192.0.2.2 2000$' "$INBOX"/*.b.1.data
+	run wire --preamble "$PP2_LOCAL" pass:s3cret 'expect:PASS OK\n'
+	assert_success
+}
+
+@test "malformed PROXY headers from a balancer are refused with a logged reason, quickly, without a crash" {
+	printf '[tentacle-recv]\nproxy_from 127.0.0.1\nfail_log_burst 100\n' > "$T/pp.conf"
+	start_recv -F "$T/pp.conf" --spool "$SP" -t 1 -r 0
+	long=$(printf 'A%.0s' $(seq 1 120))
+	while IFS='|' read -r hdr why; do
+		run wire -t 3000 --preamble "$hdr" expectclose
+		assert_success
+		grep -qF "reason=\"$why\"" "$T/recv.log" || fail "no log of: $why"
+	done <<EOT
+\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0b\x21\x11\x00\x0c|PROXY v2: bad signature
+$PP2_SIG\x31\x11\x00\x0c|PROXY v2: bad version
+$PP2_SIG\x22\x11\x00\x0c|PROXY v2: unknown command
+$PP2_SIG\x21\xff\xff\xff|PROXY v2: unknown address family or protocol
+$PP2_SIG\x21\x11\xff\xff|PROXY v2: address block too long
+$PP2_SIG\x21\x12\x00\x0c\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c|PROXY v2: not TCP over IPv4 or IPv6
+$PP2_SIG\x21\x31\x00\x0c\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c|PROXY v2: not TCP over IPv4 or IPv6
+$PP2_SIG\x21\x21\x00\x0c\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c|PROXY v2: address block too short
+PROXY TCP4 $long|PROXY v1: no CRLF within 107 bytes
+PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n|PROXY v1: no CRLF within 107 bytes
+PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n|PROXY v1: unknown protocol
+PROXY TCP4 1.2.3.999 5.6.7.8 1 2\r\n|PROXY v1: bad address
+PROXY TCP4 ::1 ::1 1 2\r\n|PROXY v1: bad address
+PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n|PROXY v1: bad port
+PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n|PROXY v1: bad port
+PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n|PROXY v1: wrong number of fields
+PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n|PROXY v1: wrong number of fields
+PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n|PROXY v1: control character
+GET / HTTP/1.0\r\n|no PROXY header
+\x16\x03\x01\x02\x00\x01|no PROXY header
+EOT
+	# Truncated: the header stops, the balancer closes.
+	run wire --preamble "$PP2_SIG"'\x21\x11\x00\x0c\x01\x02' shutwr expectclose
+	assert_success
+	grep -q 'reason="PROXY v2: truncated"' "$T/recv.log"
+	run wire --preamble 'PROXY TCP4 1.2' shutwr expectclose
+	assert_success
+	grep -q 'reason="PROXY v1: truncated"' "$T/recv.log"
+	# Slow: a header that trickles in is cut at the deadline (1 s).
+	run wire 'sendslow:PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n:200' expectcloseafter:0:2500
+	assert_success
+	grep -q 'reason="PROXY header timeout"' "$T/recv.log"
+	# Nothing was stored, nobody got blocked, and the server is alive.
+	assert_equal "$(ls "$INBOX" | wc -l)" 0
+	run send_via "$(pp2 192.0.2.3 3)" after.1.data
+	assert_success
+	kill -0 "$RECV_PID"
+}
+
+@test "balancer health checks (connect and close, or a LOCAL header) are counted and logged at debug level only, and block no one" {
+	printf '[tentacle-recv]\nproxy_from 127.0.0.1\ntls_fail_limit 1\n' > "$T/pp.conf"
+	start_recv -F "$T/pp.conf" --spool "$SP" -V -e "$CERTS/server.crt" -k "$CERTS/server.key"
+	run "$BIN/tt-flood" -z -a 127.0.0.1 -p "$PORT" -n 10 -c 2
+	assert_success
+	for _ in 1 2 3 4 5; do
+		run wire --preamble "$PP2_LOCAL" close
+		assert_success
+	done
+	# A check that resets the connection (SO_LINGER 0) before any byte.
+	python3 -c '
+import socket, struct, sys, time
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    time.sleep(0.1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()' "$PORT"
+	# LOCAL then a real session: the balancer's own address.
+	run wire --tls --preamble "$PP2_LOCAL" 'send:SEND <local.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	grep -q '^Peer: 127.0.0.1 ' "$INBOX"/*.local.1.data
+	run send_via "$(pp2 192.0.2.4 4)" after.1.data --tls
+	assert_success
+	sleep 0.3
+	stop_recv
+	assert_equal "$(grep -c 'event=proxy.check ' "$T/recv.log")" 18
+	run grep -E 'event=(tls\.fail|proxy\.refused|source\.blocked|conn\.refused)' "$T/recv.log"
+	assert_output ''
+	grep -q 'event=server.stop .*health_checks=18' "$T/recv.log"
+	run events
+	refute_output --partial '"outcome":"refused"'
+}
+
+@test "TLS end to end through a PROXY header: the handshake after the header works, with client certificates" {
+	recv_octo -e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt" --proxy-from 127.0.0.1
+	run tls_as client --preamble "$(pp2 203.0.113.5 5555)" 'send:SEND <tls2.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	run tls_as client --preamble 'PROXY TCP4 203.0.113.6 127.0.0.1 6666 41121\r\n' 'send:SEND <tls1.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	f=$(echo "$INBOX"/*.tls2.1.data)
+	grep -q '^Peer: 203.0.113.5 5555$' "$f"
+	grep -q '^Client-Subject: CN=research-agent-01$' "$f"
+	grep -q '^Peer: 203.0.113.6 6666$' "$INBOX"/*.tls1.1.data
+	# A refused certificate is logged and audited with the carried address.
+	run tls_as rogue --preamble "$(pp2 203.0.113.7 7777)" 'send:SEND <rogue.1.data> SIZE 2\n' 'expect:SEND OK\n'
+	assert_failure
+	grep -q 'event=tls.fail peer=203.0.113.7 port=7777 ' "$T/recv.log"
+	events | grep -q '"action":"session.tls","outcome":"refused","peer":"203.0.113.7","port":7777,"via":"127.0.0.1"'
+}
+
+@test "a real HAProxy (mode tcp, send-proxy-v2, check) in front of two receivers: tentacle-send's files keep the client's address, TLS end to end" {
+	command -v haproxy >/dev/null ||
+	    skip "haproxy is not installed (tools/deps.sh installs it: apt-get install haproxy)"
+	tls=(-e "$CERTS/server.crt" -k "$CERTS/server.key" -f "$CERTS/ca.crt")
+	mk_spool "$T/spool2"
+	recv_octo -V "${tls[@]}" --proxy-from 127.0.0.1
+	RECV1_PID=$RECV_PID
+	P1=$PORT
+	start_recv -F "$T/empty.conf" --spool "$T/spool2" -V "${tls[@]}" --proxy-from 127.0.0.1
+	P2=$PORT
+	HP=$("$BIN/tt-wire" --freeport)
+	cat > "$T/haproxy.cfg" <<EOT
+global
+	maxconn 200
+defaults
+	mode tcp
+	timeout connect 2s
+	timeout client 10s
+	timeout server 10s
+	timeout check 1s
+frontend tentacle
+	bind 127.0.0.1:$HP
+	default_backend receivers
+backend receivers
+	balance roundrobin
+	server r1 127.0.0.1:$P1 send-proxy-v2 check inter 200ms
+	server r2 127.0.0.1:$P2 send-proxy-v2 check inter 200ms
+EOT
+	haproxy -c -q -f "$T/haproxy.cfg"
+	haproxy -db -f "$T/haproxy.cfg" > "$T/haproxy.log" 2>&1 3>&- &
+	HAPROXY_PID=$!
+	for i in 1 2 3 4; do
+		printf '<agent_data/>\n' > "$T/ha$i.1.data"
+		for _ in $(seq 1 30); do
+			"$BIN/tentacle-send" --bind 127.0.0.2 -a 127.0.0.1 -p "$HP" \
+			    -e "$CERTS/client.crt" -k "$CERTS/client.key" -f "$CERTS/ca.crt" \
+			    "$T/ha$i.1.data" 2>>"$T/send.log" && continue 2
+			sleep 0.1
+		done
+		cat "$T/send.log" "$T/haproxy.log" >&2
+		fail "ha$i.1.data was not delivered through HAProxy"
+	done
+	n1=$(count "$INBOX"/*.ha*.1.data)
+	n2=$(count "$T/spool2/xml-validate/new"/*.ha*.1.data)
+	assert_equal "$((n1 + n2))" 4
+	[ "$n1" -ge 1 ] && [ "$n2" -ge 1 ] || fail "not balanced: $n1 and $n2"
+	run grep -h '^Peer: ' "$INBOX"/*.ha*.1.data "$T/spool2/xml-validate/new"/*.ha*.1.data
+	assert_equal "$(echo "$output" | grep -cE '^Peer: 127\.0\.0\.2 [0-9]+$')" 4
+	run grep -h '^Client-Subject: ' "$INBOX"/*.ha*.1.data "$T/spool2/xml-validate/new"/*.ha*.1.data
+	assert_equal "$(echo "$output" | grep -c '^Client-Subject: CN=research-agent-01$')" 4
+	sleep 0.5
+	kill "$HAPROXY_PID"
+	wait "$HAPROXY_PID" || true
+	HAPROXY_PID=
+	kill "$RECV1_PID"
+	wait "$RECV1_PID" || true
+	RECV1_PID=
+	stop_recv
+	# HAProxy's checks: counted by both, none logged as a failure.
+	[ "$(grep -c 'event=server.stop .*health_checks=[1-9]' "$T/recv.log")" -eq 2 ]
+	run grep -E 'event=(tls\.fail|proxy\.refused|source\.blocked|conn\.refused)' "$T/recv.log"
+	assert_output ''
 }

@@ -65,7 +65,8 @@ static const char *const known_keys[] = {
 	"auth_fail_limit", "auth_fail_window", "auth_block_time", "file_mode",
 	"name_max", "data_pattern", "audit", "audit_spool", "syslog_facility",
 	"pid_file", "syslog", "stamp_key", "crl_file", "tls_fail_limit",
-	"fail_log_burst", "fail_log_total", "fail_log_interval", NULL
+	"fail_log_burst", "fail_log_total", "fail_log_interval", "proxy_from",
+	NULL
 };
 
 /* Command-line values, by config key; they win over the file. */
@@ -165,6 +166,7 @@ usage(FILE *fp, int ex)
 	    "\t[--max-per-source n] [--session-timeout s] [--min-rate B/s]\n"
 	    "\t[--served-dir dir] [--audit-spool dir] [--pid-file file]\n"
 	    "\t[--stamp-key file|none] [--crl-file file]\n"
+	    "\t[--proxy-from address[/prefix][,...]]\n"
 	    "\t[--version] [--help]\n"
 	    "See tentacle-recv(8).\n");
 	exit(ex);
@@ -262,6 +264,14 @@ configure(void)
 	cf->pid_file = abs_path(get_str("pid_file", NULL));
 	cf->max_conn = get_num("max_connections", 1, 4096, 100);
 	cf->max_per_source = get_num("max_per_source", 1, 100000, 16);
+	if ((v = get_str("proxy_from", NULL)) != NULL) {
+		/* Balancers whose PROXY header is believed, and required. */
+		if (proxy_acl_parse(&cf->proxy, v, err, sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "event=config.error key=proxy_from "
+			    "msg=\"%s\"", err);
+		cf->have_proxy = 1;
+		free(v);
+	}
 	cf->storage_dir = get_str("directory", NULL);
 	cf->layout = cf->storage_dir ? LAYOUT_STOCK : LAYOUT_OCTOSPOOL;
 	cf->spool_dir = get_str("spool_dir", DEFAULT_SPOOL);
@@ -634,7 +644,14 @@ accept_one(int lfd, pthread_attr_t *attr)
 	    ntohs(((struct sockaddr_in *)&ss)->sin_port) :
 	    ss.ss_family == AF_INET6 ?
 	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : 0;
-	if (!source_admit(a->addr, &why, &record)) {
+	/*
+	 * A balancer's connection counts globally now; its client's address
+	 * is admitted once the session has read the PROXY header.
+	 */
+	a->balancer = recv_cf.have_proxy &&
+	    proxy_acl_match(&recv_cf.proxy, (struct sockaddr *)&ss);
+	if (!(a->balancer ? source_admit_global(a->addr, &why, &record) :
+	    source_admit(a->addr, &why, &record))) {
 		/* Refused before TLS, cheaply; a flood of them is folded. */
 		if (record)
 			log_info("event=conn.refused peer=%s port=%d "
@@ -646,7 +663,10 @@ accept_one(int lfd, pthread_attr_t *attr)
 	if (pthread_create(&tid, attr, session_main, a) != 0) {
 		log_warnx("event=conn.refused peer=%s port=%d reason=\"no "
 		    "thread\"", a->addr, a->port);
-		source_release(a->addr);
+		if (a->balancer)
+			source_release_global();
+		else
+			source_release(a->addr);
 		close(fd);
 		free(a);
 	}
@@ -672,6 +692,7 @@ main(int argc, char *argv[])
 		{ "pid-file", required_argument, NULL, 12 },
 		{ "stamp-key", required_argument, NULL, 13 },
 		{ "crl-file", required_argument, NULL, 14 },
+		{ "proxy-from", required_argument, NULL, 15 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conffile = NULL;
@@ -740,6 +761,7 @@ main(int argc, char *argv[])
 		case 12: cli_set("pid_file", optarg); break;
 		case 13: cli_set("stamp_key", optarg); break;
 		case 14: cli_set("crl_file", optarg); break;
+		case 15: cli_set("proxy_from", optarg); break;
 		default:
 			usage(stderr, EX_USAGE);
 		}
@@ -807,11 +829,13 @@ main(int argc, char *argv[])
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
 	log_info("event=server.start layout=%s listen=%d tls=%s "
-	    "client_cert=%s password=%s max_size=%lld", recv_cf.layout ==
+	    "client_cert=%s password=%s max_size=%lld proxy_from=\"%s\"",
+	    recv_cf.layout ==
 	    LAYOUT_STOCK ? "stock" : "octospool", nl, recv_cf.tls_on ? "on" :
 	    "off", recv_cf.tls.client_mode == TLS_CLIENT_REQUIRE ? "require" :
 	    recv_cf.tls.client_mode == TLS_CLIENT_OPTIONAL ? "optional" :
-	    "none", recv_cf.have_password ? "on" : "off", recv_cf.max_size);
+	    "none", recv_cf.have_password ? "on" : "off", recv_cf.max_size,
+	    recv_cf.have_proxy ? get("proxy_from") : "-");
 	source_init();
 	while (!got_stop) {
 		struct pollfd pfd[MAX_LISTEN + 1];
@@ -849,8 +873,9 @@ main(int argc, char *argv[])
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
 	source_summary(1);	/* what was folded since the last one */
-	log_info("event=server.stop audit_groups=%lu audit_events=%lu",
-	    recv_store.aud.rounds, recv_store.aud.events);
+	log_info("event=server.stop audit_groups=%lu audit_events=%lu "
+	    "health_checks=%lu", recv_store.aud.rounds, recv_store.aud.events,
+	    session_health_checks());
 	/* Sessions in flight finish within their deadlines; do not wait:
 	 * nothing is published before it is durable. */
 	_exit(EX_OK);

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "net.h"
+#include "proxy.h"
 #include "spool.h"
 #include "stamp.h"
 #include "tls.h"
@@ -43,6 +44,8 @@ struct recv_conf {
 	char	*pid_file;
 	int	 max_conn;
 	int	 max_per_source;
+	struct proxy_acl proxy;		/* balancers: PROXY header required */
+	int	 have_proxy;
 	/* storage */
 	enum recv_layout layout;
 	char	*storage_dir;		/* stock layout */
@@ -152,6 +155,8 @@ struct peer {
 	char	subject[1024];
 	char	fp[65];
 	int	authed;			/* a password was checked */
+	char	via[64];		/* the balancer it came through, or "" */
+	int	balancer;		/* the balancer itself (LOCAL) */
 };
 
 extern struct recv_conf	 recv_cf;
@@ -188,6 +193,7 @@ struct accepted {
 	int	fd;
 	int	port;
 	char	addr[64];
+	int	balancer;	/* from a proxy_from address: header first */
 };
 
 /* main.c: the TLS context of new sessions (a reference: SSL_CTX_free it). */
@@ -195,6 +201,8 @@ SSL_CTX	*recv_tls_ctx(void);
 
 /* session.c */
 void	*session_main(void *);	/* takes a malloc'd struct accepted */
+/* Balancer health checks seen (connections that sent no client byte). */
+unsigned long session_health_checks(void);
 
 /* source.c: per-address accounting, blocks and failure folding. */
 enum fail_kind {
@@ -203,6 +211,7 @@ enum fail_kind {
 	FAIL_PASS,		/* a wrong or missing PASS */
 	FAIL_BLOCKED,		/* refused: the address is blocked */
 	FAIL_LIMIT,		/* refused: over a connection limit */
+	FAIL_PROXY,		/* a balancer's connection without a header */
 	FAIL_NKINDS
 };
 void	 source_init(void);
@@ -210,6 +219,13 @@ void	 source_init(void);
  * *record 1 if the refusal may be logged on its own (source_failure). */
 int	 source_admit(const char *addr, const char **why, int *record);
 void	 source_release(const char *addr);
+/* A balancer's connection: the global count only, before its header. */
+int	 source_admit_global(const char *addr, const char **why, int *record);
+/* ... then the carried address: its block and max_per_source only. */
+int	 source_admit_carried(const char *addr, const char **why,
+	    int *record);
+/* Give back what source_admit_global took (source_release: both). */
+void	 source_release_global(void);
 /* Count a pre-authentication failure: 1 log and audit it on its own, 0
  * it is folded into the next summary (a token bucket per address and
  * kind, and one per kind for all addresses). */

@@ -31,6 +31,8 @@
 
 #include "recv.h"
 
+static unsigned long health_checks;	/* atomic */
+
 /* The largest collection access list read (conf-dist writes 33 bytes
  * per agent). */
 #define RECV_ACL_MAX	(1024 * 1024)
@@ -608,6 +610,22 @@ out:
 }
 
 /*
+ * A pre-authentication refusal of kind k: counted, and logged (event)
+ * and audited (action) unless folded into the next summary.
+ */
+static void
+refuse_recorded(struct session *s, enum fail_kind k, const char *event,
+    const char *action, const char *why)
+{
+	if (!source_failure(s->p.addr, k))
+		return;
+	log_warnx("event=%s peer=%s port=%d reason=\"%s\"", event, s->p.addr,
+	    s->p.port, why);
+	store_audit(&recv_store, &s->p, action, "refused", NULL, 0, why, NULL,
+	    -1, NULL);
+}
+
+/*
  * PASS: the right token, or a delayed close with no reply.  Each
  * comparison is reserved first (source_auth_reserve), so that parallel
  * sessions from one address get no more guesses than auth_fail_limit.
@@ -630,12 +648,8 @@ do_auth(struct session *s)
 	if (s->linelen >= 5 && memcmp(s->line, "PASS ", 5) == 0) {
 		if (!source_auth_reserve(s->p.addr, &why)) {
 			/* Blocked meanwhile: closed without comparing. */
-			if (source_failure(s->p.addr, FAIL_BLOCKED)) {
-				log_warnx("event=auth.refused peer=%s port=%d "
-				    "reason=\"%s\"", s->p.addr, s->p.port, why);
-				store_audit(&recv_store, &s->p, "session.auth",
-				    "refused", NULL, 0, why, NULL, -1, NULL);
-			}
+			refuse_recorded(s, FAIL_BLOCKED, "auth.refused",
+			    "session.auth", why);
 			return -1;
 		}
 		reserved = 1;
@@ -645,7 +659,8 @@ do_auth(struct session *s)
 		why = "wrong password";
 	} else
 		why = "first command is not PASS";
-	blocked = source_auth_done(s->p.addr, reserved, ok);
+	/* The balancer itself (LOCAL) is never blocked: not a strike. */
+	blocked = source_auth_done(s->p.addr, reserved, ok || s->p.balancer);
 	if (ok) {
 		s->p.authed = 1;
 		log_debug("event=auth.ok peer=%s port=%d", s->p.addr,
@@ -666,6 +681,21 @@ do_auth(struct session *s)
 	return -1;
 }
 
+unsigned long
+session_health_checks(void)
+{
+	return __atomic_load_n(&health_checks, __ATOMIC_RELAXED);
+}
+
+/* A balancer's health check: counted, logged at debug level only. */
+static void
+health_check(struct session *s, const char *how)
+{
+	__atomic_add_fetch(&health_checks, 1, __ATOMIC_RELAXED);
+	log_debug("event=proxy.check peer=%s port=%d how=%s", s->p.addr,
+	    s->p.port, how);
+}
+
 /*
  * A failed handshake: it counts toward the address's block if the client
  * sent anything (a bare connect and close, as from a health check, does
@@ -682,8 +712,14 @@ tls_failed(struct session *s, int timed_out)
 	int have_vf = s->c.ssl != NULL && tls_verify_failure(s->c.ssl, &vf);
 	enum fail_kind k = have_vf && vf.error == X509_V_ERR_CERT_REVOKED ?
 	    FAIL_REVOKED : FAIL_TLS;
-	int blocked = got > 0 && source_tls_failed(s->p.addr);
+	int blocked;
 
+	if (s->p.balancer && got == 0) {
+		/* LOCAL header, then nothing: HAProxy's check. */
+		health_check(s, "local");
+		return;
+	}
+	blocked = got > 0 && !s->p.balancer && source_tls_failed(s->p.addr);
 	if (timed_out)
 		why = "handshake timeout";
 	else if (have_vf)
@@ -770,13 +806,125 @@ session_loop(struct session *s)
 	}
 }
 
+/* Why a header read failed: the deadline, or the peer. */
+static const char *
+proxy_short(const char *eof)
+{
+	return errno == ETIMEDOUT ? "PROXY header timeout" :
+	    errno == EPIPE ? eof : "PROXY header read error";
+}
+
+/*
+ * Read the PROXY header of a balancer's connection exactly: never a byte
+ * of what follows it (the TLS ClientHello).  v2 is read as its fixed 16
+ * bytes then its stated length (at most PROXY_V2_MAX), v1 one byte at a
+ * time up to its LF (at most PROXY_V1_MAX).  1 read into h, 0 closed
+ * before any byte (a health check), -1 refused with *why.
+ */
+static int
+proxy_read(struct session *s, struct proxy_hdr *h, const char **why)
+{
+	static const char v1_sig[] = "PROXY ";
+	unsigned char fixed[PROXY_V2_FIXED], body[PROXY_V2_MAX];
+	char line[PROXY_V1_MAX];
+	size_t n = 0;
+	ssize_t r;
+	int len;
+
+	arm_line(s);
+	/* Closed or reset before a byte: a plain TCP health check. */
+	if ((r = conn_read(&s->c, fixed, 1)) == 0 ||
+	    (r < 0 && errno == ECONNRESET))
+		return 0;
+	if (r < 0) {
+		*why = proxy_short("");
+		return -1;
+	}
+	if (fixed[0] == 0x0d) {
+		if (conn_readn(&s->c, fixed + 1, PROXY_V2_FIXED - 1) == -1) {
+			*why = proxy_short("PROXY v2: truncated");
+			return -1;
+		}
+		if ((len = proxy_v2_length(fixed, why)) == -1)
+			return -1;
+		if (len > 0 && conn_readn(&s->c, body, len) == -1) {
+			*why = proxy_short("PROXY v2: truncated");
+			return -1;
+		}
+		return proxy_v2_parse(fixed, body, len, h, why) == 0 ? 1 : -1;
+	}
+	line[n++] = (char)fixed[0];
+	for (;;) {
+		if (n <= 6 && line[n - 1] != v1_sig[n - 1]) {
+			*why = "no PROXY header";
+			return -1;
+		}
+		if (line[n - 1] == '\n' || n == sizeof(line))
+			break;
+		if ((r = conn_read(&s->c, line + n, 1)) <= 0) {
+			if (r == 0)
+				errno = EPIPE;
+			*why = proxy_short("PROXY v1: truncated");
+			return -1;
+		}
+		n++;
+	}
+	return proxy_v1_parse(line, n, h, why) == 0 ? 1 : -1;
+}
+
+/*
+ * A balancer's connection: its header names the client, who is then
+ * admitted (block, max_per_source) and known by that address; LOCAL
+ * keeps the balancer's own.  0 go on (*slot: a per-source slot is
+ * held), -1 close without a reply.
+ */
+static int
+proxy_accept(struct session *s, int *slot)
+{
+	struct proxy_hdr h;
+	const char *why = NULL;
+	int r, record = 0;
+
+	if ((r = proxy_read(s, &h, &why)) == 0) {
+		health_check(s, "connect");
+		return -1;
+	}
+	if (r == -1) {
+		/* Counted and folded as other pre-authentication failures;
+		 * never a strike: that would block the balancer. */
+		refuse_recorded(s, FAIL_PROXY, "proxy.refused", "session.proxy",
+		    why);
+		return -1;
+	}
+	if (h.local) {
+		s->p.balancer = 1;
+		log_debug("event=proxy.local peer=%s port=%d version=%d",
+		    s->p.addr, s->p.port, h.version);
+		return 0;
+	}
+	strlcpy(s->p.via, s->p.addr, sizeof(s->p.via));
+	strlcpy(s->p.addr, h.src, sizeof(s->p.addr));
+	s->p.port = h.sport;
+	if (!source_admit_carried(s->p.addr, &why, &record)) {
+		if (record)
+			log_info("event=conn.refused peer=%s port=%d via=%s "
+			    "reason=\"%s\"", s->p.addr, s->p.port, s->p.via,
+			    why);
+		return -1;
+	}
+	*slot = 1;
+	log_debug("event=proxy.ok peer=%s port=%d via=%s version=%d",
+	    s->p.addr, s->p.port, s->p.via, h.version);
+	return 0;
+}
+
 /* Thread body: TLS, PASS, then commands until QUIT, EOF or a limit. */
 void *
 session_main(void *arg)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	struct accepted *a = arg;
-	int one = 1;
+	int one = 1, balancer = a->balancer, slot = !balancer;
 
 	conn_init(&s->c, a->fd, recv_cf.idle_ms);
 	s->c.quickack = 1;
@@ -786,6 +934,8 @@ session_main(void *arg)
 	free(a);
 	s->session_end = net_now_ms() + recv_cf.session_ms;
 	log_debug("event=session.open peer=%s port=%d", s->p.addr, s->p.port);
+	if (balancer && proxy_accept(s, &slot) == -1)
+		goto out;
 	if (recv_cf.tls_on) {
 		SSL_CTX *ctx = recv_tls_ctx();
 		int rc, timed_out;
@@ -812,7 +962,10 @@ session_main(void *arg)
 	session_loop(s);
 out:
 	conn_close(&s->c);
-	source_release(s->p.addr);
+	if (slot)
+		source_release(s->p.addr);
+	else
+		source_release_global();
 	free(s);
 	return NULL;
 }

@@ -21,7 +21,7 @@
 #define SUMMARY_TOP	16	/* sources with a summary event of their own */
 
 static const char *const kind_name[FAIL_NKINDS] = {
-	"tls", "revoked", "pass", "blocked", "limit"
+	"tls", "revoked", "pass", "blocked", "limit", "proxy"
 };
 
 /* Failures of one kind or another since the last summary. */
@@ -187,27 +187,35 @@ source_failure(const char *addr, enum fail_kind k)
 	return rec;
 }
 
-int
-source_admit(const char *addr, const char **why, int *record)
+/*
+ * Admission: the global count (global), the address's block and
+ * max_per_source (local); on success what was checked is counted.
+ */
+static int
+admit(const char *addr, int global, int local, const char **why,
+    int *record)
 {
 	struct source *s = NULL;
 	enum fail_kind k = FAIL_LIMIT;
 	int ok = 0;
 
 	pthread_mutex_lock(&src_mu);
-	if (src_active_total >= recv_cf.max_conn)
+	if (global && src_active_total >= recv_cf.max_conn)
 		*why = "max_connections reached";
 	else if ((s = source_get(addr)) == NULL)
 		*why = "source table full";
-	else if (s->blocked_until > net_now_ms()) {
+	else if (local && s->blocked_until > net_now_ms()) {
 		*why = s->block_why;
 		k = FAIL_BLOCKED;
-	} else if (s->active >= recv_cf.max_per_source)
+	} else if (local && s->active >= recv_cf.max_per_source)
 		*why = "max_per_source reached";
 	else {
-		s->active++;
-		s->last = net_now_ms();
-		src_active_total++;
+		if (local) {
+			s->active++;
+			s->last = net_now_ms();
+		}
+		if (global)
+			src_active_total++;
 		ok = 1;
 	}
 	if (!ok) {
@@ -217,6 +225,32 @@ source_admit(const char *addr, const char **why, int *record)
 	}
 	pthread_mutex_unlock(&src_mu);
 	return ok;
+}
+
+int
+source_admit(const char *addr, const char **why, int *record)
+{
+	return admit(addr, 1, 1, why, record);
+}
+
+int
+source_admit_global(const char *addr, const char **why, int *record)
+{
+	return admit(addr, 1, 0, why, record);
+}
+
+int
+source_admit_carried(const char *addr, const char **why, int *record)
+{
+	return admit(addr, 0, 1, why, record);
+}
+
+void
+source_release_global(void)
+{
+	pthread_mutex_lock(&src_mu);
+	src_active_total--;
+	pthread_mutex_unlock(&src_mu);
 }
 
 void

@@ -518,6 +518,8 @@ store_audit_fill(struct store *st, struct audit_buf *ab,
 	audit_begin(ab, "tentacle-recv", action, outcome);
 	audit_str(ab, "peer", p->addr);
 	audit_num(ab, "port", p->port);
+	if (p->via[0] != '\0')
+		audit_str(ab, "via", p->via);	/* the balancer */
 	if (name != NULL)
 		audit_strn(ab, "name", name, namelen);
 	if (id != NULL)

@@ -124,6 +124,8 @@ struct opts {
 	const char	*prefix, *suffix, *data;
 	long long	 size;
 	int		 separate, parallel, stats;
+	unsigned char	*pre;			/* --preamble, decoded */
+	size_t		 prelen;
 };
 
 struct wire {
@@ -1077,6 +1079,8 @@ wire_open(struct wire *w, const struct opts *o)
 		    strerror(err));
 	w->fd = fd;
 	w->t0 = now_ms();
+	if (o->prelen > 0 && write(fd, o->pre, o->prelen) != (ssize_t)o->prelen)
+		failx(EXIT_CONN, "preamble: %s", strerror(errno));
 	if (!o->tls)
 		return;
 	if ((w->ssl = SSL_new(tls_ctx)) == NULL || !SSL_set_fd(w->ssl, fd))
@@ -1525,7 +1529,8 @@ usage(FILE *fp, int code)
 	fputs(
 "usage: tt-wire [-a addr] [-p port] [-b bindaddr] [-t timeout_ms]\n"
 "               [-r retry_ms] [--tls [--cert C [--key K]] [--ca CA]\n"
-"               [--tls-min V] [--tls-max V]] [-f script] step ...\n"
+"               [--tls-min V] [--tls-max V]] [--preamble BYTES]\n"
+"               [-f script] step ...\n"
 "       tt-wire --flood N [-a addr] [-p port] [--tls ...] [-x password]\n"
 "               [--name-prefix X] [--name-suffix Y] [--size S | --data FILE]\n"
 "               [--separate] [--parallel K] [--stats]\n"
@@ -1558,7 +1563,7 @@ main(int argc, char *argv[])
 	enum {
 		O_TLS = 256, O_CERT, O_KEY, O_CA, O_TLSMAX, O_TLSMIN,
 		O_FREEPORT, O_FLOOD, O_PREFIX, O_SUFFIX, O_SIZE, O_DATA,
-		O_SEPARATE, O_PARALLEL, O_STATS
+		O_SEPARATE, O_PARALLEL, O_STATS, O_PREAMBLE
 	};
 	static const struct option lopts[] = {
 		{ "tls",	no_argument,		NULL, O_TLS },
@@ -1576,6 +1581,7 @@ main(int argc, char *argv[])
 		{ "separate",	no_argument,		NULL, O_SEPARATE },
 		{ "parallel",	required_argument,	NULL, O_PARALLEL },
 		{ "stats",	no_argument,		NULL, O_STATS },
+		{ "preamble",	required_argument,	NULL, O_PREAMBLE },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -1675,6 +1681,14 @@ main(int argc, char *argv[])
 			o.stats = 1;
 			flood_only = 1;
 			break;
+		case O_PREAMBLE:
+			/* Raw bytes before anything else, TLS included: a
+			 * PROXY protocol header as a balancer sends it. */
+			free(o.pre);
+			if ((o.pre = unescape(optarg, strlen(optarg),
+			    &o.prelen)) == NULL)
+				failx(EXIT_USAGE, "--preamble: bad escape");
+			break;
 		default:
 			usage(stderr, EXIT_USAGE);
 		}
@@ -1704,6 +1718,7 @@ main(int argc, char *argv[])
 		tls_ctx = tls_setup(&o);
 	if (o.flood != -1) {
 		ch = flood(&o);
+		free(o.pre);
 		free(bigbuf);
 		free(expbuf);
 		SSL_CTX_free(tls_ctx);
@@ -1733,6 +1748,7 @@ main(int argc, char *argv[])
 	steps_free();
 	free(bigbuf);
 	free(expbuf);
+	free(o.pre);
 	SSL_CTX_free(tls_ctx);
 	return 0;
 }
