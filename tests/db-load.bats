@@ -889,6 +889,42 @@ check_once() {
 	sanitizer_clean "$W/dl.log"
 }
 
+@test "two nodes, one database: the same 1,000 files delivered to both (an agent retrying on its secondary server) are loaded once, whichever node takes each" {
+	mkconf allow_create yes server_name node-a batch 100
+	gen_load 1000
+	# The second node: its own spool, the same database.
+	mk_spool "$W/spool2"
+	sed -e "s#^spool_dir .*#spool_dir $W/spool2#" \
+	    -e 's/^server_name node-a$/server_name node-b/' "$CONF" > "$W/b.conf"
+	grep -q '^server_name node-b$' "$W/b.conf"
+	cp -p "$Q"/new/* "$W/spool2/db-load/new/"
+	[ "$(count "$W"/spool2/db-load/new/*)" -eq 1000 ]
+	"$BIN/db-load" -c "$CONF" -d 2>> "$W/a.log" 3>&- &
+	a=$!
+	"$BIN/db-load" -c "$W/b.conf" -d 2>> "$W/b.log" 3>&- &
+	b=$!
+	wait "$a" || { tail -20 "$W/a.log" >&3; false; }
+	wait "$b" || { tail -20 "$W/b.log" >&3; false; }
+	check_once 1000
+	[ "$(count "$W"/spool2/db-load/new/* "$W"/spool2/db-load/cur/* "$W"/spool2/db-load/reject/*)" -eq 0 ]
+	# Each file loaded by one node, a duplicate at the other (summed
+	# over the passes: a pass that met the other node's locks ran
+	# again, event=db.conflict.retry).
+	sum() {
+		sed -n 's/.*event=drain.done .* loaded=\([0-9]*\) duplicates=\([0-9]*\) .*/\1 \2/p' "$1" |
+		    awk '{ l += $1; d += $2 } END { print l + 0, d + 0 }'
+	}
+	read -r la_l la_d <<< "$(sum "$W/a.log")"
+	read -r lb_l lb_d <<< "$(sum "$W/b.log")"
+	echo "# node-a loaded $la_l, duplicates $la_d; node-b loaded $lb_l, duplicates $lb_d; conflicts run again: $(cat "$W/a.log" "$W/b.log" | grep -c 'event=db.conflict.retry')" >&3
+	[ $((la_l + lb_l)) -eq 1000 ]
+	[ $((la_d + lb_d)) -eq 1000 ]
+	run sql "SELECT SUM(node = 'node-a'), SUM(node = 'node-b'), COUNT(*) FROM octo_loaded_file"
+	assert_output "$(printf '%d\t%d\t1000' "$la_l" "$lb_l")"
+	cat "$W/a.log" "$W/b.log" >> "$W/dl.log"
+	sanitizer_clean "$W/dl.log"
+}
+
 @test "lingering: SIGKILL mid-batch while files keep arriving (2,000 files); a rerun finishes, exactly once" {
 	# Each process lingers (idle_exit 30) and takes the bursts of files
 	# that arrive while it runs.  It stops before each COMMIT (a pause

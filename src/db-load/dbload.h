@@ -25,6 +25,7 @@
 #define DL_ADMIN_SECTION "db-admin"
 #define DL_SAVEPOINT	"octo_file"
 #define DL_OCTO_SCHEMA	2	/* octo_schema version (etc/sql/octo.sql) */
+#define DL_CONFLICT_TRIES 6	/* batches run again after a conflict */
 #define DL_BATCH	1024	/* files per transaction (default) */
 #define DL_MAX_ROWS	256	/* rows per multi-row statement */
 #define DL_FLUSH_BYTES	(8 * 1024 * 1024)	/* deferred history cap */
@@ -182,6 +183,7 @@ struct dl_run {
 	int		 schema_checked;
 	int		 schema_bad;	/* problems: stop with 78 */
 	int		 init;		/* --init: the octo_* version unchecked */
+	unsigned int	 conflicts;	/* deadlocks, lock waits: run again */
 	char		 name_cs[64];	/* tagente.nombre's character set */
 	char		 name_coll[64];	/* and collation ("": unknown) */
 	struct dl_agent	**agents;
@@ -233,6 +235,8 @@ int		 dl_octo_version(struct db *, unsigned *);
 int		 dl_octo_check(struct db *, int *nproblems);
 /* load.c: connect and check the schema (db-load --check-schema). */
 int		 dl_check_schema(struct dl_run *, int *nproblems);
+/* A temporary error that another writer caused (deadlock, lock wait). */
+int		 dl_conflict(unsigned int dberrno);
 
 /* cache.c */
 struct dl_agent	*dl_agent_find(struct dl_run *, const char *nombre,

@@ -259,10 +259,24 @@ dl_dberr(struct dl_run *run, const char *what, char *reason,
 		return DL_FATAL;
 	default:
 		run->broken = 1;
+		if (dl_conflict(db_errno(run->db)))
+			run->conflicts++;
 		log_warnx("event=db.temp step=%s errno=%u name=%s msg=\"%s\"",
 		    what, db_errno(run->db), name ? name : "?", vis);
 		return DL_RETRY;
 	}
+}
+
+/*
+ * A conflict with another writer: a deadlock (1213, also a Galera
+ * certification failure) or a lock wait timeout (1205).  The batch was
+ * rolled back whole; running it again at once, after a short wait, is
+ * the cure (drain_mode), not exit 75.
+ */
+int
+dl_conflict(unsigned int err)
+{
+	return err == 1213 || err == 1205;
 }
 
 #define DBERR(f, what)	dl_dberr((f)->run, (what), (f)->reason, \
@@ -525,6 +539,8 @@ dl_commit(struct dl_run *run)
 		log_warnx("event=db.commit.fail errno=%u class=%s msg=\"%s\"",
 		    db_errno(run->db), db_class_name(db_errclass(run->db)),
 		    log_vis(vis, sizeof(vis), msg, strlen(msg)));
+		if (dl_conflict(db_errno(run->db)))
+			run->conflicts++;
 		if (db_errclass(run->db) != DB_TEMP)
 			run->exit_code = db_class_exit(db_errclass(run->db));
 		run->broken = 1;

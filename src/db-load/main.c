@@ -390,7 +390,31 @@ drain_mode(struct dl_conf *cf)
 	cf->linger.before = pass_begin;
 	cf->linger.after = pass_end;
 	cf->linger.arg = &run;
-	rc = drain_linger(d, handle, &run, &cf->linger, &st);
+	for (unsigned int tries = 0;; tries++) {
+		struct timespec ts;
+		long ms;
+
+		run.conflicts = 0;
+		rc = drain_linger(d, handle, &run, &cf->linger, &st);
+		/*
+		 * Another loader (another node of a cluster) held the rows:
+		 * the batch went back whole; run it again after a short,
+		 * jittered wait, a few times, before giving up with 75.
+		 */
+		if (rc != EX_TEMPFAIL || run.conflicts == 0 ||
+		    run.exit_code != 0 || tries + 1 >= DL_CONFLICT_TRIES ||
+		    drain_stopping())
+			break;
+		/* The batch's transaction is gone: start clean. */
+		run.broken = 1;
+		dl_abort(&run);
+		ms = (25L << tries) + (long)arc4random_uniform(50U << tries);
+		log_info("event=db.conflict.retry try=%u wait_ms=%ld",
+		    tries + 1, ms);
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		(void)nanosleep(&ts, NULL);
+	}
 	drain_close(d);
 	if (run.in_txn) {
 		/* Only after an I/O error of the spool: nothing committed. */
