@@ -1087,7 +1087,7 @@ check_once() {
 	# The loader's session is TLS 1.2+ with the server verified.
 	run "$BIN/db-load" -c "$CONF" -vv "$DATA/variants/v01-minimal-generic-data.1711620000.data"
 	assert_success
-	assert_output --regexp 'event=db.connected tls="TLSv1\.[23] '
+	assert_output --regexp 'event=db.connected server=127\.0\.0\.1:[0-9]+ tls="TLSv1\.[23] '
 }
 
 @test "filter mode: one file, exit 0, 65, 77, 75; duplicate is 0" {
