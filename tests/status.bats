@@ -205,6 +205,55 @@ assert d["listening"] is True and d["connections"] >= 1, d'
 	assert_output --partial "database: down:"
 }
 
+@test "database on a Galera node (galera-4, one node bootstrapped): the cluster's state; a node not synced, or fewer nodes than cluster_min_size, is degraded; db-load loads there" {
+	[ -f /usr/lib/galera/libgalera_smm.so ] || skip "galera-4 is not installed (tools/deps.sh installs it)"
+	gp=$("$BIN/tt-wire" --freeport)
+	run env OCTO_DB_GROUP="$RUN_GROUP" OCTO_DB_OPTS="--wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so --wsrep-cluster-address=gcomm:// --wsrep-cluster-name=octo-status --binlog-format=ROW --innodb-autoinc-lock-mode=2 --wsrep-node-address=127.0.0.1 --wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$gp;base_port=$gp" \
+	    sh "$MDB" start "$T/db"
+	assert_success
+	. "$T/db/env"
+	{
+		head -n 1 "$CONF"
+		cat "$OCTO_DB_CONF"
+		tail -n +2 "$CONF" | sed 's/^check_db 0$/check_db 1/'
+	} > "$T/db.conf"
+	run "$BIN/octospool-status" -c "$T/db.conf" --json --prometheus "$T/p.prom"
+	assert_success
+	echo "$output" | python3 -c 'import json, sys
+c = json.load(sys.stdin)["database"]["cluster"]
+assert c == {"name": "octo-status", "status": "Primary", "size": 1, "node_state": "Synced", "ready": True, "why": ""}, c'
+	grep -qx 'octospool_db_cluster_size 1' "$T/p.prom"
+	grep -qx 'octospool_db_cluster_primary 1' "$T/p.prom"
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_line "cluster: Galera octo-status, Primary, 1 node, this node Synced"
+	# Fewer nodes than the site runs: degraded.
+	sed -i 's/^check_db 1$/check_db 1\ncluster_min_size 3/' "$T/db.conf"
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_equal "$status" 1
+	assert_line "cluster: Galera octo-status, Primary, 1 node, this node Synced: 1 of at least 3 nodes"
+	# A node desynchronised (a donor, a backup in progress): degraded.
+	sed -i '/^cluster_min_size 3$/d' "$T/db.conf"
+	sh "$MDB" sql "$T/db" -e 'SET GLOBAL wsrep_desync = ON'
+	run "$BIN/octospool-status" -c "$T/db.conf"
+	assert_equal "$status" 1
+	assert_output --regexp 'cluster: Galera octo-status, Primary, 1 node, this node [A-Za-z/]*Desync[a-z]*: this node'
+	sh "$MDB" sql "$T/db" -e 'SET GLOBAL wsrep_desync = OFF'
+	# db-load on the node: rows replicated by Galera's rules (ROW
+	# format, interleaved auto-increment) load as anywhere else.
+	{
+		cat "$T/db.conf"
+		printf '[db-load]\nuser %s\nproducer %s\nauth_pubkey none\nallow_create yes\nidle_exit 0\n' "$RUN_USER" "$RUN_USER"
+	} > "$T/dl.conf"
+	for f in "$DATA"/variants/v01-*.data "$DATA"/variants/v06-*.data; do
+		cp "$f" "$SP/db-load/new/"
+	done
+	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$SP/db-load/new"
+	run "$BIN/db-load" -c "$T/dl.conf" -d
+	assert_success
+	run sh "$MDB" sql "$T/db" -N -B -e 'SELECT COUNT(*) FROM octo_loaded_file' pandora
+	assert_output 2
+}
+
 @test "usage and configuration: unknown [status] keys are refused" {
 	run "$BIN/octospool-status" -h
 	assert_success

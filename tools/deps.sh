@@ -12,8 +12,9 @@ python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
 # The Debian package: its build (debian/control's Build-Depends) and
 # tests/package.bats.
 pkgs="$pkgs dpkg-dev debhelper lintian git"
-# tests/tentacle-recv.bats: a real HAProxy in front of two receivers.
-pkgs="$pkgs haproxy"
+# tests/tentacle-recv.bats: a real HAProxy in front of two receivers;
+# tests/status.bats: a Galera node (mariadb-server depends on it too).
+pkgs="$pkgs haproxy galera-4"
 # make bench-purge: pandora_db.pl's method in Perl DBI.
 pkgs="$pkgs libdbd-mariadb-perl"
 missing=""

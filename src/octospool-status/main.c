@@ -49,6 +49,7 @@
 static const char *const known_keys[] = {
 	"spool_dir", "queue_warn", "queue_age_warn", "queue_age_down",
 	"reject_warn", "stage_age_warn", "audit_age_warn", "check_db",
+	"cluster_min_size",
 	"check_recv", "audit_log_dir", "recv_address", "recv_port",
 	DB_TOOL_KEYS, NULL
 };
@@ -72,6 +73,7 @@ static const struct {
 struct thresholds {
 	long long queue_warn, queue_age_warn, queue_age_down, reject_warn;
 	long long stage_age_warn, audit_age_warn;
+	long long cluster_min_size;	/* Galera: fewer nodes is degraded */
 };
 
 struct qstate {
@@ -91,6 +93,12 @@ struct dbstate {
 	char	 tls[96], version[64], error[200];
 	char	 server[DB_HOST_MAX + 8];	/* the one that answered */
 	int	 health;
+	/* A Galera cluster (wsrep status variables), when the server is a
+	 * node of one. */
+	int	 cluster;
+	long long cluster_size;
+	char	 cluster_name[64], cluster_status[32], node_state[32];
+	char	 node_ready[8], why[160];
 };
 
 struct auditstate {
@@ -364,8 +372,64 @@ schema_check(const char *conffile)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The Galera state of the connected node, if it is one. */
 static void
-check_db(const char *conffile, struct dbstate *s)
+check_cluster(struct db *db, const struct thresholds *t, struct dbstate *s)
+{
+	struct db_stmt *st;
+	int r;
+
+	if ((st = db_prepare(db, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN "
+	    "('WSREP_CLUSTER_SIZE', 'WSREP_CLUSTER_STATUS', "
+	    "'WSREP_LOCAL_STATE_COMMENT', 'WSREP_READY') UNION ALL SELECT "
+	    "'CLUSTER_NAME', @@wsrep_cluster_name FROM DUAL WHERE "
+	    "@@wsrep_on = 1")) == NULL || db_stmt_exec(st, NULL, 0) == -1) {
+		db_stmt_free(st);
+		return;		/* no wsrep: not a cluster node */
+	}
+	while ((r = db_stmt_fetch(st)) == 1) {
+		const char *k = db_col_text(st, 0, NULL);
+		const char *v = db_col_text(st, 1, NULL);
+
+		if (k == NULL || v == NULL)
+			continue;
+		s->cluster = 1;
+		if (strcasecmp(k, "WSREP_CLUSTER_SIZE") == 0)
+			s->cluster_size = strtoll(v, NULL, 10);
+		else if (strcasecmp(k, "WSREP_CLUSTER_STATUS") == 0)
+			strlcpy(s->cluster_status, v, sizeof(s->cluster_status));
+		else if (strcasecmp(k, "WSREP_LOCAL_STATE_COMMENT") == 0)
+			strlcpy(s->node_state, v, sizeof(s->node_state));
+		else if (strcasecmp(k, "WSREP_READY") == 0)
+			strlcpy(s->node_ready, v, sizeof(s->node_ready));
+		else if (strcasecmp(k, "CLUSTER_NAME") == 0)
+			strlcpy(s->cluster_name, v, sizeof(s->cluster_name));
+	}
+	db_stmt_free(st);
+	if (r == -1 || !s->cluster || s->cluster_status[0] == '\0')
+		return;
+	/* Not in the primary component, or not ready: no writes here. */
+	if (strcmp(s->cluster_status, "Primary") != 0 ||
+	    strcmp(s->node_ready, "ON") != 0) {
+		snprintf(s->why, sizeof(s->why), "this node is %s, %s",
+		    s->cluster_status, strcmp(s->node_ready, "ON") == 0 ?
+		    "ready" : "not ready");
+		s->health = DOWN;
+	} else if (strcmp(s->node_state, "Synced") != 0) {
+		snprintf(s->why, sizeof(s->why), "this node is %s",
+		    s->node_state);
+		worse(&s->health, DEGRADED);
+	} else if (t->cluster_min_size > 0 &&
+	    s->cluster_size < t->cluster_min_size) {
+		snprintf(s->why, sizeof(s->why), "%lld of at least %lld nodes",
+		    s->cluster_size, t->cluster_min_size);
+		worse(&s->health, DEGRADED);
+	}
+}
+
+static void
+check_db(const char *conffile, const struct thresholds *t, struct dbstate *s)
 {
 	struct db_conf dc;
 	struct db *db;
@@ -400,6 +464,7 @@ check_db(const char *conffile, struct dbstate *s)
 		snprintf(s->tls, sizeof(s->tls), "%s", db_tls_cipher(db));
 		snprintf(s->version, sizeof(s->version), "%s",
 		    db_server_version(db));
+		check_cluster(db, t, s);
 	}
 	db_close(db);
 	db_library_end();
@@ -409,7 +474,7 @@ check_db(const char *conffile, struct dbstate *s)
 	s->schema_rc = schema_check(conffile);
 	s->schema_ok = s->schema_rc == 0;
 	if (!s->schema_ok)
-		s->health = s->schema_rc == EX_CONFIG ? DOWN : DEGRADED;
+		worse(&s->health, s->schema_rc == EX_CONFIG ? DOWN : DEGRADED);
 }
 
 /* ---- the audit log ---- */
@@ -577,6 +642,11 @@ out_text(const struct qstate *q, const struct dbstate *db,
 		    db->tls[0] ?
 		    db->tls : "no TLS", db->schema_ok ? "ok" :
 		    "refused by db-load --check-schema");
+	if (db->checked && db->cluster)
+		printf("cluster: Galera %s, %s, %lld node%s, this node %s%s%s\n",
+		    db->cluster_name, db->cluster_status, db->cluster_size,
+		    db->cluster_size == 1 ? "" : "s", db->node_state,
+		    db->why[0] ? ": " : "", db->why);
 	else if (db->checked)
 		printf("database: %s: %s\n", health_name(db->health),
 		    db->error);
@@ -646,6 +716,20 @@ out_json(const struct qstate *q, const struct dbstate *db,
 		printf(",\"schema_ok\":%s,\"error\":", db->schema_ok ? "true" :
 		    "false");
 		jstr(stdout, db->error);
+		if (db->cluster) {
+			printf(",\"cluster\":{\"name\":");
+			jstr(stdout, db->cluster_name);
+			printf(",\"status\":");
+			jstr(stdout, db->cluster_status);
+			printf(",\"size\":%lld,\"node_state\":",
+			    db->cluster_size);
+			jstr(stdout, db->node_state);
+			printf(",\"ready\":%s,\"why\":",
+			    strcmp(db->node_ready, "ON") == 0 ? "true" :
+			    "false");
+			jstr(stdout, db->why);
+			printf("}");
+		}
 		printf("}");
 	}
 	if (au->checked) {
@@ -729,6 +813,16 @@ out_prometheus(const char *path, const struct qstate *q,
 		    "schema.\n# TYPE octospool_db_schema_ok gauge\n"
 		    "octospool_db_schema_ok %d\n", db->reachable,
 		    db->schema_ok);
+	if (db->checked && db->cluster)
+		fprintf(fp, "# HELP octospool_db_cluster_size Nodes in the "
+		    "Galera cluster.\n# TYPE octospool_db_cluster_size gauge\n"
+		    "octospool_db_cluster_size %lld\n"
+		    "# HELP octospool_db_cluster_primary This node is in the "
+		    "primary component and ready.\n"
+		    "# TYPE octospool_db_cluster_primary gauge\n"
+		    "octospool_db_cluster_primary %d\n", db->cluster_size,
+		    strcmp(db->cluster_status, "Primary") == 0 &&
+		    strcmp(db->node_ready, "ON") == 0);
 	if (au->checked)
 		fprintf(fp, "# HELP octospool_audit_last_write_seconds Age of "
 		    "the audit log's last write.\n"
@@ -821,6 +915,7 @@ main(int argc, char *argv[])
 	t.reject_warn = num("reject_warn", 1, 1LL << 40, 100);
 	t.stage_age_warn = num("stage_age_warn", 1, 1LL << 40, 900);
 	t.audit_age_warn = num("audit_age_warn", 1, 1LL << 40, 900);
+	t.cluster_min_size = num("cluster_min_size", 0, 1024, 0);
 	do_db = num("check_db", 0, 1, 1) && !no_db;
 	do_recv = num("check_recv", 0, 1, 1) && !no_recv;
 	spool = str("spool_dir", DEFAULT_SPOOL);
@@ -832,7 +927,7 @@ main(int argc, char *argv[])
 	}
 	memset(&db, 0, sizeof(db));
 	if (do_db) {
-		check_db(conffile, &db);
+		check_db(conffile, &t, &db);
 		worse(&h, db.health);
 	}
 	check_audit(str("audit_log_dir", conf_get(cf, "audit-sign",
