@@ -63,6 +63,18 @@ status() {
 	"$BIN/octospool-status" -c "$CONF" "$@"
 }
 
+# db_conf: $T/db.conf, the test configuration with the private server
+# in $T/db and check_db on.
+db_conf() {
+	# shellcheck disable=SC1091
+	. "$T/db/env"
+	{
+		head -n 1 "$CONF"
+		cat "$OCTO_DB_CONF"
+		tail -n +2 "$CONF" | sed 's/^check_db 0$/check_db 1/'
+	} > "$T/db.conf"
+}
+
 @test "healthy: every queue empty, every stage ran, exit 0; text, JSON and the textfile agree" {
 	run status
 	assert_success
@@ -183,12 +195,7 @@ assert d["listening"] is True and d["connections"] >= 1, d'
 	command -v mariadbd >/dev/null || command -v mysqld >/dev/null || skip "no MariaDB server"
 	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$MDB" start "$T/db"
 	assert_success
-	. "$T/db/env"
-	{
-		head -n 1 "$CONF"
-		cat "$OCTO_DB_CONF"
-		tail -n +2 "$CONF" | sed 's/^check_db 0$/check_db 1/'
-	} > "$T/db.conf"
+	db_conf
 	run "$BIN/octospool-status" -c "$T/db.conf"
 	assert_success
 	assert_output --regexp 'database: ok, reachable \([^)]*MariaDB[^)]* at 127\.0\.0\.1:[0-9]+\), TLSv1\.[23] [A-Z0-9_-]+, schema ok'
@@ -211,12 +218,7 @@ assert d["listening"] is True and d["connections"] >= 1, d'
 	run env OCTO_DB_GROUP="$RUN_GROUP" OCTO_DB_OPTS="--wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so --wsrep-cluster-address=gcomm:// --wsrep-cluster-name=octo-status --binlog-format=ROW --innodb-autoinc-lock-mode=2 --wsrep-node-address=127.0.0.1 --wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$gp;base_port=$gp" \
 	    sh "$MDB" start "$T/db"
 	assert_success
-	. "$T/db/env"
-	{
-		head -n 1 "$CONF"
-		cat "$OCTO_DB_CONF"
-		tail -n +2 "$CONF" | sed 's/^check_db 0$/check_db 1/'
-	} > "$T/db.conf"
+	db_conf
 	run "$BIN/octospool-status" -c "$T/db.conf" --json --prometheus "$T/p.prom"
 	assert_success
 	echo "$output" | python3 -c 'import json, sys

@@ -382,7 +382,8 @@ check_cluster(struct db *db, const struct thresholds *t, struct dbstate *s)
 	if ((st = db_prepare(db, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM "
 	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN "
 	    "('WSREP_CLUSTER_SIZE', 'WSREP_CLUSTER_STATUS', "
-	    "'WSREP_LOCAL_STATE_COMMENT', 'WSREP_READY') UNION ALL SELECT "
+	    "'WSREP_LOCAL_STATE_COMMENT', 'WSREP_READY') AND @@wsrep_on = 1 "
+	    "UNION ALL SELECT "
 	    "'CLUSTER_NAME', @@wsrep_cluster_name FROM DUAL WHERE "
 	    "@@wsrep_on = 1")) == NULL || db_stmt_exec(st, NULL, 0) == -1) {
 		db_stmt_free(st);
