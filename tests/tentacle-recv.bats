@@ -435,9 +435,14 @@ for l in open(sys.argv[1]): json.loads(l)' "$T/events"
 	line=$(grep 'event=server.stop' "$T/recv.log" | tail -1)
 	groups=$(echo "$line" | sed -n 's/.*audit_groups=\([0-9]*\).*/\1/p')
 	events=$(echo "$line" | sed -n 's/.*audit_events=\([0-9]*\).*/\1/p')
-	echo "# $n items after $round kills; clean run: $events events in $groups files" >&3
+	syncs=$(echo "$line" | sed -n 's/.* dir_syncs=\([0-9]*\).*/\1/p')
+	syncfs=$(echo "$line" | sed -n 's/.* dir_syncfs=\([0-9]*\).*/\1/p')
+	echo "# $n items after $round kills; clean run: $events events in $groups files, $syncs directory rounds ($syncfs by one syncfs)" >&3
 	[ "$events" -ge 800 ]
 	[ "$groups" -lt "$events" ]
+	# The queues and the audit queue share the spool's file system: a
+	# round of directory syncs is one syncfs().
+	[ "$syncfs" -gt 0 ] && [ "$syncfs" -eq "$syncs" ]
 }
 
 @test "D3: 20 concurrent SENDs of one new name: exactly one succeeds" {

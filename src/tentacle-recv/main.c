@@ -874,7 +874,10 @@ main(int argc, char *argv[])
 		close(lfds[i]);
 	source_summary(1);	/* what was folded since the last one */
 	log_info("event=server.stop audit_groups=%lu audit_events=%lu "
-	    "health_checks=%lu", recv_store.aud.rounds, recv_store.aud.events,
+	    "dir_syncs=%llu dir_syncfs=%llu health_checks=%lu",
+	    recv_store.aud.rounds, recv_store.aud.events,
+	    (unsigned long long)recv_store.sync.rounds,
+	    (unsigned long long)recv_store.sync.syncfs_rounds,
 	    session_health_checks());
 	/* Sessions in flight finish within their deadlines; do not wait:
 	 * nothing is published before it is durable. */

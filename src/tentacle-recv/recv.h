@@ -100,7 +100,16 @@ struct syncer {
 	uint32_t	 dirty;
 	int		 busy;
 	int		 fds[RECV_MAX_DIRS];
+	dev_t		 devs[RECV_MAX_DIRS];	/* their file systems */
 	int		 nfds;
+	/*
+	 * The spool's file system (the audit queue's): a round whose
+	 * directories all live there is one syncfs(fsfd) instead of an
+	 * fsync per directory.  -1: fsync only.
+	 */
+	int		 fsfd;
+	dev_t		 fsdev;
+	uint64_t	 rounds, syncfs_rounds;
 };
 
 /* Where an accepted SEND goes. */
@@ -181,6 +190,7 @@ void	store_audit(struct store *, const struct peer *, const char *action,
 	    const char *reason, const char *id, long long size,
 	    const char *sha);
 /* Commit the events of ab as one audit file, best effort (logs why not). */
+int	store_data_by_syncfs(const struct store *, int dirix);
 void	store_audit_events(struct store *, struct audit_buf *,
 	    const char *action);
 int	store_scratch(int dirfd);

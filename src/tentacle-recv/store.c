@@ -40,10 +40,37 @@ static int	store_probe_anon(int);
 int
 syncer_add(struct syncer *s, int fd)
 {
+	struct stat sb;
+
 	if (s->nfds >= RECV_MAX_DIRS)
 		return -1;
 	s->fds[s->nfds] = fd;
+	/* Unknown: never counted as the spool's file system. */
+	s->devs[s->nfds] = fstat(fd, &sb) == 0 ? sb.st_dev : (dev_t)-1;
 	return s->nfds++;
+}
+
+/* The directories of mask all on the syncfs file system? */
+static int
+syncer_one_fs(const struct syncer *s, uint32_t mask)
+{
+	if (s->fsfd < 0 || mask == 0)
+		return 0;
+	for (int i = 0; i < s->nfds; i++)
+		if ((mask & (1u << i)) && s->devs[i] != s->fsdev)
+			return 0;
+	return 1;
+}
+
+/*
+ * Can the audit round's syncfs() stand for the fsync of a file stored
+ * through route directory index ix?  Only on the same file system.
+ */
+int
+store_data_by_syncfs(const struct store *st, int ix)
+{
+	return st->have_audit && ix >= 0 && syncer_one_fs(&st->sync,
+	    1u << ix);
 }
 
 /*
@@ -70,10 +97,23 @@ syncer_sync(struct syncer *s, uint32_t mask)
 			s->dirty = 0;
 			s->busy = 1;
 			pthread_mutex_unlock(&s->mu);
-			for (int i = 0; i < s->nfds; i++)
-				if ((m & (1u << i)) && fsync(s->fds[i]) == -1)
+			/*
+			 * One syncfs() when every directory is on the
+			 * spool's file system (one journal commit covers
+			 * them all), else an fsync per directory.
+			 */
+			if (syncer_one_fs(s, m)) {
+				if (syncfs(s->fsfd) == -1)
 					err = errno;
+			} else
+				for (int i = 0; i < s->nfds; i++)
+					if ((m & (1u << i)) &&
+					    fsync(s->fds[i]) == -1)
+						err = errno;
 			pthread_mutex_lock(&s->mu);
+			s->rounds++;
+			if (syncer_one_fs(s, m))
+				s->syncfs_rounds++;
 			s->busy = 0;
 			if (err) {
 				/*
@@ -208,6 +248,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	memset(st, 0, sizeof(*st));
 	st->cf = cf;
 	st->stock_dirfd = st->stock_ix = st->audit_ix = -1;
+	st->sync.fsfd = -1;
 	pthread_mutex_init(&st->sync.mu, NULL);
 	pthread_cond_init(&st->sync.cv, NULL);
 	auditor_init(&st->aud);
@@ -232,6 +273,11 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 		}
 		st->have_audit = 1;
 		st->audit_ix = syncer_add(&st->sync, st->audit_q.newfd);
+		if (st->audit_ix >= 0 &&
+		    st->sync.devs[st->audit_ix] != (dev_t)-1) {
+			st->sync.fsfd = st->audit_q.newfd;
+			st->sync.fsdev = st->sync.devs[st->audit_ix];
+		}
 	}
 	if (cf->layout == LAYOUT_STOCK) {
 		if ((st->stock_dirfd = store_opendir(cf->storage_dir)) == -1) {
@@ -444,7 +490,13 @@ auditor_write(struct store *st, const struct audit_wait *batch)
 			spool_abort(&st->audit_q, fd, aname);
 			return -1;
 		}
-	if (fsync(fd) == -1 || close(fd) == -1) {
+	/*
+	 * syncfs(): the events and, with them, the data of every session
+	 * of this round that left its fsync to us (store_data_by_syncfs:
+	 * written before it queued its event, on this file system).
+	 */
+	if ((st->sync.fsfd >= 0 ? syncfs(fd) : fsync(fd)) == -1 ||
+	    close(fd) == -1) {
 		spool_abort(&st->audit_q, -1, aname);
 		return -1;
 	}
@@ -842,8 +894,13 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 			goto fail;
 		}
 	}
-	/* 4. Data durable. */
-	if (fsync(fd) == -1) {
+	/*
+	 * 4. Data durable: by its own fsync, or, on the spool's file
+	 * system, by the syncfs() of the audit round that takes its event
+	 * (step 5), one flush for the data and events of every session
+	 * storing meanwhile.
+	 */
+	if (!store_data_by_syncfs(st, r->dirix) && fsync(fd) == -1) {
 		*why = "fsync failed";
 		goto fail;
 	}
