@@ -13,8 +13,9 @@ python3 python3-cryptography rsyslog rsyslog-openssl faketime strace"
 # tests/package.bats.
 pkgs="$pkgs dpkg-dev debhelper lintian git"
 # tests/tentacle-recv.bats: a real HAProxy in front of two receivers;
-# tests/status.bats: a Galera node (mariadb-server depends on it too).
-pkgs="$pkgs haproxy galera-4"
+# tests/status.bats and tests/cluster.bats: Galera nodes (mariadb-server
+# depends on galera-4 too), joined by rsync SST.
+pkgs="$pkgs haproxy galera-4 rsync"
 # make bench-purge: pandora_db.pl's method in Perl DBI.
 pkgs="$pkgs libdbd-mariadb-perl"
 missing=""
