@@ -43,15 +43,9 @@ log() {
 
 . bench/workdir.sh
 bench_workdir aa-bench
-cleanup() {
-	# tools/mariadb.sh stop: by the PID in its pid file.
-	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir "$DB"
-OCTO_DB_GROUP=$RUN_GROUP sh tools/mariadb.sh start "$DB" >&2
+bench_db_start
 sh tools/mkspool.sh "$W/spool"
 CONF=$W/octospool.conf
 # xml-validate's clock: the last file's time (rounds of AGENTS files).

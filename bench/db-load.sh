@@ -53,14 +53,8 @@ sh bench/build.sh db-raw
 
 . bench/workdir.sh
 bench_workdir bench
-cleanup() {
-	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true
-	rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-mkdir "$DB"
-OCTO_DB_GROUP=$RUN_GROUP OCTO_DB_OPTS=${BENCH_DB_OPTS:---innodb-buffer-pool-size=1G} \
-    sh tools/mariadb.sh start "$DB" >&2
+trap bench_cleanup EXIT INT TERM
+bench_db_start "${BENCH_DB_OPTS:---innodb-buffer-pool-size=1G}"
 sh tools/mkspool.sh "$W/spool"
 [ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/spool"
 CONF=$W/octospool.conf

@@ -164,16 +164,7 @@ for a in $(seq 0 $((AGENTS - 1))); do
 	    -addext extendedKeyUsage=clientAuth \
 	    -addext basicConstraints=critical,CA:FALSE 2>/dev/null
 done
-ns install -d -m 0755 /etc/octospool/tls
-ns install -m 0644 "$DW/pki/server.crt" /etc/octospool/tls/server.crt
-ns install -m 0640 -g octospool-recv "$DW/pki/server.key" /etc/octospool/tls/server.key
-ns install -m 0644 "$DW/pki/ca.crt" /etc/octospool/tls/agents-ca.crt
-ns install -m 0644 "$DW/db/tls/ca.crt" /etc/octospool/tls/db-ca.crt
-ns install -m 0644 "$DW/db/tls/client.crt" /etc/octospool/tls/db-client.crt
-ns install -m 0640 -g octospool "$DW/db/tls/client.key" /etc/octospool/tls/db-client.key
-ns install -m 0640 -g octospool-auth "$DW/db/secrets/octo_agent_auth.pw" /etc/octospool/agent-auth.pw
-ns install -m 0640 -g octospool-db "$DW/db/secrets/octo_db_load.pw" /etc/octospool/db-load.pw
-ns install -m 0640 -g octospool-admin "$DW/db/secrets/octo_admin.pw" /etc/octospool/db-admin.pw
+sh tests/tools/site-files.sh "$DW"
 # The installed sample with this site's values; idle_exit and every
 # other setting as shipped (the drains linger 30 s).
 PORT=$("$BIN/tt-wire" --freeport)

@@ -61,13 +61,10 @@ bench_workdir purge
 cleanup() {
 	touch "$W/stop"
 	wait 2>/dev/null || true
-	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT INT TERM
-mkdir "$DB"
-OCTO_DB_GROUP=$RUN_GROUP OCTO_DB_OPTS=${BENCH_DB_OPTS:---innodb-buffer-pool-size=1G} \
-    sh tools/mariadb.sh start "$DB" >&2
+bench_db_start "${BENCH_DB_OPTS:---innodb-buffer-pool-size=1G}"
 . "$DB/env"
 sh tools/mkspool.sh "$W/spool"
 [ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/spool"

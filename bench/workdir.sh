@@ -16,3 +16,17 @@ bench_workdir() {
 		RUN_GROUP=$(id -gn)
 	fi
 }
+
+# bench_db_start [OPTIONS]: the private MariaDB in DB (mariadbd OPTIONS),
+# its secrets readable by RUN_GROUP.
+bench_db_start() {
+	mkdir "$DB"
+	OCTO_DB_GROUP=$RUN_GROUP OCTO_DB_OPTS=${1:-} \
+	    sh tools/mariadb.sh start "$DB" >&2
+}
+
+# bench_cleanup: the server stopped (by its PID file), W removed.
+bench_cleanup() {
+	sh tools/mariadb.sh stop "$DB" >/dev/null 2>&1 || true
+	rm -rf "$W"
+}

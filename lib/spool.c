@@ -184,6 +184,32 @@ spool_commit(struct spool *sp, int fd, const char *name)
 	return fsync(sp->newfd);	/* Linux: make the rename durable */
 }
 
+int
+spool_put(const char *path, const char *tag, mode_t mode, const void *head,
+    size_t headlen, const void *body, size_t bodylen, char *name,
+    size_t namelen)
+{
+	struct spool q;
+	int fd, rc = -1, saved;
+
+	if (spool_open(&q, path, SPOOL_PRODUCE) == -1)
+		return -1;
+	if (spool_mkname(name, namelen, tag) == -1 ||
+	    (fd = spool_create(&q, name, mode)) == -1)
+		goto out;
+	if (io_write_all(fd, head, headlen) == -1 ||
+	    io_write_all(fd, body, bodylen) == -1) {
+		spool_abort(&q, fd, name);
+		goto out;
+	}
+	rc = spool_commit(&q, fd, name);
+out:
+	saved = errno;
+	spool_close(&q);
+	errno = saved;
+	return rc;
+}
+
 /* Rename tmp/name to new/name without syncing (batch commits). */
 int
 spool_publish(struct spool *sp, const char *name)

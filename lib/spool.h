@@ -38,6 +38,16 @@ int	spool_mkdirs(const char *path, int how);
 int	spool_mkname(char *buf, size_t len, const char *tag);
 int	spool_create(struct spool *, const char *name, mode_t mode);
 int	spool_commit(struct spool *, int fd, const char *name);
+/*
+ * A producer's whole hand-off of one item: open the queue at path,
+ * write head then body (either may be empty) to tmp/<name> (mode),
+ * fsync, rename into new/, sync new/.  name (namelen, SPOOL_NAME_MAX)
+ * gets the item's name, made from tag.  0, or -1 with errno; nothing
+ * is left in tmp/ on failure.
+ */
+int	spool_put(const char *path, const char *tag, mode_t mode,
+	    const void *head, size_t headlen, const void *body, size_t bodylen,
+	    char *name, size_t namelen);
 int	spool_publish(struct spool *, const char *name);
 int	spool_sync(struct spool *);
 int	spool_abort(struct spool *, int fd, const char *name);

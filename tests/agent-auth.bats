@@ -399,23 +399,10 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	# Paused with its batch's outputs durable but not yet published
 	# (PIPELINE_PAUSE_AT=synced), the process is released 1 to 3 times,
 	# then killed at the next pause.
-	mkdir "$W/p"
-	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/p"
-	pause=$W/p/pause
-	paused() {
-		for _ in $(seq 1 2000); do
-			[ -e "$pause" ] && return 0
-			kill -0 "$pid" 2>/dev/null || return 1
-			sleep 0.01
-		done
-		return 1
-	}
+	pause=$(pause_file "$W/p")
 	burst() {
-		for f in "${files[@]:k:10}"; do
-			mv "$W/gen/$f" "$Q/new/$f"
-		done
-		k=$((k + 10))
-		paused
+		feed "$W/gen" "$Q" 10
+		wait_pause "$pause" "$pid"
 	}
 	k=0 kills=0
 	while [ "$k" -lt 200 ]; do

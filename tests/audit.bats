@@ -101,6 +101,19 @@ queued() {
 	find "$Q/new" "$Q/cur" "$Q/reject" -type f | wc -l
 }
 
+# sealed_once N: a last run seals what is left; the queue is empty, the
+# log verifies (its line in $output), and it holds N records, none twice.
+sealed_once() {
+	run sign
+	assert_success
+	[ "$(queued)" -eq 0 ]
+	run verify
+	assert_success
+	evil records "$T/log" | cut -f4 | sort > "$T/recs"
+	[ "$(wc -l < "$T/recs")" -eq "$1" ]
+	[ -z "$(uniq -d "$T/recs")" ]
+}
+
 seg1() {
 	echo "$T/log/seg/0000000001.seg"
 }
@@ -779,14 +792,7 @@ flip_and_time() {
 		run env PIPELINE_CRASH_AT=$p "$BIN/audit-sign" -c "$T/a.conf"
 		assert_equal "$status" 99
 	done
-	run sign
-	assert_success
-	[ "$(queued)" -eq 0 ]
-	run verify
-	assert_success
-	evil records "$T/log" | cut -f4 | sort > "$T/recs"
-	[ "$(wc -l < "$T/recs")" -eq 30 ]
-	[ -z "$(uniq -d "$T/recs")" ]
+	sealed_once 30
 }
 
 @test "AT-10 SIGKILL at random instants under load: every acknowledged event present once, verify passes" {
@@ -807,15 +813,8 @@ flip_and_time() {
 	done
 	wait "$prod"
 	BG_PIDS=
-	run sign
-	assert_success
-	[ "$(queued)" -eq 0 ]
-	run verify
-	assert_success
+	sealed_once 2000
 	echo "# $output" >&3
-	evil records "$T/log" | cut -f4 | sort > "$T/recs"
-	[ "$(wc -l < "$T/recs")" -eq 2000 ]
-	[ -z "$(uniq -d "$T/recs")" ]
 }
 
 @test "AT-12 fdatasync EIO: exit 74, nothing acknowledged, the restart recovers" {
@@ -1452,14 +1451,7 @@ ca $T/pki/ca.crt"
 	echo "# $kills lingering processes killed" >&3
 	[ "$kills" -ge 5 ]
 	SIGN_EXTRA= write_conf
-	run sign
-	assert_success
-	[ "$(queued)" -eq 0 ]
-	run verify
-	assert_success
-	evil records "$T/log" | cut -f4 | sort > "$T/recs"
-	[ "$(wc -l < "$T/recs")" -eq 1000 ]
-	[ -z "$(uniq -d "$T/recs")" ]
+	sealed_once 1000
 }
 
 @test "jsonl sink: a torn last line left by a kill is cut before anything is appended" {

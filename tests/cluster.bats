@@ -181,19 +181,14 @@ sanitizer_clean() {
 	sed -i 's/^batch 100$/batch 50/' "$W/a.conf"
 	# db-load stops before its first COMMIT (on node 3, the first of
 	# its list); node 3 goes away meanwhile.
-	mkdir "$W/p"
-	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/p"
-	PIPELINE_PAUSE_AT=precommit PIPELINE_PAUSE_FILE=$W/p/pause \
+	pause=$(pause_file "$W/p")
+	PIPELINE_PAUSE_AT=precommit PIPELINE_PAUSE_FILE=$pause \
 	    "$BIN/db-load" -c "$W/a.conf" -d -v 2> "$W/a.log" 3>&- &
 	pa=$!
-	for _ in $(seq 1 500); do
-		[ -e "$W/p/pause" ] && break
-		sleep 0.02
-	done
-	[ -e "$W/p/pause" ]
+	wait_pause "$pause" "$pa"
 	grep -q "event=db.connected server=127.0.0.1:${P[3]} " "$W/a.log"
 	sh "$MDB" stop "$GDIR/n3"
-	rm -f "$W/p/pause"
+	rm -f "$pause"
 	rc=0
 	wait "$pa" || rc=$?
 	# The batch could not commit: back in new/, exit 75 (the unit's

@@ -936,19 +936,7 @@ check_once() {
 	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/gen"
 	mapfile -t files < <(ls "$W/gen" | LC_ALL=C sort)
 	[ "${#files[@]}" -eq 2000 ]
-	# (in a directory db-load's user may write)
-	mkdir "$W/p"
-	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/p"
-	pause=$W/p/pause
-	# paused: wait up to 20 s for the process to stop before a commit.
-	paused() {
-		for _ in $(seq 1 2000); do
-			[ -e "$pause" ] && return 0
-			kill -0 "$pid" 2>/dev/null || return 1
-			sleep 0.01
-		done
-		return 1
-	}
+	pause=$(pause_file "$W/p")
 	k=0 kills=0 commits=0
 	while [ "$k" -lt 2000 ]; do
 		rm -f "$pause"
@@ -958,11 +946,8 @@ check_once() {
 		# burst: 25 more files, and the process stopped before their
 		# commit.
 		burst() {
-			for f in "${files[@]:k:25}"; do
-				mv "$W/gen/$f" "$Q/new/$f"
-			done
-			k=$((k + 25))
-			paused
+			feed "$W/gen" "$Q" 25
+			wait_pause "$pause" "$pid"
 		}
 		for _ in $(seq 1 $((RANDOM % 4 + 1))); do
 			[ "$k" -lt 1975 ] || break

@@ -166,16 +166,7 @@ setup_file() {
 	# readable by its own tool's group only.
 	sh "$TOOLS/mkcerts.sh" "$DW/pki" research-agent-01 > /dev/null
 	client_cert web-upper WEB01
-	ns install -d -m 0755 /etc/octospool/tls
-	ns install -m 0644 "$DW/pki/server.crt" /etc/octospool/tls/server.crt
-	ns install -m 0640 -g octospool-recv "$DW/pki/server.key" /etc/octospool/tls/server.key
-	ns install -m 0644 "$DW/pki/ca.crt" /etc/octospool/tls/agents-ca.crt
-	ns install -m 0644 "$DW/db/tls/ca.crt" /etc/octospool/tls/db-ca.crt
-	ns install -m 0644 "$DW/db/tls/client.crt" /etc/octospool/tls/db-client.crt
-	ns install -m 0640 -g octospool "$DW/db/tls/client.key" /etc/octospool/tls/db-client.key
-	ns install -m 0640 -g octospool-auth "$DW/db/secrets/octo_agent_auth.pw" /etc/octospool/agent-auth.pw
-	ns install -m 0640 -g octospool-db "$DW/db/secrets/octo_db_load.pw" /etc/octospool/db-load.pw
-	ns install -m 0640 -g octospool-admin "$DW/db/secrets/octo_admin.pw" /etc/octospool/db-admin.pw
+	sh "$BATS_TEST_DIRNAME/tools/site-files.sh" "$DW"
 	# The configuration: the installed sample with this site's values.
 	PORT=$("$BIN/tt-wire" --freeport)
 	export PORT
@@ -329,6 +320,12 @@ teardown_file() {
 	# Each stage wrote its output as itself: agent-auth's items are
 	# stamped and were owned by octospool-auth (db-load took them).
 	grep -q 'event=drain.done stage=db-load seen=4 loaded=4 duplicates=0 rejected=0' "$DW/db-load.log"
+	# History retention as its unit (and timer) runs it: its own user,
+	# its own account; today's rows are kept.
+	rows=$(sql "SELECT COUNT(*) FROM tagente_datos")
+	unit db-purge -d
+	grep -q 'event=run.done dry_run=0' "$DW/db-purge.log"
+	[ "$(sql "SELECT COUNT(*) FROM tagente_datos")" -eq "$rows" ]
 }
 
 @test "every audit event is sealed with its producer's uid, admin commands included; audit-verify PASS" {

@@ -152,3 +152,43 @@ db_stop_file() {
 		rm -rf "$DBDIR"
 	fi
 }
+
+# pause_file DIR: a PIPELINE_PAUSE_FILE path in DIR, a directory the
+# drain's user (RUN_USER) may create it in.
+pause_file() {
+	mkdir -p "$1"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$1"
+	echo "$1/pause"
+}
+
+# wait_pause FILE PID: until the drain PID stops at its pause point (it
+# creates FILE), at most 20 s; 1 if it exited or did not stop.
+wait_pause() {
+	for _ in $(seq 1 2000); do
+		[ -e "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+
+# feed SRC QUEUE N: the next N names of the array "files" (from index k)
+# moved from SRC into QUEUE/new; k moves on.
+feed() {
+	local f
+	for f in "${files[@]:k:$3}"; do
+		mv "$1/$f" "$2/new/$f"
+	done
+	k=$((k + $3))
+}
+
+# wait_gone PID: until process PID has exited (a zombie counts), at most
+# 5 s; 1 if it still runs.
+wait_gone() {
+	for _ in $(seq 1 100); do
+		! kill -0 "$1" 2>/dev/null && return 0
+		[ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ] && return 0
+		sleep 0.05
+	done
+	return 1
+}

@@ -283,17 +283,7 @@ ExecStart=/usr/sbin/tentacle-recv -F /etc/octospool/octospool.conf"
 	# shellcheck disable=SC1091
 	. "$DW/db/env"
 	sh "$TOOLS/mkcerts.sh" "$DW/pki" research-agent-01 > /dev/null
-	ns install -d -m 0755 /etc/octospool/tls
-	ns install -m 0644 "$DW/pki/server.crt" /etc/octospool/tls/server.crt
-	ns install -m 0640 -g octospool-recv "$DW/pki/server.key" /etc/octospool/tls/server.key
-	ns install -m 0644 "$DW/pki/ca.crt" /etc/octospool/tls/agents-ca.crt
-	ns install -m 0644 "$DW/db/tls/ca.crt" /etc/octospool/tls/db-ca.crt
-	ns install -m 0644 "$DW/db/tls/client.crt" /etc/octospool/tls/db-client.crt
-	ns install -m 0640 -g octospool "$DW/db/tls/client.key" /etc/octospool/tls/db-client.key
-	ns install -m 0640 -g octospool-auth "$DW/db/secrets/octo_agent_auth.pw" /etc/octospool/agent-auth.pw
-	ns install -m 0640 -g octospool-db "$DW/db/secrets/octo_db_load.pw" /etc/octospool/db-load.pw
-	ns install -m 0640 -g octospool-admin "$DW/db/secrets/octo_admin.pw" /etc/octospool/db-admin.pw
-	ns install -m 0640 -g octospool-purge "$DW/db/secrets/octo_db_purge.pw" /etc/octospool/db-purge.pw
+	sh "$BATS_TEST_DIRNAME/tools/site-files.sh" "$DW"
 	"$BIN/tt-wire" --freeport > "$DW/port"
 	ns sed -i -E \
 	    -e "s/^addresses .*/addresses 127.0.0.1/" \
@@ -375,12 +365,7 @@ for q in s["queues"]:
 EOF
 	# Stopped by PID, as systemd stops it: SIGTERM.
 	kill "$(cat "$DW/recv.pid")"
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	run kill -0 "$pid"
-	assert_failure
+	wait_gone "$pid"
 	wait "$(cat "$DW/recv.pid")" 2>/dev/null || true
 	: > "$DW/recv.pid"
 	: > "$DW/recv.child"
@@ -504,12 +489,7 @@ octospool-db /var/spool/octospool/db-load/status"
 	run ns /usr/sbin/audit-verify -K /etc/octospool/audit.vkey /var/lib/octospool/audit/log
 	assert_success
 	kill "$pid"
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	run kill -0 "$pid"
-	assert_failure
+	wait_gone "$pid"
 	: > "$DW/recv.child"
 	# The administrator's file, not the package's: it goes back out
 	# (the purge below counts what the package leaves).

@@ -257,23 +257,10 @@ aa_audit_raw(struct audit_buf *ab, const char *s)
 int
 aa_audit_commit(const char *audit_spool, struct audit_buf *ab)
 {
-	struct spool q;
 	char name[SPOOL_NAME_MAX];
-	int fd, rc = -1;
 
-	if (spool_open(&q, audit_spool, SPOOL_PRODUCE) == -1)
-		return -1;
-	if (spool_mkname(name, sizeof(name), STAGE) == -1 ||
-	    (fd = spool_create(&q, name, SPOOL_MODE)) == -1)
-		goto out;
-	if (io_write_all(fd, ab->buf, ab->len) == -1) {
-		spool_abort(&q, fd, name);
-		goto out;
-	}
-	rc = spool_commit(&q, fd, name);
-out:
-	spool_close(&q);
-	return rc;
+	return spool_put(audit_spool, STAGE, SPOOL_MODE, NULL, 0, ab->buf,
+	    ab->len, name, sizeof(name));
 }
 
 /* ---- failure limiter ---------------------------------------------- */

@@ -351,20 +351,8 @@ witness_state(const struct ex_sink *s, uint64_t *size,
 static int
 submit(struct ex_sink *s, const struct al_buf *b, char *name, size_t nl)
 {
-	struct spool sp;
-	int fd, rc = -1;
-
-	if (spool_open(&sp, s->wqueue, SPOOL_PRODUCE) == -1)
-		return -1;
-	if (spool_mkname(name, nl, "witness") == 0 &&
-	    (fd = spool_create(&sp, name, SPOOL_MODE)) != -1) {
-		if (write(fd, b->p, b->len) == (ssize_t)b->len)
-			rc = spool_commit(&sp, fd, name);
-		else
-			spool_abort(&sp, fd, name);
-	}
-	spool_close(&sp);
-	return rc;
+	return spool_put(s->wqueue, "witness", SPOOL_MODE, NULL, 0, b->p,
+	    b->len, name, nl);
 }
 
 /*

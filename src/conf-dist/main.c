@@ -1153,14 +1153,9 @@ static void
 queue_item(const char *agent, const char *action, const char *buf,
     size_t len)
 {
-	struct spool q;
 	char name[SPOOL_NAME_MAX], hdr[HEADER_MAX], v[LOG_VISBUF];
-	int fd, hl;
+	int hl;
 
-	if (spool_open(&q, cd_cf.submit_dir, SPOOL_PRODUCE) == -1)
-		fatal(EX_NOPERM, "event=queue.open path=%s msg=\"not allowed "
-		    "to submit? (group of %s/new)\"", cd_cf.submit_dir,
-		    cd_cf.submit_dir);
 	hl = snprintf(hdr, sizeof(hdr), "%sAction: %s\nAgent: %s\n\n",
 	    SUBMIT_MAGIC, action, agent);
 	if (hl < 0 || (size_t)hl >= sizeof(hdr))
@@ -1170,18 +1165,14 @@ queue_item(const char *agent, const char *action, const char *buf,
 	 * and its group (the submitters) can reach it.  Ownership is the
 	 * submitter's identity, so the file is ours alone to change.
 	 */
-	if (spool_mkname(name, sizeof(name), agent) == -1 ||
-	    (fd = spool_create(&q, name, 0644)) == -1)
-		fatal(EX_NOPERM, "event=queue.create path=%s/tmp",
-		    cd_cf.submit_dir);
-	if (write(fd, hdr, hl) != hl || (len > 0 &&
-	    write(fd, buf, len) != (ssize_t)len)) {
-		spool_abort(&q, fd, name);
-		fatal(EX_IOERR, "event=queue.write");
+	if (spool_put(cd_cf.submit_dir, agent, 0644, hdr, (size_t)hl, buf, len,
+	    name, sizeof(name)) == -1) {
+		if (errno == EACCES || errno == EPERM)
+			fatal(EX_NOPERM, "event=queue.open path=%s msg=\"not "
+			    "allowed to submit? (group of %s/new)\"",
+			    cd_cf.submit_dir, cd_cf.submit_dir);
+		fatal(EX_IOERR, "event=queue.write path=%s", cd_cf.submit_dir);
 	}
-	if (spool_commit(&q, fd, name) == -1)
-		fatal(EX_IOERR, "event=queue.commit");
-	spool_close(&q);
 	printf("conf-dist: queued %s for %s as %s; conf-dist.service decides "
 	    "(journal and audit log)\n", action, log_vis(v, sizeof(v), agent,
 	    strlen(agent)), name);

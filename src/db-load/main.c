@@ -434,33 +434,12 @@ drain_mode(struct dl_conf *cf)
 static int
 audit_write(const struct dl_conf *cf, const struct audit_buf *ab)
 {
-	struct spool sp;
 	char name[SPOOL_NAME_MAX];
-	size_t off = 0;
-	int fd, rc = -1;
 
 	if (!cf->audit || ab->len == 0)
 		return 0;
-	if (spool_open(&sp, cf->audit_spool, SPOOL_PRODUCE) == -1)
-		return -1;
-	if (spool_mkname(name, sizeof(name), DL_STAGE) == 0 &&
-	    (fd = spool_create(&sp, name, SPOOL_MODE)) != -1) {
-		while (off < ab->len) {
-			ssize_t n = write(fd, ab->buf + off, ab->len - off);
-
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			off += n;
-		}
-		if (off == ab->len)
-			rc = spool_commit(&sp, fd, name);
-		else
-			spool_abort(&sp, fd, name);
-	}
-	spool_close(&sp);
-	return rc;
+	return spool_put(cf->audit_spool, DL_STAGE, SPOOL_MODE, NULL, 0,
+	    ab->buf, ab->len, name, sizeof(name));
 }
 
 /* Filter mode: one item from path ("-": stdin). */
