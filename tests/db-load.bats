@@ -1122,7 +1122,7 @@ check_once() {
 	n=$(grep -c '^CREATE TABLE IF NOT EXISTS `octo_' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql")
 	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_success
-	assert_output --partial "octo_* tables (version 2) and accounts ready"
+	assert_output --partial "octo_* tables (version 3) and accounts ready"
 	run sql "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dl_full' AND TABLE_NAME LIKE 'octo%'"
 	assert_output "$(sed -n 's/^CREATE TABLE IF NOT EXISTS `\(octo_[a-z_]*\)`.*/\1/p' "$BATS_TEST_DIRNAME/../etc/sql/octo.sql" | LC_ALL=C sort | paste -sd,)"
 	[ "$(echo "$output" | tr ',' '\n' | wc -l)" -eq "$n" ]
@@ -1177,7 +1177,7 @@ check_once() {
 	fresh=$(octocols dl_fresh)
 	# The tables as octospool 0.1.0 made them, with rows, and its grants
 	# (no octo_schema then).
-	sql "DROP TABLE octo_loaded_file, octo_group_credential, octo_agent_policy, octo_audit_export, octo_audit_record, octo_schema"
+	sql "DROP TABLE octo_loaded_file, octo_group_credential, octo_agent_policy, octo_audit_export, octo_audit_record, octo_schema, octo_conf_file, octo_conf_head, octo_node"
 	sh "$MDB" sql "$DBDIR" pandora < "$DATA/db/octo-0.1.0.sql"
 	sql "REVOKE SELECT ON pandora.octo_schema FROM 'octo_db_load'@'127.0.0.1'"
 	sql "INSERT INTO octo_loaded_file (sha256, item, id_agente, loaded_at, size) VALUES (SHA2('old', 256), 'old.data', 7, 1700000000, 42);
@@ -1187,7 +1187,7 @@ check_once() {
 	put "$DATA/variants/v01-minimal-generic-data.1711620000.data" up.data
 	run dl
 	assert_failure 78
-	grep -q 'event=schema.problem table=octo_schema column=- msg="the octo_\* tables are at version 1 (or db-load.s account cannot read octo_schema), this db-load needs 2: db-load --init upgrades them in place"' "$W/dl.log"
+	grep -q 'event=schema.problem table=octo_schema column=- msg="the octo_\* tables are at version 1 (or db-load.s account cannot read octo_schema), this db-load needs 3: db-load --init upgrades them in place"' "$W/dl.log"
 	[ -f "$Q/new/up.data" ]
 	run sql "SELECT COUNT(*) FROM tagente"
 	assert_output 0
@@ -1207,11 +1207,11 @@ check_once() {
 	} > "$W/init.conf"
 	run "$BIN/db-load" -c "$W/init.conf" -d --init --auto
 	assert_success
-	assert_output --partial "event=init.upgrade from=1 to=2"
-	assert_output --partial "octo_* tables upgraded from version 1 to 2"
+	assert_output --partial "event=init.upgrade from=1 to=3"
+	assert_output --partial "octo_* tables upgraded from version 1 to 3"
 	[ "$(octocols pandora)" = "$fresh" ]
 	run sql "SELECT component, version FROM octo_schema"
-	assert_output "$(printf 'octo\t2')"
+	assert_output "$(printf 'octo\t3')"
 	run sql "SELECT item, id_agente, loaded_at, size, node FROM octo_loaded_file; SELECT id_grupo, kdf, salt FROM octo_group_credential"
 	assert_output "$(printf 'old.data\t7\t1700000000\t42\t\n9\tscrypt\tsalt')"
 	# Now db-load loads, and records its node.
@@ -1223,20 +1223,20 @@ check_once() {
 	run "$BIN/db-load" -c "$W/init.conf" -d --init --dba db-dba
 	assert_success
 	refute_output --partial "upgrade"
-	assert_output --partial "octo_* tables (version 2) and accounts ready"
+	assert_output --partial "octo_* tables (version 3) and accounts ready"
 	[ "$(octocols pandora)" = "$fresh" ]
 	# Tables newer than this release: --init changes nothing, db-load
 	# does not load.
-	sql "UPDATE octo_schema SET version = 3"
+	sql "UPDATE octo_schema SET version = 4"
 	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_failure 78
 	assert_output --partial "the octo_* tables are newer than this db-load: nothing changed"
 	put "$DATA/variants/v01-minimal-generic-data.1711620000.data" up2.data
 	run dl
 	assert_failure 78
-	grep -q 'msg="the octo_\* tables are at version 3, newer than this db-load (2)' "$W/dl.log"
+	grep -q 'msg="the octo_\* tables are at version 4, newer than this db-load (3)' "$W/dl.log"
 	[ -f "$Q/new/up2.data" ]
-	sql "UPDATE octo_schema SET version = 2; DELETE FROM octo_group_credential; DROP DATABASE dl_fresh"
+	sql "UPDATE octo_schema SET version = 3; DELETE FROM octo_group_credential; DROP DATABASE dl_fresh"
 }
 
 @test "audit: agent and module creation, files loaded, duplicate and rejected" {

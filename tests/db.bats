@@ -218,6 +218,33 @@ sanitizer_clean() {
 	assert_failure 1
 	run tt -s audit-export -x "DELETE FROM octo_audit_export"
 	assert_failure 1
+	# conf-dist adds file versions and moves head rows, never changes or
+	# deletes a version; octospool-status writes only its node's report.
+	{
+		cat "$CONF"
+		printf '[conf-dist]\ndb_user octo_conf_dist\ndb_password_file %s\n' "$DBDIR/secrets/octo_conf_dist.pw"
+		printf '[status]\ndb_user octo_status\ndb_password_file %s\n' "$DBDIR/secrets/octo_status.pw"
+	} > "$W/roles.conf"
+	tt() { "$BIN/tt-db" -c "$W/roles.conf" "$@"; }
+	run tt -s conf-dist -B \
+	    -e "INSERT INTO octo_conf_file (dir, name, serial, body, manifest) VALUES ('conf', 'x.conf', 1, 'b', 'm')" \
+	    -e "INSERT INTO octo_conf_head (dir, name, serial, file_id) VALUES ('conf', 'x.conf', 1, 1) ON DUPLICATE KEY UPDATE serial = 1" \
+	    -e "SELECT COUNT(*) FROM tagente" -R
+	assert_success
+	for sql in "UPDATE octo_conf_file SET body = 'x'" "DELETE FROM octo_conf_file" \
+	    "DELETE FROM octo_conf_head" "UPDATE tagente SET nombre = 'x'" \
+	    "SELECT * FROM octo_group_credential"; do
+		run tt -s conf-dist -x "$sql"
+		assert_failure 1
+	done
+	run tt -s status -B \
+	    -e "INSERT INTO octo_node (node, report) VALUES ('n', '{}')" \
+	    -e "SELECT COUNT(*) FROM octo_loaded_file" -R
+	assert_success
+	for sql in "DELETE FROM octo_node" "SELECT * FROM tagente" "INSERT INTO octo_loaded_file (sha256) VALUES (SHA2('x', 256))"; do
+		run tt -s status -x "$sql"
+		assert_failure 1
+	done
 	# The administrator account re-runs octo.sql ("db-load --init") but
 	# cannot delete or drop.
 	# One statement per line: octo.sql ends statements with ";" at the
@@ -227,7 +254,7 @@ sanitizer_clean() {
 	    > "$W/stmts"
 	run grep -c ';' "$W/stmts"
 	assert_output 0
-	[ "$(wc -l < "$W/stmts")" -eq 8 ]
+	[ "$(wc -l < "$W/stmts")" -eq 11 ]
 	while IFS= read -r stmt; do
 		tt -s db-admin -x "$stmt"
 	done < "$W/stmts"

@@ -256,6 +256,64 @@ assert c == {"name": "octo-status", "status": "Primary", "size": 1, "node_state"
 	assert_output 2
 }
 
+@test "nodes: each node publishes its report (--publish, octo_node); --cluster shows every node and what it loaded; a node whose report is old is down, the cluster degraded; every node down is down" {
+	command -v mariadbd >/dev/null || command -v mysqld >/dev/null || skip "no MariaDB server"
+	run env OCTO_DB_GROUP="$RUN_GROUP" sh "$MDB" start "$T/db"
+	assert_success
+	db_conf
+	sql() { sh "$MDB" sql "$T/db" -N -B -e "$1" pandora; }
+	sed -i "s|^\[status\]$|[status]\nserver_name n1\ndb_user octo_status\ndb_password_file $T/db/secrets/octo_status.pw|" "$T/db.conf"
+	run "$BIN/octospool-status" -c "$T/db.conf" --publish
+	assert_success
+	run sql "SELECT node, state, version FROM octo_node"
+	assert_output "$(printf 'n1\t0\t%s' "$("$BIN/octospool-status" -V | cut -d' ' -f2)")"
+	# The report is the node's --json, whole.
+	sql "SELECT report FROM octo_node WHERE node = 'n1'" |
+	    perl -MJSON::PP -ne '$r = JSON::PP->new->decode($_); die unless $r->{health} eq "ok" && @{$r->{queues}} == 6; print "ok\n"' | grep -qx ok
+	# A second node, with its own spool and an item waiting too long.
+	mk_spool "$T/sp2"
+	for q in xml-validate agent-auth db-load audit-sign conf-dist/submit conf-dist/uploads; do
+		printf 'stage=x time=x epoch=%s pid=1 exit=0 seen=0 done=0 rejected=0 retried=0 ms=1\n' "$(date +%s)" > "$T/sp2/$q/status"
+	done
+	: > "$T/sp2/db-load/new/$(($(date +%s) - 900)).000001_1_abcd.x"
+	sed "s|^spool_dir .*|spool_dir $T/sp2|; s|^server_name n1$|server_name n2|" "$T/db.conf" > "$T/db2.conf"
+	run "$BIN/octospool-status" -c "$T/db2.conf" --publish
+	assert_equal "$status" 1
+	# What each node loaded in the last 5 minutes (octo_loaded_file.node).
+	sql "INSERT INTO octo_loaded_file (sha256, node, loaded_at) VALUES
+	    (SHA2('a', 256), 'n1', UNIX_TIMESTAMP()), (SHA2('b', 256), 'n1', UNIX_TIMESTAMP() - 20),
+	    (SHA2('c', 256), 'n1', UNIX_TIMESTAMP() - 100), (SHA2('d', 256), 'n1', UNIX_TIMESTAMP() - 900),
+	    (SHA2('e', 256), 'n2', UNIX_TIMESTAMP() - 4000)"
+	run "$BIN/octospool-status" -c "$T/db.conf" --publish --cluster
+	assert_equal "$status" 1
+	assert_output --partial "nodes: degraded, 2 nodes"
+	assert_output --regexp "node n1: ok, report [01]s ago, octospool [0-9.]+, 3 files loaded in 5 min \(last [01]s ago\)"
+	assert_output --regexp "node n2: degraded, report [0-9]+s ago, octospool [0-9.]+, 0 files loaded in 5 min \(last none\)"
+	run "$BIN/octospool-status" -c "$T/db.conf" --cluster --json --prometheus "$T/prom"
+	assert_equal "$status" 1
+	echo "$output" | perl -MJSON::PP -ne '$r = JSON::PP->new->decode($_); $n = $r->{nodes}{nodes}; die unless $r->{nodes}{health} eq "degraded" && @$n == 2 && $n->[0]{node} eq "n1" && $n->[0]{loaded_5min} == 3 && $n->[1]{health} eq "degraded"; print "ok\n"' | grep -qx ok
+	grep -qx 'octospool_node_health{node="n1"} 0' "$T/prom"
+	grep -qx 'octospool_node_health{node="n2"} 1' "$T/prom"
+	grep -q '^octospool_node_report_age_seconds{node="n2"} [0-9]*$' "$T/prom"
+	# n2 stops reporting: after node_stale seconds it is down, the
+	# cluster (n1 healthy) degraded.
+	sql "UPDATE octo_node SET state = 0, updated_at = updated_at - 600 WHERE node = 'n2'"
+	run "$BIN/octospool-status" -c "$T/db.conf" --cluster
+	assert_equal "$status" 1
+	assert_output --regexp "node n2: down \(report too old\), report 6[0-9][0-9]s ago"
+	# Every node down: down.
+	sql "UPDATE octo_node SET updated_at = updated_at - 600"
+	run "$BIN/octospool-status" -c "$T/db.conf" --cluster
+	assert_equal "$status" 2
+	assert_output --partial "nodes: down, 2 nodes"
+	# db-load's account may not write octo_node: said, and degraded.
+	sed '/^db_user octo_status$/d; /^db_password_file .*octo_status.pw$/d' "$T/db.conf" > "$T/db3.conf"
+	run "$BIN/octospool-status" -c "$T/db3.conf" --publish
+	assert_equal "$status" 1
+	assert_output --partial "nodes: degraded:"
+	assert_output --partial "octo_node"
+}
+
 @test "usage and configuration: unknown [status] keys are refused" {
 	run "$BIN/octospool-status" -h
 	assert_success

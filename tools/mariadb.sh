@@ -38,7 +38,7 @@ top=$(dirname "$here")
 sqldir=${OCTO_SQL_DIR:-$top/etc/sql}
 bindir=${OCTO_BIN:-$top/bin}
 dbname=${OCTO_DB_NAME:-pandora}
-accounts="octo_admin octo_db_load octo_agent_auth octo_audit_export octo_db_purge"
+accounts="octo_admin octo_db_load octo_agent_auth octo_audit_export octo_db_purge octo_conf_dist octo_status"
 case $dbname in
 ''|*[!A-Za-z0-9_]*) echo "mariadb.sh: OCTO_DB_NAME: letters, digits, _" >&2
 	exit 64 ;;
@@ -193,6 +193,8 @@ grants() {
 		acct["agent-auth"] = "octo_agent_auth"
 		acct["audit-export"] = "octo_audit_export"
 		acct["db-purge"] = "octo_db_purge"
+		acct["conf-dist"] = "octo_conf_dist"
+		acct["status"] = "octo_status"
 	}
 	/^-- role: / { role = $3; next }
 	/^--/ { next }

@@ -139,12 +139,79 @@ CREATE TABLE IF NOT EXISTS `octo_audit_record` (
   KEY `time_ns` (`time_ns`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+-- Remote configuration shared by every node (schema 3): each file that
+-- conf-dist published, with its signed manifest (FILE.sig), as it was
+-- served.  conf-dist puts a publication (a file and its .md5) here in one
+-- transaction before it serves it; every node's "conf-dist sync"
+-- materialises the rows it does not serve yet, after checking the
+-- signature against the cluster's keys and that the serial only grows
+-- (conf-dist(8), doc/SCALING.md).  Rows are never changed.
+CREATE TABLE IF NOT EXISTS `octo_conf_file` (
+  `id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT
+    COMMENT 'row id (not an order: Galera interleaves the ids of its nodes)',
+  `dir` VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'directory of the served tree: conf, md5, collections, commands',
+  `name` VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'served file name',
+  `serial` BIGINT UNSIGNED NOT NULL
+    COMMENT 'the manifest serial',
+  `body` LONGBLOB NOT NULL
+    COMMENT 'the file',
+  `manifest` BLOB NOT NULL
+    COMMENT 'its signed manifest, FILE.sig',
+  `node` VARCHAR(255) NOT NULL DEFAULT ''
+    COMMENT 'server_name of the publishing node',
+  `published_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the publication (database clock)',
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `file_serial` (`dir`, `name`, `serial`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The newest row of octo_conf_file for each served file (schema 3).  A
+-- publishing transaction locks the rows of its files here, so two nodes
+-- publishing for one agent at once are serialised (one of them meets a
+-- lock wait or, on Galera, a certification conflict, and retries with a
+-- higher serial).  "conf-dist sync" reads what changed since its last
+-- pass by changed_at, and everything from time to time.
+CREATE TABLE IF NOT EXISTS `octo_conf_head` (
+  `dir` VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'as octo_conf_file.dir',
+  `name` VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'as octo_conf_file.name',
+  `serial` BIGINT UNSIGNED NOT NULL
+    COMMENT 'the newest serial',
+  `file_id` BIGINT UNSIGNED NOT NULL
+    COMMENT 'octo_conf_file.id of that serial',
+  `changed_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the change (database clock)',
+  PRIMARY KEY (`dir`, `name`),
+  KEY `changed_at` (`changed_at`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- What each node last reported about itself (schema 3): the JSON of
+-- "octospool-status --json" that "octospool-status --publish" writes,
+-- read by "octospool-status --cluster" to show every node.
+CREATE TABLE IF NOT EXISTS `octo_node` (
+  `node` VARCHAR(255) NOT NULL
+    COMMENT 'server_name of the node',
+  `state` TINYINT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT '0 ok, 1 warning, 2 critical (the exit status of the report)',
+  `version` VARCHAR(32) CHARACTER SET ascii NOT NULL DEFAULT ''
+    COMMENT 'octospool version of the node',
+  `report` MEDIUMTEXT NOT NULL
+    COMMENT 'octospool-status --json of the node',
+  `updated_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the report (database clock)',
+  PRIMARY KEY (`node`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 -- The version of the octo_* tables: one row, component 'octo'.  db-load
 -- refuses to load into tables older or newer than the version it was
 -- built for (db-load(8), UPGRADES); db-load --init upgrades them.
 --   1  octospool 0.1.0: the tables above without the columns marked
 --      "schema 2"; no octo_schema table
 --   2  octospool 0.2.0: octo_schema; octo_loaded_file.node
+--   3  octospool 0.3.0: octo_conf_file, octo_conf_head, octo_node
 CREATE TABLE IF NOT EXISTS `octo_schema` (
   `component` VARCHAR(32) CHARACTER SET ascii NOT NULL
     COMMENT 'octo: the octo_* tables of this file',
@@ -160,10 +227,11 @@ CREATE TABLE IF NOT EXISTS `octo_schema` (
 ALTER TABLE `octo_loaded_file` ADD COLUMN IF NOT EXISTS `node` VARCHAR(255)
   NOT NULL DEFAULT ''
   COMMENT 'octospool node whose db-load loaded it (schema 2)';
+-- 2 -> 3: new tables only (above).
 
 -- Last: the version reached (never lowered).
 INSERT INTO `octo_schema` (`component`, `version`, `updated_at`)
-  VALUES ('octo', 2, UNIX_TIMESTAMP())
+  VALUES ('octo', 3, UNIX_TIMESTAMP())
   ON DUPLICATE KEY UPDATE `updated_at` = IF(`version` < VALUES(`version`),
     VALUES(`updated_at`), `updated_at`),
     `version` = GREATEST(`version`, VALUES(`version`));

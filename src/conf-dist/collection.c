@@ -339,12 +339,16 @@ listed:
 	    (unsigned)who.uid, c.n, md5);
 	if (!current) {
 		/* The zip first, the md5 last, as for configurations. */
-		if (out_publish_signed(&o, o.collfd, zname, zip, zlen,
-		    cd_signing_key(), CD_COLLECTION, name) == -1 ||
-		    out_publish_signed(&o, o.md5fd, mname, md5, 32,
-		    cd_signing_key(), CD_COLLECTION, name) == -1) {
-			log_warn("event=collection.fail collection=%s", name);
-			rc = EX_IOERR;
+		struct cd_pub pub[2] = {
+			{ .dirfd = o.collfd, .dir = "collections",
+			    .name = zname, .buf = zip, .len = zlen },
+			{ .dirfd = o.md5fd, .dir = "md5", .name = mname,
+			    .buf = md5, .len = 32 },
+		};
+		if ((rc = cd_publish_serve(&o, pub, 2, CD_COLLECTION, name, err,
+		    sizeof(err))) != EX_OK) {
+			log_warnx("event=collection.fail collection=%s msg=\"%s\"",
+			    name, err);
 			goto out;
 		}
 	}

@@ -107,13 +107,19 @@ cmd_command_publish(const char *ref, const char *path)
 	log_info("event=command.publish outcome=%s command=%s submitter=%s "
 	    "uid=%u md5=%s", outcome, ref, who.name, (unsigned)who.uid, md5);
 	/* The commands first, the md5 last, as for configurations. */
-	if (!current && (out_publish_signed(&o, o.cmdfd, rname, buf, len,
-	    cd_signing_key(), CD_COMMAND, ref) == -1 ||
-	    out_publish_signed(&o, o.md5fd, mname, md5, 32, cd_signing_key(),
-	    CD_COMMAND, ref) == -1)) {
-		log_warn("event=command.fail command=%s", ref);
-		rc = EX_IOERR;
-		goto out;
+	if (!current) {
+		struct cd_pub pub[2] = {
+			{ .dirfd = o.cmdfd, .dir = "commands", .name = rname,
+			    .buf = buf, .len = len },
+			{ .dirfd = o.md5fd, .dir = "md5", .name = mname,
+			    .buf = md5, .len = 32 },
+		};
+		if ((rc = cd_publish_serve(&o, pub, 2, CD_COMMAND, ref, err,
+		    sizeof(err))) != EX_OK) {
+			log_warnx("event=command.fail command=%s msg=\"%s\"",
+			    ref, err);
+			goto out;
+		}
 	}
 	if (coll_acl_sync(&o, err, sizeof(err)) == -1) {
 		log_warnx("event=command.fail command=%s msg=\"access lists: "

@@ -60,6 +60,13 @@ struct cd_conf {
 	long long	 upload_max_age;	/* seconds; 0: never expire */
 	long long	 upload_max_items;
 	int		 registry_db;	/* read groups, read_only from the DB */
+	int		 cluster_db;	/* publications through the DB */
+	char		**cluster_pubkeys;	/* the other nodes' keys */
+	size_t		 ncluster_pubkeys;
+	char		*node;		/* server_name */
+	long long	 cluster_poll;	/* sync -f: seconds between passes */
+	long long	 cluster_full;	/* seconds between full passes */
+	long long	 cluster_lookback;	/* seconds a pass looks back */
 	struct db_conf	 db;
 	const struct conf *conf;
 };
@@ -195,8 +202,10 @@ int	 manifest_binds(const struct cd_manifest *, enum cd_kind,
 /* What the served name says the manifest is for: 0, or -1 unknown. */
 int	 manifest_expect(const char *file, enum cd_kind *, char *subject,
 	    size_t slen);
-/* The next serial (served tree locked): 0, or -1 with errno. */
-int	 out_serial_next(struct cd_out *, unsigned long long *serial);
+/* The next serial, at least floor (served tree locked): 0, or -1 with
+ * errno. */
+int	 out_serial_next(struct cd_out *, unsigned long long floor,
+	    unsigned long long *serial);
 
 /* ---- out.c: the served tree, the audit queue, hashing ---- */
 
@@ -212,11 +221,26 @@ int	 out_lock(struct cd_out *);
 char	*out_read(int dirfd, const char *name, size_t max, size_t *len);
 /* temp + fsync + rename + fsync(dir): the file appears whole or not. */
 int	 out_write(int dirfd, const char *name, const void *buf, size_t len);
-/* Publish buf as name, and its manifest for kind and subject with the
- * next serial as name.sig (the manifest first).  Tree locked. */
-int	 out_publish_signed(struct cd_out *, int dirfd, const char *name,
-	    const void *buf, size_t len, EVP_PKEY *key, enum cd_kind,
+void	 out_unlock(struct cd_out *);
+/* One file of a publication: where it is served, and its manifest. */
+struct cd_pub {
+	int		 dirfd;
+	const char	*dir;		/* "conf", "md5", "collections",
+					 * "commands" */
+	const char	*name;
+	const void	*buf;
+	size_t		 len;
+	unsigned long long serial;	/* set by out_sign */
+	char		 sig[CD_MANIFEST_MAX];
+	size_t		 siglen;
+};
+/* The manifests of n files for kind and subject, serials above every
+ * one given before and at least floor.  Tree locked.  0, -1 (errno). */
+int	 out_sign(struct cd_out *, struct cd_pub *, size_t n,
+	    unsigned long long floor, EVP_PKEY *key, enum cd_kind,
 	    const char *subject);
+/* Serve one signed file: name.sig first, then name. */
+int	 out_put(const struct cd_pub *);
 /* Does the served name still hold exactly buf, with a name.sig that
  * this key signed for kind and subject? */
 int	 out_is_current(int dirfd, const char *name, const void *buf,
@@ -232,6 +256,34 @@ void	 audit_jstr(struct audit_buf *, const char *s, size_t len,
 	    size_t max);
 /* Test hook (PIPELINE_CRASH_AT): _exit(99) at the named point. */
 void	 cd_crash_point(const char *point);
+
+/* ---- cluster.c: the served tree shared by every node (cluster db) ---- */
+
+/* Sign a publication (out_sign) and, with "cluster db", put its files
+ * into the database in one transaction first, above the cluster's
+ * serials.  Tree locked.  0; -1 local I/O (errno); -2 the database, for
+ * now (retry); -3 the database's configuration; err says why. */
+int	 cd_publish(struct cd_out *, struct cd_pub *, size_t n, enum cd_kind,
+	    const char *subject, char *err, size_t errlen);
+/* cd_publish, then serve the files in order (the crash points of
+ * PIPELINE_CRASH_AT after the first and the second): EX_OK, or
+ * EX_TEMPFAIL, EX_CONFIG, EX_IOERR with err. */
+int	 cd_publish_serve(struct cd_out *, struct cd_pub *, size_t n,
+	    enum cd_kind, const char *subject, char *err, size_t errlen);
+/* The keys a manifest may be signed with: sign_pubkey and, with "cluster
+ * db", cluster_pubkeys.  Loaded once; exits 78 on a bad key file. */
+struct cd_keys {
+	EVP_PKEY	**k;
+	char		(*id)[SIG_KEYID_LEN + 1];
+	size_t		 n;
+};
+void	 cd_keys_load(struct cd_keys *, char *const *paths, size_t n);
+void	 cd_keys_free(struct cd_keys *);
+/* manifest_parse with whichever of the keys the manifest names. */
+int	 cd_manifest_check(const struct cd_keys *, const char *buf,
+	    size_t len, struct cd_manifest *, char *err, size_t errlen);
+int	 cmd_sync(int argc, char **argv);
+void	 cluster_close(void);
 
 /* ---- acl.c: who may configure what ---- */
 

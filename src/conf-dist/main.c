@@ -47,7 +47,8 @@ static const char *const known_keys[] = {
 	"readonly_agents", "upload_max_age", "upload_max_items",
 	"lint_allow", "max_size", "collection_max_size",
 	"collection_max_files", "registry", "upload_producer", "recv_pubkey",
-	DB_TOOL_KEYS, NULL
+	"cluster", "cluster_pubkeys", "server_name", "cluster_poll",
+	"cluster_full", "cluster_lookback", DB_TOOL_KEYS, NULL
 };
 
 struct cd_conf	 cd_cf;
@@ -75,6 +76,8 @@ static struct tool tool = { .name = "conf-dist", .section = CD_SECTION,
     "                             -U: accept one sent without a\n"
     "                             client certificate)\n"
     "  keygen [-f]                make the Ed25519 signing key\n"
+    "  sync [-f]                  serve what the cluster's database\n"
+    "                             holds (-f: keep following it)\n"
     "See conf-dist(8).\n"
 };
 
@@ -103,7 +106,7 @@ get_list(const char *key, char ***list, size_t *n)
 static void
 configure(struct cd_conf *cf)
 {
-	char err[512], *reg;
+	char err[512], host[256], *reg;
 
 	memset(cf, 0, sizeof(*cf));
 	cf->conf = tool.conf;
@@ -148,15 +151,32 @@ configure(struct cd_conf *cf)
 	cf->upload_max_items = tool_num(&tool, "upload_max_items", 1, 100000,
 	    1000);
 	reg = tool_str(&tool, "registry", "none");
-	if (strcmp(reg, "db") == 0) {
+	if (strcmp(reg, "db") == 0)
 		cf->registry_db = 1;
-		if (db_conf_load(&cf->db, tool.conf, CD_SECTION, err,
-		    sizeof(err)) == -1)
-			tool_conf_fatal(NULL, err);
-	} else if (strcmp(reg, "none") != 0)
+	else if (strcmp(reg, "none") != 0)
 		fatalx(EX_CONFIG, "event=config.error key=registry "
 		    "msg=\"want db or none\"");
 	free(reg);
+	reg = tool_str(&tool, "cluster", "none");
+	if (strcmp(reg, "db") == 0)
+		cf->cluster_db = 1;
+	else if (strcmp(reg, "none") != 0)
+		fatalx(EX_CONFIG, "event=config.error key=cluster "
+		    "msg=\"want db or none\"");
+	free(reg);
+	get_list("cluster_pubkeys", &cf->cluster_pubkeys,
+	    &cf->ncluster_pubkeys);
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	cf->node = tool_str(&tool, "server_name", host);
+	cf->cluster_poll = tool_num(&tool, "cluster_poll", 1, 3600, 2);
+	cf->cluster_full = tool_num(&tool, "cluster_full", 10, 86400, 300);
+	cf->cluster_lookback = tool_num(&tool, "cluster_lookback", 1, 86400,
+	    120);
+	if ((cf->registry_db || cf->cluster_db) && db_conf_load(&cf->db,
+	    tool.conf, CD_SECTION, err, sizeof(err)) == -1)
+		tool_conf_fatal(NULL, err);
 }
 
 static void
@@ -182,9 +202,14 @@ unconfigure(struct cd_conf *cf)
 	for (size_t i = 0; i < cf->nallow; i++)
 		free(cf->lint_allow[i]);
 	free(cf->lint_allow);
-	if (cf->registry_db)
+	for (size_t i = 0; i < cf->ncluster_pubkeys; i++)
+		free(cf->cluster_pubkeys[i]);
+	free(cf->cluster_pubkeys);
+	free(cf->node);
+	if (cf->registry_db || cf->cluster_db)
 		db_conf_free(&cf->db);
 	registry_close();
+	cluster_close();
 	EVP_PKEY_free(sign_key);
 	sign_key = NULL;
 }
@@ -458,8 +483,10 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	char *old = NULL;
 	size_t oldlen = 0, ngroups = 0, nchanges = 0;
 	int r, current = 0, ungrouped;
+	struct cd_pub pub[2];
 
 	memset(&msgs, 0, sizeof(msgs));
+	memset(pub, 0, sizeof(pub));
 	memset(&o, -1, sizeof(o));
 	audit_buf_init(&ab);
 	out->rc = EX_OK;
@@ -468,6 +495,14 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 	md5_hex(rq->buf, rq->len, md5);
 	sha256_hex(rq->buf, rq->len, sha);
 	snprintf(cname, sizeof(cname), "%s.conf", key);
+	pub[0].dir = "conf";
+	pub[0].name = cname;
+	pub[0].buf = rq->buf;
+	pub[0].len = rq->len;
+	pub[1].dir = "md5";
+	pub[1].name = mname;
+	pub[1].buf = md5;
+	pub[1].len = 32;
 	snprintf(mname, sizeof(mname), "%s.md5", key);
 	if (out_open(&o, cd_cf.out_dir, err, sizeof(err)) == -1) {
 		out->rc = EX_IOERR;
@@ -587,21 +622,17 @@ publish_config(const struct pub_req *rq, struct outcome *out)
 		goto done;
 	if (current)
 		goto acl;
-	/* The conf first, the md5 last: a new md5 always has its conf. */
-	if (out_publish_signed(&o, o.conffd, cname, rq->buf, rq->len,
-	    cd_signing_key(), CD_AGENT, key) == -1) {
-		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
-		    cname, strerror(errno));
+	/* Signed, in a cluster put into the database first (cluster.c),
+	 * then served: the conf first, the md5 last. */
+	pub[0].dirfd = o.conffd;
+	pub[1].dirfd = o.md5fd;
+	if ((r = cd_publish_serve(&o, pub, 2, CD_AGENT, key, err,
+	    sizeof(err))) != EX_OK) {
+		snprintf(out->reason, sizeof(out->reason), "publish %s: %.400s",
+		    cname, err);
+		out->rc = r;
 		goto fail;
 	}
-	cd_crash_point("conf-published");
-	if (out_publish_signed(&o, o.md5fd, mname, md5, 32,
-	    cd_signing_key(), CD_AGENT, key) == -1) {
-		snprintf(out->reason, sizeof(out->reason), "publish %s: %s",
-		    mname, strerror(errno));
-		goto fail;
-	}
-	cd_crash_point("md5-published");
 acl:
 	/* Which agents may fetch which collection, from what is published. */
 	if (coll_acl_sync(&o, err, sizeof(err)) == -1) {
@@ -611,7 +642,8 @@ acl:
 	}
 	goto done;
 fail:
-	out->rc = EX_IOERR;
+	if (out->rc == EX_OK)
+		out->rc = EX_IOERR;
 	log_warnx("event=publish.fail agent=\"%s\" reason=\"%s\"",
 	    log_vis(v, sizeof(v), rq->agent, strlen(rq->agent)), out->reason);
 	audit_failed(rq, key, out->reason);
@@ -1581,7 +1613,7 @@ state_put(const char *path, const char *name, unsigned long long serial,
 /* Check one served file against its manifest FILE.sig: 1 ok, 0 not
  * (a line on stdout says why). */
 static int
-verify_one(EVP_PKEY *pub, const char *path, const char *agent,
+verify_one(const struct cd_keys *keys, const char *path, const char *agent,
     const char *state)
 {
 	struct cd_manifest m;
@@ -1606,7 +1638,7 @@ verify_one(EVP_PKEY *pub, const char *path, const char *agent,
 		printf("%s: REFUSED: not a name conf-dist serves\n", path);
 		goto out;
 	}
-	if (manifest_parse(sig, slen, &m, pub, err, sizeof(err)) == -1) {
+	if (cd_manifest_check(keys, sig, slen, &m, err, sizeof(err)) == -1) {
 		printf("%s: %s%s\n", path, strncmp(err, "BAD", 3) == 0 ? "" :
 		    "REFUSED: ", err);
 		goto out;
@@ -1650,11 +1682,15 @@ out:
 static int
 cmd_verify(int argc, char **argv)
 {
-	const char *pubpath = cd_cf.sign_pubkey, *agent = NULL, *state = NULL;
-	char err[512];
-	EVP_PKEY *pub;
+	const char *agent = NULL, *state = NULL;
+	struct cd_keys keys;
+	char **paths;
+	size_t np = 0;
 	int ch, rc = EX_OK;
 
+	/* Without -k: this node's key and the cluster's. */
+	paths = xcalloc((size_t)argc + cd_cf.ncluster_pubkeys + 1,
+	    sizeof(*paths));
 	optind = 1;
 	while ((ch = getopt(argc, argv, "a:k:s:")) != -1) {
 		switch (ch) {
@@ -1662,7 +1698,7 @@ cmd_verify(int argc, char **argv)
 			agent = optarg;
 			break;
 		case 'k':
-			pubpath = optarg;
+			paths[np++] = optarg;
 			break;
 		case 's':
 			state = optarg;
@@ -1673,12 +1709,17 @@ cmd_verify(int argc, char **argv)
 	}
 	if (optind >= argc)
 		tool_usage(&tool, stderr, EX_USAGE);
-	if ((pub = sig_load_public(pubpath, err, sizeof(err))) == NULL)
-		fatalx(EX_CONFIG, "event=key.error msg=\"%s\"", err);
+	if (np == 0) {
+		paths[np++] = cd_cf.sign_pubkey;
+		for (size_t i = 0; i < cd_cf.ncluster_pubkeys; i++)
+			paths[np++] = cd_cf.cluster_pubkeys[i];
+	}
+	cd_keys_load(&keys, paths, np);
+	free(paths);
 	for (int i = optind; i < argc; i++)
-		if (!verify_one(pub, argv[i], agent, state))
+		if (!verify_one(&keys, argv[i], agent, state))
 			rc = EX_DATAERR;
-	EVP_PKEY_free(pub);
+	cd_keys_free(&keys);
 	return rc;
 }
 
@@ -1755,7 +1796,7 @@ main(int argc, char *argv[])
 		tool_usage(&tool, stderr, EX_USAGE);
 	/* The drain is a service; every other command talks to a person. */
 	tool_log_init(&tool, LOG_DAEMON, tool.fg || argc == 0 ||
-	    strcmp(argv[0], "drain") != 0);
+	    (strcmp(argv[0], "drain") != 0 && strcmp(argv[0], "sync") != 0));
 	log_setsyslog(1);
 	/*
 	 * Set-id, the caller would choose the configuration (the ACL) and
@@ -1777,6 +1818,10 @@ main(int argc, char *argv[])
 		rc = cmd_lint(argc, argv);
 	else if (strcmp(argv[0], "drain") == 0 && argc == 1)
 		rc = cmd_drain();
+	else if (strcmp(argv[0], "sync") == 0) {
+		if ((rc = cmd_sync(argc, argv)) == EX_USAGE)
+			tool_usage(&tool, stderr, EX_USAGE);
+	}
 	else if (strcmp(argv[0], "verify") == 0)
 		rc = cmd_verify(argc, argv);
 	else if (strcmp(argv[0], "collection") == 0 && argc == 4 &&

@@ -47,11 +47,13 @@ manifest_kind_name(enum cd_kind k)
 	return (size_t)k < sizeof(kinds) / sizeof(kinds[0]) ? kinds[k] : "?";
 }
 
-/* The next serial: above every one given before, and not below the time
- * in microseconds (a lost .serial does not restart the count).  The
- * served tree is locked.  0 or -1 (errno). */
+/* The next serial: above every one given before, not below the time in
+ * microseconds (a lost .serial does not restart the count), and not
+ * below floor (the cluster's newest for the file, plus one).  The served
+ * tree is locked.  0 or -1 (errno). */
 int
-out_serial_next(struct cd_out *o, unsigned long long *serial)
+out_serial_next(struct cd_out *o, unsigned long long floor,
+    unsigned long long *serial)
 {
 	struct timespec ts;
 	unsigned long long last = 0, now;
@@ -74,6 +76,8 @@ out_serial_next(struct cd_out *o, unsigned long long *serial)
 	now = (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000;
 	*serial = last + 1 > now ? last + 1 : now;
+	if (*serial < floor)
+		*serial = floor;
 	n = snprintf(buf, sizeof(buf), "%llu\n", *serial);
 	return out_write(o->dirfd, SERIAL_FILE, buf, (size_t)n);
 }

@@ -82,6 +82,13 @@ out_lock(struct cd_out *o)
 	return flock(o->lockfd, LOCK_EX);
 }
 
+void
+out_unlock(struct cd_out *o)
+{
+	if (o->lockfd != -1)
+		(void)flock(o->lockfd, LOCK_UN);
+}
+
 char *
 out_read(int dirfd, const char *name, size_t max, size_t *len)
 {
@@ -148,30 +155,40 @@ out_write(int dirfd, const char *name, const void *buf, size_t len)
 }
 
 int
-out_publish_signed(struct cd_out *o, int dirfd, const char *name,
-    const void *buf, size_t len, EVP_PKEY *key, enum cd_kind kind,
+out_sign(struct cd_out *o, struct cd_pub *p, size_t n,
+    unsigned long long floor, EVP_PKEY *key, enum cd_kind kind,
     const char *subject)
 {
-	struct cd_manifest m;
-	unsigned long long serial;
-	char sname[512], text[CD_MANIFEST_MAX];
-	int n;
+	for (size_t i = 0; i < n; i++) {
+		struct cd_manifest m;
+		int len;
 
-	if ((size_t)snprintf(sname, sizeof(sname), "%s.sig", name) >=
+		if (out_serial_next(o, floor, &p[i].serial) == -1)
+			return -1;
+		if ((len = manifest_make(&m, kind, subject, p[i].name,
+		    p[i].buf, p[i].len, p[i].serial, key, p[i].sig,
+		    sizeof(p[i].sig))) == -1) {
+			errno = EINVAL;
+			return -1;
+		}
+		p[i].siglen = (size_t)len;
+	}
+	return 0;
+}
+
+int
+out_put(const struct cd_pub *p)
+{
+	char sname[512];
+
+	if ((size_t)snprintf(sname, sizeof(sname), "%s.sig", p->name) >=
 	    sizeof(sname)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (out_serial_next(o, &serial) == -1)
+	if (out_write(p->dirfd, sname, p->sig, p->siglen) == -1)
 		return -1;
-	if ((n = manifest_make(&m, kind, subject, name, buf, len, serial, key,
-	    text, sizeof(text))) == -1) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (out_write(dirfd, sname, text, (size_t)n) == -1)
-		return -1;
-	return out_write(dirfd, name, buf, len);
+	return out_write(p->dirfd, p->name, p->buf, p->len);
 }
 
 int

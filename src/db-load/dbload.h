@@ -24,7 +24,7 @@
 #define DL_SECTION	"db-load"
 #define DL_ADMIN_SECTION "db-admin"
 #define DL_SAVEPOINT	"octo_file"
-#define DL_OCTO_SCHEMA	2	/* octo_schema version (etc/sql/octo.sql) */
+#define DL_OCTO_SCHEMA	3	/* octo_schema version (etc/sql/octo.sql) */
 #define DL_CONFLICT_TRIES 6	/* batches run again after a conflict */
 #define DL_BATCH	1024	/* files per transaction (default) */
 #define DL_MAX_ROWS	256	/* rows per multi-row statement */

@@ -686,6 +686,8 @@ init_mode(const char *section, int print)
 		{ "agent-auth", "agent-auth", NULL, NULL },
 		{ "audit-export", "audit-export", NULL, NULL },
 		{ "db-purge", "db-purge", NULL, NULL },
+		{ "conf-dist", "conf-dist", NULL, NULL },
+		{ "status", "status", NULL, NULL },
 	};
 	struct db_conf dc, rc_;
 	struct init_ctx c;

@@ -49,7 +49,7 @@
 static const char *const known_keys[] = {
 	"spool_dir", "queue_warn", "queue_age_warn", "queue_age_down",
 	"reject_warn", "stage_age_warn", "audit_age_warn", "check_db",
-	"cluster_min_size",
+	"cluster_min_size", "server_name", "node_stale",
 	"check_recv", "audit_log_dir", "recv_address", "recv_port",
 	DB_TOOL_KEYS, NULL
 };
@@ -116,6 +116,26 @@ struct recvstate {
 	int	 health;
 };
 
+/* What a node last said about itself (octo_node), and what it loaded. */
+#define NODES_MAX	256
+struct nodestate {
+	char	 name[256];
+	char	 version[32];
+	int	 state;			/* its own report's health */
+	int	 health;		/* DOWN too when its report is stale */
+	long long report_age;		/* seconds */
+	long long loaded;		/* files in the last 5 minutes */
+	long long last_load_age;	/* -1: none in that time */
+};
+
+struct clusterstate {
+	int	 checked, published;
+	char	 error[200];
+	struct nodestate n[NODES_MAX];
+	size_t	 nn;
+	int	 health;
+};
+
 static struct conf *cf;
 static time_t now;
 
@@ -124,6 +144,7 @@ usage(FILE *fp, int ex)
 {
 	fprintf(fp, "usage: octospool-status [-hV] [-c file] [--json | "
 	    "--prometheus FILE] [--no-db] [--no-recv]\n"
+	    "                        [--publish] [--cluster]\n"
 	    "Exit 0 healthy, 1 degraded, 2 down.  See octospool-status(8).\n");
 	exit(ex);
 }
@@ -609,7 +630,207 @@ check_recv(struct recvstate *s)
 	s->health = s->listening ? OK : DOWN;
 }
 
+/* ---- the nodes (octo_node) ---- */
+
+/* A connection with [status]'s account (else db-load's), or NULL. */
+static struct db *
+node_db(struct db_conf *dc, char *err, size_t errlen)
+{
+	struct db *db;
+
+	if (db_conf_load(dc, cf, conf_get(cf, SECTION, "db_user") != NULL ?
+	    SECTION : "db-load", err, errlen) == -1)
+		return NULL;
+	dc->retry_time = 0;
+	if (db_library_init() == -1 || (db = db_open(dc)) == NULL) {
+		snprintf(err, errlen, "cannot open the database library");
+		db_conf_free(dc);
+		return NULL;
+	}
+	/* Not connected: the next statement says why. */
+	(void)db_connect(db);
+	return db;
+}
+
+static void
+node_db_error(struct db *db, char *err, size_t errlen)
+{
+	char v[LOG_VISBUF];
+	const char *e = db_error(db);
+
+	snprintf(err, errlen, "%s", log_vis(v, sizeof(v), e, strlen(e)));
+}
+
+/*
+ * --publish: this node's report (the JSON of --json) into octo_node, and
+ * --cluster: every node's, with what each loaded in the last 5 minutes
+ * (octo_loaded_file.node).  A node whose report is older than node_stale
+ * seconds is down; the cluster is down when every node is, degraded when
+ * any is not healthy.
+ */
+static void
+check_nodes(const char *report, size_t rlen, int state, int publish,
+    int list, struct clusterstate *c)
+{
+	struct db_conf dc;
+	struct db *db;
+	struct db_stmt *st = NULL;
+	struct db_val v[4];
+	char host[256];
+	const char *name;
+	long long stale = num("node_stale", 10, 86400, 180);
+	size_t ndown = 0;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->checked = 1;
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	name = str("server_name", host);
+	if ((db = node_db(&dc, c->error, sizeof(c->error))) == NULL) {
+		c->health = DOWN;
+		return;
+	}
+	if (publish) {
+		v[0] = DB_TEXT(name);
+		v[1] = DB_INT(state);
+		v[2] = DB_TEXT(VERSION);
+		v[3] = DB_TEXTN(report, rlen);
+		if ((st = db_prepare(db, "INSERT INTO octo_node (node, state, "
+		    "version, report, updated_at) VALUES (?, ?, ?, ?, "
+		    "UNIX_TIMESTAMP()) ON DUPLICATE KEY UPDATE state = "
+		    "VALUES(state), version = VALUES(version), report = "
+		    "VALUES(report), updated_at = VALUES(updated_at)")) ==
+		    NULL || db_stmt_exec(st, v, 4) == -1) {
+			node_db_error(db, c->error, sizeof(c->error));
+			c->health = DEGRADED;
+			goto out;
+		}
+		db_stmt_free(st);
+		st = NULL;
+		c->published = 1;
+	}
+	if (!list)
+		goto out;
+	if ((st = db_prepare(db, "SELECT n.node, n.state, n.version, "
+	    "UNIX_TIMESTAMP() - n.updated_at, COALESCE(l.files, 0), "
+	    "COALESCE(UNIX_TIMESTAMP() - l.last, -1) FROM octo_node n "
+	    "LEFT JOIN (SELECT node, COUNT(*) AS files, MAX(loaded_at) AS "
+	    "last FROM octo_loaded_file WHERE loaded_at >= UNIX_TIMESTAMP() "
+	    "- 300 GROUP BY node) l ON l.node = n.node ORDER BY n.node")) ==
+	    NULL || db_stmt_exec(st, NULL, 0) == -1) {
+		node_db_error(db, c->error, sizeof(c->error));
+		c->health = DOWN;
+		goto out;
+	}
+	while ((r = db_stmt_fetch(st)) == 1 && c->nn < NODES_MAX) {
+		struct nodestate *n = &c->n[c->nn++];
+		const char *t;
+		size_t l;
+
+		t = db_col_text(st, 0, &l);
+		log_vis(n->name, sizeof(n->name), t, l);
+		t = db_col_text(st, 2, &l);
+		log_vis(n->version, sizeof(n->version), t, l);
+		n->state = (int)db_col_int(st, 1);
+		if (n->state < OK || n->state > DOWN)
+			n->state = DOWN;
+		n->report_age = db_col_int(st, 3);
+		n->loaded = db_col_int(st, 4);
+		n->last_load_age = db_col_int(st, 5);
+		n->health = n->report_age > stale ? DOWN : n->state;
+		if (n->health == DOWN)
+			ndown++;
+		else
+			worse(&c->health, n->health);
+	}
+	while (r == 1)
+		r = db_stmt_fetch(st);
+	if (r == -1) {
+		node_db_error(db, c->error, sizeof(c->error));
+		c->health = DOWN;
+		goto out;
+	}
+	if (c->nn == 0) {
+		snprintf(c->error, sizeof(c->error), "no node has published "
+		    "a report (octospool-status --publish)");
+		worse(&c->health, DEGRADED);
+	} else if (ndown == c->nn)
+		c->health = DOWN;
+	else if (ndown > 0)
+		worse(&c->health, DEGRADED);
+out:
+	if (st != NULL)
+		db_stmt_free(st);
+	db_close(db);
+	db_library_end();
+	db_conf_free(&dc);
+}
+
 /* ---- output ---- */
+
+/* A JSON string, escaped as the audit events are (lib/audit). */
+static void
+jstr(FILE *fp, const char *s)
+{
+	struct audit_buf ab;
+
+	audit_buf_init(&ab);
+	audit_json_escape(&ab, s, strlen(s));
+	fprintf(fp, "\"%.*s\"", (int)ab.len, ab.len ? ab.buf : "");
+	audit_buf_free(&ab);
+}
+
+static void
+out_nodes_text(const struct clusterstate *c)
+{
+	if (!c->checked)
+		return;
+	if (c->error[0] != '\0')
+		printf("nodes: %s: %s\n", health_name(c->health), c->error);
+	if (c->nn > 0)
+		printf("nodes: %s, %zu node%s\n", health_name(c->health), c->nn,
+		    c->nn == 1 ? "" : "s");
+	for (size_t i = 0; i < c->nn; i++) {
+		const struct nodestate *n = &c->n[i];
+		char last[32] = "none";
+
+		if (n->last_load_age >= 0)
+			snprintf(last, sizeof(last), "%llds ago",
+			    n->last_load_age);
+		printf("node %s: %s%s, report %llds ago, octospool %s, "
+		    "%lld files loaded in 5 min (last %s)\n", n->name,
+		    health_name(n->health), n->health == DOWN &&
+		    n->state != DOWN ? " (report too old)" : "",
+		    n->report_age, n->version, n->loaded, last);
+	}
+}
+
+static void
+out_nodes_json(const struct clusterstate *c)
+{
+	if (!c->checked)
+		return;
+	printf(",\"nodes\":{\"health\":\"%s\",\"published\":%s,"
+	    "\"error\":", health_name(c->health), c->published ? "true" :
+	    "false");
+	jstr(stdout, c->error);
+	printf(",\"nodes\":[");
+	for (size_t i = 0; i < c->nn; i++) {
+		const struct nodestate *n = &c->n[i];
+
+		printf("%s{\"node\":", i ? "," : "");
+		jstr(stdout, n->name);
+		printf(",\"health\":\"%s\",\"reported\":\"%s\","
+		    "\"report_age\":%lld,\"version\":", health_name(n->health),
+		    health_name(n->state), n->report_age);
+		jstr(stdout, n->version);
+		printf(",\"loaded_5min\":%lld,\"last_load_age\":%lld}",
+		    n->loaded, n->last_load_age);
+	}
+	printf("]}");
+}
 
 static void
 out_text(const struct qstate *q, const struct dbstate *db,
@@ -666,97 +887,98 @@ out_text(const struct qstate *q, const struct dbstate *db,
 		    rv->connections);
 }
 
-/* A JSON string, escaped as the audit events are (lib/audit). */
 static void
-jstr(FILE *fp, const char *s)
-{
-	struct audit_buf ab;
-
-	audit_buf_init(&ab);
-	audit_json_escape(&ab, s, strlen(s));
-	fprintf(fp, "\"%.*s\"", (int)ab.len, ab.len ? ab.buf : "");
-	audit_buf_free(&ab);
-}
-
-static void
-out_json(const struct qstate *q, const struct dbstate *db,
+out_json(FILE *fp, const struct qstate *q, const struct dbstate *db,
     const struct auditstate *au, const struct recvstate *rv, int h)
 {
-	printf("{\"health\":\"%s\",\"time\":%lld,\"queues\":[",
+	fprintf(fp, "{\"health\":\"%s\",\"time\":%lld,\"queues\":[",
 	    health_name(h), (long long)now);
 	for (size_t i = 0; i < NQUEUES; i++) {
-		printf("%s{\"queue\":", i ? "," : "");
-		jstr(stdout, queues[i].dir);
-		printf(",\"stage\":\"%s\",\"readable\":%s,\"new\":%lld,"
+		fprintf(fp, "%s{\"queue\":", i ? "," : "");
+		jstr(fp, queues[i].dir);
+		fprintf(fp, ",\"stage\":\"%s\",\"readable\":%s,\"new\":%lld,"
 		    "\"cur\":%lld,\"reject\":%lld,\"oldest_age\":%lld,"
 		    "\"health\":\"%s\",\"why\":", queues[i].stage,
 		    q[i].readable ? "true" : "false", q[i].n_new, q[i].n_cur,
 		    q[i].n_reject, q[i].oldest_age, health_name(q[i].health));
-		jstr(stdout, q[i].why);
+		jstr(fp, q[i].why);
 		if (q[i].have_run)
-			printf(",\"last_run\":{\"time\":\"%s\",\"epoch\":%lld,"
+			fprintf(fp, ",\"last_run\":{\"time\":\"%s\",\"epoch\":%lld,"
 			    "\"exit\":%lld,\"seen\":%lld,\"done\":%lld,"
 			    "\"rejected\":%lld,\"retried\":%lld,\"ms\":%lld}",
 			    q[i].run_time, q[i].run_epoch, q[i].run_exit,
 			    q[i].run_seen, q[i].run_done, q[i].run_rejected,
 			    q[i].run_retried, q[i].run_ms);
 		else
-			printf(",\"last_run\":null");
-		printf("}");
+			fprintf(fp, ",\"last_run\":null");
+		fprintf(fp, "}");
 	}
-	printf("]");
+	fprintf(fp, "]");
 	if (db->checked) {
-		printf(",\"database\":{\"health\":\"%s\",\"reachable\":%s,"
+		fprintf(fp, ",\"database\":{\"health\":\"%s\",\"reachable\":%s,"
 		    "\"tls\":", health_name(db->health),
 		    db->reachable ? "true" : "false");
-		jstr(stdout, db->tls);
-		printf(",\"version\":");
-		jstr(stdout, db->version);
-		printf(",\"server\":");
-		jstr(stdout, db->server);
-		printf(",\"schema_ok\":%s,\"error\":", db->schema_ok ? "true" :
+		jstr(fp, db->tls);
+		fprintf(fp, ",\"version\":");
+		jstr(fp, db->version);
+		fprintf(fp, ",\"server\":");
+		jstr(fp, db->server);
+		fprintf(fp, ",\"schema_ok\":%s,\"error\":", db->schema_ok ? "true" :
 		    "false");
-		jstr(stdout, db->error);
+		jstr(fp, db->error);
 		if (db->cluster) {
-			printf(",\"cluster\":{\"name\":");
-			jstr(stdout, db->cluster_name);
-			printf(",\"status\":");
-			jstr(stdout, db->cluster_status);
-			printf(",\"size\":%lld,\"node_state\":",
+			fprintf(fp, ",\"cluster\":{\"name\":");
+			jstr(fp, db->cluster_name);
+			fprintf(fp, ",\"status\":");
+			jstr(fp, db->cluster_status);
+			fprintf(fp, ",\"size\":%lld,\"node_state\":",
 			    db->cluster_size);
-			jstr(stdout, db->node_state);
-			printf(",\"ready\":%s,\"why\":",
+			jstr(fp, db->node_state);
+			fprintf(fp, ",\"ready\":%s,\"why\":",
 			    strcmp(db->node_ready, "ON") == 0 ? "true" :
 			    "false");
-			jstr(stdout, db->why);
-			printf("}");
+			jstr(fp, db->why);
+			fprintf(fp, "}");
 		}
-		printf("}");
+		fprintf(fp, "}");
 	}
 	if (au->checked) {
-		printf(",\"audit\":{\"health\":\"%s\",\"segments\":%lld,"
+		fprintf(fp, ",\"audit\":{\"health\":\"%s\",\"segments\":%lld,"
 		    "\"last_write_age\":%lld,\"waiting\":%lld,\"why\":",
 		    health_name(au->health), au->segments, au->last_write_age,
 		    au->waiting);
-		jstr(stdout, au->why);
-		printf("}");
+		jstr(fp, au->why);
+		fprintf(fp, "}");
 	}
 	if (rv->checked) {
-		printf(",\"tentacle_recv\":{\"health\":\"%s\",\"address\":",
+		fprintf(fp, ",\"tentacle_recv\":{\"health\":\"%s\",\"address\":",
 		    health_name(rv->health));
-		jstr(stdout, rv->address);
-		printf(",\"port\":%d,\"listening\":%s,\"connections\":%lld}",
+		jstr(fp, rv->address);
+		fprintf(fp, ",\"port\":%d,\"listening\":%s,\"connections\":%lld}",
 		    rv->port, rv->listening ? "true" : "false",
 		    rv->connections);
 	}
-	printf("}\n");
 }
 
 /* The node_exporter textfile: written whole, then renamed. */
+/* A label value: \\, \" and \n escaped (the exposition format). */
+static void
+prom_label(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(fp, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", fp);
+		else
+			fputc(*s, fp);
+	}
+}
+
 static int
 out_prometheus(const char *path, const struct qstate *q,
     const struct dbstate *db, const struct auditstate *au,
-    const struct recvstate *rv, int h)
+    const struct recvstate *rv, const struct clusterstate *c, int h)
 {
 	char tmp[PATH_MAX];
 	FILE *fp;
@@ -838,6 +1060,24 @@ out_prometheus(const char *path, const struct qstate *q,
 		    "connections.\n# TYPE octospool_recv_connections gauge\n"
 		    "octospool_recv_connections %lld\n", rv->listening,
 		    rv->connections);
+	if (c->checked && c->nn > 0) {
+		fprintf(fp, "# HELP octospool_node_health Each node's health "
+		    "(0, 1, 2; 2 when its report is older than node_stale).\n"
+		    "# TYPE octospool_node_health gauge\n");
+		for (size_t i = 0; i < c->nn; i++) {
+			fprintf(fp, "octospool_node_health{node=\"");
+			prom_label(fp, c->n[i].name);
+			fprintf(fp, "\"} %d\n", c->n[i].health);
+		}
+		fprintf(fp, "# HELP octospool_node_report_age_seconds Age of "
+		    "each node's last report.\n"
+		    "# TYPE octospool_node_report_age_seconds gauge\n");
+		for (size_t i = 0; i < c->nn; i++) {
+			fprintf(fp, "octospool_node_report_age_seconds{node=\"");
+			prom_label(fp, c->n[i].name);
+			fprintf(fp, "\"} %lld\n", c->n[i].report_age);
+		}
+	}
 	if (fflush(fp) == EOF || ferror(fp)) {
 		fclose(fp);
 		unlink(tmp);
@@ -860,8 +1100,11 @@ main(int argc, char *argv[])
 		{ "prometheus", required_argument, NULL, 'P' },
 		{ "no-db", no_argument, NULL, 'D' },
 		{ "no-recv", no_argument, NULL, 'R' },
+		{ "publish", no_argument, NULL, 'U' },
+		{ "cluster", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct clusterstate cl;
 	struct qstate q[NQUEUES];
 	struct dbstate db;
 	struct auditstate au;
@@ -870,6 +1113,7 @@ main(int argc, char *argv[])
 	const char *conffile = NULL, *prom = NULL, *spool;
 	char err[512];
 	int ch, json = 0, do_db, do_recv, no_db = 0, no_recv = 0, h = OK;
+	int publish = 0, cluster = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", lopts, NULL)) != -1) {
 		switch (ch) {
@@ -892,6 +1136,12 @@ main(int argc, char *argv[])
 			break;
 		case 'R':
 			no_recv = 1;
+			break;
+		case 'U':
+			publish = 1;
+			break;
+		case 'C':
+			cluster = 1;
 			break;
 		default:
 			usage(stderr, EX_USAGE);
@@ -940,11 +1190,33 @@ main(int argc, char *argv[])
 		check_recv(&rv);
 		worse(&h, rv.health);
 	}
-	if (json)
-		out_json(q, &db, &au, &rv, h);
-	else
+	memset(&cl, 0, sizeof(cl));
+	if (publish || cluster) {
+		char *report = NULL;
+		size_t rlen = 0;
+		FILE *mf;
+
+		/* This node's report: what --json prints, without nodes. */
+		if ((mf = open_memstream(&report, &rlen)) == NULL)
+			fatal(EX_OSERR, "event=report.memstream");
+		out_json(mf, q, &db, &au, &rv, h);
+		fputc('}', mf);
+		if (fclose(mf) == EOF)
+			fatal(EX_OSERR, "event=report.memstream");
+		check_nodes(report, rlen, h, publish, cluster, &cl);
+		free(report);
+		worse(&h, cl.health);
+	}
+	if (json) {
+		out_json(stdout, q, &db, &au, &rv, h);
+		out_nodes_json(&cl);
+		printf("}\n");
+	} else {
 		out_text(q, &db, &au, &rv, h);
-	if (prom != NULL && out_prometheus(prom, q, &db, &au, &rv, h) == -1)
+		out_nodes_text(&cl);
+	}
+	if (prom != NULL && out_prometheus(prom, q, &db, &au, &rv, &cl,
+	    h) == -1)
 		fatal(EX_CANTCREAT, "event=prometheus.write path=%s", prom);
 	conf_free(cf);
 	if (fflush(stdout) == EOF)
