@@ -2062,6 +2062,24 @@ PY
 	assert_line --regexp "^audit-verify: node2 FAIL kind=content line=[0-9]+: "
 	assert_line --regexp "^audit-verify: node3 PASS "
 	assert_line "audit-verify: set FAIL logs=3 pass=2 fail=1 unsealed=0 error=0 unlisted=0 not_passed=node2=FAIL"
+	# A line of node 2 relabelled as node 1's (its log id in every
+	# field): node 1's key did not seal it, and node 2 misses it.
+	python3 - "$T/sink/all.jsonl" "$T/moved.jsonl" "$(node_id 2)" "$(node_id 1)" <<'PY'
+import sys
+done = False
+with open(sys.argv[2], "w") as o:
+    for l in open(sys.argv[1]):
+        if not done and '"log_id":"%s","seq"' % sys.argv[3] in l and '"type":"record"' in l:
+            l = l.replace(sys.argv[3], sys.argv[4])
+            done = True
+        o.write(l)
+assert done
+PY
+	run "$BIN/audit-verify" --set "$T/set.keys" "$T/moved.jsonl"
+	assert_equal "$status" 1
+	assert_line --regexp "^audit-verify: node1 FAIL seq=[0-9]+ kind=equivocation .*a second, different record"
+	assert_line --regexp "^audit-verify: node2 FAIL seq=[0-9]+ kind=deletion "
+	assert_line --regexp "^audit-verify: node3 PASS "
 	# A record of node 2's log rewritten (CRC and chain repaired),
 	# node 3's log missing: the set FAILs (the worst), both named.
 	cp -a "$T/n2/log" "$T/n2/log.clean"
