@@ -1963,6 +1963,23 @@ PY
 	diff "$T/want2" "$T/got2"
 }
 
+# edit_line IN OUT LOGID MATCH FROM TO: IN into OUT, with FROM replaced
+# by TO in the first record line of log LOGID that holds MATCH.
+edit_line() {
+	python3 - "$@" <<'PY'
+import sys
+src, dst, lid, match, a, b = sys.argv[1:7]
+done = False
+with open(dst, "w") as o:
+    for l in open(src):
+        if not done and '"log_id":"%s","seq"' % lid in l and match in l:
+            l = l.replace(a, b)
+            done = True
+        o.write(l)
+assert done
+PY
+}
+
 @test "scale-out (issue 16): audit-verify --set checks every node's log against its own key: a verdict per log and one for the set; a tampered, missing or stale node is named; a merged export is split by log id" {
 	site 3 "all wit"
 	# Node 3 first: its exporter then stops, so that its newest
@@ -2045,17 +2062,8 @@ PY
 	assert_line --partial "set UNSEALED logs=2 pass=2 fail=0 unsealed=0 error=0 unlisted=1"
 	# One line of node 2 altered in the merged file: node 2 FAILs,
 	# named; the others pass.
-	python3 - "$T/sink/all.jsonl" "$T/alt.jsonl" "$(node_id 2)" <<'PY'
-import sys
-done = False
-with open(sys.argv[2], "w") as o:
-    for l in open(sys.argv[1]):
-        if not done and '"log_id":"%s"' % sys.argv[3] in l and '"outcome":"success"' in l:
-            l = l.replace('"outcome":"success"', '"outcome":"failure"')
-            done = True
-        o.write(l)
-assert done
-PY
+	edit_line "$T/sink/all.jsonl" "$T/alt.jsonl" "$(node_id 2)" \
+	    '"outcome":"success"' '"outcome":"success"' '"outcome":"failure"'
 	run "$BIN/audit-verify" --set "$T/set.keys" "$T/alt.jsonl"
 	assert_equal "$status" 1
 	assert_line --regexp "^audit-verify: node1 PASS "
@@ -2064,17 +2072,8 @@ PY
 	assert_line "audit-verify: set FAIL logs=3 pass=2 fail=1 unsealed=0 error=0 unlisted=0 not_passed=node2=FAIL"
 	# A line of node 2 relabelled as node 1's (its log id in every
 	# field): node 1's key did not seal it, and node 2 misses it.
-	python3 - "$T/sink/all.jsonl" "$T/moved.jsonl" "$(node_id 2)" "$(node_id 1)" <<'PY'
-import sys
-done = False
-with open(sys.argv[2], "w") as o:
-    for l in open(sys.argv[1]):
-        if not done and '"log_id":"%s","seq"' % sys.argv[3] in l and '"type":"record"' in l:
-            l = l.replace(sys.argv[3], sys.argv[4])
-            done = True
-        o.write(l)
-assert done
-PY
+	edit_line "$T/sink/all.jsonl" "$T/moved.jsonl" "$(node_id 2)" \
+	    '"type":"record"' "$(node_id 2)" "$(node_id 1)"
 	run "$BIN/audit-verify" --set "$T/set.keys" "$T/moved.jsonl"
 	assert_equal "$status" 1
 	assert_line --regexp "^audit-verify: node1 FAIL seq=[0-9]+ kind=equivocation .*a second, different record"
