@@ -683,6 +683,7 @@ av_free(struct verifier *v)
 		free(v->ext[i].note);
 	}
 	EVP_MD_CTX_free(v->since_md);
+	free(v->xothers);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -838,11 +839,44 @@ xfile_cmp(const void *a, const void *b)
 	return x->first < y->first ? -1 : x->first > y->first;
 }
 
+/* Is s (n bytes) a log id: 32 lowercase hex digits? */
+static int
+is_log_id(const char *s, size_t n)
+{
+	if (n != 2 * AL_LOGID)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* One more line of the log id (2 * AL_LOGID hex digits) in xothers. */
+static void
+xother_count(struct verifier *v, const char *id)
+{
+	for (size_t i = 0; i < v->nxothers; i++)
+		if (memcmp(v->xothers[i].id, id, 2 * AL_LOGID) == 0) {
+			v->xothers[i].lines++;
+			return;
+		}
+	if (v->nxothers == MAX_XOTHERS) {
+		v->xothers_lost++;
+		return;
+	}
+	v->xothers = xreallocarray(v->xothers, v->nxothers + 1,
+	    sizeof(*v->xothers));
+	memcpy(v->xothers[v->nxothers].id, id, 2 * AL_LOGID);
+	v->xothers[v->nxothers].id[2 * AL_LOGID] = '\0';
+	v->xothers[v->nxothers++].lines = 1;
+}
+
 /*
  * Decode a line: octo.data holds the exact bytes the signatures cover
  * (a leaf's body, a checkpoint's note); the whole line must be exactly
  * what audit-export renders from them, so no field can be altered.
- * 0 done, -1 with why.
+ * 0 done, -1 or -2 (altered) with why, 1 another log's line (xsplit).
  */
 static int
 xline_parse(struct verifier *v, const char *line, size_t len,
@@ -856,6 +890,11 @@ xline_parse(struct verifier *v, const char *line, size_t len,
 
 	memset(x, 0, sizeof(*x));
 	al_hex(v->log_id, AL_LOGID, lid);
+	if (v->xsplit && al_json_get(line, len, "octo.log_id", &val, &vl) &&
+	    is_log_id(val, vl) && memcmp(val, lid, vl) != 0) {
+		xother_count(v, val);
+		return 1;
+	}
 	if (!al_json_get(line, len, "octo.data", &val, &vl)) {
 		snprintf(why, whylen, "no octo.data (not an item of "
 		    "audit-export, or exported before it carried the data)");
@@ -1101,9 +1140,12 @@ first_is_json(const char *path)
 	return c == '{';
 }
 
-/* The seq (or checkpoint size) of a file's first item, for the order. */
+/*
+ * The seq (or checkpoint size) of a file's first item of this log (lid,
+ * with xsplit) or its first item at all, for the order of the files.
+ */
 static uint64_t
-xfile_first(const char *path)
+xfile_first(const char *path, const char *lid)
 {
 	FILE *fp = fopen(path, "re");
 	char *line = NULL;
@@ -1115,13 +1157,18 @@ xfile_first(const char *path)
 
 	if (fp == NULL)
 		return r;
-	if ((n = getline(&line, &cap, fp)) > 0 &&
-	    (al_json_get(line, n, "octo.seq", &val, &vl) ||
-	    al_json_get(line, n, "octo.size", &val, &vl))) {
-		r = 0;
-		for (size_t i = 0; i < vl && val[i] >= '0' && val[i] <= '9';
-		    i++)
-			r = r * 10 + (val[i] - '0');
+	while ((n = getline(&line, &cap, fp)) > 0) {
+		if (lid != NULL && (!al_json_get(line, n, "octo.log_id", &val,
+		    &vl) || vl != strlen(lid) || memcmp(val, lid, vl) != 0))
+			continue;
+		if (al_json_get(line, n, "octo.seq", &val, &vl) ||
+		    al_json_get(line, n, "octo.size", &val, &vl)) {
+			r = 0;
+			for (size_t i = 0; i < vl && i < 20 && val[i] >= '0' &&
+			    val[i] <= '9'; i++)
+				r = r * 10 + (val[i] - '0');
+		}
+		break;
 	}
 	free(line);
 	fclose(fp);
@@ -1136,9 +1183,11 @@ av_verify_export(struct verifier *v, const char *path)
 	struct xstate xs;
 	struct stat sb;
 	uint64_t items = 0;
+	char lid[2 * AL_LOGID + 1];
 
 	memset(&xs, 0, sizeof(xs));
 	v->xmode = 1;
+	al_hex(v->log_id, AL_LOGID, lid);
 	if (stat(path, &sb) == -1) {
 		report(v, V_FAIL, "io", 0, 0, 0, "%s: %s", path,
 		    strerror(errno));
@@ -1170,7 +1219,8 @@ av_verify_export(struct verifier *v, const char *path)
 			}
 			xf = xreallocarray(xf, nxf + 1, sizeof(*xf));
 			xf[nxf].path = p;
-			xf[nxf++].first = xfile_first(p);
+			xf[nxf++].first = xfile_first(p, v->xsplit ? lid :
+			    NULL);
 		}
 		closedir(d);
 	} else {
@@ -1206,7 +1256,9 @@ av_verify_export(struct verifier *v, const char *path)
 				break;
 			}
 			if ((r = xline_parse(v, line, n - 1, &x, why,
-			    sizeof(why))) != 0)
+			    sizeof(why))) == 1)
+				continue;	/* another log's (xsplit) */
+			if (r != 0)
 				report(v, V_FAIL, r == -2 ? "content" :
 				    "corrupt-line", 0, 0, lineno, "%s line %zu: "
 				    "%s", xf[i].path, lineno, why);

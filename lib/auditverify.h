@@ -19,6 +19,7 @@
 #define V_USAGE		3
 #define MAX_EXT		64
 #define MAX_EPOCHS	(1 << 20)
+#define MAX_XOTHERS	256	/* other logs' ids remembered (xsplit) */
 
 /* One finding: the first FAIL decides the verdict in strict mode. */
 struct finding {
@@ -42,11 +43,26 @@ struct ext_ckpt {
 	uint64_t	 cosig_time;	/* its timestamp (Unix seconds) */
 };
 
+/* Lines of another log in a shared export (xsplit): its id, how many. */
+struct xother {
+	char		 id[2 * AL_LOGID + 1];
+	uint64_t	 lines;
+};
+
 struct verifier {
 	/* options */
 	int		 forensic, quiet, json, verbose, keep;
 	int		 have_now, strict_liveness;
 	int		 xmode;		/* exported lines: offset = line */
+	/*
+	 * Exported lines of several logs (one sink fed by several nodes):
+	 * lines whose octo.log_id is another log's are passed over and
+	 * counted in xothers instead of failing.
+	 */
+	int		 xsplit;
+	struct xother	*xothers;
+	size_t		 nxothers;
+	uint64_t	 xothers_lost;	/* lines of logs beyond MAX_XOTHERS */
 	uint64_t	 now_ns, max_age_ns;
 	struct ext_ckpt	 ext[MAX_EXT];
 	int		 next;
@@ -94,7 +110,8 @@ int	av_init(struct verifier *, const char *vkey);
 void	av_verify_log(struct verifier *, const char *logdir);
 /*
  * Verify audit-export's JSON lines: a file, or every file of a
- * directory (in the order of their first items); gaps are deletions.
+ * directory (in the order of their first items of this log); gaps are
+ * deletions.  With xsplit, other logs' lines are skipped (xothers).
  */
 void	av_verify_export(struct verifier *, const char *path);
 void	av_free(struct verifier *);

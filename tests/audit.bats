@@ -895,11 +895,15 @@ for l in open(sys.argv[1]):
     print(json.loads(l)["event"]["id"])' "$1"
 }
 
-# sealed_ids: every id the log's checkpoints cover (leaves and checkpoints).
+# vkey_id FILE: the log id (hex) at the end of a verifier key's origin.
+vkey_id() {
+	sed 's|^[^/]*/\([0-9a-f]*\)+.*|\1|' "$1"
+}
+
+# sealed_ids [VKEY LOGDIR]: every id the log's checkpoints cover (leaves
+# and checkpoints), in log order; default $T/vkey and $T/log.
 sealed_ids() {
-	local id
-	id=$(sed 's|^[^/]*/\([0-9a-f]*\)+.*|\1|' "$T/vkey")
-	evil frames "$T/log" | awk -v id="$id" '
+	evil frames "${2:-$T/log}" | awk -v id="$(vkey_id "${1:-$T/vkey}")" '
 	    $4 == "checkpoint" { for (i = 0; i < n; i++) print id ":" q[i]; n = 0
 	        print id ":checkpoint:" $5; next }
 	    { q[n++] = $5 }'
@@ -1647,4 +1651,488 @@ $(cat "$T/db.part")"
 	run verify
 	assert_success
 	assert_output --regexp 'PASS .*records=12 '
+}
+
+# Scale-out (issue 16): several nodes, each with its own spool, log and
+# key, one witness and one sink for all of them.
+
+# node_conf N [LINES...]: node N in $T/nN (spool, log, key slots, export
+# state), its configuration $T/nN.conf (audit-sign name
+# nodeN.test.example, audit-export hostname nodeN, LINES appended to
+# [audit-export]) and its verifier key $T/nN.vkey.
+node_conf() {
+	local n=$1 d=$T/n$1
+	shift
+	mk_spool "$d/spool"
+	mkdir -p "$d/log" "$d/keys" "$d/state"
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER:$RUN_GROUP" "$d/log" "$d/keys" "$d/state"
+	{
+		printf 'spool_dir %s\nidle_exit 0\n[audit-sign]\nuser %s\n' "$d/spool" "$RUN_USER"
+		printf 'log_dir %s\nkey_dir %s\nepoch %s\n' "$d/log" "$d/keys" "$EPOCH"
+		printf 'name node%s.test.example\nproducers %s root\n' "$n" "$RUN_USER"
+		printf '[audit-export]\nuser %s\nlog_dir %s\nstate_dir %s\n' \
+		    "$RUN_USER" "$d/log" "$d/state"
+		printf 'hostname node%s\nretry_min 20\nretry_max 200\nretry_time 2\npoll 20\n' "$n"
+		printf '%s\n' "$@"
+	} > "$T/n$n.conf"
+	"$BIN/audit-sign" -c "$T/n$n.conf" --keygen > "$T/n$n.vkey" 2>>"$T/err"
+}
+
+# site N SINKS: N nodes exporting to SINKS among "all" (one JSON lines
+# file, $T/sink/all.jsonl, for every node), "tls" (the test receiver at
+# $SINK_PORT) and "wit" (one witness for all: $T/w.conf, its queue in
+# $T/wspool, what it cosigned in $T/wpub, its verifier key $T/wvkey).
+site() {
+	local n=$1 i logs=
+	mkdir -p "$T/sink" "$T/wstate" "$T/wpub"
+	mk_spool "$T/wspool"
+	(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/wkey.pem" 2>/dev/null)
+	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER:$RUN_GROUP" "$T/wkey.pem" "$T/wstate" "$T/wpub" "$T/sink"
+	for i in $(seq 1 "$n"); do
+		node_conf "$i" "sinks $2" \
+		    "[audit-export.all]" "type jsonl" "path $T/sink/all.jsonl" \
+		    "[audit-export.tls]" "type syslog" "host 127.0.0.1" \
+		    "port ${SINK_PORT:-6514}" "ca $T/pki/ca.crt" \
+		    "[audit-export.wit]" "type witness" \
+		    "queue $T/wspool/audit-witness" "cosigned $T/wpub"
+		logs="$logs $T/n$i.vkey"
+	done
+	printf 'spool_dir %s\nidle_exit 0\n[audit-witness]\nuser %s\nstate_dir %s\ncosigned_dir %s\nkey %s\nname witness.test.example/w1\nlogs%s\nproducers %s root\n' \
+	    "$T/wspool" "$RUN_USER" "$T/wstate" "$T/wpub" "$T/wkey.pem" "$logs" "$RUN_USER" > "$T/w.conf"
+	"$BIN/audit-witness" -c "$T/w.conf" --vkey > "$T/wvkey" 2>>"$T/err"
+}
+
+# node_ev N NAME COUNT: COUNT events queued on node N.
+node_ev() {
+	Q=$T/n$1/spool/audit-sign ev "$2" "$3"
+}
+
+# node_sign N [ARGS] and node_export N [ARGS]: node N's audit-sign and
+# audit-export.
+node_sign() {
+	local n=$1
+	shift
+	"$BIN/audit-sign" -d -c "$T/n$n.conf" "$@" 2>>"$T/err"
+}
+
+node_export() {
+	local n=$1
+	shift
+	"$BIN/audit-export" -c "$T/n$n.conf" "$@" 2>>"$T/err"
+}
+
+# node_id N: node N's log id (hex), from its verifier key.
+node_id() {
+	vkey_id "$T/n$1.vkey"
+}
+
+# node_sealed_ids N: every id node N's checkpoints cover, in log order.
+node_sealed_ids() {
+	sealed_ids "$T/n$1.vkey" "$T/n$1/log"
+}
+
+# site_witness [ARGS]: the witness drains its queue once; with "-", one
+# submission from standard input (its log on standard output).
+site_witness() {
+	"$BIN/audit-witness" -d -c "$T/w.conf" "$@" 2>>"$T/err"
+}
+
+site_witness_in() {
+	"$BIN/audit-witness" -c "$T/w.conf" - 2>&1
+}
+
+# note_size N: the size of node N's checkpoint the witness cosigned last.
+note_size() {
+	sed -n 2p "$T/wpub/$(node_id "$1").note"
+}
+
+@test "scale-out (issue 16): one witness cosigns three nodes' logs, each under its own key; a fork or a rollback of one is refused alone; no log passes as another's" {
+	site 3 wit
+	wq=$T/wspool/audit-witness
+	for n in 1 2 3; do
+		node_ev "$n" "a$n" $((n + 1))
+		node_sign "$n"
+		node_export "$n"
+	done
+	# One queue, three submissions: one per log, each its own origin.
+	[ "$(ls "$wq/new" | wc -l)" -eq 3 ]
+	for n in 1 2 3; do
+		grep -lx "node$n.test.example/$(node_id "$n")" "$wq"/new/* > /dev/null
+	done
+	cp "$(grep -lx "node1.test.example/$(node_id 1)" "$wq"/new/*)" "$T/sub1-first"
+	run site_witness
+	assert_success
+	[ "$(find "$wq/new" "$wq/reject" -type f | wc -l)" -eq 0 ]
+	# A cosigned note per log id, each verifying under its node's key
+	# and the witness's.
+	[ "$(ls "$T/wpub" | wc -l)" -eq 3 ]
+	for n in 1 2 3; do
+		[ "$(head -1 "$T/wpub/$(node_id "$n").note")" = "node$n.test.example/$(node_id "$n")" ]
+		run "$BIN/audit-verify" -K "$T/n$n.vkey" --witness "$T/wvkey" --cosigned "$T/wpub" -v "$T/n$n/log"
+		assert_success
+		assert_output --partial "kind=witnessed"
+	done
+	# Node 1 goes on (history A), node 2 too.
+	for d in log keys state; do cp -a "$T/n1/$d" "$T/n1/$d.1"; done
+	cp -a "$T/wpub" "$T/wpub.1"
+	node_ev 1 fork-a 2
+	node_sign 1
+	node_export 1
+	node_ev 2 b2 3
+	node_sign 2
+	node_export 2
+	run site_witness
+	assert_success
+	size_a=$(note_size 1)
+	size2=$(note_size 2)
+	for d in log keys state; do cp -a "$T/n1/$d" "$T/n1/$d.a"; done
+	# History B of node 1: the same start, other records, the same
+	# size; submitted against what the witness had published then.
+	for d in log keys state; do
+		rm -rf "${T:?}/n1/$d"
+		cp -a "$T/n1/$d.1" "$T/n1/$d"
+	done
+	node_ev 1 fork-b 2
+	node_sign 1
+	sed -i "s|^cosigned .*|cosigned $T/wpub.1|" "$T/n1.conf"
+	node_export 1
+	sub_b=$(grep -lx "node1.test.example/$(node_id 1)" "$wq"/new/*)
+	mv "$sub_b" "$T/sub1-b"
+	run site_witness_in < "$T/sub1-b"
+	assert_equal "$status" 65
+	assert_output --partial "rule=fork"
+	# A rollback of node 1: its first checkpoint again.
+	run site_witness_in < "$T/sub1-first"
+	assert_equal "$status" 65
+	assert_output --partial "rule=rollback"
+	# Node 2's checkpoint presented as node 1's (origin and signature
+	# line renamed): node 1's key did not sign it.
+	node_ev 2 c2 1
+	node_sign 2
+	node_export 2
+	sub2=$(grep -lx "node2.test.example/$(node_id 2)" "$wq"/new/*)
+	mv "$sub2" "$T/sub2"
+	sed "s|node2\.test\.example/$(node_id 2)|node1.test.example/$(node_id 1)|g" "$T/sub2" > "$T/sub2as1"
+	grep -qx "node1.test.example/$(node_id 1)" "$T/sub2as1"
+	run site_witness_in < "$T/sub2as1"
+	assert_equal "$status" 65
+	assert_output --partial "rule=signature"
+	# Node 1's refusals touched nobody else: node 2 and node 3 go on
+	# being cosigned, node 1 stays at history A.
+	run site_witness_in < "$T/sub2"
+	assert_success
+	node_ev 3 b3 2
+	node_sign 3
+	node_export 3
+	run site_witness
+	assert_success
+	[ "$(note_size 1)" -eq "$size_a" ]
+	[ "$(note_size 2)" -gt "$size2" ]
+	[ "$(note_size 3)" -gt 4 ]
+	# History A of node 1 moves on with a consistency proof.
+	for d in log keys state; do
+		rm -rf "${T:?}/n1/$d"
+		cp -a "$T/n1/$d.a" "$T/n1/$d"
+	done
+	sed -i "s|^cosigned .*|cosigned $T/wpub|" "$T/n1.conf"
+	node_ev 1 more 2
+	node_sign 1
+	node_export 1
+	run site_witness
+	assert_success
+	[ "$(note_size 1)" -gt "$size_a" ]
+	for n in 1 2 3; do
+		run "$BIN/audit-verify" -K "$T/n$n.vkey" --witness "$T/wvkey" --cosigned "$T/wpub" "$T/n$n/log"
+		assert_success
+	done
+	# Each log verifies under its own key only.
+	run "$BIN/audit-verify" -K "$T/n1.vkey" "$T/n2/log"
+	assert_equal "$status" 1
+	assert_output --partial "kind=trust-anchor"
+	# One log id twice in the witness's list (a cloned node's keys
+	# beside another key): refused at configuration time.
+	sed -i "s|^logs .*|logs $T/n1.vkey $T/n2.vkey $T/n1.vkey|" "$T/w.conf"
+	run "$BIN/audit-witness" -n -d -c "$T/w.conf"
+	assert_equal "$status" 78
+	assert_output --partial "is already followed"
+}
+
+# per_log FILE N: node N's ids in FILE (JSON lines, or the TLS receiver's
+# syslog lines with SYSLOG=1), in the order they arrived.
+per_log() {
+	if [ -n "${SYSLOG:-}" ]; then
+		sed 's/^[^[]*\[octoAudit@32473 id="\([^"]*\)".*/\1/' "$1"
+	else
+		ids "$1"
+	fi | grep "^$(node_id "$2"):"
+}
+
+@test "scale-out (issue 16): two nodes export into one JSON lines file and one TLS receiver at once: every record once, separable by log id and node, nothing lost or repeated after a re-run" {
+	mk_certs "$T/pki"
+	start_sink --concurrent
+	site 2 "all tls"
+	for n in 1 2; do
+		for f in 1 2 3; do node_ev "$n" "f$f" 40 100; done
+		node_sign "$n"
+	done
+	# Both exporters follow their logs at the same time while both
+	# nodes keep sealing (batches of 1024 lines, interleaved).
+	pids=
+	for n in 1 2; do
+		"$BIN/audit-export" -f -c "$T/n$n.conf" 2>>"$T/err" 3>&- &
+		pids="$pids $!"
+	done
+	BG_PIDS="$BG_PIDS $pids"
+	for f in 4 5 6 7; do
+		for n in 1 2; do node_ev "$n" "f$f" 30 2000; node_sign "$n"; done
+	done
+	for n in 1 2; do node_sealed_ids "$n" > "$T/want$n"; done
+	want=$(cat "$T/want1" "$T/want2" | wc -l)
+	wait_lines "$T/sink/all.jsonl" "$want"
+	wait_lines "$T/sink.out" "$want"
+	for p in $pids; do
+		kill "$p"
+		wait "$p" || true
+	done
+	# Every line whole (no two writers' bytes mixed), and each node's
+	# items exactly once, in its log order, under its log id.
+	python3 - "$T/sink/all.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    json.loads(l)
+PY
+	for n in 1 2; do
+		per_log "$T/sink/all.jsonl" "$n" > "$T/got$n"
+		diff "$T/want$n" "$T/got$n"
+		SYSLOG=1 per_log "$T/sink.out" "$n" > "$T/tls$n"
+		diff "$T/want$n" "$T/tls$n"
+	done
+	[ "$(wc -l < "$T/sink/all.jsonl")" -eq "$want" ]
+	[ "$(wc -l < "$T/sink.out")" -eq "$want" ]
+	# The two streams interleave in the shared file: only the ids keep
+	# them apart.
+	[ "$(ids "$T/sink/all.jsonl" | cut -d: -f1 | uniq | wc -l)" -gt 2 ]
+	# Which node: octo.log_id (the log's id, in its verifier key),
+	# event.id, observer.hostname (the node's) in the JSON; the
+	# syslog HOSTNAME and the structured data's id.
+	python3 - "$T/sink/all.jsonl" "$(node_id 1)" "$(node_id 2)" <<'PY'
+import json, sys
+ids = {sys.argv[2]: "node1", sys.argv[3]: "node2"}
+seen = set()
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    lid = r["octo"]["log_id"]
+    assert r["event"]["id"].startswith(lid + ":"), r
+    assert r["observer"]["hostname"] == ids[lid], r
+    if r["octo"]["type"] == "checkpoint":
+        assert r["octo"]["checkpoint"].startswith(ids[lid] + ".test.example/" + lid + "\n")
+    seen.add(lid)
+assert seen == set(ids), seen
+PY
+	for n in 1 2; do
+		[ "$(grep -c "^<86>1 [^ ]* node$n [^ ]* - [a-z]* \[octoAudit@32473 id=\"$(node_id "$n"):" "$T/sink.out")" -eq "$(wc -l < "$T/want$n")" ]
+	done
+	# A re-run of both exporters adds nothing anywhere.
+	cp "$T/sink/all.jsonl" "$T/all.before"
+	cp "$T/sink.out" "$T/tls.before"
+	for n in 1 2; do
+		run node_export "$n"
+		assert_success
+	done
+	sleep 0.3
+	cmp "$T/all.before" "$T/sink/all.jsonl"
+	cmp "$T/tls.before" "$T/sink.out"
+	# Node 2's exporter killed in the middle of a batch, while node 1
+	# goes on: the torn tail it leaves is cut under the file's lock
+	# before node 1 appends, and the re-run repeats only node 2's
+	# unacknowledged batch.
+	printf '{"@timestamp":"2026-12-06T00:00:00Z","event":{"id":"%s:1' "$(node_id 2)" >> "$T/sink/all.jsonl"
+	node_ev 1 g 3
+	node_sign 1
+	run node_export 1
+	assert_success
+	python3 - "$T/sink/all.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    json.loads(l)
+PY
+	node_sealed_ids 1 > "$T/want1"
+	per_log "$T/sink/all.jsonl" 1 > "$T/got1"
+	diff "$T/want1" "$T/got1"
+	per_log "$T/sink/all.jsonl" 2 > "$T/got2"
+	diff "$T/want2" "$T/got2"
+}
+
+# edit_line IN OUT LOGID MATCH FROM TO: IN into OUT, with FROM replaced
+# by TO in the first record line of log LOGID that holds MATCH.
+edit_line() {
+	python3 - "$@" <<'PY'
+import sys
+src, dst, lid, match, a, b = sys.argv[1:7]
+done = False
+with open(dst, "w") as o:
+    for l in open(src):
+        if not done and '"log_id":"%s","seq"' % lid in l and match in l:
+            l = l.replace(a, b)
+            done = True
+        o.write(l)
+assert done
+PY
+}
+
+@test "scale-out (issue 16): audit-verify --set checks every node's log against its own key: a verdict per log and one for the set; a tampered, missing or stale node is named; a merged export is split by log id" {
+	site 3 "all wit"
+	# Node 3 first: its exporter then stops, so that its newest
+	# cosignature ages while it goes on sealing.
+	node_ev 3 a 4
+	node_sign 3
+	node_export 3
+	site_witness
+	node_ev 3 late 2
+	node_sign 3
+	sleep 4
+	for n in 1 2; do
+		node_ev "$n" a 3
+		node_sign "$n"
+		node_sign "$n" --new-epoch
+		node_ev "$n" b 2
+		node_sign "$n"
+		node_export "$n"
+	done
+	site_witness
+	{
+		echo "# the site's audit logs: name, verifier key, log"
+		for n in 1 2 3; do
+			printf 'node%s\t%s  %s\n' "$n" "$T/n$n.vkey" "$T/n$n/log"
+		done
+	} > "$T/set"
+	# All good: a PASS line per node, then the set's.
+	run "$BIN/audit-verify" --set "$T/set"
+	assert_success
+	for n in 1 2 3; do
+		assert_line --regexp "^audit-verify: node$n PASS origin=node$n\.test\.example/$(node_id "$n") records=[0-9]+ "
+	done
+	assert_line "audit-verify: set PASS logs=3 pass=3 fail=0 unsealed=0 error=0 unlisted=0"
+	run "$BIN/audit-verify" -q --set "$T/set"
+	assert_success
+	assert_output ""
+	# The witness: node 3's newest cosignature is older than the limit
+	# (its exporter stopped), the others are fresh.
+	run "$BIN/audit-verify" --set "$T/set" --witness "$T/wvkey" --cosigned "$T/wpub" --max-age 3
+	assert_equal "$status" 2
+	assert_line --regexp "^audit-verify: node1 PASS "
+	assert_line --regexp "^audit-verify: node2 PASS "
+	assert_line --regexp "^audit-verify: node3 UNSEALED seq=[0-9]+ kind=stale .*newest cosignature by witness\.test\.example/w1"
+	assert_line --regexp "^audit-verify: set UNSEALED logs=3 pass=2 fail=0 unsealed=1 error=0 unlisted=0 not_passed=node3=UNSEALED$"
+	run "$BIN/audit-verify" --set "$T/set" --witness "$T/wvkey" --cosigned "$T/wpub"
+	assert_success
+	# A checkpoint kept elsewhere applies to its own log; one of no log
+	# of the set is an error.
+	evil lastnote "$T/n2/log" > "$T/n2.note"
+	run "$BIN/audit-verify" --set "$T/set" --checkpoint "$T/n2.note"
+	assert_success
+	grep -v node2 "$T/set" > "$T/set.13"
+	run "$BIN/audit-verify" --set "$T/set.13" --checkpoint "$T/n2.note"
+	assert_equal "$status" 3
+	assert_line --regexp "^audit-verify: node1 PASS "
+	assert_line "audit-verify: ERROR --checkpoint $T/n2.note: a checkpoint of no log of the set"
+	# The merged export: one file for all three nodes, split by log id,
+	# each part verified under its node's key.
+	node_export 3
+	for n in 1 2 3; do printf 'node%s %s\n' "$n" "$(cat "$T/n$n.vkey")"; done > "$T/set.keys"
+	run "$BIN/audit-verify" --set "$T/set.keys" "$T/sink/all.jsonl"
+	assert_success
+	for n in 1 2 3; do
+		assert_line --regexp "^audit-verify: node$n PASS origin=node$n\.test\.example/"
+	done
+	run "$BIN/audit-verify" -j --set "$T/set.keys" "$T/sink/all.jsonl"
+	assert_success
+	python3 - <<PY
+import json
+lines = [json.loads(l) for l in """$output""".splitlines()]
+assert [l.get("name") for l in lines[:3]] == ["node1", "node2", "node3"], lines
+assert all(l["verdict"] == "PASS" for l in lines[:3])
+assert lines[3]["set"] == "PASS" and lines[3]["logs"] == 3 and lines[3]["not_passed"] == []
+PY
+	# A node the set does not name: its lines are reported, not passed.
+	head -2 "$T/set.keys" > "$T/set.12"
+	run "$BIN/audit-verify" --set "$T/set.12" "$T/sink/all.jsonl"
+	assert_equal "$status" 2
+	assert_line --regexp "^audit-verify: UNSEALED kind=unlisted log_id=$(node_id 3) lines=[0-9]+: "
+	assert_line --partial "set UNSEALED logs=2 pass=2 fail=0 unsealed=0 error=0 unlisted=1"
+	# One line of node 2 altered in the merged file: node 2 FAILs,
+	# named; the others pass.
+	edit_line "$T/sink/all.jsonl" "$T/alt.jsonl" "$(node_id 2)" \
+	    '"outcome":"success"' '"outcome":"success"' '"outcome":"failure"'
+	run "$BIN/audit-verify" --set "$T/set.keys" "$T/alt.jsonl"
+	assert_equal "$status" 1
+	assert_line --regexp "^audit-verify: node1 PASS "
+	assert_line --regexp "^audit-verify: node2 FAIL kind=content line=[0-9]+: "
+	assert_line --regexp "^audit-verify: node3 PASS "
+	assert_line "audit-verify: set FAIL logs=3 pass=2 fail=1 unsealed=0 error=0 unlisted=0 not_passed=node2=FAIL"
+	# A line of node 2 relabelled as node 1's (its log id in every
+	# field): node 1's key did not seal it, and node 2 misses it.
+	edit_line "$T/sink/all.jsonl" "$T/moved.jsonl" "$(node_id 2)" \
+	    '"type":"record"' "$(node_id 2)" "$(node_id 1)"
+	run "$BIN/audit-verify" --set "$T/set.keys" "$T/moved.jsonl"
+	assert_equal "$status" 1
+	assert_line --regexp "^audit-verify: node1 FAIL seq=[0-9]+ kind=equivocation .*a second, different record"
+	assert_line --regexp "^audit-verify: node2 FAIL seq=[0-9]+ kind=deletion "
+	assert_line --regexp "^audit-verify: node3 PASS "
+	# A record of node 2's log rewritten (CRC and chain repaired),
+	# node 3's log missing: the set FAILs (the worst), both named.
+	cp -a "$T/n2/log" "$T/n2/log.clean"
+	k=$(evil frames "$T/n2/log" | awk '$4 == "record" { print $5; exit }')
+	evil edit "$T/n2/log" "$k" '{"tool":"forged"}'
+	mv "$T/n3/log" "$T/n3/log.gone"
+	run "$BIN/audit-verify" --set "$T/set"
+	assert_equal "$status" 1
+	assert_line --regexp "^audit-verify: node1 PASS "
+	assert_line --regexp "^audit-verify: node2 FAIL seq=[0-9]+ kind=content .*records [0-9.]+ were altered"
+	assert_line --regexp "^audit-verify: node3 ERROR kind=io .*n3/log"
+	assert_line "audit-verify: set FAIL logs=3 pass=1 fail=1 unsealed=0 error=1 unlisted=0 not_passed=node2=FAIL,node3=ERROR"
+	# Node 3 alone missing: 3 (could not verify) outranks nothing worse.
+	rm -rf "$T/n2/log"
+	mv "$T/n2/log.clean" "$T/n2/log"
+	run "$BIN/audit-verify" --set "$T/set"
+	assert_equal "$status" 3
+	assert_line --partial "set ERROR logs=3 pass=2 fail=0 unsealed=0 error=1"
+	mv "$T/n3/log.gone" "$T/n3/log"
+	# A node's line naming another node's log: the key decides, the
+	# log is not the one its key names.
+	sed "s|^node1\(.*\)n1/log$|node1\1n2/log|" "$T/set" > "$T/set.swap"
+	grep -q "n1.vkey.*n2/log" "$T/set.swap"
+	run "$BIN/audit-verify" --set "$T/set.swap"
+	assert_equal "$status" 1
+	assert_line --regexp "^audit-verify: node1 FAIL .*kind=trust-anchor"
+	assert_line --partial "not_passed=node1=FAIL"
+	# Hostile or wrong set files: usage errors (3), nothing verified.
+	printf 'node1 %s %s\nnode1 %s %s\n' "$T/n1.vkey" "$T/n1/log" "$T/n2.vkey" "$T/n2/log" > "$T/bad"
+	run "$BIN/audit-verify" --set "$T/bad"
+	assert_equal "$status" 3
+	assert_output --partial "the name node1 twice"
+	printf 'node1 %s %s\nnode2 %s %s\n' "$T/n1.vkey" "$T/n1/log" "$T/n1.vkey" "$T/n2/log" > "$T/bad"
+	run "$BIN/audit-verify" --set "$T/bad"
+	assert_equal "$status" 3
+	assert_output --partial "have one log id"
+	printf 'node1 %s\n' "$T/n1.vkey" > "$T/bad"
+	run "$BIN/audit-verify" --set "$T/bad"
+	assert_equal "$status" 3
+	assert_output --partial "no path and no export"
+	for bad in "node/1 $T/n1.vkey $T/n1/log" "node1 notakey $T/n1/log" \
+	    "node1 $T/n1.vkey $T/n1/log extra" "node1" \
+	    "node1 $T/n1.vkey $(head -c 5000 /dev/zero | tr '\0' x)"; do
+		printf '%s\n' "$bad" > "$T/bad"
+		run "$BIN/audit-verify" --set "$T/bad"
+		assert_equal "$status" 3
+		refute_output --partial "PASS"
+	done
+	printf 'node1 %s %s\0\n' "$T/n1.vkey" "$T/n1/log" > "$T/bad"
+	run "$BIN/audit-verify" --set "$T/bad"
+	assert_equal "$status" 3
+	: > "$T/bad"
+	run "$BIN/audit-verify" --set "$T/bad"
+	assert_equal "$status" 3
+	run "$BIN/audit-verify" --set "$T/set" -K "$T/n1.vkey"
+	assert_equal "$status" 3
 }

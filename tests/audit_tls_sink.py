@@ -3,15 +3,55 @@
 """A TLS syslog receiver for tests/audit.bats (RFC 5425 octet counting).
 
 audit_tls_sink.py CERT KEY PORTFILE OUT [--min-tls 1.3] [--port N] [--max-tls]
+    [--concurrent]
 Listens on 127.0.0.1 (a free port, written to PORTFILE), accepts one
-connection after another, splits the stream by octet counting and
-appends every message to OUT as one line, byte for byte (a message that
-holds a raw LF is flagged "<LF IN MESSAGE>").  A
-malformed frame ends the connection.  Runs until killed.
+connection after another (with --concurrent: each in its own thread, as
+a central receiver of several nodes' exporters does), splits each stream
+by octet counting and appends every message to OUT as one line, byte for
+byte (a message that holds a raw LF is flagged "<LF IN MESSAGE>"); lines
+of different connections never mix.  A malformed frame ends the
+connection.  Runs until killed.
 """
 import socket
 import ssl
 import sys
+import threading
+
+LOCK = threading.Lock()
+
+
+def serve(ctx, raw, out):
+    """One connection: TLS, then messages appended to OUT under LOCK."""
+    try:
+        conn = ctx.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError):
+        raw.close()
+        return
+    buf = b""
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            buf += data
+            while True:
+                sp = buf.find(b" ")
+                if sp <= 0:
+                    break
+                n = int(buf[:sp])
+                if len(buf) < sp + 1 + n:
+                    break
+                msg = buf[sp + 1:sp + 1 + n]
+                buf = buf[sp + 1 + n:]
+                # Our messages never hold a raw LF (JSON escapes it):
+                # one would be a framing bug, flagged here.
+                line = msg if b"\n" not in msg else \
+                    b"<LF IN MESSAGE>" + msg.replace(b"\n", b"\\n")
+                with LOCK, open(out, "ab") as f:
+                    f.write(line + b"\n")
+    except (ValueError, ssl.SSLError, OSError):
+        pass
+    conn.close()
 
 
 def main():
@@ -36,39 +76,14 @@ def main():
         f.write("%d\n" % srv.getsockname()[1])
     import os
     os.rename(portfile + ".tmp", portfile)
+    concurrent = "--concurrent" in sys.argv
     while True:
         raw, _ = srv.accept()
-        try:
-            conn = ctx.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError):
-            raw.close()
-            continue
-        buf = b""
-        try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while True:
-                    sp = buf.find(b" ")
-                    if sp <= 0:
-                        break
-                    n = int(buf[:sp])
-                    if len(buf) < sp + 1 + n:
-                        break
-                    msg = buf[sp + 1:sp + 1 + n]
-                    buf = buf[sp + 1 + n:]
-                    # Our messages never hold a raw LF (JSON escapes it):
-                    # one would be a framing bug, flagged here.
-                    line = msg if b"\n" not in msg else \
-                        b"<LF IN MESSAGE>" + msg.replace(b"\n", b"\\n")
-                    with open(out, "ab") as f:
-                        f.write(line + b"\n")
-        except (ValueError, ssl.SSLError, OSError):
-            pass
-        conn.close()
-
+        if concurrent:
+            threading.Thread(target=serve, args=(ctx, raw, out),
+                             daemon=True).start()
+        else:
+            serve(ctx, raw, out)
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@
  * fdatasync'ed, the peer's TCP stack acknowledged every byte, or the
  * transaction (rows and cursor) committed.
  */
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,6 +90,23 @@ jsonl_repair(struct ex_sink *s)
 	return ftruncate(s->fd, 0);
 }
 
+/* Drop the file after a failure (its lock goes with it). */
+static int
+jsonl_fail(struct ex_sink *s, struct al_buf *o)
+{
+	al_buf_free(o);
+	if (s->fd != STDOUT_FILENO)
+		close(s->fd);
+	s->fd = -1;
+	return -1;
+}
+
+/*
+ * A regular file may be shared by the exporters of several nodes' logs
+ * (one sink for all, each line naming its log): each batch is appended
+ * under an exclusive flock(2), after the torn tail another exporter's
+ * kill may have left is cut, so lines never interleave or merge.
+ */
 static int
 jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 {
@@ -96,6 +114,7 @@ jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 	const unsigned char *p;
 	size_t left;
 	struct stat sb;
+	int reg;
 
 	if (s->fd == -1) {
 		if (strcmp(s->path, "-") == 0)
@@ -104,11 +123,20 @@ jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 		    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) == -1) {
 			log_warn("event=sink.open.fail sink=%s", s->name);
 			return -1;
-		} else if (jsonl_repair(s) == -1) {
+		}
+	}
+	if (fstat(s->fd, &sb) == -1) {
+		log_warn("event=sink.stat.fail sink=%s", s->name);
+		return jsonl_fail(s, &o);
+	}
+	if ((reg = S_ISREG(sb.st_mode))) {
+		if (flock(s->fd, LOCK_EX) == -1) {
+			log_warn("event=sink.lock.fail sink=%s", s->name);
+			return jsonl_fail(s, &o);
+		}
+		if (jsonl_repair(s) == -1) {
 			log_warn("event=sink.repair.fail sink=%s", s->name);
-			close(s->fd);
-			s->fd = -1;
-			return -1;
+			return jsonl_fail(s, &o);
 		}
 	}
 	for (size_t i = 0; i < b->n; i++) {
@@ -125,20 +153,21 @@ jsonl_deliver(struct ex_sink *s, const struct ex_batch *b)
 		if (n <= 0) {
 			log_warn("event=sink.write.fail sink=%s", s->name);
 			/* A partial line may remain: the resend repeats it. */
-			al_buf_free(&o);
-			if (s->fd != STDOUT_FILENO)
-				close(s->fd);
-			s->fd = -1;
-			return -1;
+			return jsonl_fail(s, &o);
 		}
 		p += n;
 		left -= n;
 	}
 	al_buf_free(&o);
 	/* A file is acknowledged by its sync; a pipe cannot be. */
-	if (fstat(s->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	    fdatasync(s->fd) == -1)
+	if (reg && fdatasync(s->fd) == -1)
 		fatal(EX_IOERR, "event=sink.sync.fail sink=%s", s->name);
+	/* Delivered (synced); closing releases the lock if this fails. */
+	if (reg && flock(s->fd, LOCK_UN) == -1) {
+		log_warn("event=sink.unlock.fail sink=%s", s->name);
+		close(s->fd);
+		s->fd = -1;
+	}
 	return 0;
 }
 

@@ -4,9 +4,12 @@
  * only the public root key (the verifier key printed by audit-sign
  * --keygen) and reports PASS, or FAIL with the first failing sequence
  * number and the kind of tamper.  "prove" writes inclusion and
- * consistency proofs, "check" verifies them.  Exit: 0 PASS, 1 FAIL
- * (tamper), 2 unsealed, torn or stale (policy), 3 usage or I/O.
- * See audit-verify(8) and spec/audit.md §5.7.
+ * consistency proofs, "check" verifies them.  --set verifies the logs
+ * of several nodes (each with its own key, from a log directory or an
+ * export that may hold several logs' lines) with a verdict per log and
+ * one for the set.  Exit: 0 PASS, 1 FAIL (tamper), 2 unsealed, torn or
+ * stale (policy), 3 usage or I/O.  See audit-verify(8) and
+ * spec/audit.md §5.7.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -29,6 +32,10 @@
 
 /* Where audit-witness publishes what it cosigned (audit-witness(8)). */
 #define DEFAULT_COSIGNED	"/var/lib/octospool/witness-cosigned"
+#define SET_MAX		64	/* logs in a --set file */
+#define SET_LINE	4096	/* bytes in one line of it */
+#define SET_NAME	64	/* bytes in a log's name there */
+#define VKEY_LINE	512	/* bytes in a verifier key (file) */
 
 static void __attribute__((noreturn))
 usage(FILE *fp, int ex)
@@ -38,6 +45,7 @@ usage(FILE *fp, int ex)
 	    "[--max-age secs]\n"
 	    "\t[--checkpoint file]... [--witness key [--cosigned path]...]\n"
 	    "\t[--strict-liveness] logdir|export.jsonl|exportdir\n"
+	    "       audit-verify [-FjqVv] --set file [options] [export]\n"
 	    "       audit-verify prove inclusion seq [--size n] logdir\n"
 	    "       audit-verify prove consistency m n logdir\n"
 	    "       audit-verify check [-k vkey|-K file] prooffile\n"
@@ -59,20 +67,30 @@ die(const char *fmt, ...)
 	exit(V_USAGE);
 }
 
+/* The first line of a key file, without its newline; dies if too long. */
+static void
+read_key_line(const char *file, char *line, size_t len)
+{
+	FILE *fp = fopen(file, "re");
+
+	if (fp == NULL)
+		die("%s: %s", file, strerror(errno));
+	if (fgets(line, len, fp) == NULL)
+		die("%s: empty", file);
+	if (strchr(line, '\n') == NULL && !feof(fp) && getc(fp) != EOF)
+		die("%s: the first line is longer than %zu bytes", file,
+		    len - 2);
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+}
+
 static void
 load_vkey(struct verifier *v, const char *vkey, const char *vkeyfile)
 {
-	char line[512];
+	char line[VKEY_LINE];
 
 	if (vkeyfile != NULL) {
-		FILE *fp = fopen(vkeyfile, "re");
-
-		if (fp == NULL)
-			die("%s: %s", vkeyfile, strerror(errno));
-		if (fgets(line, sizeof(line), fp) == NULL)
-			die("%s: empty", vkeyfile);
-		fclose(fp);
-		line[strcspn(line, "\r\n")] = '\0';
+		read_key_line(vkeyfile, line, sizeof(line));
 		vkey = line;
 	}
 	if (vkey == NULL)
@@ -82,12 +100,17 @@ load_vkey(struct verifier *v, const char *vkey, const char *vkeyfile)
 		    vkey);
 }
 
+/* How load_ext takes a note that does not fit. */
+#define EXT_STRICT	0	/* dies: not a note, another log's */
+#define EXT_QUIET	1	/* passes over both (a directory) */
+#define EXT_OURS	2	/* passes over another log's (--set) */
+
 /*
  * A checkpoint kept elsewhere (--checkpoint, or a witness's cosigned one
- * with --cosigned).  In a directory (quiet), notes of other logs and
- * files that are no notes are passed over.
+ * with --cosigned).  In a directory (EXT_QUIET), notes of other logs and
+ * files that are no notes are passed over.  1 taken, 0 passed over.
  */
-static void
+static int
 load_ext(struct verifier *v, const char *file, int quiet)
 {
 	unsigned char *buf;
@@ -100,13 +123,17 @@ load_ext(struct verifier *v, const char *file, int quiet)
 	if (al_read_file(AT_FDCWD, file, &buf, &len) == -1)
 		die("%s: %s", file, strerror(errno));
 	e = &v->ext[v->next];
-	if (al_ckpt_parse((char *)buf, len, &e->c, err, sizeof(err)) == -1 ||
-	    strcmp(e->c.origin, v->origin) != 0) {
+	if (al_ckpt_parse((char *)buf, len, &e->c, err, sizeof(err)) == -1) {
 		free(buf);
-		if (quiet)
-			return;
-		die("%s: %s", file, strcmp(e->c.origin, v->origin) ? "a "
-		    "checkpoint of another log" : err);
+		if (quiet == EXT_QUIET)
+			return 0;
+		die("%s: %s", file, err);
+	}
+	if (strcmp(e->c.origin, v->origin) != 0) {
+		free(buf);
+		if (quiet != EXT_STRICT)
+			return 0;
+		die("%s: a checkpoint of another log", file);
 	}
 	v->next++;
 	e->file = xstrdup(file);
@@ -115,6 +142,7 @@ load_ext(struct verifier *v, const char *file, int quiet)
 	if (v->have_witness && al_cosig_verify(e->note, len, &e->c, v->wname,
 	    v->wpk, &e->cosig_time) == 0)
 		e->cosigned = 1;
+	return 1;
 }
 
 /* --cosigned: a note, or every note in a directory. */
@@ -131,7 +159,7 @@ load_cosigned(struct verifier *v, const char *path)
 		die("%s: %s", path, strerror(errno));
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		load_ext(v, path, 0);
+		load_ext(v, path, v->xsplit ? EXT_OURS : EXT_STRICT);
 		return;
 	}
 	if ((d = opendir(path)) == NULL)
@@ -142,9 +170,11 @@ load_cosigned(struct verifier *v, const char *path)
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", path, de->d_name) >=
+		    sizeof(p))
+			die("%s/%s: path too long", path, de->d_name);
 		if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode))
-			load_ext(v, p, 1);
+			load_ext(v, p, EXT_QUIET);
 	}
 	closedir(d);
 }
@@ -153,16 +183,12 @@ load_cosigned(struct verifier *v, const char *path)
 static void
 load_witness(struct verifier *v, const char *arg)
 {
-	char line[512];
-	FILE *fp;
+	char line[VKEY_LINE];
 
-	strlcpy(line, arg, sizeof(line));
-	if ((fp = fopen(arg, "re")) != NULL) {
-		if (fgets(line, sizeof(line), fp) == NULL)
-			line[0] = '\0';
-		fclose(fp);
-		line[strcspn(line, "\r\n")] = '\0';
-	}
+	if (access(arg, F_OK) == 0)
+		read_key_line(arg, line, sizeof(line));
+	else if (strlcpy(line, arg, sizeof(line)) >= sizeof(line))
+		die("--witness: longer than %zu bytes", sizeof(line) - 1);
 	if (al_cosig_vkey_parse(line, v->wname, sizeof(v->wname), v->wpk) ==
 	    -1)
 		die("--witness %s: not a witness key "
@@ -177,7 +203,8 @@ is_log(const char *path)
 	char p[4096];
 	struct stat sb;
 
-	snprintf(p, sizeof(p), "%s/seg", path);
+	if ((size_t)snprintf(p, sizeof(p), "%s/seg", path) >= sizeof(p))
+		die("%s: path too long", path);
 	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
@@ -214,8 +241,13 @@ print_where(const struct finding *f)
 static const char *
 verdict_name(int v)
 {
-	return v == V_PASS ? "PASS" : v == V_FAIL ? "FAIL" : "UNSEALED";
+	return v == V_PASS ? "PASS" : v == V_FAIL ? "FAIL" : v == V_POLICY ?
+	    "UNSEALED" : "ERROR";
 }
+
+/* The log's name in a set ("name "), or "" alone. */
+static const char *member_name = "";
+static const char *member_sep = "";
 
 static void
 print_report(struct verifier *v)
@@ -237,7 +269,13 @@ print_report(struct verifier *v)
 		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
 	if (v->json) {
-		printf("{\"verdict\":\"%s\",\"origin\":", verdict_name(
+		putchar('{');
+		if (*member_name != '\0') {
+			printf("\"name\":");
+			json_str(stdout, member_name);
+			putchar(',');
+		}
+		printf("\"verdict\":\"%s\",\"origin\":", verdict_name(
 		    v->verdict));
 		json_str(stdout, v->origin);
 		printf(",\"size\":%llu,\"sealed\":%llu,\"records\":%llu,"
@@ -282,10 +320,11 @@ print_report(struct verifier *v)
 		return;
 	where_lines = v->xmode;
 	if (first == NULL)
-		printf("audit-verify: PASS origin=%s records=%llu size=%llu "
+		printf("audit-verify: %s%sPASS origin=%s records=%llu size=%llu "
 		    "checkpoints=%llu epoch=%llu segments=%llu boots=%llu "
 		    "recoveries=%llu damaged=%llu last_checkpoint=%s\n",
-		    v->origin, (unsigned long long)v->records,
+		    member_name, member_sep, v->origin,
+		    (unsigned long long)v->records,
 		    (unsigned long long)v->sealed,
 		    (unsigned long long)v->checkpoints,
 		    (unsigned long long)v->epoch,
@@ -294,7 +333,8 @@ print_report(struct verifier *v)
 		    (unsigned long long)v->recoveries,
 		    (unsigned long long)v->damaged_checkpoints, t);
 	else {
-		printf("audit-verify: %s", verdict_name(v->verdict));
+		printf("audit-verify: %s%s%s", member_name, member_sep,
+		    verdict_name(v->verdict));
 		if (first->have_seq)
 			printf(" seq=%llu", (unsigned long long)first->seq);
 		print_where(first);
@@ -583,6 +623,299 @@ out:
 	return rc;
 }
 
+/* The options that apply to every log verified (one, or each of a set). */
+struct vopts {
+	int		 forensic, json, quiet, verbose;
+	int		 have_now, strict_liveness;
+	uint64_t	 now_ns, max_age_ns;
+	char		**exts;		/* --checkpoint */
+	int		 next;
+	int		*ext_used;	/* --set: a log of the set took it */
+	char		**cos;		/* --cosigned */
+	int		 ncos;
+	const char	*witness;
+};
+
+/* Set v up for one log from its verifier key and the options. */
+static void
+verifier_setup(struct verifier *v, const struct vopts *o, const char *vkey,
+    const char *vkeyfile, int set)
+{
+	load_vkey(v, vkey, vkeyfile);
+	v->forensic = o->forensic;
+	v->json = o->json;
+	v->quiet = o->quiet;
+	v->verbose = o->verbose;
+	v->have_now = o->have_now;
+	v->now_ns = o->now_ns;
+	v->max_age_ns = o->max_age_ns;
+	v->strict_liveness = o->strict_liveness;
+	v->xsplit = set;
+	if (o->witness != NULL) {
+		load_witness(v, o->witness);
+		if (o->ncos == 0)
+			load_cosigned(v, DEFAULT_COSIGNED);
+		for (int i = 0; i < o->ncos; i++)
+			load_cosigned(v, o->cos[i]);
+		snprintf(v->wwhere, sizeof(v->wwhere), "%s%s",
+		    o->ncos ? o->cos[0] : DEFAULT_COSIGNED, o->ncos > 1 ?
+		    ", ..." : "");
+	}
+	/* In a set, a checkpoint kept elsewhere is its own log's. */
+	for (int i = 0; i < o->next; i++)
+		if (load_ext(v, o->exts[i], set ? EXT_OURS : EXT_STRICT) &&
+		    set)
+			o->ext_used[i] = 1;
+}
+
+/* Verify a log directory, or exported lines, and print the report. */
+static void
+verify_path(struct verifier *v, const char *path)
+{
+	if (is_log(path))
+		av_verify_log(v, path);
+	else
+		av_verify_export(v, path);
+	print_report(v);
+}
+
+/* The worse of two exit statuses: FAIL, then error, then policy. */
+static int
+worse(int a, int b)
+{
+	static const int rank[] = { 0, 3, 1, 2 };	/* by V_* */
+
+	return rank[b] > rank[a] ? b : a;
+}
+
+/* One log of a --set file. */
+struct member {
+	char		 name[SET_NAME + 1];
+	char		 vkey[VKEY_LINE];
+	char		*path;		/* NULL: the operand */
+	unsigned char	 log_id[AL_LOGID];
+	int		 verdict;
+};
+
+/* A log's name in a set: letters, digits, '.', '_', '-', 1..SET_NAME. */
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= SET_NAME && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/*
+ * Read a --set file: one log a line, "name vkey [path]" separated by
+ * blanks, where vkey is a verifier key or a file holding one and path
+ * a log directory or exported lines (default: the operand); '#' starts
+ * a comment line.  Two lines with one name or one log id are refused:
+ * no log can stand for another.
+ */
+static struct member *
+set_load(const char *file, size_t *nm)
+{
+	FILE *fp = fopen(file, "re");
+	struct member *m = NULL;
+	char *line = NULL;
+	size_t cap = 0, n = 0, lineno = 0;
+	ssize_t len;
+
+	if (fp == NULL)
+		die("%s: %s", file, strerror(errno));
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		char *f[4], *save, *t;
+		int nf = 0;
+		struct member *x;
+		struct verifier tmp;
+		char origin[AL_ORIGIN_MAX];
+		unsigned char pk[AL_PK];
+
+		lineno++;
+		if ((size_t)len > SET_LINE)
+			die("%s:%zu: longer than %d bytes", file, lineno,
+			    SET_LINE);
+		if (memchr(line, '\0', len) != NULL)
+			die("%s:%zu: a NUL byte", file, lineno);
+		line[strcspn(line, "\r\n")] = '\0';
+		for (t = strtok_r(line, " \t", &save); t != NULL && nf < 4;
+		    t = strtok_r(NULL, " \t", &save))
+			f[nf++] = t;
+		if (nf == 0 || f[0][0] == '#')
+			continue;
+		if (nf < 2 || nf > 3)
+			die("%s:%zu: not \"name vkey [path]\"", file, lineno);
+		if (!valid_name(f[0]))
+			die("%s:%zu: the name must be 1 to %d of A-Z a-z 0-9 . _ -",
+			    file, lineno, SET_NAME);
+		if (n == SET_MAX)
+			die("%s: at most %d logs", file, SET_MAX);
+		m = xreallocarray(m, n + 1, sizeof(*m));
+		x = &m[n];
+		memset(x, 0, sizeof(*x));
+		strlcpy(x->name, f[0], sizeof(x->name));
+		/* The key itself, or a file that holds it. */
+		if (al_vkey_parse(f[1], origin, sizeof(origin), pk) == 0) {
+			if (strlcpy(x->vkey, f[1], sizeof(x->vkey)) >=
+			    sizeof(x->vkey))
+				die("%s:%zu: the key is too long", file, lineno);
+		} else
+			read_key_line(f[1], x->vkey, sizeof(x->vkey));
+		memset(&tmp, 0, sizeof(tmp));
+		if (av_init(&tmp, x->vkey) == -1)
+			die("%s:%zu: not a verifier key (<name>/<log id>+<id>+"
+			    "<key>)", file, lineno);
+		memcpy(x->log_id, tmp.log_id, AL_LOGID);
+		av_free(&tmp);
+		x->path = nf == 3 ? xstrdup(f[2]) : NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(m[i].name, x->name) == 0)
+				die("%s:%zu: the name %s twice", file, lineno,
+				    x->name);
+			if (memcmp(m[i].log_id, x->log_id, AL_LOGID) == 0)
+				die("%s:%zu: %s and %s have one log id: each "
+				    "node's log has its own key", file, lineno,
+				    m[i].name, x->name);
+		}
+		n++;
+	}
+	if (ferror(fp))
+		die("%s: %s", file, strerror(errno));
+	free(line);
+	fclose(fp);
+	if (n == 0)
+		die("%s: no log", file);
+	*nm = n;
+	return m;
+}
+
+/* Lines of a log outside the set in an export, reported once per path. */
+struct unlisted {
+	const char	*path;
+	char		 id[2 * AL_LOGID + 1];
+	uint64_t	 lines;
+};
+
+/* The other logs v saw in the export at path that the set does not name. */
+static void
+set_unlisted(const struct verifier *v, const char *path,
+    const struct member *m, size_t nm, struct unlisted **u, size_t *nu)
+{
+	for (size_t i = 0; i < v->nxothers; i++) {
+		const struct xother *x = &v->xothers[i];
+		unsigned char id[AL_LOGID];
+		size_t k;
+
+		if (al_unhex(x->id, strlen(x->id), id, AL_LOGID) == -1)
+			continue;
+		for (k = 0; k < nm; k++)
+			if (memcmp(m[k].log_id, id, AL_LOGID) == 0)
+				break;
+		if (k < nm)
+			continue;	/* the set's: verified on its own */
+		for (k = 0; k < *nu; k++)
+			if (strcmp((*u)[k].path, path) == 0 &&
+			    strcmp((*u)[k].id, x->id) == 0)
+				break;
+		if (k < *nu)
+			continue;
+		*u = xreallocarray(*u, *nu + 1, sizeof(**u));
+		(*u)[*nu].path = path;
+		strlcpy((*u)[*nu].id, x->id, sizeof((*u)[*nu].id));
+		(*u)[(*nu)++].lines = x->lines;
+	}
+}
+
+/*
+ * --set: every log of the file against its own key, a verdict line
+ * each (prefixed with its name), then the set's.  The exit status is
+ * the worst: 1 if any log FAILs, else 3 if one could not be read, else
+ * 2 (policy: unsealed, stale, unwitnessed, or an export holding lines
+ * of a log the set does not name), else 0.
+ */
+static int
+set_run(const char *file, const char *operand, struct vopts *o)
+{
+	struct member *m;
+	struct unlisted *u = NULL;
+	size_t nm, nu = 0, cnt[4] = { 0, 0, 0, 0 };
+	int rc = V_PASS;
+
+	m = set_load(file, &nm);
+	for (size_t i = 0; i < nm; i++)
+		if (m[i].path == NULL && operand == NULL)
+			die("%s: %s has no path and no export was given", file,
+			    m[i].name);
+	o->ext_used = xcalloc(o->next ? o->next : 1, sizeof(int));
+	for (size_t i = 0; i < nm; i++) {
+		struct verifier *v = xcalloc(1, sizeof(*v));
+		const char *path = m[i].path ? m[i].path : operand;
+
+		verifier_setup(v, o, m[i].vkey, NULL, 1);
+		member_name = m[i].name;
+		member_sep = " ";
+		verify_path(v, path);
+		m[i].verdict = v->verdict;
+		cnt[v->verdict]++;
+		rc = worse(rc, v->verdict);
+		if (v->xmode)
+			set_unlisted(v, path, m, nm, &u, &nu);
+		av_free(v);
+		free(v);
+		fflush(stdout);
+	}
+	member_name = member_sep = "";
+	for (int i = 0; i < o->next; i++)
+		if (!o->ext_used[i]) {
+			printf("audit-verify: ERROR --checkpoint %s: a checkpoint "
+			    "of no log of the set\n", o->exts[i]);
+			rc = worse(rc, V_USAGE);
+		}
+	for (size_t i = 0; i < nu; i++) {
+		if (!o->json)
+			printf("audit-verify: UNSEALED kind=unlisted log_id=%s "
+			    "lines=%llu: %s holds lines of a log the set does "
+			    "not name (not verified)\n", u[i].id,
+			    (unsigned long long)u[i].lines, u[i].path);
+		rc = worse(rc, V_POLICY);
+	}
+	if (o->json) {
+		printf("{\"set\":\"%s\",\"logs\":%zu,\"pass\":%zu,\"fail\":%zu,"
+		    "\"policy\":%zu,\"error\":%zu,\"unlisted\":[",
+		    verdict_name(rc), nm, cnt[V_PASS], cnt[V_FAIL],
+		    cnt[V_POLICY], cnt[V_USAGE]);
+		for (size_t i = 0; i < nu; i++)
+			printf("%s{\"log_id\":\"%s\",\"lines\":%llu}", i ? "," :
+			    "", u[i].id, (unsigned long long)u[i].lines);
+		printf("],\"not_passed\":[");
+		for (size_t i = 0, k = 0; i < nm; i++)
+			if (m[i].verdict != V_PASS) {
+				printf("%s", k++ ? "," : "");
+				json_str(stdout, m[i].name);
+			}
+		printf("]}\n");
+	} else if (!(o->quiet && rc == V_PASS)) {
+		int k = 0;
+
+		printf("audit-verify: set %s logs=%zu pass=%zu fail=%zu "
+		    "unsealed=%zu error=%zu unlisted=%zu", verdict_name(rc), nm,
+		    cnt[V_PASS], cnt[V_FAIL], cnt[V_POLICY], cnt[V_USAGE], nu);
+		for (size_t i = 0; i < nm; i++)
+			if (m[i].verdict != V_PASS)
+				printf("%s%s=%s", k++ ? "," : " not_passed=",
+				    m[i].name, verdict_name(m[i].verdict));
+		putchar('\n');
+	}
+	for (size_t i = 0; i < nm; i++)
+		free(m[i].path);
+	free(m);
+	free(u);
+	free(o->ext_used);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -595,27 +928,28 @@ main(int argc, char *argv[])
 		{ "strict-liveness", no_argument, NULL, 4 },
 		{ "witness", required_argument, NULL, 5 },
 		{ "cosigned", required_argument, NULL, 6 },
+		{ "set", required_argument, NULL, 7 },
 		{ "forensic", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct verifier v;
-	const char *vkey = NULL, *vkeyfile = NULL, *es = NULL;
-	char **exts = NULL, **cos = NULL;
-	const char *witness = NULL;
-	int ch, next = 0, ncos = 0, rc;
+	struct vopts o;
+	const char *vkey = NULL, *vkeyfile = NULL, *es = NULL, *setfile = NULL;
+	int ch, rc;
 
 	memset(&v, 0, sizeof(v));
+	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "+FhjK:k:qVv", lopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'F':
-			v.forensic = 1;
+			o.forensic = 1;
 			break;
 		case 'h':
 			usage(stdout, 0);
 		case 'j':
-			v.json = 1;
+			o.json = 1;
 			break;
 		case 'K':
 			vkeyfile = optarg;
@@ -624,44 +958,48 @@ main(int argc, char *argv[])
 			vkey = optarg;
 			break;
 		case 'q':
-			v.quiet = 1;
+			o.quiet = 1;
 			break;
 		case 'V':
 			printf("audit-verify %s\n", VERSION);
 			exit(0);
 		case 'v':
-			v.verbose = 1;
+			o.verbose = 1;
 			break;
 		case 1:
-			v.have_now = 1;
+			o.have_now = 1;
 			if (optarg == NULL)
-				v.now_ns = (uint64_t)time(NULL) * 1000000000ULL;
+				o.now_ns = (uint64_t)time(NULL) * 1000000000ULL;
 			else {
-				v.now_ns = strtonum(optarg, 1, INT64_MAX /
+				o.now_ns = strtonum(optarg, 1, INT64_MAX /
 				    1000000000, &es) * 1000000000ULL;
 				if (es != NULL)
 					die("--now %s: %s", optarg, es);
 			}
 			break;
 		case 2:
-			v.max_age_ns = strtonum(optarg, 1, INT64_MAX /
+			o.max_age_ns = strtonum(optarg, 1, INT64_MAX /
 			    1000000000, &es) * 1000000000ULL;
 			if (es != NULL)
 				die("--max-age %s: %s", optarg, es);
 			break;
 		case 3:
-			exts = xreallocarray(exts, next + 1, sizeof(*exts));
-			exts[next++] = optarg;
+			o.exts = xreallocarray(o.exts, o.next + 1,
+			    sizeof(*o.exts));
+			o.exts[o.next++] = optarg;
 			break;
 		case 4:
-			v.strict_liveness = 1;
+			o.strict_liveness = 1;
 			break;
 		case 5:
-			witness = optarg;
+			o.witness = optarg;
 			break;
 		case 6:
-			cos = xreallocarray(cos, ncos + 1, sizeof(*cos));
-			cos[ncos++] = optarg;
+			o.cos = xreallocarray(o.cos, o.ncos + 1, sizeof(*o.cos));
+			o.cos[o.ncos++] = optarg;
+			break;
+		case 7:
+			setfile = optarg;
 			break;
 		default:
 			usage(stderr, V_USAGE);
@@ -669,6 +1007,19 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (o.ncos > 0 && o.witness == NULL)
+		die("--cosigned needs --witness");
+	if (setfile != NULL) {
+		if (vkey != NULL || vkeyfile != NULL)
+			die("--set names the keys: no -k or -K");
+		if (argc > 1 || (argc == 1 && (strcmp(argv[0], "prove") == 0 ||
+		    strcmp(argv[0], "check") == 0)))
+			usage(stderr, V_USAGE);
+		rc = set_run(setfile, argc == 1 ? argv[0] : NULL, &o);
+		free(o.exts);
+		free(o.cos);
+		return rc;
+	}
 	if (argc == 0)
 		usage(stderr, V_USAGE);
 	if (strcmp(argv[0], "check") == 0) {
@@ -711,28 +1062,11 @@ main(int argc, char *argv[])
 	}
 	if (argc != 1)
 		usage(stderr, V_USAGE);
-	load_vkey(&v, vkey, vkeyfile);
-	if (ncos > 0 && witness == NULL)
-		die("--cosigned needs --witness");
-	if (witness != NULL) {
-		load_witness(&v, witness);
-		if (ncos == 0)
-			load_cosigned(&v, DEFAULT_COSIGNED);
-		for (int i = 0; i < ncos; i++)
-			load_cosigned(&v, cos[i]);
-		snprintf(v.wwhere, sizeof(v.wwhere), "%s%s",
-		    ncos ? cos[0] : DEFAULT_COSIGNED, ncos > 1 ? ", ..." : "");
-	}
-	for (int i = 0; i < next; i++)
-		load_ext(&v, exts[i], 0);
-	if (is_log(argv[0]))
-		av_verify_log(&v, argv[0]);
-	else
-		av_verify_export(&v, argv[0]);
-	print_report(&v);
+	verifier_setup(&v, &o, vkey, vkeyfile, 0);
+	verify_path(&v, argv[0]);
 	rc = v.verdict;
-	free(exts);
-	free(cos);
+	free(o.exts);
+	free(o.cos);
 	av_free(&v);
 	return rc;
 }

@@ -102,6 +102,14 @@ load_logs(struct wconf *cf, const char *list)
 			fatalx(EX_CONFIG, "event=config.error key=logs file=%s "
 			    "msg=\"not an audit log verifier key\"", tok);
 		strlcpy(lg->id, slash + 1, sizeof(lg->id));
+		/* One state and one published note per log id: two keys
+		 * for one id would let one log stand for the other. */
+		for (int i = 0; i < cf->nlogs; i++)
+			if (strcmp(cf->logs[i].id, lg->id) == 0)
+				fatalx(EX_CONFIG, "event=config.error key=logs "
+				    "file=%s msg=\"log id %s is already "
+				    "followed: each log needs its own key\"",
+				    tok, lg->id);
 		cf->nlogs++;
 	}
 	free(l);
