@@ -519,6 +519,67 @@ teardown_file() {
 	[ "$(sql "SELECT COUNT(*) FROM tagente_datos")" -eq "$rows" ]
 }
 
+@test "remote configuration on two nodes, as the units declare: the drain puts a publication into the database, conf-sync serves another node's, signed with that node's key" {
+	# This installation is node1; node2 is a second served tree and key
+	# on this machine.  Each trusts the other's key; both publish
+	# through the database with conf-dist's account.
+	ns sh "$TOP/tools/mkspool.sh" /var/spool/node2
+	ns chown -R octospool-conf:octospool-conf /var/spool/node2
+	ns sh -c "sed -e 's|^spool_dir .*|spool_dir /var/spool/node2|' \
+	    -e 's|^sign_key .*|sign_key /etc/octospool/conf-dist/node2.key|' \
+	    -e 's|^sign_pubkey .*|sign_pubkey /etc/octospool/conf-dist/node2.pub|' \
+	    -e 's|^acl_groups .*|acl_groups Servers=monitoring-admins,root|' \
+	    -e 's|^cluster none\$|cluster db\nserver_name node2\ncluster_pubkeys /etc/octospool/conf-dist/sign.pub\ndb_user octo_conf_dist\ndb_password_file /etc/octospool/conf-dist.pw|' \
+	    $CONF > /etc/octospool/node2.conf"
+	ns sed -i 's|^cluster none$|cluster db\nserver_name node1\ncluster_pubkeys /etc/octospool/conf-dist/node2.pub\ndb_user octo_conf_dist\ndb_password_file /etc/octospool/conf-dist.pw|' "$CONF"
+	run ns grep -c '^cluster db$' "$CONF" /etc/octospool/node2.conf
+	assert_output "$(printf '%s:1\n/etc/octospool/node2.conf:1' "$CONF")"
+	run ns /usr/local/sbin/conf-dist -c /etc/octospool/node2.conf keygen
+	assert_success
+	# A member of monitoring-admins queues web01's configuration on
+	# node1; the drain, as its unit runs it, publishes it through the
+	# database (TCP, TLS) and serves it.
+	ns useradd -M -N -g octospool-submit -G monitoring-admins,octospool -s /usr/sbin/nologin opsalice
+	printf 'server_ip 127.0.0.1\nagent_name web01\ngroup Servers\ninterval 300\nremote_config 1\n' > "$DW/web01.conf"
+	chmod 0644 "$DW/web01.conf"
+	run ns setpriv --reuid=opsalice --regid=octospool-submit --init-groups \
+	    /usr/local/sbin/conf-dist -c "$CONF" submit web01 "$DW/web01.conf"
+	assert_success
+	run as_unit conf-dist /usr/local/sbin/conf-dist -c "$CONF" -d drain
+	assert_success
+	w=$(printf %s web01 | md5sum | cut -c1-32)
+	ns cmp "$DW/web01.conf" "/var/spool/octospool/conf-dist/out/conf/$w.conf"
+	[ "$(sql "SELECT CONCAT(dir, ' ', node) FROM octo_conf_file WHERE name = '$w.conf'")" = "conf node1" ]
+	# node2 publishes db01's; node1's conf-sync, as its unit runs it
+	# (one pass), checks it against node2's key and serves it.
+	printf 'server_ip 127.0.0.1\nagent_name db01\ngroup Servers\ninterval 300\nremote_config 1\n' > "$DW/db01.conf"
+	chmod 0644 "$DW/db01.conf"
+	run ns /usr/local/sbin/conf-dist -c /etc/octospool/node2.conf submit db01 "$DW/db01.conf"
+	assert_success
+	d=$(printf %s db01 | md5sum | cut -c1-32)
+	run ns test -e "/var/spool/octospool/conf-dist/out/conf/$d.conf"
+	assert_failure
+	run as_unit conf-sync /usr/local/sbin/conf-dist -c "$CONF" -d sync
+	assert_success
+	assert_output --partial "event=sync.served file=conf/$d.conf"
+	for f in "conf/$d.conf" "conf/$d.conf.sig" "md5/$d.md5" "md5/$d.md5.sig"; do
+		ns cmp "/var/spool/node2/conf-dist/out/$f" "/var/spool/octospool/conf-dist/out/$f"
+	done
+	run ns stat -c %U "/var/spool/octospool/conf-dist/out/conf/$d.conf"
+	assert_output octospool-conf
+	run as_unit conf-dist /usr/local/sbin/conf-dist -c "$CONF" verify -a db01 \
+	    "/var/spool/octospool/conf-dist/out/conf/$d.conf"
+	assert_success
+	# And node2 serves node1's.
+	run ns /usr/local/sbin/conf-dist -c /etc/octospool/node2.conf -d sync
+	assert_success
+	ns cmp "$DW/web01.conf" "/var/spool/node2/conf-dist/out/conf/$w.conf"
+	# node1's sync event is sealed with conf-dist's uid.
+	unit audit-sign -d
+	uid=$(ns id -u octospool-conf)
+	[ "$(count_sealed config.sync "$uid")" -ge 1 ]
+}
+
 @test "a unit that hides file owners (PrivateUsers=yes) breaks the identity model: the runner shows it" {
 	ns cp "$UNITS/db-load.service" /usr/local/lib/drifted.service
 	ns sed -i 's/^# No PrivateUsers=.*/PrivateUsers=yes/' /usr/local/lib/drifted.service

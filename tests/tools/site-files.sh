@@ -22,3 +22,4 @@ ns install -m 0640 -g octospool-auth "$DW/db/secrets/octo_agent_auth.pw" /etc/oc
 ns install -m 0640 -g octospool-db "$DW/db/secrets/octo_db_load.pw" /etc/octospool/db-load.pw
 ns install -m 0640 -g octospool-admin "$DW/db/secrets/octo_admin.pw" /etc/octospool/db-admin.pw
 ns install -m 0640 -g octospool-purge "$DW/db/secrets/octo_db_purge.pw" /etc/octospool/db-purge.pw
+ns install -m 0640 -g octospool-conf "$DW/db/secrets/octo_conf_dist.pw" /etc/octospool/conf-dist.pw
