@@ -1132,6 +1132,13 @@ same_served() {
 
 @test "cluster: a publication on one node is served by the other after its sync, with the publisher's signature; conf, md5, collection, command" {
 	cluster_setup
+	run node B -n
+	assert_success
+	assert_output --partial "cluster db as B, 1 other node key"
+	sed 's|^cluster_pubkeys .*|cluster_pubkeys /nonexistent/node9.pub|' "$T/B.conf" > "$T/bad.conf"
+	run "$T/bin/conf-dist" -c "$T/bad.conf" -n
+	assert_equal "$status" 78
+	assert_output --partial "/nonexistent/node9.pub"
 	K=$(key web01)
 	conf "$T/w.conf" web01 "file_collection fc_c" "cmd_file ops-up"
 	run node A submit web01 "$T/w.conf"

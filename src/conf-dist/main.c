@@ -1773,6 +1773,16 @@ cmd_check(void)
 			tool_conf_fatal(NULL, err);
 		EVP_PKEY_free(k);
 	}
+	/* The other nodes' keys must load (exits 78 naming the bad one). */
+	if (cd_cf.cluster_db) {
+		struct cd_keys ks;
+
+		cd_keys_load(&ks, cd_cf.cluster_pubkeys,
+		    cd_cf.ncluster_pubkeys);
+		printf("conf-dist: cluster db as %s, %zu other node key%s\n",
+		    cd_cf.node, ks.n, ks.n == 1 ? "" : "s");
+		cd_keys_free(&ks);
+	}
 	printf("conf-dist: configuration ok\n");
 	return EX_OK;
 }
