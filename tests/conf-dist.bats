@@ -1279,6 +1279,15 @@ same_served() {
 	run node B -d sync
 	assert_success
 	cmp "$T/v4.conf" "$OUTB/conf/$K.conf"
+	# A body larger than max_size is refused by its length, unread.
+	conf "$T/v5.conf" web01 "module_begin" "module_name V5" "module_type generic_data" "module_exec echo 5" "module_end"
+	run node A submit web01 "$T/v5.conf"
+	assert_success
+	csql "UPDATE octo_conf_file SET body = REPEAT('#', 3000000) WHERE name = '$K.conf' AND serial = (SELECT serial FROM octo_conf_head WHERE dir = 'conf' AND name = '$K.conf')"
+	run node B -d sync
+	assert_success
+	assert_output --partial "reason=\"3000000 bytes and a manifest of"
+	cmp "$T/v4.conf" "$OUTB/conf/$K.conf"
 	# Rollback: the head pointed back at v1's row (genuine, older).
 	csql "UPDATE octo_conf_head h JOIN octo_conf_file f ON f.dir = h.dir AND f.name = h.name SET h.serial = f.serial, h.file_id = f.id, h.changed_at = UNIX_TIMESTAMP() WHERE h.name = '$K.conf' AND f.id = (SELECT MIN(id) FROM octo_conf_file WHERE name = '$K.conf')"
 	run csql "SELECT COUNT(*) FROM octo_conf_head h JOIN octo_conf_file f ON f.id = h.file_id WHERE h.name = '$K.conf' AND f.id = (SELECT MIN(id) FROM octo_conf_file WHERE name = '$K.conf')"

@@ -451,6 +451,7 @@ struct todo {
 	char			 name[256];
 	unsigned long long	 serial;
 	unsigned long long	 id;
+	long long		 blen, mlen;	/* -1: no such file row */
 };
 
 static int
@@ -510,6 +511,16 @@ sync_one(struct sync *y, const struct todo *t, char *node, size_t nodelen,
 	int r, fd;
 
 	snprintf(node, nodelen, "?");
+	if (t->blen < 0 || t->mlen < 0) {
+		snprintf(why, whylen, "no row %llu in octo_conf_file", t->id);
+		return -1;
+	}
+	if ((unsigned long long)t->blen > dir_max(t->dir) ||
+	    t->mlen > CD_MANIFEST_MAX) {
+		snprintf(why, whylen, "%lld bytes and a manifest of %lld, more "
+		    "than %s/ takes", t->blen, t->mlen, t->dir);
+		return -1;
+	}
 	if (stmt(&st_get, "SELECT body, manifest, node, serial FROM "
 	    "octo_conf_file WHERE id = ?") == NULL)
 		return cl_fail(err, errlen, "prepare");
@@ -531,7 +542,8 @@ sync_one(struct sync *y, const struct todo *t, char *node, size_t nodelen,
 		snprintf(why, whylen, "the file row's serial is not the head's");
 		goto done;
 	}
-	if (blen > dir_max(t->dir)) {
+	/* Read again: the row may have changed since the sizes. */
+	if (blen > dir_max(t->dir) || mlen > CD_MANIFEST_MAX) {
 		snprintf(why, whylen, "%zu bytes, more than %s/ takes", blen,
 		    t->dir);
 		goto done;
@@ -605,8 +617,11 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 	*dbnow = db_col_int(st_now, 0);
 	while (db_stmt_fetch(st_now) == 1)
 		;
-	if (stmt(&st_changed, "SELECT dir, name, serial, file_id FROM "
-	    "octo_conf_head WHERE changed_at >= ?") == NULL) {
+	/* The sizes first: a row too large is refused before it is read. */
+	if (stmt(&st_changed, "SELECT h.dir, h.name, h.serial, h.file_id, "
+	    "COALESCE(LENGTH(f.body), -1), COALESCE(LENGTH(f.manifest), -1) "
+	    "FROM octo_conf_head h LEFT JOIN octo_conf_file f ON "
+	    "f.id = h.file_id WHERE h.changed_at >= ?") == NULL) {
 		r = cl_fail(err, sizeof(err), "prepare");
 		goto dbfail;
 	}
@@ -635,6 +650,8 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 		memcpy(x.name, s, l);
 		x.serial = db_col_uint(st_changed, 2);
 		x.id = db_col_uint(st_changed, 3);
+		x.blen = db_col_int(st_changed, 4);
+		x.mlen = db_col_int(st_changed, 5);
 		if (!row_name_ok(x.dir, x.name, why, sizeof(why))) {
 			sync_refuse(y, &rb, &nref, &x, "?", why);
 			continue;
