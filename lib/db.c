@@ -897,21 +897,31 @@ fail:
  * answers (reads work there; writes fail as temporary).  Any other
  * failure (TLS, login, grants) stops the round: the operator's to see.
  */
-/* 1 if the connected server is read-only, 0 if not, -1 unknown. */
+/*
+ * 1 if the connected server is read-only, 0 if not, 2 if it is a Galera
+ * node that takes no queries (cut off from the Primary Component, or
+ * joining: wsrep_ready OFF, error 1047), -1 unknown.  A non-Primary node
+ * accepts the connection and this SELECT without tables, then refuses
+ * every transaction: passed over like a server that is down.
+ */
 static int
-db_read_only(struct db *d)
+db_server_state(struct db *d)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
-	int ro = -1;
+	int st = -1;
 
-	if (mysql_query(d->m, "SELECT @@global.read_only") != 0 ||
+	if (mysql_query(d->m, "SELECT @@global.read_only, (SELECT "
+	    "VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+	    "VARIABLE_NAME = 'WSREP_READY')") != 0 ||
 	    (res = mysql_store_result(d->m)) == NULL)
-		return -1;
+		return mysql_errno(d->m) == 1047 ? 2 : -1;
 	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
-		ro = strcmp(row[0], "0") != 0;
+		st = strcmp(row[0], "0") != 0;
+	if (row != NULL && row[1] != NULL && strcasecmp(row[1], "OFF") == 0)
+		st = 2;
 	mysql_free_result(res);
-	return ro;
+	return st;
 }
 
 static int
@@ -942,9 +952,19 @@ db_connect_once(struct db *d)
 			continue;
 		snprintf(d->server, sizeof(d->server), "%s:%u", name, port);
 		if (db_connect_host(d, name, port) == 0) {
+			int st = n > 1 ? db_server_state(d) : 0;
+
+			if (st == 2) {
+				mysql_close(d->m);
+				d->m = NULL;
+				db_seterr(d, DB_TEMP, 1047, "%s: Galera node "
+				    "not ready (not in the Primary Component)",
+				    d->server);
+				continue;
+			}
 			/* A read-only server (a replica, a node being
 			 * drained) only when no writable one answers. */
-			if (n > 1 && ro == -1 && db_read_only(d) == 1) {
+			if (ro == -1 && st == 1) {
 				ro = (int)i;
 				mysql_close(d->m);
 				d->m = NULL;
