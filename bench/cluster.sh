@@ -35,14 +35,10 @@ OUT=$OCTO_TOP/bench/.build
 ROUNDS=${BC_ROUNDS:-100}
 CLIENTS=${BC_CLIENTS:-4}
 MDB=$OCTO_TOP/tools/mariadb.sh
+TMP=${BC_TMPDIR:-/tmp}
 export TZ=UTC
-if [ "$(id -u)" -eq 0 ]; then
-	RUN_USER=nobody
-	RUN_GROUP=nogroup
-else
-	RUN_USER=$(id -un)
-	RUN_GROUP=$(id -gn)
-fi
+# shellcheck source=workdir.sh
+. bench/workdir.sh
 # shellcheck source=../tests/tools/octonode.sh
 . "$OCTO_TOP/tests/tools/octonode.sh"
 
@@ -57,8 +53,7 @@ for c in haproxy mariadbd openssl ss; do
 	command -v "$c" > /dev/null || die "$c is missing (tools/deps.sh)"
 done
 mkdir -p "$OUT"
-W=$(mktemp -d "${BC_TMPDIR:-/tmp}/octo-bench-cluster.XXXXXX")
-chmod 0755 "$W"
+bench_workdir bench-cluster
 C=$W/c
 mkdir -p "$C"
 cleanup() {
@@ -85,7 +80,7 @@ now_ms() {
 }
 
 log "work dir $W: MariaDB, PKI, stamp keys"
-OCTO_DB_GROUP=$RUN_GROUP sh "$MDB" start "$W/db" > "$W/db.log" 2>&1 ||
+bench_db_start > "$W/db.log" 2>&1 ||
     die "MariaDB did not start: $(tail -3 "$W/db.log")"
 PKI=$W/pki
 sh tools/mkcerts.sh "$PKI" > /dev/null
