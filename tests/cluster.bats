@@ -3,12 +3,22 @@
 # A MariaDB Galera cluster of three nodes on this machine (galera-4;
 # tools/mariadb.sh per node with OCTO_DB_OPTS, the second and third
 # joining by rsync SST; the nodes share the first one's CA, certificates
-# and account passwords), started once for the file and stopped by PID:
-# db-load through the list of the three servers, two octospool nodes
-# loading the same files through different Galera nodes (exactly once;
-# certification conflicts run again), a Galera node stopped under load
-# (the next server takes over, exactly once after a rerun), and
+# and account passwords; between the nodes TLS with each node's own
+# certificate, socket.ssl_*), started once for the file and stopped by
+# PID: db-load through the list of the three servers, two octospool
+# nodes loading the same files through different Galera nodes (exactly
+# once; certification conflicts run again), a Galera node stopped under
+# load (the next server takes over, exactly once after a rerun), and
 # octospool-status's view of the cluster.
+#
+# Then the scripted cluster of doc/SCALING.md: HAProxy (mode tcp, health
+# checks, send-proxy-v2) in front of two receiver nodes, each the whole
+# pipeline on its own spool (tests/tools/octonode.sh), the real agent
+# files sent with tentacle-send over TLS with client certificates; the
+# faults under load (a receiver node SIGKILLed, a Galera node SIGKILLed
+# and back by IST, a Galera node isolated and healed, the same file at
+# both nodes) and the unix agent's secondary_server modes
+# (tests/tools/pandora-agent-send.sh).  Keep the file under 4 minutes.
 
 load helpers
 . "$BATS_TEST_DIRNAME/tools/octonode.sh"
@@ -32,7 +42,7 @@ galera_start() {
 --innodb-autoinc-lock-mode=2 --wsrep-node-address=127.0.0.1 \
 --wsrep-sst-method=rsync --wsrep-cluster-address=gcomm://$peers \
 --wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${gp[n - 1]};ist.recv_addr=127.0.0.1:${gp[n + 2]};$(galera_ssl "$n") \
---wsrep-sst-receive-address=127.0.0.1:${gp[n + 5]}" \
+--wsrep-sst-receive-address=127.0.0.1:${gp[n + 5]}${GALERA_START_POSITION:+ --wsrep-start-position=$GALERA_START_POSITION}" \
 	    sh "$MDB" start "$GDIR/n$n" >> "$GDIR/start.log" 2>&1 || {
 		tail -30 "$GDIR/n$n/mariadbd.log" >> "$GDIR/start.log"
 		return 1
@@ -45,6 +55,23 @@ galera_start() {
 	done
 	echo "node $n: not ready after 30 s" >> "$GDIR/start.log"
 	return 1
+}
+
+# galera_recover N: the position (uuid:seqno) node N's InnoDB holds,
+# after a crash (mariadbd --wsrep-recover, as galera_recovery runs it).
+galera_recover() {
+	local d=$GDIR/n$1 u=()
+	[ "$(id -u)" -ne 0 ] || u=(--user=mysql)
+	mariadbd --no-defaults "${u[@]}" --datadir="$d/data" --tmpdir="$d/tmp" \
+	    --skip-networking --socket="$d/recover.sock" \
+	    --innodb-buffer-pool-size=64M --innodb-log-file-size=48M \
+	    --wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so \
+	    --wsrep-cluster-address=gcomm://127.0.0.1:1 --binlog-format=ROW \
+	    --wsrep-recover --log-error="$d/recover.log" > /dev/null 2>&1 3>&- ||
+	    return 1
+	# The line may run on into the next one's timestamp.
+	sed -n 's/.*WSREP: Recovered position: \([0-9a-f-]\{36\}:-\{0,1\}[0-9]*\)\(20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] .*\)\{0,1\}$/\1/p' \
+	    "$d/recover.log" | tail -n 1
 }
 
 # galera_ssl N: the provider options of node N's TLS to the other nodes
@@ -382,7 +409,7 @@ clean_logs() {
 		# The group connections and IST are TLS.
 		grep -q "listening at ssl://127.0.0.1:${gp[n - 1]}$" "$GDIR/n$n/mariadbd.log"
 		grep -Eq 'connection established to [0-9a-f-]+ ssl://127\.0\.0\.1:' "$GDIR/n$n/mariadbd.log"
-		! grep -E 'connection established to [0-9a-f-]+ tcp://' "$GDIR/n$n/mariadbd.log"
+		[ "$(grep -cE 'connection established to [0-9a-f-]+ tcp://' "$GDIR/n$n/mariadbd.log")" -eq 0 ]
 	done
 	grep -q 'IST receiver using ssl' "$GDIR/n2/mariadbd.log"
 	# A node's group port speaks only TLS: a plain client gets nothing.
@@ -423,7 +450,9 @@ clean_logs() {
 	# HAProxy balanced: each node took files, none failed a check.
 	n1=$(grep -c 'event=file.stored .* peer=127.0.0.2 ' "$C/r1/recv.log")
 	n2=$(grep -c 'event=file.stored .* peer=127.0.0.2 ' "$C/r2/recv.log")
-	[ "$((n1 + n2))" -eq 160 ] && [ "$n1" -ge 40 ] && [ "$n2" -ge 40 ]
+	[ "$((n1 + n2))" -eq 160 ]
+	[ "$n1" -ge 40 ]
+	[ "$n2" -ge 40 ]
 	# The agent's address (127.0.0.2), not HAProxy's, in the log and in
 	# each node's own sealed audit log; TLS with its certificate.
 	[ "$(grep 'event=file.stored ' "$C"/r[12]/recv.log | grep -c ' peer=127.0.0.2 .* tls=TLSv1.3 subject="CN=research-agent-01"')" -eq 160 ]
@@ -434,7 +463,7 @@ clean_logs() {
 		"$BIN/tt-auditevil" records "$C/$n/audit/log" > "$W/$n.records"
 		grep '"action":"file.received","outcome":"stored"' "$W/$n.records" > "$W/$n.recv"
 		[ "$(wc -l < "$W/$n.recv")" -eq "$(grep -c 'event=file.stored ' "$C/$n/recv.log")" ]
-		! grep -v '"peer":"127.0.0.[23]"' "$W/$n.recv"
+		[ "$(grep -cv '"peer":"127.0.0.[23]"' "$W/$n.recv")" -eq 0 ]
 		[ "$(grep -c '"peer":"127.0.0.2"' "$W/$n.recv")" -eq "$(grep -c 'event=file.stored .* peer=127.0.0.2 ' "$C/$n/recv.log")" ]
 		grep -q '"action":"agent.auth","outcome":"ok"' "$W/$n.records"
 		"$BIN/audit-verify" -K "$C/$n/audit.vkey" "$C/$n/audit/log"
@@ -528,13 +557,22 @@ until_true() {
 	wait_loaded "$total" 90
 	# r2 (node 2 first in its list) went on loading through node 3.
 	[ "$(sql 3 "SELECT COUNT(*) FROM octo_loaded_file WHERE node = 'r2' AND loaded_at >= $killed")" -gt 0 ]
-	# Back: it recovers its position and takes the missing writesets by
-	# IST from a donor (no full state transfer).
+	# Back as after any crash (what Debian's galera_recovery does for
+	# the unit): its position recovered from InnoDB (--wsrep-recover),
+	# then started at that position: it takes the missing writesets by
+	# IST from a donor, no full state transfer.
+	pos=$(galera_recover 2)
+	[ -n "$pos" ]
+	[ "${pos##*:}" -ge 0 ]
 	off=$(wc -c < "$GDIR/n2/mariadbd.log")
-	galera_start 2
+	GALERA_START_POSITION=$pos galera_start 2
 	tail -c +"$off" "$GDIR/n2/mariadbd.log" > "$W/n2.rejoin"
+	# Only the writesets after its position (not 0-...), by IST; the
+	# rsync script only bypasses (no data copied).
+	grep -Eq "Prepared IST receiver for $((${pos##*:} + 1))-[0-9]+, listening at: ssl://" "$W/n2.rejoin"
+	grep -q 'rsync IST completed on joiner' "$W/n2.rejoin"
+	[ "$(grep -c 'rsync SST completed on joiner' "$W/n2.rejoin")" -eq 0 ]
 	grep -q 'IST received' "$W/n2.rejoin"
-	! grep -q 'wsrep_sst_rsync --role .joiner' "$W/n2.rejoin"
 	until_true 30 drained
 	all_acked_loaded "$W/ok"
 	[ "$(sql 2 'SELECT COUNT(*) FROM octo_loaded_file')" -eq "$total" ]
@@ -552,7 +590,7 @@ until_true() {
 	until_true 30 '[ "$(nloaded)" -ge 30 ]'
 	sql 3 "SET GLOBAL wsrep_provider_options='gmcast.isolate=1'"
 	until_true 30 '[ "$(gstatus 3 wsrep_cluster_status)" = non-Primary ]'
-	[ "$(gstatus 1 wsrep_cluster_size)" -eq 2 ]
+	until_true 30 '[ "$(gstatus 1 wsrep_cluster_size)" -eq 2 ]'
 	# The isolated node refuses writes (and reads).
 	run sql 3 "INSERT INTO octo_schema (component, version) VALUES ('partition-test', 1)"
 	assert_failure
@@ -596,7 +634,8 @@ until_true() {
 	sleep 0.5
 	[ "$(nloaded)" -eq 24 ]
 	# Each node stored all 20; between them 20 were dropped as duplicates.
-	[ "$(stored r1)" -eq 24 ] && [ "$(stored r2)" -eq 20 ]
+	[ "$(stored r1)" -eq 24 ]
+	[ "$(stored r2)" -eq 20 ]
 	dups=$(grep -ho 'event=drain.done stage=db-load .* duplicates=[0-9]*' "$C"/r[12]/db-load.log |
 	    sed 's/.*duplicates=//' | awk '{ s += $1 } END { print s + 0 }')
 	[ "$dups" -eq 20 ]
@@ -632,6 +671,16 @@ EOT
 	ID=238cd44ae5e05cc2dd832a79a3f5ddab.17958165320600.data
 }
 
+# agent_up MODE: the receiver nodes, the agents known, ports p1 and p2,
+# the agent configured with MODE, r1 its primary and r2 its secondary.
+agent_up() {
+	cluster_up
+	warm_up
+	p1=$(octonode_port "$C" r1)
+	p2=$(octonode_port "$C" r2)
+	agent_conf "$1" "$p1" "$p2"
+}
+
 # agent: one run of the agent's sending (tests/tools/pandora-agent-send.sh).
 agent() {
 	TENTACLE=$BIN/tentacle-send sh "$BATS_TEST_DIRNAME/tools/pandora-agent-send.sh" \
@@ -639,11 +688,7 @@ agent() {
 }
 
 @test "agent secondary_mode on_error (the unix agent's keys): the primary node down, the file goes to the secondary, loaded once" {
-	cluster_up
-	warm_up
-	p1=$(octonode_port "$C" r1)
-	p2=$(octonode_port "$C" r2)
-	agent_conf on_error "$p1" "$p2"
+	agent_up on_error
 	# The primary is down.
 	octonode_kill "$C" r1 TERM recv
 	run agent
@@ -674,11 +719,7 @@ agent() {
 }
 
 @test "agent secondary_mode always (the unix agent's keys): both nodes get the file, loaded once; a node down: buffered for it, sent when it returns" {
-	cluster_up
-	warm_up
-	p1=$(octonode_port "$C" r1)
-	p2=$(octonode_port "$C" r2)
-	agent_conf always "$p1" "$p2"
+	agent_up always
 	run agent
 	assert_success
 	assert_line "send server=127.0.0.1:$p1 file=$ID rc=0"
