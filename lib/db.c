@@ -897,31 +897,60 @@ fail:
  * answers (reads work there; writes fail as temporary).  Any other
  * failure (TLS, login, grants) stops the round: the operator's to see.
  */
-/*
- * 1 if the connected server is read-only, 0 if not, 2 if it is a Galera
- * node that takes no queries (cut off from the Primary Component, or
- * joining: wsrep_ready OFF, error 1047), -1 unknown.  A non-Primary node
- * accepts the connection and this SELECT without tables, then refuses
- * every transaction: passed over like a server that is down.
- */
+/* 1 if the connected server is read-only, 0 if not, -1 unknown. */
 static int
-db_server_state(struct db *d)
+db_read_only(struct db *d)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
-	int st = -1;
+	int ro = -1;
 
-	if (mysql_query(d->m, "SELECT @@global.read_only, (SELECT "
-	    "VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
-	    "VARIABLE_NAME = 'WSREP_READY')") != 0 ||
+	if (mysql_query(d->m, "SELECT @@global.read_only") != 0 ||
 	    (res = mysql_store_result(d->m)) == NULL)
-		return mysql_errno(d->m) == 1047 ? 2 : -1;
+		return -1;
 	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
-		st = strcmp(row[0], "0") != 0;
-	if (row != NULL && row[1] != NULL && strcasecmp(row[1], "OFF") == 0)
-		st = 2;
+		ro = strcmp(row[0], "0") != 0;
 	mysql_free_result(res);
-	return st;
+	return ro;
+}
+
+/* The value of one SHOW ... LIKE row into buf ("" if none); -1 on error. */
+static int
+db_show(struct db *d, const char *q, char *buf, size_t len)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	buf[0] = '\0';
+	if (mysql_query(d->m, q) != 0 ||
+	    (res = mysql_store_result(d->m)) == NULL)
+		return -1;
+	if ((row = mysql_fetch_row(res)) != NULL && row[1] != NULL)
+		strlcpy(buf, row[1], len);
+	mysql_free_result(res);
+	return 0;
+}
+
+/*
+ * 1 if the connected server is a Galera node that takes no queries (cut
+ * off from the Primary Component, or joining: wsrep_on ON, wsrep_ready
+ * OFF), else 0.  Such a node accepts the connection and a SELECT without
+ * tables, then refuses every transaction (1047): it is passed over like
+ * a server that is down.  SHOW works on it; on a server without Galera
+ * (MySQL, MariaDB with wsrep off) the answer is 0.
+ */
+static int
+db_galera_unready(struct db *d)
+{
+	char v[16];
+
+	if (db_show(d, "SHOW GLOBAL VARIABLES LIKE 'wsrep\\_on'", v,
+	    sizeof(v)) == -1 || strcasecmp(v, "ON") != 0)
+		return 0;
+	if (db_show(d, "SHOW GLOBAL STATUS LIKE 'wsrep\\_ready'", v,
+	    sizeof(v)) == -1)
+		return mysql_errno(d->m) == 1047;
+	return strcasecmp(v, "OFF") == 0;
 }
 
 static int
@@ -952,9 +981,7 @@ db_connect_once(struct db *d)
 			continue;
 		snprintf(d->server, sizeof(d->server), "%s:%u", name, port);
 		if (db_connect_host(d, name, port) == 0) {
-			int st = n > 1 ? db_server_state(d) : 0;
-
-			if (st == 2) {
+			if (n > 1 && db_galera_unready(d)) {
 				mysql_close(d->m);
 				d->m = NULL;
 				db_seterr(d, DB_TEMP, 1047, "%s: Galera node "
@@ -964,7 +991,7 @@ db_connect_once(struct db *d)
 			}
 			/* A read-only server (a replica, a node being
 			 * drained) only when no writable one answers. */
-			if (ro == -1 && st == 1) {
+			if (n > 1 && ro == -1 && db_read_only(d) == 1) {
 				ro = (int)i;
 				mysql_close(d->m);
 				d->m = NULL;
