@@ -105,14 +105,17 @@ send_file() {
 }
 
 # send_buffered DIR IP PORT OPTS: the copies kept for one server
-# (send_buffered_xml_files with flag_always: that server only; stop at
-# the first failure).
+# (send_buffered_xml_files with flag_always: that server only, no
+# failover; for the secondary, stop at the first failure).
 send_buffered() {
 	[ -d "$temporal/$1" ] || return 0
 	for f in "$temporal/$1"/*.data; do
 		mine "$f" || continue
-		send_one "$2" "$3" "$4" "$f" || return 0
-		rm -f "$f"
+		if send_one "$2" "$3" "$4" "$f"; then
+			rm -f "$f"
+		elif [ "$1" = secondary ]; then
+			return 0
+		fi
 	done
 }
 
