@@ -106,6 +106,11 @@ bench-purge: deps all
 bench-e2e: deps all
 	@bash bench/e2e.sh
 
+# make bench-cluster: two receiver nodes against one behind HAProxy, in
+# one run, as a ratio (about a minute here; doc/BENCHMARKS.md).
+bench-cluster: deps all
+	@bash bench/cluster.sh
+
 # make fuzz: every fuzz/<name>.c with clang and libFuzzer, all of lib/
 # under ASan+UBSan, FUZZ_TIME seconds each; seeds: the test corpus.
 FUZZ_CC    ?= clang
@@ -183,5 +188,5 @@ endif
 clean:
 	rm -rf build bin/*
 
-.PHONY: all units deps check check-quick demo bench bench-purge bench-e2e fuzz lint-man install clean
+.PHONY: all units deps check check-quick demo bench bench-purge bench-e2e bench-cluster fuzz lint-man install clean
 .PRECIOUS: $(OBJDIR)/%.o

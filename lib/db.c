@@ -914,6 +914,45 @@ db_read_only(struct db *d)
 	return ro;
 }
 
+/* The value of one SHOW ... LIKE row into buf ("" if none); -1 on error. */
+static int
+db_show(struct db *d, const char *q, char *buf, size_t len)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	buf[0] = '\0';
+	if (mysql_query(d->m, q) != 0 ||
+	    (res = mysql_store_result(d->m)) == NULL)
+		return -1;
+	if ((row = mysql_fetch_row(res)) != NULL && row[1] != NULL)
+		strlcpy(buf, row[1], len);
+	mysql_free_result(res);
+	return 0;
+}
+
+/*
+ * 1 if the connected server is a Galera node that takes no queries (cut
+ * off from the Primary Component, or joining: wsrep_on ON, wsrep_ready
+ * OFF), else 0.  Such a node accepts the connection and a SELECT without
+ * tables, then refuses every transaction (1047): it is passed over like
+ * a server that is down.  SHOW works on it; on a server without Galera
+ * (MySQL, MariaDB with wsrep off) the answer is 0.
+ */
+static int
+db_galera_unready(struct db *d)
+{
+	char v[16];
+
+	if (db_show(d, "SHOW GLOBAL VARIABLES LIKE 'wsrep\\_on'", v,
+	    sizeof(v)) == -1 || strcasecmp(v, "ON") != 0)
+		return 0;
+	if (db_show(d, "SHOW GLOBAL STATUS LIKE 'wsrep\\_ready'", v,
+	    sizeof(v)) == -1)
+		return mysql_errno(d->m) == 1047;
+	return strcasecmp(v, "OFF") == 0;
+}
+
 static int
 db_connect_once(struct db *d)
 {
@@ -942,6 +981,14 @@ db_connect_once(struct db *d)
 			continue;
 		snprintf(d->server, sizeof(d->server), "%s:%u", name, port);
 		if (db_connect_host(d, name, port) == 0) {
+			if (n > 1 && db_galera_unready(d)) {
+				mysql_close(d->m);
+				d->m = NULL;
+				db_seterr(d, DB_TEMP, 1047, "%s: Galera node "
+				    "not ready (not in the Primary Component)",
+				    d->server);
+				continue;
+			}
 			/* A read-only server (a replica, a node being
 			 * drained) only when no writable one answers. */
 			if (n > 1 && ro == -1 && db_read_only(d) == 1) {
