@@ -1177,7 +1177,7 @@ check_once() {
 	fresh=$(octocols dl_fresh)
 	# The tables as octospool 0.1.0 made them, with rows, and its grants
 	# (no octo_schema then).
-	sql "DROP TABLE octo_loaded_file, octo_group_credential, octo_agent_policy, octo_audit_export, octo_audit_record, octo_schema, octo_conf_file, octo_conf_head, octo_node"
+	sql "DROP TABLE octo_loaded_file, octo_group_credential, octo_agent_policy, octo_audit_export, octo_audit_record, octo_schema, octo_conf_file, octo_conf_head, octo_node, octo_agent_name"
 	sh "$MDB" sql "$DBDIR" pandora < "$DATA/db/octo-0.1.0.sql"
 	sql "REVOKE SELECT ON pandora.octo_schema FROM 'octo_db_load'@'127.0.0.1'"
 	sql "INSERT INTO octo_loaded_file (sha256, item, id_agente, loaded_at, size) VALUES (SHA2('old', 256), 'old.data', 7, 1700000000, 42);

@@ -254,7 +254,7 @@ sanitizer_clean() {
 	    > "$W/stmts"
 	run grep -c ';' "$W/stmts"
 	assert_output 0
-	[ "$(wc -l < "$W/stmts")" -eq 11 ]
+	[ "$(wc -l < "$W/stmts")" -eq 12 ]
 	while IFS= read -r stmt; do
 		tt -s db-admin -x "$stmt"
 	done < "$W/stmts"

@@ -139,6 +139,26 @@ CREATE TABLE IF NOT EXISTS `octo_audit_record` (
   KEY `time_ns` (`time_ns`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+-- One row per agent name db-load created (schema 3), keyed as db-load's
+-- name lock is (the SHA-256 of the name's collation weight, so that names
+-- the database holds equal share a key), written in the transaction that
+-- creates the agent.  GET_LOCK is local to a server: on a Galera cluster
+-- two nodes creating the same new agent at once both write this row,
+-- their transactions conflict at certification, and the loser's batch
+-- runs again and finds the agent.  A row stays when the console deletes
+-- the agent; creating it again overwrites the row.
+CREATE TABLE IF NOT EXISTS `octo_agent_name` (
+  `name_key` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+    COMMENT 'SHA-256 (hex, 40 or 64 digits) of the name as db-load locks it',
+  `id_agente` INT UNSIGNED NOT NULL DEFAULT 0
+    COMMENT 'tagente.id_agente created',
+  `node` VARCHAR(255) NOT NULL DEFAULT ''
+    COMMENT 'server_name of the node that created it',
+  `created_at` BIGINT NOT NULL DEFAULT 0
+    COMMENT 'Unix time of the creation (database clock)',
+  PRIMARY KEY (`name_key`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 -- Remote configuration shared by every node (schema 3): each file that
 -- conf-dist published, with its signed manifest (FILE.sig), as it was
 -- served.  conf-dist puts a publication (a file and its .md5) here in one
@@ -211,7 +231,8 @@ CREATE TABLE IF NOT EXISTS `octo_node` (
 --   1  octospool 0.1.0: the tables above without the columns marked
 --      "schema 2"; no octo_schema table
 --   2  octospool 0.2.0: octo_schema; octo_loaded_file.node
---   3  octospool 0.3.0: octo_conf_file, octo_conf_head, octo_node
+--   3  octospool 0.3.0: octo_agent_name, octo_conf_file, octo_conf_head,
+--      octo_node
 CREATE TABLE IF NOT EXISTS `octo_schema` (
   `component` VARCHAR(32) CHARACTER SET ascii NOT NULL
     COMMENT 'octo: the octo_* tables of this file',

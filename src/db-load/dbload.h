@@ -141,6 +141,7 @@ struct dl_stmts {
 	struct db_stmt	*group_by_id, *group_by_name, *agent_by_name;
 	struct db_stmt	*agent_fold;
 	struct db_stmt	*lock_get;
+	struct db_stmt	*name_claim;
 	struct db_stmt	*datos[DL_MAX_ROWS + 1];
 	struct db_stmt	*strs[DL_MAX_ROWS + 1];
 	struct db_stmt	*estado[DL_MAX_ROWS + 1];

@@ -211,7 +211,8 @@ dl_stmts_free(struct dl_stmts *s)
 	    &s->digest_ins, &s->mod_find, &s->mod_ins,
 	    &s->mod_upd_conf, &s->mod_parent, &s->estado_ins, &s->event_ins,
 	    &s->event_validate, &s->group_by_id, &s->group_by_name,
-	    &s->agent_by_name, &s->lock_get, &s->agent_fold };
+	    &s->agent_by_name, &s->lock_get, &s->agent_fold,
+	    &s->name_claim };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		db_stmt_free(*all[i]);
@@ -689,43 +690,57 @@ agent_id_by_name(struct dl_file *f, const char *name,
 	return r == -1 ? DBERR(f, "parent lookup") : DL_LOADED;
 }
 
-/* Serialise the creation of one agent name across loaders. */
+/*
+ * The key of an agent name, as the name lock and octo_agent_name know it:
+ * with the collation known, an SQL expression of the name's collation
+ * weight (so that "web01", "WEB01" and "web01 ", equal to the database,
+ * share it) into sql; else the first 20 bytes of SHA-256 of the name in
+ * hex into hex, and sql "?".  Both are 40 hex digits.
+ */
+static void
+name_key(const struct dl_run *run, const char *enc, size_t enclen,
+    char *sql, size_t sqllen, char hex[41])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	hex[0] = '\0';
+	if (run->name_coll[0] != '\0') {
+		snprintf(sql, sqllen, "LEFT(SHA2(WEIGHT_STRING(TRIM(TRAILING "
+		    "' ' FROM CONVERT(? USING %s)) COLLATE %s), 256), 40)",
+		    run->name_cs, run->name_coll);
+		return;
+	}
+	strlcpy(sql, "?", sqllen);
+	EVP_Digest(enc, enclen, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 20 && i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Serialise the creation of one agent name across loaders (of one
+ * server: on Galera, octo_agent_name does it across nodes). */
 static enum dl_outcome
 name_lock(struct dl_file *f, const char *enc, size_t enclen)
 {
 	struct dl_run *run = f->run;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char name[64];
+	char name[64], key[256], hex[41], sql[512];
 	struct db_stmt *s;
 	struct db_val v[2];
 	int r, got = -1;
 
 	v[1] = DB_INT(run->cf->db.lock_wait_timeout ?
 	    run->cf->db.lock_wait_timeout : 10);
-	if (run->name_coll[0] != '\0') {
-		/*
-		 * Named after the collation's weight of the name, so that
-		 * "web01", "WEB01" and "web01 " (equal to the database) are
-		 * created one at a time and the second sees the first.
-		 */
-		char sql[512];
-
-		snprintf(sql, sizeof(sql), "SELECT GET_LOCK(CONCAT("
-		    "'octo_agent_', LEFT(SHA2(WEIGHT_STRING(TRIM(TRAILING ' ' "
-		    "FROM CONVERT(? USING %s)) COLLATE %s), 256), 40)), ?)",
-		    run->name_cs, run->name_coll);
+	name_key(run, enc, enclen, key, sizeof(key), hex);
+	snprintf(sql, sizeof(sql), "SELECT GET_LOCK(CONCAT('octo_agent_', "
+	    "%s), ?)", key);
+	if (hex[0] == '\0') {
 		v[0] = DB_TEXTN(enc, enclen);
 		strlcpy(name, "octo_agent_(collation weight)", sizeof(name));
-		s = stmt(run, &run->st.lock_get, sql);
 	} else {
-		EVP_Digest(enc, enclen, md, &mdlen, EVP_sha256(), NULL);
-		strlcpy(name, "octo_agent_", sizeof(name));
-		for (unsigned i = 0; i < 20 && i < mdlen; i++)
-			snprintf(name + 11 + 2 * i, 3, "%02x", md[i]);
-		v[0] = DB_TEXT(name);
-		s = stmt(run, &run->st.lock_get, "SELECT GET_LOCK(?, ?)");
+		v[0] = DB_TEXT(hex);
+		snprintf(name, sizeof(name), "octo_agent_%s", hex);
 	}
+	s = stmt(run, &run->st.lock_get, sql);
 	if (s == NULL || db_stmt_exec(s, v, 2) == -1)
 		return DBERR(f, "agent name lock");
 	while ((r = db_stmt_fetch(s)) == 1)
@@ -739,6 +754,35 @@ name_lock(struct dl_file *f, const char *enc, size_t enclen)
 		return DL_RETRY;
 	}
 	run->locks = 1;
+	return DL_LOADED;
+}
+
+/*
+ * Claim the name in octo_agent_name in the transaction that creates the
+ * agent: another node creating it at the same time writes the same row,
+ * and Galera lets only one of the two transactions commit (the other's
+ * batch runs again: dl_conflict).
+ */
+static enum dl_outcome
+name_claim(struct dl_file *f, const char *enc, size_t enclen,
+    unsigned long long id)
+{
+	struct dl_run *run = f->run;
+	char key[256], hex[41], sql[768];
+	struct db_stmt *s;
+	struct db_val v[3];
+
+	name_key(run, enc, enclen, key, sizeof(key), hex);
+	snprintf(sql, sizeof(sql), "INSERT INTO octo_agent_name (name_key, "
+	    "id_agente, node, created_at) VALUES (%s, ?, ?, UNIX_TIMESTAMP()) "
+	    "ON DUPLICATE KEY UPDATE id_agente = VALUES(id_agente), "
+	    "node = VALUES(node), created_at = VALUES(created_at)", key);
+	v[0] = hex[0] == '\0' ? DB_TEXTN(enc, enclen) : DB_TEXT(hex);
+	v[1] = DB_UINT(id);
+	v[2] = DB_TEXT(f->cf->server_name);
+	s = stmt(run, &run->st.name_claim, sql);
+	if (s == NULL || db_stmt_exec(s, v, 3) == -1)
+		return DBERR(f, "agent name claim");
 	return DL_LOADED;
 }
 
@@ -831,7 +875,7 @@ agent_create(struct dl_file *f, const char *enc, size_t enclen,
 {
 	struct dl_run *run = f->run;
 	struct agent_data *ad = f->ad;
-	unsigned long long gid, parent;
+	unsigned long long gid, parent, id = 0;
 	const char *alias_raw = ad->attr[AX_A_AGENT_ALIAS];
 	char *alias, *addr, *comment, *custom_id, *url, *server, text[1024];
 	struct db_val v[13];
@@ -896,11 +940,13 @@ agent_create(struct dl_file *f, const char *enc, size_t enclen,
 	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1)");
 	if (s == NULL || db_stmt_exec(s, v, 13) == -1)
 		rc = DBERR(f, "agent insert");
-	else
-		rc = DL_LOADED;
+	else {
+		id = db_stmt_insert_id(s);
+		rc = name_claim(f, enc, enclen, id);
+	}
 	if (rc == DL_LOADED) {
 		a = xcalloc(1, sizeof(*a));
-		a->id = db_stmt_insert_id(s);
+		a->id = id;
 		a->nombre = dupn(enc, enclen);
 		a->nombre_len = enclen;
 		a->id_grupo = (int)gid;
