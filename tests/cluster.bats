@@ -617,18 +617,25 @@ until_true() {
 	clean_logs
 }
 
+# both FILE1 FILE2: FILE1 to r1 and FILE2 to r2 at the same moment, over
+# TLS with the client certificate; both sent.
+both() {
+	local pids=() k f
+	for k in 1 2; do
+		if [ "$k" -eq 1 ]; then f=$1; else f=$2; fi
+		"$BIN/tentacle-send" --bind 127.0.0.3 -a 127.0.0.1 -p "$(octonode_port "$C" "r$k")" \
+		    -e "$PKI/client.crt" -k "$PKI/client.key" -f "$PKI/ca.crt" "$f" &
+		pids+=($!)
+	done
+	wait "${pids[0]}" && wait "${pids[1]}"
+}
+
 @test "the same file sent to both receiver nodes at once: loaded once" {
 	cluster_up
 	warm_up
 	agent_files "$W/d" 500 5
 	for f in $(cat "$W/d.list"); do
-		pids=()
-		for n in r1 r2; do
-			"$BIN/tentacle-send" --bind 127.0.0.3 -a 127.0.0.1 -p "$(octonode_port "$C" "$n")" \
-			    -e "$PKI/client.crt" -k "$PKI/client.key" -f "$PKI/ca.crt" "$f" &
-			pids+=($!)
-		done
-		wait "${pids[@]}"
+		both "$f" "$f"
 	done
 	wait_loaded 24 60
 	until_true 30 drained
@@ -654,13 +661,7 @@ until_true() {
 			sed -e "s/agent_name='research-agent-01'/agent_name='fresh-$i'/" \
 			    -e "s#2026/11/27 21:5#$day 0$k:5#g" "$src" > "$W/n/fresh$i.$k.data"
 		done
-		pids=()
-		for k in 1 2; do
-			"$BIN/tentacle-send" --bind 127.0.0.3 -a 127.0.0.1 -p "$(octonode_port "$C" "r$k")" \
-			    -e "$PKI/client.crt" -k "$PKI/client.key" -f "$PKI/ca.crt" "$W/n/fresh$i.$k.data" &
-			pids+=($!)
-		done
-		wait "${pids[@]}"
+		both "$W/n/fresh$i.1.data" "$W/n/fresh$i.2.data"
 	done
 	wait_loaded 24 90
 	until_true 30 drained

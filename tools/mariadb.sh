@@ -422,7 +422,10 @@ cmd_start() {
 		[ -f "$D/tls/server.key" ] || mktls
 		[ -f "$D/secrets/octo_db_load.pw" ] || mksecrets
 		# unix_socket: the OS user running this is the administrator.
+		# Its own tmpdir: the bootstrap server's temporary tables
+		# in a shared /tmp can be removed by another server starting.
 		"$installdb" --no-defaults --datadir="$D/data" \
+		    --tmpdir="$D/tmp" \
 		    --user="$srvuser" --auth-root-authentication-method=socket \
 		    --skip-test-db --skip-name-resolve \
 		    --innodb-log-file-size=48M \
