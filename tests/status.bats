@@ -199,6 +199,8 @@ assert d["listening"] is True and d["connections"] >= 1, d'
 	run "$BIN/octospool-status" -c "$T/db.conf"
 	assert_success
 	assert_output --regexp 'database: ok, reachable \([^)]*MariaDB[^)]* at 127\.0\.0\.1:[0-9]+\), TLSv1\.[23] [A-Z0-9_-]+, schema ok'
+	# One line for the database when it answers (no empty error line).
+	[ "$(echo "$output" | grep -c '^database:')" -eq 1 ]
 	# A schema db-load refuses: down.
 	sh "$MDB" sql "$T/db" -e "ALTER TABLE tagente_estado DROP COLUMN datos" pandora
 	run "$BIN/octospool-status" -c "$T/db.conf"

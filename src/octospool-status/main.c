@@ -864,14 +864,14 @@ out_text(const struct qstate *q, const struct dbstate *db,
 		    db->tls[0] ?
 		    db->tls : "no TLS", db->schema_ok ? "ok" :
 		    "refused by db-load --check-schema");
+	else if (db->checked)
+		printf("database: %s: %s\n", health_name(db->health),
+		    db->error);
 	if (db->checked && db->cluster)
 		printf("cluster: Galera %s, %s, %lld node%s, this node %s%s%s\n",
 		    db->cluster_name, db->cluster_status, db->cluster_size,
 		    db->cluster_size == 1 ? "" : "s", db->node_state,
 		    db->why[0] ? ": " : "", db->why);
-	else if (db->checked)
-		printf("database: %s: %s\n", health_name(db->health),
-		    db->error);
 	if (au->checked && au->have_log)
 		printf("audit log: %s, %lld segments, last write %llds ago, "
 		    "%lld events waiting%s%s\n", health_name(au->health),
