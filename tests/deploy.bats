@@ -525,13 +525,17 @@ teardown_file() {
 	# through the database with conf-dist's account.
 	ns sh "$TOP/tools/mkspool.sh" /var/spool/node2
 	ns chown -R octospool-conf:octospool-conf /var/spool/node2
+	# cluster NODE OTHERKEY: the sed expression that turns the sample's
+	# "cluster none" into this node's cluster settings.
+	cluster() {
+		echo "s|^cluster none\$|cluster db\nserver_name $1\ncluster_pubkeys /etc/octospool/conf-dist/$2\ndb_user octo_conf_dist\ndb_password_file /etc/octospool/conf-dist.pw|"
+	}
 	ns sh -c "sed -e 's|^spool_dir .*|spool_dir /var/spool/node2|' \
 	    -e 's|^sign_key .*|sign_key /etc/octospool/conf-dist/node2.key|' \
 	    -e 's|^sign_pubkey .*|sign_pubkey /etc/octospool/conf-dist/node2.pub|' \
 	    -e 's|^acl_groups .*|acl_groups Servers=monitoring-admins,root|' \
-	    -e 's|^cluster none\$|cluster db\nserver_name node2\ncluster_pubkeys /etc/octospool/conf-dist/sign.pub\ndb_user octo_conf_dist\ndb_password_file /etc/octospool/conf-dist.pw|' \
-	    $CONF > /etc/octospool/node2.conf"
-	ns sed -i 's|^cluster none$|cluster db\nserver_name node1\ncluster_pubkeys /etc/octospool/conf-dist/node2.pub\ndb_user octo_conf_dist\ndb_password_file /etc/octospool/conf-dist.pw|' "$CONF"
+	    -e '$(cluster node2 sign.pub)' $CONF > /etc/octospool/node2.conf"
+	ns sed -i "$(cluster node1 node2.pub)" "$CONF"
 	run ns grep -c '^cluster db$' "$CONF" /etc/octospool/node2.conf
 	assert_output "$(printf '%s:1\n/etc/octospool/node2.conf:1' "$CONF")"
 	run ns /usr/local/sbin/conf-dist -c /etc/octospool/node2.conf keygen

@@ -290,33 +290,13 @@ acl_command_ok(const struct cd_conf *cf, const struct cd_who *w,
 
 /* ---- the registry ---- */
 
-static struct db *reg_db;
 static struct db_stmt *reg_st;
 
-void
-registry_close(void)
-{
-	if (reg_st != NULL)
-		db_stmt_free(reg_st);
-	if (reg_db != NULL) {
-		db_close(reg_db);
-		db_library_end();
-	}
-	reg_st = NULL;
-	reg_db = NULL;
-}
-
+/* cd_db_* codes as registry_lookup's: -1 temporary, -2 configuration. */
 static int
-registry_fail(char *err, size_t errlen, const char *what)
+registry_code(int r)
 {
-	char v[LOG_VISBUF];
-	enum db_class c = db_errclass(reg_db);
-	const char *e = db_error(reg_db);
-
-	snprintf(err, errlen, "registry %s: %s (%s)", what,
-	    log_vis(v, sizeof(v), e, strlen(e)), db_class_name(c));
-	registry_close();
-	return c == DB_TEMP ? -1 : -2;
+	return r == -2 ? -1 : -2;
 }
 
 int
@@ -335,35 +315,25 @@ registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
 	}
 	if (!cf->registry_db)
 		return 0;
-	if (reg_db == NULL) {
-		if (db_library_init() == -1) {
-			snprintf(err, errlen, "registry: cannot initialise "
-			    "the database library");
-			return -2;
-		}
-		if ((reg_db = db_open(&cf->db)) == NULL) {
-			db_library_end();
-			snprintf(err, errlen, "registry: cannot open");
-			return -2;
-		}
-		if (db_connect(reg_db) == -1)
-			return registry_fail(err, errlen, "connect");
-	}
-	if (reg_st == NULL && (reg_st = db_prepare(reg_db,
+	if ((r = cd_db_open("registry", err, errlen)) != 0)
+		return registry_code(r);
+	if (cd_db_stmt(&reg_st,
 	    "SELECT g.nombre, COALESCE(p.read_only, 0) FROM tagente a "
 	    "LEFT JOIN tgrupo g ON g.id_grupo = a.id_grupo "
 	    "LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente "
 	    /* byte for byte, as agent-auth and db-load (octospool-spool(5)) */
 	    "WHERE a.nombre = ? AND a.nombre = BINARY ? "
-	    "ORDER BY a.id_agente")) == NULL)
-		return registry_fail(err, errlen, "prepare");
+	    "ORDER BY a.id_agente") == NULL)
+		return registry_code(cd_db_fail("registry", "prepare", err,
+		    errlen));
 	/* Pandora keeps names entity-encoded (safe_input). */
 	enc = pandora_safe_input(agent, strlen(agent), &enclen);
 	v[0] = DB_TEXTN(enc, enclen);
 	v[1] = DB_TEXTN(enc, enclen);
 	if (db_stmt_exec(reg_st, v, 2) == -1) {
 		free(enc);
-		return registry_fail(err, errlen, "query");
+		return registry_code(cd_db_fail("registry", "query", err,
+		    errlen));
 	}
 	free(enc);
 	while ((r = db_stmt_fetch(reg_st)) == 1) {
@@ -383,6 +353,7 @@ registry_lookup(struct cd_conf *cf, const char *agent, struct cd_facts *f,
 		}
 	}
 	if (r == -1)
-		return registry_fail(err, errlen, "fetch");
+		return registry_code(cd_db_fail("registry", "fetch", err,
+		    errlen));
 	return 0;
 }

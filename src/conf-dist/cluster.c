@@ -35,94 +35,10 @@
 #define PUB_TRIES	6	/* a publication meeting conflicts */
 #define SYNC_LIST_MAX	200	/* files named in one sync event */
 
-static struct db *cl_db;
-static int cl_lib;		/* db_library_init done */
-static int cl_broken;		/* reconnect before the next statement */
-static int cl_retry;		/* the last failure may pass on a retry */
+#define CL		"cluster database"
+
 static struct db_stmt *st_lock, *st_file, *st_head, *st_now, *st_changed,
     *st_get;
-
-static void
-stmts_free(void)
-{
-	struct db_stmt **s[] = { &st_lock, &st_file, &st_head, &st_now,
-	    &st_changed, &st_get };
-
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-		if (*s[i] != NULL)
-			db_stmt_free(*s[i]);
-		*s[i] = NULL;
-	}
-}
-
-void
-cluster_close(void)
-{
-	stmts_free();
-	if (cl_db != NULL)
-		db_close(cl_db);
-	cl_db = NULL;
-	if (cl_lib)
-		db_library_end();
-	cl_lib = 0;
-	cl_broken = 0;
-}
-
-/* The last statement's error into err: -2 temporary (the connection is
- * dropped and the next try takes the next server), -3 otherwise. */
-static int
-cl_fail(char *err, size_t errlen, const char *what)
-{
-	char v[LOG_VISBUF];
-	enum db_class c = db_errclass(cl_db);
-	const char *e = db_error(cl_db);
-
-	snprintf(err, errlen, "cluster database %s: %s: %s (%s)",
-	    db_server(cl_db), what, log_vis(v, sizeof(v), e, strlen(e)),
-	    db_class_name(c));
-	if (c == DB_TEMP) {
-		cl_broken = 1;
-		return -2;
-	}
-	cluster_close();
-	return -3;
-}
-
-/* Connected (again, after a temporary failure): 0, -2, -3. */
-static int
-cl_open(char *err, size_t errlen)
-{
-	cl_retry = 0;
-	if (cl_db == NULL) {
-		if (!cl_lib && db_library_init() == -1) {
-			snprintf(err, errlen, "cannot initialise the database "
-			    "library");
-			return -3;
-		}
-		cl_lib = 1;
-		if ((cl_db = db_open(&cd_cf.db)) == NULL) {
-			snprintf(err, errlen, "cannot open the database");
-			return -3;
-		}
-		if (db_connect(cl_db) == -1)
-			return cl_fail(err, errlen, "connect");
-	} else if (cl_broken) {
-		if (db_reconnect(cl_db) == -1)
-			return cl_fail(err, errlen, "connect");
-	}
-	cl_broken = 0;
-	/* Connected: a failure from here on may pass on another try. */
-	cl_retry = 1;
-	return 0;
-}
-
-static struct db_stmt *
-stmt(struct db_stmt **s, const char *sql)
-{
-	if (*s == NULL)
-		*s = db_prepare(cl_db, sql);
-	return *s;
-}
 
 /* One try at putting a publication into the database. */
 static int
@@ -133,13 +49,13 @@ cl_put(struct cd_out *o, struct cd_pub *p, size_t n, enum cd_kind kind,
 	struct db_val v[6];
 	int r;
 
-	if ((r = cl_open(err, errlen)) != 0)
+	if ((r = cd_db_open(CL, err, errlen)) != 0)
 		return r;
-	if (db_begin(cl_db) == -1)
-		return cl_fail(err, errlen, "begin");
+	if (db_begin(cd_db()) == -1)
+		return cd_db_fail(CL, "begin", err, errlen);
 	/* The files' rows in the head table, locked: a publication for the
 	 * same files elsewhere waits, or fails certification and retries. */
-	if (stmt(&st_lock, "SELECT serial FROM octo_conf_head WHERE dir = ? "
+	if (cd_db_stmt(&st_lock, "SELECT serial FROM octo_conf_head WHERE dir = ? "
 	    "AND name = ? FOR UPDATE") == NULL)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -155,13 +71,13 @@ cl_put(struct cd_out *o, struct cd_pub *p, size_t n, enum cd_kind kind,
 	}
 	if (out_sign(o, p, n, floor, cd_signing_key(), kind, subject) == -1) {
 		snprintf(err, errlen, "sign: %s", strerror(errno));
-		(void)db_rollback(cl_db);
+		(void)db_rollback(cd_db());
 		return -1;
 	}
-	if (stmt(&st_file, "INSERT INTO octo_conf_file (dir, name, serial, "
+	if (cd_db_stmt(&st_file, "INSERT INTO octo_conf_file (dir, name, serial, "
 	    "body, manifest, node, published_at) VALUES (?, ?, ?, ?, ?, ?, "
 	    "UNIX_TIMESTAMP())") == NULL ||
-	    stmt(&st_head, "INSERT INTO octo_conf_head (dir, name, serial, "
+	    cd_db_stmt(&st_head, "INSERT INTO octo_conf_head (dir, name, serial, "
 	    "file_id, changed_at) VALUES (?, ?, ?, ?, UNIX_TIMESTAMP()) "
 	    "ON DUPLICATE KEY UPDATE serial = VALUES(serial), "
 	    "file_id = VALUES(file_id), changed_at = VALUES(changed_at)") ==
@@ -183,16 +99,16 @@ cl_put(struct cd_out *o, struct cd_pub *p, size_t n, enum cd_kind kind,
 		if (db_stmt_exec(st_head, v, 4) == -1)
 			goto fail;
 	}
-	if (db_commit(cl_db) == -1)
-		return cl_fail(err, errlen, "commit");
+	if (db_commit(cd_db()) == -1)
+		return cd_db_fail(CL, "commit", err, errlen);
 	log_info("event=cluster.put %s=%s files=%zu serial=%llu server=%s",
 	    manifest_kind_name(kind), subject, n, p[n - 1].serial,
-	    db_server(cl_db));
+	    db_server(cd_db()));
 	return 0;
 fail:
-	r = cl_fail(err, errlen, "publish");
-	if (cl_db != NULL && r == -2)
-		(void)db_rollback(cl_db);
+	r = cd_db_fail(CL, "publish", err, errlen);
+	if (cd_db() != NULL && r == -2)
+		(void)db_rollback(cd_db());
 	return r;
 }
 
@@ -215,7 +131,7 @@ cd_publish(struct cd_out *o, struct cd_pub *p, size_t n, enum cd_kind kind,
 		/* A conflict, a lock wait, a node leaving the cluster: again,
 		 * through the next server; a server that does not answer
 		 * at all has had db_connect's whole retry_time. */
-		if (r != -2 || !cl_retry || t == PUB_TRIES)
+		if (r != -2 || !cd_db_retry() || t == PUB_TRIES)
 			break;
 		log_warnx("event=cluster.retry try=%d msg=\"%s\"", t, err);
 	}
@@ -521,15 +437,15 @@ sync_one(struct sync *y, const struct todo *t, char *node, size_t nodelen,
 		    "than %s/ takes", t->blen, t->mlen, t->dir);
 		return -1;
 	}
-	if (stmt(&st_get, "SELECT body, manifest, node, serial FROM "
+	if (cd_db_stmt(&st_get, "SELECT body, manifest, node, serial FROM "
 	    "octo_conf_file WHERE id = ?") == NULL)
-		return cl_fail(err, errlen, "prepare");
+		return cd_db_fail(CL, "prepare", err, errlen);
 	v[0] = DB_UINT(t->id);
 	if (db_stmt_exec(st_get, v, 1) == -1)
-		return cl_fail(err, errlen, "read a file");
+		return cd_db_fail(CL, "read a file", err, errlen);
 	if ((r = db_stmt_fetch(st_get)) != 1) {
 		if (r == -1)
-			return cl_fail(err, errlen, "read a file");
+			return cd_db_fail(CL, "read a file", err, errlen);
 		snprintf(why, whylen, "no row %llu in octo_conf_file", t->id);
 		return -1;
 	}
@@ -590,6 +506,13 @@ done:
 	return r;
 }
 
+/* A cd_db_* failure as an exit code: 75 for now, 78 configuration. */
+static int
+dbcode(int r)
+{
+	return r == -2 ? EX_TEMPFAIL : EX_CONFIG;
+}
+
 /*
  * One pass: the head rows changed since since (DB clock; 0: all), each
  * one newer than what is served, checked and served.  One audit event
@@ -606,28 +529,28 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 	int r, rc = EX_OK, acl = 0;
 
 	*nserved = 0;
-	if ((r = cl_open(err, sizeof(err))) != 0)
+	if ((r = cd_db_open(CL, err, sizeof(err))) != 0)
 		goto dbfail;
-	if (stmt(&st_now, "SELECT UNIX_TIMESTAMP()") == NULL ||
+	if (cd_db_stmt(&st_now, "SELECT UNIX_TIMESTAMP()") == NULL ||
 	    db_stmt_exec(st_now, NULL, 0) == -1 ||
 	    db_stmt_fetch(st_now) != 1) {
-		r = cl_fail(err, sizeof(err), "clock");
+		r = cd_db_fail(CL, "clock", err, sizeof(err));
 		goto dbfail;
 	}
 	*dbnow = db_col_int(st_now, 0);
 	while (db_stmt_fetch(st_now) == 1)
 		;
 	/* The sizes first: a row too large is refused before it is read. */
-	if (stmt(&st_changed, "SELECT h.dir, h.name, h.serial, h.file_id, "
+	if (cd_db_stmt(&st_changed, "SELECT h.dir, h.name, h.serial, h.file_id, "
 	    "COALESCE(LENGTH(f.body), -1), COALESCE(LENGTH(f.manifest), -1) "
 	    "FROM octo_conf_head h LEFT JOIN octo_conf_file f ON "
 	    "f.id = h.file_id WHERE h.changed_at >= ?") == NULL) {
-		r = cl_fail(err, sizeof(err), "prepare");
+		r = cd_db_fail(CL, "prepare", err, sizeof(err));
 		goto dbfail;
 	}
 	v[0] = DB_INT(since);
 	if (db_stmt_exec(st_changed, v, 1) == -1) {
-		r = cl_fail(err, sizeof(err), "read the head");
+		r = cd_db_fail(CL, "read the head", err, sizeof(err));
 		goto dbfail;
 	}
 	audit_buf_init(&ab);
@@ -664,7 +587,8 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 		t[nt++] = x;
 	}
 	if (r == -1) {
-		r = cl_fail(err, sizeof(err), "read the head");
+		rc = dbcode(cd_db_fail(CL, "read the head", err, sizeof(err)));
+		log_warnx("event=sync.fail msg=\"%s\"", err);
 		goto out;
 	}
 	if (nt == 0 && nref == 0)
@@ -687,13 +611,13 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 			sync_refuse(y, &rb, &nref, &t[i], node, why);
 			continue;
 		}
-		if (r == -4) {
+		if (r < -1) {
+			/* The database (-2, -3) or the served tree (-4):
+			 * what was served so far is audited below. */
 			log_warnx("event=sync.fail msg=\"%s\"", err);
-			rc = EX_IOERR;
+			rc = r == -4 ? EX_IOERR : dbcode(r);
 			break;
 		}
-		if (r < 0)
-			break;
 		if (r == 0)
 			continue;
 		ns++;
@@ -735,19 +659,15 @@ sync_pass(struct sync *y, long long since, long long *dbnow, size_t *nserved)
 		log_warn("event=audit.fail action=config.sync");
 		rc = EX_TEMPFAIL;
 	}
-	if (r < -1 && r != -4)
-		log_warnx("event=sync.stop msg=\"%s\"", err);
 	*nserved = ns;
 out:
 	free(t);
 	audit_buf_free(&ab);
 	audit_buf_free(&rb);
-	if (r < -1 && r != -4 && rc == EX_OK)
-		rc = r == -2 ? EX_TEMPFAIL : EX_CONFIG;
 	return rc;
 dbfail:
 	log_warnx("event=sync.fail msg=\"%s\"", err);
-	return r == -2 ? EX_TEMPFAIL : EX_CONFIG;
+	return dbcode(r);
 }
 
 static volatile sig_atomic_t sync_stop;

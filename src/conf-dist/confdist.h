@@ -283,7 +283,26 @@ void	 cd_keys_free(struct cd_keys *);
 int	 cd_manifest_check(const struct cd_keys *, const char *buf,
 	    size_t len, struct cd_manifest *, char *err, size_t errlen);
 int	 cmd_sync(int argc, char **argv);
-void	 cluster_close(void);
+
+/* ---- dbconn.c: the one database connection (registry, cluster) ---- */
+
+struct db;
+struct db_stmt;
+/* The connection (NULL before cd_db_open). */
+struct db *cd_db(void);
+/* Open or, after a temporary failure, connect again (the next server of
+ * the list): 0; -2 temporary, -3 configuration, with err ("WHO: ..."). */
+int	 cd_db_open(const char *who, char *err, size_t errlen);
+/* The last statement's error into err ("WHO server: WHAT: ..."): -2
+ * temporary (connect again before the next statement), -3 otherwise
+ * (the connection closed). */
+int	 cd_db_fail(const char *who, const char *what, char *err,
+	    size_t errlen);
+/* Did the last failure come after a connection (a retry may pass)? */
+int	 cd_db_retry(void);
+/* *slot prepared once per connection (freed by cd_db_close). */
+struct db_stmt *cd_db_stmt(struct db_stmt **slot, const char *sql);
+void	 cd_db_close(void);
 
 /* ---- acl.c: who may configure what ---- */
 
@@ -303,7 +322,6 @@ struct cd_facts {
 /* 0 ok, -1 temporary (registry down: retry), -2 configuration. */
 int	 registry_lookup(struct cd_conf *, const char *agent,
 	    struct cd_facts *, char *err, size_t errlen);
-void	 registry_close(void);
 /* May who configure agent, given the groups it is or will be in, and
  * whether it exists without a known group?  1 yes; 0 no, with why. */
 int	 acl_agent_ok(const struct cd_conf *, const struct cd_who *,

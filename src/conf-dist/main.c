@@ -103,10 +103,24 @@ get_list(const char *key, char ***list, size_t *n)
 	free(copy);
 }
 
+/* A key that is "db" (1) or "none" (0, the default); else 78. */
+static int
+db_or_none(const char *key)
+{
+	char *v = tool_str(&tool, key, "none");
+	int db = strcmp(v, "db") == 0;
+
+	if (!db && strcmp(v, "none") != 0)
+		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"want db "
+		    "or none\"", key);
+	free(v);
+	return db;
+}
+
 static void
 configure(struct cd_conf *cf)
 {
-	char err[512], host[256], *reg;
+	char err[512], host[256];
 
 	memset(cf, 0, sizeof(*cf));
 	cf->conf = tool.conf;
@@ -150,20 +164,8 @@ configure(struct cd_conf *cf)
 	    10LL * 366 * 86400, 14 * 86400);
 	cf->upload_max_items = tool_num(&tool, "upload_max_items", 1, 100000,
 	    1000);
-	reg = tool_str(&tool, "registry", "none");
-	if (strcmp(reg, "db") == 0)
-		cf->registry_db = 1;
-	else if (strcmp(reg, "none") != 0)
-		fatalx(EX_CONFIG, "event=config.error key=registry "
-		    "msg=\"want db or none\"");
-	free(reg);
-	reg = tool_str(&tool, "cluster", "none");
-	if (strcmp(reg, "db") == 0)
-		cf->cluster_db = 1;
-	else if (strcmp(reg, "none") != 0)
-		fatalx(EX_CONFIG, "event=config.error key=cluster "
-		    "msg=\"want db or none\"");
-	free(reg);
+	cf->registry_db = db_or_none("registry");
+	cf->cluster_db = db_or_none("cluster");
 	get_list("cluster_pubkeys", &cf->cluster_pubkeys,
 	    &cf->ncluster_pubkeys);
 	if (gethostname(host, sizeof(host)) == -1)
@@ -208,8 +210,7 @@ unconfigure(struct cd_conf *cf)
 	free(cf->node);
 	if (cf->registry_db || cf->cluster_db)
 		db_conf_free(&cf->db);
-	registry_close();
-	cluster_close();
+	cd_db_close();
 	EVP_PKEY_free(sign_key);
 	sign_key = NULL;
 }

@@ -450,31 +450,46 @@ check_cluster(struct db *db, const struct thresholds *t, struct dbstate *s)
 	}
 }
 
+/*
+ * A connection with [status]'s account if it names one, else db-load's,
+ * tried once (no retries): NULL with err if it cannot even be set up;
+ * else the handle, *connected 0 when the server did not answer (its
+ * db_error says why).
+ */
+static struct db *
+status_db(struct db_conf *dc, int *connected, char *err, size_t errlen)
+{
+	struct db *db;
+
+	if (db_conf_load(dc, cf, conf_get(cf, SECTION, "db_user") != NULL ?
+	    SECTION : "db-load", err, errlen) == -1)
+		return NULL;
+	dc->retry_time = 0;
+	if (db_library_init() == -1 || (db = db_open(dc)) == NULL) {
+		snprintf(err, errlen, "cannot open the database library");
+		db_conf_free(dc);
+		return NULL;
+	}
+	*connected = db_connect(db) == 0;
+	return db;
+}
+
 static void
 check_db(const char *conffile, const struct thresholds *t, struct dbstate *s)
 {
 	struct db_conf dc;
 	struct db *db;
-	char err[256], v[LOG_VISBUF];
+	char v[LOG_VISBUF];
+	int connected;
 
 	memset(s, 0, sizeof(s[0]));
 	s->checked = 1;
-	/* Its own account if [status] names one, else db-load's. */
-	if (db_conf_load(&dc, cf, conf_get(cf, SECTION, "db_user") != NULL ?
-	    SECTION : "db-load", err, sizeof(err)) == -1) {
-		strlcpy(s->error, err, sizeof(s->error));
+	if ((db = status_db(&dc, &connected, s->error,
+	    sizeof(s->error))) == NULL) {
 		s->health = DOWN;
 		return;
 	}
-	dc.retry_time = 0;
-	if (db_library_init() == -1 || (db = db_open(&dc)) == NULL) {
-		snprintf(s->error, sizeof(s->error), "cannot open the "
-		    "database library");
-		s->health = DOWN;
-		db_conf_free(&dc);
-		return;
-	}
-	if (db_connect(db) == -1 || db_exec(db, "SELECT 1") == -1) {
+	if (!connected || db_exec(db, "SELECT 1") == -1) {
 		const char *e = db_error(db);
 
 		snprintf(s->error, sizeof(s->error), "%s",
@@ -632,26 +647,6 @@ check_recv(struct recvstate *s)
 
 /* ---- the nodes (octo_node) ---- */
 
-/* A connection with [status]'s account (else db-load's), or NULL. */
-static struct db *
-node_db(struct db_conf *dc, char *err, size_t errlen)
-{
-	struct db *db;
-
-	if (db_conf_load(dc, cf, conf_get(cf, SECTION, "db_user") != NULL ?
-	    SECTION : "db-load", err, errlen) == -1)
-		return NULL;
-	dc->retry_time = 0;
-	if (db_library_init() == -1 || (db = db_open(dc)) == NULL) {
-		snprintf(err, errlen, "cannot open the database library");
-		db_conf_free(dc);
-		return NULL;
-	}
-	/* Not connected: the next statement says why. */
-	(void)db_connect(db);
-	return db;
-}
-
 static void
 node_db_error(struct db *db, char *err, size_t errlen)
 {
@@ -680,7 +675,7 @@ check_nodes(const char *report, size_t rlen, int state, int publish,
 	const char *name;
 	long long stale = num("node_stale", 10, 86400, 180);
 	size_t ndown = 0;
-	int r;
+	int r, connected;
 
 	memset(c, 0, sizeof(*c));
 	c->checked = 1;
@@ -688,9 +683,17 @@ check_nodes(const char *report, size_t rlen, int state, int publish,
 		strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	name = str("server_name", host);
-	if ((db = node_db(&dc, c->error, sizeof(c->error))) == NULL) {
+	if ((db = status_db(&dc, &connected, c->error,
+	    sizeof(c->error))) == NULL) {
 		c->health = DOWN;
 		return;
+	}
+	if (!connected) {
+		/* A report not published degrades; no view of the nodes is
+		 * down. */
+		node_db_error(db, c->error, sizeof(c->error));
+		c->health = list ? DOWN : DEGRADED;
+		goto out;
 	}
 	if (publish) {
 		v[0] = DB_TEXT(name);
@@ -975,6 +978,20 @@ prom_label(FILE *fp, const char *s)
 	}
 }
 
+/* One gauge per node: its health (age 0) or its report's age (age 1). */
+static void
+prom_nodes(FILE *fp, const struct clusterstate *c, const char *name,
+    const char *help, int age)
+{
+	fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (size_t i = 0; i < c->nn; i++) {
+		fprintf(fp, "%s{node=\"", name);
+		prom_label(fp, c->n[i].name);
+		fprintf(fp, "\"} %lld\n", age ? c->n[i].report_age :
+		    (long long)c->n[i].health);
+	}
+}
+
 static int
 out_prometheus(const char *path, const struct qstate *q,
     const struct dbstate *db, const struct auditstate *au,
@@ -1061,22 +1078,11 @@ out_prometheus(const char *path, const struct qstate *q,
 		    "octospool_recv_connections %lld\n", rv->listening,
 		    rv->connections);
 	if (c->checked && c->nn > 0) {
-		fprintf(fp, "# HELP octospool_node_health Each node's health "
-		    "(0, 1, 2; 2 when its report is older than node_stale).\n"
-		    "# TYPE octospool_node_health gauge\n");
-		for (size_t i = 0; i < c->nn; i++) {
-			fprintf(fp, "octospool_node_health{node=\"");
-			prom_label(fp, c->n[i].name);
-			fprintf(fp, "\"} %d\n", c->n[i].health);
-		}
-		fprintf(fp, "# HELP octospool_node_report_age_seconds Age of "
-		    "each node's last report.\n"
-		    "# TYPE octospool_node_report_age_seconds gauge\n");
-		for (size_t i = 0; i < c->nn; i++) {
-			fprintf(fp, "octospool_node_report_age_seconds{node=\"");
-			prom_label(fp, c->n[i].name);
-			fprintf(fp, "\"} %lld\n", c->n[i].report_age);
-		}
+		prom_nodes(fp, c, "octospool_node_health", "Each node's health "
+		    "(0, 1, 2; 2 when its report is older than node_stale).",
+		    0);
+		prom_nodes(fp, c, "octospool_node_report_age_seconds", "Age "
+		    "of each node's last report.", 1);
 	}
 	if (fflush(fp) == EOF || ferror(fp)) {
 		fclose(fp);
