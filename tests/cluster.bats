@@ -360,6 +360,7 @@ wait_loaded() {
 			for n in r1 r2; do
 				echo "# $n queued $(octonode_queued "$C" "$n") rejected $(octonode_rejected "$C" "$n")" >&3
 				tail -n 3 "$C/$n/db-load.log" "$C/$n/agent-auth.log" | sed 's/^/# /' >&3
+				cat "$C/$n/spool"/*/reject/*.reason 2>/dev/null | sed 's/^/# /' >&3
 			done
 			return 1
 		fi
@@ -676,7 +677,7 @@ both() {
 		sql 2 "SELECT n.*, a.nombre FROM octo_agent_name n LEFT JOIN tagente a USING (id_agente); SELECT id_agente, nombre FROM tagente" | sed 's/^/# /' >&3
 	fi
 	assert_output 12
-	echo "# batches run again after a conflict: $(grep -c 'event=db.conflict.retry' "$C"/r[12]/db-load.log | awk -F: '{ s += $2 } END { print s + 0 }')" >&3
+	echo "# batches run again after a conflict: $(cat "$C"/r[12]/db-load.log | grep -c 'event=db.conflict.retry'), of them for a name claimed since the batch began: $(cat "$C"/r[12]/db-load.log | grep -c 'event=agent.claimed')" >&3
 	same_everywhere
 	clean_logs
 }

@@ -74,7 +74,8 @@ reset_db() {
 	sql "TRUNCATE tagente; TRUNCATE tagente_modulo; TRUNCATE tagente_estado;
 	    TRUNCATE tagente_datos; TRUNCATE tagente_datos_string;
 	    TRUNCATE tagente_datos_inc; TRUNCATE tevento;
-	    TRUNCATE octo_loaded_file; TRUNCATE octo_agent_policy"
+	    TRUNCATE octo_loaded_file; TRUNCATE octo_agent_policy;
+	    TRUNCATE octo_agent_name"
 }
 
 # put FILE [NAME]: an item into the db-load queue (bare agent file).
@@ -559,6 +560,26 @@ OUT
 	grep -q '^reason=rule=name-collision line=0 agent "console agent" would collide with the existing agent "Console&#x20;Agent"' "$Q/reject/5.d.data.reason"
 	run sql "SELECT COUNT(*) FROM tagente WHERE nombre LIKE 'Console%'"
 	assert_output 1
+}
+
+@test "a created agent's name is claimed in octo_agent_name; deleted by the console and sent again, it is created again and its name claimed again" {
+	agent web01 '2026/11/27 21:00:00' "$(module Load generic_data 1)" > "$W/a.data"
+	put "$W/a.data" 1.a.data
+	run dl
+	assert_success
+	run sql "SELECT n.id_agente = a.id_agente, n.node, LENGTH(n.name_key) FROM octo_agent_name n, tagente a"
+	assert_output "$(printf '1\t%s\t40' "$(hostname)")"
+	# The console deletes the agent (a plain DELETE); the row stays.
+	old=$(sql "SELECT id_agente FROM tagente")
+	sql "DELETE FROM tagente"
+	agent web01 '2026/11/27 21:05:00' "$(module Load generic_data 2)" > "$W/b.data"
+	put "$W/b.data" 2.b.data
+	run dl
+	assert_success
+	run sql "SELECT COUNT(*), MAX(id_agente) <> $old FROM tagente"
+	assert_output "$(printf '1\t1')"
+	run sql "SELECT COUNT(*), SUM(n.id_agente = a.id_agente) FROM octo_agent_name n, tagente a"
+	assert_output "$(printf '1\t1')"
 }
 
 @test "exactly once: the same file twice is a logged duplicate, also with another envelope" {

@@ -142,6 +142,8 @@ struct dl_stmts {
 	struct db_stmt	*agent_fold;
 	struct db_stmt	*lock_get;
 	struct db_stmt	*name_claim;
+	struct db_stmt	*name_check;
+	struct db_stmt	*name_reclaim;
 	struct db_stmt	*datos[DL_MAX_ROWS + 1];
 	struct db_stmt	*strs[DL_MAX_ROWS + 1];
 	struct db_stmt	*estado[DL_MAX_ROWS + 1];

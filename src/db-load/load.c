@@ -212,7 +212,7 @@ dl_stmts_free(struct dl_stmts *s)
 	    &s->mod_upd_conf, &s->mod_parent, &s->estado_ins, &s->event_ins,
 	    &s->event_validate, &s->group_by_id, &s->group_by_name,
 	    &s->agent_by_name, &s->lock_get, &s->agent_fold,
-	    &s->name_claim };
+	    &s->name_claim, &s->name_check, &s->name_reclaim };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		db_stmt_free(*all[i]);
@@ -691,6 +691,21 @@ agent_id_by_name(struct dl_file *f, const char *name,
 }
 
 /*
+ * The agent this file would create was created by another loader (another
+ * Galera node) since this one looked: the batch goes back whole and runs
+ * again, and then finds it, as after a deadlock.
+ */
+static enum dl_outcome
+created_since(struct dl_run *run)
+{
+	log_info("event=agent.claimed msg=\"created by another loader since "
+	    "the lookup: the batch runs again\"");
+	run->broken = 1;
+	run->conflicts++;
+	return DL_RETRY;
+}
+
+/*
  * The key of an agent name, as the name lock and octo_agent_name know it:
  * with the collation known, an SQL expression of the name's collation
  * weight (so that "web01", "WEB01" and "web01 ", equal to the database,
@@ -759,9 +774,11 @@ name_lock(struct dl_file *f, const char *enc, size_t enclen)
 
 /*
  * Claim the name in octo_agent_name in the transaction that creates the
- * agent: another node creating it at the same time writes the same row,
- * and Galera lets only one of the two transactions commit (the other's
- * batch runs again: dl_conflict).
+ * agent.  Another node creating it at the same time: if its row is
+ * already here, the insert meets it (this transaction's snapshot was
+ * older than that agent, so the batch runs again and sees it); if not,
+ * the two transactions write the same key and Galera lets one commit.
+ * A row whose agent the console deleted is claimed again.
  */
 static enum dl_outcome
 name_claim(struct dl_file *f, const char *enc, size_t enclen,
@@ -770,18 +787,44 @@ name_claim(struct dl_file *f, const char *enc, size_t enclen,
 	struct dl_run *run = f->run;
 	char key[256], hex[41], sql[768];
 	struct db_stmt *s;
-	struct db_val v[3];
+	struct db_val v[3], k;
+	int r, live = 0;
 
 	name_key(run, enc, enclen, key, sizeof(key), hex);
+	k = hex[0] == '\0' ? DB_TEXTN(enc, enclen) : DB_TEXT(hex);
 	snprintf(sql, sizeof(sql), "INSERT INTO octo_agent_name (name_key, "
-	    "id_agente, node, created_at) VALUES (%s, ?, ?, UNIX_TIMESTAMP()) "
-	    "ON DUPLICATE KEY UPDATE id_agente = VALUES(id_agente), "
-	    "node = VALUES(node), created_at = VALUES(created_at)", key);
-	v[0] = hex[0] == '\0' ? DB_TEXTN(enc, enclen) : DB_TEXT(hex);
+	    "id_agente, node, created_at) VALUES (%s, ?, ?, "
+	    "UNIX_TIMESTAMP())", key);
+	v[0] = k;
 	v[1] = DB_UINT(id);
 	v[2] = DB_TEXT(f->cf->server_name);
-	s = stmt(run, &run->st.name_claim, sql);
-	if (s == NULL || db_stmt_exec(s, v, 3) == -1)
+	if ((s = stmt(run, &run->st.name_claim, sql)) == NULL)
+		return DBERR(f, "agent name claim");
+	if (db_stmt_exec(s, v, 3) == 0)
+		return DL_LOADED;
+	if (db_errclass(run->db) != DB_DUP)
+		return DBERR(f, "agent name claim");
+	/* Claimed: is its agent there now (a locking read sees the
+	 * latest committed rows, not this transaction's snapshot)? */
+	snprintf(sql, sizeof(sql), "SELECT a.id_agente FROM octo_agent_name n "
+	    "JOIN tagente a ON a.id_agente = n.id_agente WHERE n.name_key = %s "
+	    "LOCK IN SHARE MODE", key);
+	if ((s = stmt(run, &run->st.name_check, sql)) == NULL ||
+	    db_stmt_exec(s, &k, 1) == -1)
+		return DBERR(f, "agent name claim");
+	while ((r = db_stmt_fetch(s)) == 1)
+		live = 1;
+	if (r == -1)
+		return DBERR(f, "agent name claim");
+	if (live)
+		return created_since(run);
+	snprintf(sql, sizeof(sql), "UPDATE octo_agent_name SET id_agente = ?, "
+	    "node = ?, created_at = UNIX_TIMESTAMP() WHERE name_key = %s", key);
+	v[0] = DB_UINT(id);
+	v[1] = DB_TEXT(f->cf->server_name);
+	v[2] = k;
+	if ((s = stmt(run, &run->st.name_reclaim, sql)) == NULL ||
+	    db_stmt_exec(s, v, 3) == -1)
 		return DBERR(f, "agent name claim");
 	return DL_LOADED;
 }
@@ -2811,11 +2854,14 @@ name_collision(struct dl_file *f, const char *enc, size_t enclen)
 	struct db_val v[1] = { DB_TEXTN(enc, enclen) };
 	unsigned long long id = 0;
 	char other[128], vis[LOG_VISBUF];
-	int r;
+	int r, same = 0;
 
 	other[0] = '\0';
+	/* A locking read, as agent_get's: the rows committed now, not the
+	 * transaction's snapshot. */
 	s = stmt(run, &run->st.agent_fold, "SELECT id_agente, nombre FROM "
-	    "tagente WHERE nombre = ? ORDER BY id_agente LIMIT 1");
+	    "tagente WHERE nombre = ? ORDER BY id_agente LIMIT 1 "
+	    "LOCK IN SHARE MODE");
 	if (s == NULL || db_stmt_exec(s, v, 1) == -1)
 		return DBERR(f, "agent name collision check");
 	while ((r = db_stmt_fetch(s)) == 1) {
@@ -2823,6 +2869,7 @@ name_collision(struct dl_file *f, const char *enc, size_t enclen)
 		const char *t = db_col_text(s, 1, &n);
 
 		id = db_col_uint(s, 0);
+		same = t != NULL && n == enclen && memcmp(t, enc, n) == 0;
 		log_vis(vis, sizeof(vis), t ? t : "", t ? n : 0);
 		strlcpy(other, vis, sizeof(other));
 	}
@@ -2830,6 +2877,8 @@ name_collision(struct dl_file *f, const char *enc, size_t enclen)
 		return DBERR(f, "agent name collision check");
 	if (id == 0)
 		return DL_LOADED;
+	if (same)
+		return created_since(run);
 	return reject(f, EX_NOPERM, "rule=name-collision line=0 agent \"%s\" "
 	    "would collide with the existing agent \"%s\" (id_agente %llu), "
 	    "which the database's collation takes for the same name",
