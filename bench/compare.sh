@@ -1,10 +1,10 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: ISC
 # A/B comparison of tentacle-recv builds (or OCTO_PROTO settings of a
 # prototype build) on one test, interleaved round by round with the raw
 # baseline, so that a noisy machine hits every variant alike:
 #
-#   sh bench/compare.sh TEST LABEL=BINDIR[:PROTO] ...
+#   bash bench/compare.sh TEST LABEL=BINDIR[:PROTO] ...
 #
 # TEST: a (2000 x 2 KiB, one connection per file, plain), atls (the same
 # with TLS 1.3), c (one session), b (8 clients, plain), d (one big file,
@@ -13,7 +13,7 @@
 # round.  BENCH_ROUNDS (default 5), BENCH_FILES and BENCH_BIG apply.
 #
 # Example (doc/BENCHMARKS.md, "Prototypes"):
-#   sh bench/compare.sh a main=bin proto=/tmp/benchwork/bin:par,tmpfile
+#   bash bench/compare.sh a main=bin proto=/tmp/benchwork/bin:par,tmpfile
 set -eu
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 RES=$(cd "$(dirname "$0")" && pwd)/.build/compare.tsv

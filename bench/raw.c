@@ -15,6 +15,13 @@
  *       layout with audit on, without network or parsing: data file and a
  *       ~400-byte event file, each created, written and fsynced, both
  *       renamed, both new/ directories fsynced (DIR/q1 and DIR/q2).
+ *       (Before the audit segment.)
+ *   raw durables DIR N WRITERS SIZE
+ *       tentacle-recv's disk work since the audit segment: the data in an
+ *       O_TMPFILE in DIR/q1/new, a 400-byte event appended to an open
+ *       file in DIR/q2/tmp, one syncfs(), linkat, one syncfs().
+ *   raw durables-fsync DIR N WRITERS SIZE
+ *       The same with fsync(data) + fdatasync(segment) and fsync(new/).
  *   raw handoff DIR N BATCH SIZE [noout]
  *       One drain's hand-off of N items, as lib/drain commits a batch,
  *       without parsing: N files of SIZE bytes are made in DIR/in/new
@@ -127,7 +134,8 @@ struct dw {
 	int		 id;
 	long long	 n;
 	size_t		 size;
-	int		 shape2;
+	int		 shape2;	/* 0 one file, 1 two, 2/3 segment */
+	int		 segfd;
 	struct queue	*q;		/* q[0] data, q[1] events */
 	const char	*buf;
 	pthread_barrier_t *bar;
@@ -154,6 +162,44 @@ put(struct queue *q, const char *name, const char *buf, size_t len,
 	}
 }
 
+/*
+ * tentacle-recv's disk work since the audit segment: the data in an
+ * anonymous file in new/, its 400-byte event appended to an open
+ * segment in the events' tmp/, one flush for both (syncfs, shape 2; or
+ * fsync and fdatasync, shape 3), the data linked in, one flush of new/
+ * (syncfs, or fsync of the directory).
+ */
+static void
+seg_put(struct dw *w, const char *name)
+{
+	char proc[64];
+	int fd, sync_fs = w->shape2 == 2;
+
+	if (w->segfd == -1) {
+		char sn[64];
+
+		snprintf(sn, sizeof(sn), "w%d.seg", w->id);
+		if ((w->segfd = openat(w->q[1].tmpfd, sn, O_WRONLY | O_CREAT |
+		    O_APPEND | O_CLOEXEC, 0640)) == -1)
+			die("segment");
+	}
+	if ((fd = openat(w->q[0].newfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+	    0640)) == -1)
+		die("O_TMPFILE");
+	write_all(fd, w->buf, w->size);
+	write_all(w->segfd, w->buf, 400);
+	if (sync_fs ? syncfs(fd) == -1 :
+	    fsync(fd) == -1 || fdatasync(w->segfd) == -1)
+		die("sync");
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, w->q[0].newfd, name, AT_SYMLINK_FOLLOW) ==
+	    -1)
+		die("linkat %s", name);
+	if ((sync_fs ? syncfs(fd) : fsync(w->q[0].newfd)) == -1)
+		die("sync dir");
+	close(fd);
+}
+
 static void *
 dw_main(void *arg)
 {
@@ -165,6 +211,10 @@ dw_main(void *arg)
 		snprintf(name, sizeof(name), "w%d_%lld.data", w->id, i);
 		if (!w->shape2) {
 			put(&w->q[0], name, w->buf, w->size, 1);
+			continue;
+		}
+		if (w->shape2 >= 2) {
+			seg_put(w, name);
 			continue;
 		}
 		/* tentacle-recv order: event fsynced, data fsynced, both
@@ -221,6 +271,7 @@ durable(int argc, char **argv, int shape2)
 		w[i].n = n / nw + (i < n % nw ? 1 : 0);
 		w[i].size = size;
 		w[i].shape2 = shape2;
+		w[i].segfd = -1;
 		w[i].q = q;
 		w[i].buf = buf;
 		w[i].bar = &bar;
@@ -610,11 +661,16 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: raw durable|durable2|handoff|tcp|tls|tls-hs ...");
+		die("usage: raw durable|durable2|durables|durables-fsync|handoff|"
+		    "tcp|tls|tls-hs ...");
 	if (strcmp(argv[1], "durable") == 0)
 		durable(argc - 2, argv + 2, 0);
 	else if (strcmp(argv[1], "durable2") == 0)
 		durable(argc - 2, argv + 2, 1);
+	else if (strcmp(argv[1], "durables") == 0)
+		durable(argc - 2, argv + 2, 2);
+	else if (strcmp(argv[1], "durables-fsync") == 0)
+		durable(argc - 2, argv + 2, 3);
 	else if (strcmp(argv[1], "handoff") == 0)
 		handoff(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "tcp") == 0)

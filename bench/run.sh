@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: ISC
 # make bench: tentacle-recv's throughput and CPU next to the raw limits of
 # this machine (durable writes, loopback TCP, TLS), all measured in this

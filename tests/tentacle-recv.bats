@@ -49,7 +49,11 @@ tls_as() {
 }
 
 # events: every audit event written so far, one per line.
+handed_on() {
+	recv_handed_on "$SP"
+}
 events() {
+	handed_on
 	cat "$SP"/audit-sign/new/* 2>/dev/null
 }
 
@@ -413,7 +417,11 @@ recv_stock() {
 		wait $fl || true
 		total=$((total + 400))
 	done
-	# Every item in the queue has its "stored" event, published before it.
+	# Every item in the queue has its "stored" event, durable before it:
+	# handed on by the receiver, or by the next one from a killed one's
+	# segment in audit-sign/tmp.
+	recv_octo --max-per-source 32
+	handed_on
 	cat "$SP"/audit-sign/new/* > "$T/events"
 	n=0
 	for f in "$INBOX"/*; do
@@ -426,8 +434,7 @@ recv_stock() {
 	# Every event file holds whole JSON lines.
 	python3 -c 'import json, sys
 for l in open(sys.argv[1]): json.loads(l)' "$T/events"
-	# A clean run: the events of concurrent uploads share files.
-	recv_octo --max-per-source 32
+	# A clean run: the events of concurrent uploads share rounds.
 	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 100 --parallel 8 \
 	    --separate --size 2048 --name-prefix clean --name-suffix .data \
 	    >/dev/null 2>&1 3>&-
@@ -437,12 +444,78 @@ for l in open(sys.argv[1]): json.loads(l)' "$T/events"
 	events=$(echo "$line" | sed -n 's/.*audit_events=\([0-9]*\).*/\1/p')
 	syncs=$(echo "$line" | sed -n 's/.* dir_syncs=\([0-9]*\).*/\1/p')
 	syncfs=$(echo "$line" | sed -n 's/.* dir_syncfs=\([0-9]*\).*/\1/p')
-	echo "# $n items after $round kills; clean run: $events events in $groups files, $syncs directory rounds ($syncfs by one syncfs)" >&3
+	echo "# $n items after $round kills; clean run: $events events in $groups rounds, $syncs directory rounds ($syncfs by one syncfs)" >&3
 	[ "$events" -ge 800 ]
 	[ "$groups" -lt "$events" ]
+	# ... and segments: far fewer files than rounds.
+	segs=$(echo "$line" | sed -n 's/.*audit_segments=\([0-9]*\).*/\1/p')
+	echo "# clean run: $segs segment files" >&3
+	[ "$segs" -ge 1 ] && [ "$segs" -lt "$groups" ]
 	# The queues and the audit queue share the spool's file system: a
 	# round of directory syncs is one syncfs().
 	[ "$syncfs" -gt 0 ] && [ "$syncfs" -eq "$syncs" ]
+}
+
+@test "D2c: a killed receiver's audit segment is handed on at the next start, a torn last event cut off; a live one's and another user's are left alone" {
+	recv_octo
+	run wire 'send:SEND <seg.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' 'expect:SEND OK\n'
+	assert_success
+	handed_on
+	stop_recv
+	grep -q 'audit_segments=1 ' "$T/recv.log"
+	good=$(cat "$SP"/audit-sign/new/*)
+	rm -f "$SP"/audit-sign/new/*
+	# What SIGKILL leaves: whole synced events, maybe a torn last one.
+	dead=1795816532.123456_4711_0badc0de.tentacle-recv.seg
+	{ printf '%s\n' "$good"; printf '%s' '{"v":1,"tool":"tentacle-recv","act'; } > "$T/dead"
+	install -m 0640 "$T/dead" "$SP/audit-sign/tmp/$dead"
+	# A live receiver's segment (locked) and one of another user.
+	live=1795816533.000000_4712_0badc0de.tentacle-recv.seg
+	other=1795816534.000000_4713_0badc0de.tentacle-recv.seg
+	printf '%s\n' "$good" > "$T/live"
+	install -m 0640 "$T/live" "$SP/audit-sign/tmp/$live"
+	install -m 0640 "$T/live" "$SP/audit-sign/tmp/$other"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown "$RUN_USER" "$SP/audit-sign/tmp/$dead" "$SP/audit-sign/tmp/$live"
+		chown daemon "$SP/audit-sign/tmp/$other"
+	fi
+	flock -x "$SP/audit-sign/tmp/$live" sleep 30 3>&- &
+	holder=$!
+	sleep 0.2
+	recv_octo
+	for _ in $(seq 1 100); do
+		[ -e "$SP/audit-sign/new/$dead" ] && break
+		sleep 0.05
+	done
+	run cat "$SP/audit-sign/new/$dead"
+	assert_output "$good"
+	grep -q "event=audit.recovered name=$dead bytes=$(printf '%s\n' "$good" | wc -c) dropped=34" "$T/recv.log"
+	assert_file_exists "$SP/audit-sign/tmp/$live"
+	[ "$(id -u)" -ne 0 ] || assert_file_exists "$SP/audit-sign/tmp/$other"
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	stop_recv
+	assert_file_exists "$SP/audit-sign/tmp/$live"
+}
+
+@test "D2d: audit segments stay within audit-sign's max_file; every event is handed on once" {
+	printf '[audit-sign]\nmax_file 4096\n' > "$T/seg.conf"
+	start_recv -F "$T/seg.conf" --spool "$SP"
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 50 --parallel 4 \
+	    --separate --size 512 --name-prefix cap --name-suffix .data >/dev/null 2>&1 3>&-
+	stop_recv
+	run ls "$SP"/audit-sign/tmp
+	assert_output ""
+	n=0
+	for f in "$SP"/audit-sign/new/*.tentacle-recv.seg; do
+		n=$((n + 1))
+		[ "$(stat -c %s "$f")" -le 4096 ] || fail "$f: $(stat -c %s "$f") bytes"
+	done
+	[ "$n" -gt 1 ]
+	run sh -c "cat '$SP'/audit-sign/new/* | grep -c '\"action\":\"file.received\",\"outcome\":\"stored\"'"
+	assert_output 200
+	run sh -c "cat '$SP'/audit-sign/new/* | sort | uniq -d | wc -l"
+	assert_output 0
 }
 
 @test "D3: 20 concurrent SENDs of one new name: exactly one succeeds" {
@@ -719,6 +792,7 @@ for l in open(sys.argv[1]): json.loads(l)' "$T/events"
 	    'send:SEND <bad/name> SIZE 2\n' 'expect:SEND ERR (invalid file name)\n'
 	assert_success
 	item=$(basename "$(echo "$INBOX"/*.au.1.data)")
+	handed_on
 	cat "$SP"/audit-sign/new/* > "$T/events"
 	run grep -c "\"action\":\"file.received\",\"outcome\":\"stored\".*\"item\":\"$item\"" "$T/events"
 	assert_output 1

@@ -200,6 +200,12 @@ echo "   history rows: $(sh tools/mariadb.sh sql "$demo/db" -N -B -e \
     (SELECT COUNT(*) FROM tagente_datos_string)' pandora)"
 echo
 echo "== audit events queued for audit-sign"
+# tentacle-recv hands its open event segment on when idle for 20 ms.
+for _ in $(seq 1 100); do
+	ls "$demo"/spool/audit-sign/tmp/*.tentacle-recv.seg >/dev/null 2>&1 ||
+	    break
+	sleep 0.05
+done
 cat "$demo"/spool/audit-sign/new/* | head -5
 echo
 echo "== conf-dist: the signing key, then the agent's configuration, published"

@@ -21,8 +21,10 @@
 #include <string.h>
 #include <sysexits.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conf.h"
@@ -122,6 +124,25 @@ get_num(const char *key, long long min, long long max, long long def)
 		fatalx(EX_CONFIG, "event=config.error key=%s msg=\"value is "
 		    "%s (want %lld..%lld)\"", key, es, min, max);
 	return n;
+}
+
+/*
+ * An audit segment is handed on before it outgrows what audit-sign takes
+ * ([audit-sign] max_file, else its default of 4 MiB), at 1 MiB at most.
+ */
+static size_t
+audit_seg_max(void)
+{
+	const char *mf = conf_get(the_conf, "audit-sign", "max_file");
+	const char *es = NULL;
+	long long m = 4LL << 20;
+
+	if (mf != NULL) {
+		m = strtonum(mf, 64, 64LL << 20, &es);
+		if (es != NULL)
+			m = 4LL << 20;	/* audit-sign refuses to start */
+	}
+	return m < (1LL << 20) ? (size_t)m : (size_t)1 << 20;
 }
 
 static int
@@ -300,6 +321,7 @@ configure(void)
 		cf->audit_spool = get_str("audit_spool", NULL);
 		cf->audit = cf->audit_spool != NULL && get_bool("audit", 1);
 	}
+	cf->audit_seg_max = audit_seg_max();
 	cf->data_pattern = get_str("data_pattern", DEFAULT_DATA);
 	cf->overwrite = get_bool("overwrite", 0);
 	cf->max_size = get_num("max_size", 1, 1LL << 40, TENTACLE_MAX_SIZE);
@@ -616,6 +638,79 @@ tls_reload(void)
 }
 
 /* Accept, admit or refuse at once, and hand off to a session thread. */
+/*
+ * Session threads are kept for the next connection instead of being
+ * created and torn down per connection (a thread's creation, exit and
+ * stack release were a fifth of the CPU of a one-file connection): a
+ * thread that finishes a session waits up to POOL_IDLE_S for another,
+ * and at most POOL_IDLE_MAX wait at once; the rest exit.  The number of
+ * sessions is bounded as before (source_admit), not by the pool.
+ */
+#define POOL_IDLE_S	10
+#define POOL_IDLE_MAX	16
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct accepted	*head, **tail;
+	int		 idle;		/* threads waiting for a connection */
+	int		 pending;	/* connections queued for them */
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
+    &pool.head, 0, 0 };
+
+static void *
+pool_worker(void *arg)
+{
+	struct accepted *a = arg;
+
+	for (;;) {
+		struct timespec ts;
+		int rc = 0;
+
+		ERR_clear_error();	/* nothing of the last session */
+		session_main(a);
+		pthread_mutex_lock(&pool.mu);
+		if (pool.idle >= POOL_IDLE_MAX && pool.head == NULL) {
+			pthread_mutex_unlock(&pool.mu);
+			return NULL;
+		}
+		pool.idle++;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += POOL_IDLE_S;
+		while (pool.head == NULL && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&pool.cv, &pool.mu, &ts);
+		pool.idle--;
+		if ((a = pool.head) == NULL) {
+			pthread_mutex_unlock(&pool.mu);
+			return NULL;
+		}
+		if ((pool.head = a->next) == NULL)
+			pool.tail = &pool.head;
+		pool.pending--;
+		pthread_mutex_unlock(&pool.mu);
+	}
+}
+
+/* Run a's session on a waiting thread, else on a new one.  0 or -1. */
+static int
+pool_run(struct accepted *a, pthread_attr_t *attr)
+{
+	pthread_t tid;
+
+	pthread_mutex_lock(&pool.mu);
+	if (pool.idle > pool.pending) {
+		a->next = NULL;
+		*pool.tail = a;
+		pool.tail = &a->next;
+		pool.pending++;
+		pthread_cond_signal(&pool.cv);
+		pthread_mutex_unlock(&pool.mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return pthread_create(&tid, attr, pool_worker, a) == 0 ? 0 : -1;
+}
+
 static void
 accept_one(int lfd, pthread_attr_t *attr)
 {
@@ -623,7 +718,6 @@ accept_one(int lfd, pthread_attr_t *attr)
 	socklen_t sl = sizeof(ss);
 	struct accepted *a;
 	const char *why = NULL;
-	pthread_t tid;
 	int fd, record = 0;
 
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
@@ -660,7 +754,7 @@ accept_one(int lfd, pthread_attr_t *attr)
 		free(a);
 		return;
 	}
-	if (pthread_create(&tid, attr, session_main, a) != 0) {
+	if (pool_run(a, attr) == -1) {
 		log_warnx("event=conn.refused peer=%s port=%d reason=\"no "
 		    "thread\"", a->addr, a->port);
 		if (a->balancer)
@@ -825,6 +919,8 @@ main(int argc, char *argv[])
 		write_small_file(recv_cf.pid_file, pid);
 	}
 	signals();
+	if (store_start(&recv_store) == -1)
+		fatal(EX_OSERR, "event=audit.fail what=start");
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
@@ -873,10 +969,11 @@ main(int argc, char *argv[])
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
 	source_summary(1);	/* what was folded since the last one */
+	store_stop(&recv_store);
 	log_info("event=server.stop audit_groups=%lu audit_events=%lu "
-	    "dir_syncs=%llu dir_syncfs=%llu health_checks=%lu",
+	    "audit_segments=%lu dir_syncs=%llu dir_syncfs=%llu health_checks=%lu",
 	    recv_store.aud.rounds, recv_store.aud.events,
-	    (unsigned long long)recv_store.sync.rounds,
+	    recv_store.aud.handoffs, (unsigned long long)recv_store.sync.rounds,
 	    (unsigned long long)recv_store.sync.syncfs_rounds,
 	    session_health_checks());
 	/* Sessions in flight finish within their deadlines; do not wait:

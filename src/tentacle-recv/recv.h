@@ -63,6 +63,7 @@ struct recv_conf {
 	char	 bad_chars[256];
 	int	 audit;
 	char	*audit_spool;
+	size_t	 audit_seg_max;		/* a segment's size: audit-sign's max_file */
 	char	*stamp_key;		/* octospool layout; NULL: none */
 	/* authentication and TLS */
 	int	 have_password;
@@ -127,18 +128,27 @@ struct route {
 
 /*
  * Audit events committed in groups: sessions queue their events and one
- * of them writes every queued event as one file, syncs it once and
- * renames it into audit-sign/new for all of them.
+ * of them appends every queued event to this process's open segment
+ * (audit-sign/tmp/<name>.tentacle-recv.seg, locked while we live) and
+ * syncs it once for all of them.  A segment is handed on (renamed into
+ * audit-sign/new) when it is idle for AUDIT_SEG_IDLE_MS, older than
+ * AUDIT_SEG_AGE_MS or over AUDIT_GROUP_MAX bytes, and at stop; a dead
+ * process's segment is handed on at the next start (store_start).
  */
 struct audit_wait;
 struct auditor {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
+	pthread_cond_t	 cv;		/* a round or a hand-off ended */
+	pthread_cond_t	 flush_cv;	/* CLOCK_MONOTONIC: the hand-off */
 	struct audit_wait *head, **tail;
 	int		 busy;
-	unsigned long	 rounds, events;	/* statistics */
+	int		 segfd;		/* -1: none open */
+	char		 segname[SPOOL_NAME_MAX];
+	off_t		 seglen;	/* bytes of whole, synced events */
+	uint64_t	 segborn, seglast;	/* monotonic ns */
+	int		 closed;	/* stopping: no more rounds */
+	unsigned long	 rounds, events, handoffs;	/* statistics */
 };
-
 struct store {
 	struct recv_conf *cf;
 	struct auditor	 aud;
@@ -195,6 +205,10 @@ void	store_audit_events(struct store *, struct audit_buf *,
 	    const char *action);
 int	store_scratch(int dirfd);
 void	auditor_init(struct auditor *);
+/* After the fork and the privilege drop: recover, start the hand-off. */
+int	store_start(struct store *);
+/* Stop: hand on the open segment; no event is committed afterwards. */
+void	store_stop(struct store *);
 int	syncer_add(struct syncer *, int fd);
 int	syncer_sync(struct syncer *, uint32_t mask);
 
@@ -204,6 +218,7 @@ struct accepted {
 	int	port;
 	char	addr[64];
 	int	balancer;	/* from a proxy_from address: header first */
+	struct accepted *next;	/* main.c's queue of the thread pool */
 };
 
 /* main.c: the TLS context of new sessions (a reference: SSL_CTX_free it). */

@@ -4,7 +4,9 @@
  * (temp file, fsync, atomic publish, group-committed directory sync),
  * and the audit event that must exist before SEND OK is sent.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -455,7 +457,10 @@ store_hash_file(int fd, off_t off, char *hex)
 
 /* ---- audit events, committed in groups ---- */
 
-#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one file */
+#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one round */
+#define AUDIT_SEG_IDLE_MS	20	/* handed on after this long idle */
+#define AUDIT_SEG_AGE_MS	500	/* and at the latest at this age */
+#define AUDIT_SEG_TAG	"tentacle-recv.seg"
 
 /* One session's events, waiting to be written. */
 struct audit_wait {
@@ -465,51 +470,203 @@ struct audit_wait {
 	struct audit_wait *next;
 };
 
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void
 auditor_init(struct auditor *a)
 {
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->flush_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	a->head = NULL;
 	a->tail = &a->head;
 	a->busy = 0;
-}
-
-/* Write the events of batch as one file: tmp, fsync, rename into new/. */
-static int
-auditor_write(struct store *st, const struct audit_wait *batch)
-{
-	char aname[SPOOL_NAME_MAX];
-	int fd;
-
-	if (spool_mkname(aname, sizeof(aname), "tentacle-recv") == -1 ||
-	    (fd = spool_create(&st->audit_q, aname, SPOOL_MODE)) == -1)
-		return -1;
-	for (const struct audit_wait *w = batch; w != NULL; w = w->next)
-		if (io_write_all(fd, w->buf, w->len) == -1) {
-			spool_abort(&st->audit_q, fd, aname);
-			return -1;
-		}
-	/*
-	 * syncfs(): the events and, with them, the data of every session
-	 * of this round that left its fsync to us (store_data_by_syncfs:
-	 * written before it queued its event, on this file system).
-	 */
-	if ((st->sync.fsfd >= 0 ? syncfs(fd) : fsync(fd)) == -1 ||
-	    close(fd) == -1) {
-		spool_abort(&st->audit_q, -1, aname);
-		return -1;
-	}
-	return spool_publish(&st->audit_q, aname);
+	a->segfd = -1;
 }
 
 /*
- * Make buf (whole audit events) durable in audit-sign/tmp and renamed
- * into audit-sign/new, together with what other sessions queued
- * meanwhile: one caller at a time writes and syncs one file for every
- * queued event (up to AUDIT_GROUP_MAX bytes), the others wait for the
- * round that took theirs.  The directory is made durable by the
- * syncer's round, with the data (syncer_sync).  0 or -1.
+ * Hand the open segment on: rename it into audit-sign/new and close it
+ * (which drops its lock).  Its events are durable already, so the
+ * rename needs no sync of its own: a crash before a later sync (the next
+ * round's syncfs, audit-sign's own on claiming it) commits it puts the
+ * segment back in tmp/, where the next start finds it (store_recover);
+ * on a file system that commits metadata changes in order (ext4's
+ * journal, as octospool-spool(5) assumes) nothing audit-sign does with
+ * new/<segment> can become durable before the rename.  Called by whoever holds the round (busy) or the mutex with no round.
+ */
+static void
+auditor_handoff(struct store *st)
+{
+	struct auditor *a = &st->aud;
+
+	if (a->segfd == -1)
+		return;
+	if (spool_publish(&st->audit_q, a->segname) == -1)
+		log_warn("event=audit.fail what=handoff name=%s "
+		    "msg=\"left in tmp/ for the next start\"", a->segname);
+	else
+		a->handoffs++;
+	close(a->segfd);
+	a->segfd = -1;
+	a->seglen = 0;
+}
+
+/* Open a new segment in audit-sign/tmp, locked for our lifetime. */
+static int
+auditor_open_segment(struct store *st)
+{
+	struct auditor *a = &st->aud;
+	int fd;
+
+	if (spool_mkname(a->segname, sizeof(a->segname), AUDIT_SEG_TAG) == -1 ||
+	    (fd = spool_create(&st->audit_q, a->segname, SPOOL_MODE)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		spool_abort(&st->audit_q, fd, a->segname);
+		return -1;
+	}
+	/* Its name in tmp/ durable: by the round's syncfs() or here. */
+	if (st->sync.fsfd < 0 && fsync(st->audit_q.tmpfd) == -1) {
+		spool_abort(&st->audit_q, fd, a->segname);
+		return -1;
+	}
+	a->segfd = fd;
+	a->seglen = 0;
+	a->segborn = mono_ns();
+	return 0;
+}
+
+/*
+ * Append the events of batch to the segment and make them durable.
+ * syncfs(): the events and, with them, the data of every session of
+ * this round that left its fsync to us (store_data_by_syncfs: written
+ * before it queued its event, on this file system).
+ */
+static int
+auditor_write(struct store *st, const struct audit_wait *batch)
+{
+	struct auditor *a = &st->aud;
+	size_t total = 0;
+	ssize_t n;
+	struct iovec iov[64];
+	const struct audit_wait *w = batch;
+
+	for (w = batch; w != NULL; w = w->next)
+		total += w->len;
+	/* Within audit-sign's max_file: hand on the full segment first. */
+	if (a->segfd != -1 && a->seglen > 0 && (size_t)a->seglen + total >
+	    st->cf->audit_seg_max)
+		auditor_handoff(st);
+	total = 0;
+	w = batch;
+	if (a->segfd == -1 && auditor_open_segment(st) == -1) {
+		log_warn("event=audit.fail what=segment");
+		return -1;
+	}
+	while (w != NULL) {
+		int k = 0;
+		size_t want = 0;
+
+		for (; w != NULL && k < 64; w = w->next, k++) {
+			iov[k].iov_base = (void *)(uintptr_t)w->buf;
+			iov[k].iov_len = w->len;
+			want += w->len;
+		}
+		n = pwritev(a->segfd, iov, k, a->seglen + (off_t)total);
+		if (n != (ssize_t)want) {
+			if (n >= 0)
+				errno = ENOSPC;
+			goto torn;
+		}
+		total += want;
+	}
+	if ((st->sync.fsfd >= 0 ? syncfs(a->segfd) :
+	    fdatasync(a->segfd)) == -1) {
+		/*
+		 * Nothing since the last good sync is provably durable: hand
+		 * the segment on as it is (whole events only) and start a
+		 * new one; this round's sessions get no SEND OK.
+		 */
+		log_warn("event=audit.fail what=sync name=%s", a->segname);
+		a->seglen += (off_t)total;
+		auditor_handoff(st);
+		return -1;
+	}
+	a->seglen += (off_t)total;
+	a->seglast = mono_ns();
+	return 0;
+torn:
+	log_warn("event=audit.fail what=append name=%s", a->segname);
+	/* Cut the torn tail off; failing that, leave it to recovery. */
+	if (ftruncate(a->segfd, a->seglen) == -1) {
+		log_warn("event=audit.fail what=truncate name=%s "
+		    "msg=\"left in tmp/ for the next start\"", a->segname);
+		close(a->segfd);
+		a->segfd = -1;
+		a->seglen = 0;
+	}
+	return -1;
+}
+
+/*
+ * The hand-off thread: a segment goes on to audit-sign when no round
+ * appended to it for AUDIT_SEG_IDLE_MS, or AUDIT_SEG_AGE_MS after it was
+ * opened, so that audit-sign sees events within a fraction of a second
+ * while a busy receiver still writes one file per AUDIT_SEG_AGE_MS.
+ */
+static void *
+auditor_flusher(void *arg)
+{
+	struct store *st = arg;
+	struct auditor *a = &st->aud;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->closed) {
+		uint64_t now = mono_ns(), due;
+		struct timespec ts;
+
+		if (a->segfd == -1 || a->busy) {
+			pthread_cond_wait(a->segfd == -1 ? &a->flush_cv :
+			    &a->cv, &a->mu);
+			continue;
+		}
+		due = a->seglast + AUDIT_SEG_IDLE_MS * 1000000ull;
+		if (a->segborn + AUDIT_SEG_AGE_MS * 1000000ull < due)
+			due = a->segborn + AUDIT_SEG_AGE_MS * 1000000ull;
+		if (now < due) {
+			ts.tv_sec = (time_t)(due / 1000000000u);
+			ts.tv_nsec = (long)(due % 1000000000u);
+			pthread_cond_timedwait(&a->flush_cv, &a->mu, &ts);
+			continue;
+		}
+		a->busy = 1;
+		pthread_mutex_unlock(&a->mu);
+		auditor_handoff(st);
+		pthread_mutex_lock(&a->mu);
+		a->busy = 0;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/*
+ * Make buf (whole audit events) durable in this process's segment,
+ * together with what other sessions queued meanwhile: one caller at a
+ * time appends every queued event (up to AUDIT_GROUP_MAX bytes) and
+ * syncs once, the others wait for the round that took theirs.  0 or -1.
  */
 static int
 auditor_commit(struct store *st, const char *buf, size_t len)
@@ -524,7 +681,14 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 	while (w.result == 1) {
 		struct audit_wait *batch, *last, *next;
 		size_t bytes;
+		int opened;
 
+		if (a->closed) {
+			/* Stopping: the segment is handed on; no more. */
+			pthread_mutex_unlock(&a->mu);
+			for (;;)
+				pause();
+		}
 		if (a->busy) {
 			pthread_cond_wait(&a->cv, &a->mu);
 			continue;
@@ -542,6 +706,7 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 			a->tail = &a->head;
 		last->next = NULL;
 		a->busy = 1;
+		opened = a->segfd == -1;
 		pthread_mutex_unlock(&a->mu);
 		r = auditor_write(st, batch);
 		pthread_mutex_lock(&a->mu);
@@ -554,10 +719,133 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 		}
 		a->busy = 0;
 		pthread_cond_broadcast(&a->cv);
+		if (opened && a->segfd != -1)
+			pthread_cond_signal(&a->flush_cv);
 	}
 	r = w.result;
 	pthread_mutex_unlock(&a->mu);
 	return r;
+}
+
+/*
+ * A segment that a dead tentacle-recv left in audit-sign/tmp (we can
+ * take its lock): cut a torn last event off (bytes after the last
+ * newline, or from a line with a NUL: never synced, so never behind a
+ * SEND OK), sync, and hand it on.  Only our own user's files.
+ */
+static void
+store_recover_one(struct store *st, const char *name)
+{
+	char buf[RECV_IO_BLOCK];
+	off_t off = 0, keep = 0;
+	struct stat sb;
+	ssize_t n;
+	int fd, bad = 0;
+
+	fd = openat(st->audit_q.tmpfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd == -1)
+		return;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);	/* not ours, or its writer is alive */
+		return;
+	}
+	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\0') {
+				bad = 1;
+				break;
+			}
+			if (buf[i] == '\n') {
+				keep = off + i + 1;
+			}
+		}
+		off += n;
+	}
+	if (n < 0 && !bad) {
+		log_warn("event=audit.recover.fail name=%s what=read", name);
+		close(fd);
+		return;
+	}
+	if ((keep < sb.st_size && ftruncate(fd, keep) == -1) ||
+	    fsync(fd) == -1) {
+		log_warn("event=audit.recover.fail name=%s what=truncate", name);
+		close(fd);
+		return;
+	}
+	if (keep == 0) {
+		unlinkat(st->audit_q.tmpfd, name, 0);
+		close(fd);
+		log_info("event=audit.recovered name=%s bytes=0 dropped=%lld "
+		    "msg=\"empty segment removed\"", name,
+		    (long long)sb.st_size);
+		return;
+	}
+	if (spool_publish(&st->audit_q, name) == -1 ||
+	    spool_sync(&st->audit_q) == -1) {
+		log_warn("event=audit.recover.fail name=%s what=rename", name);
+		close(fd);
+		return;
+	}
+	close(fd);
+	log_info("event=audit.recovered name=%s bytes=%lld dropped=%lld",
+	    name, (long long)keep, (long long)(sb.st_size - keep));
+}
+
+static void
+store_recover(struct store *st)
+{
+	static const char suffix[] = "." AUDIT_SEG_TAG;
+	int fd = openat(st->audit_q.tmpfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		log_warn("event=audit.recover.fail what=scan");
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l > sizeof(suffix) - 1 && strcmp(de->d_name + l -
+		    (sizeof(suffix) - 1), suffix) == 0)
+			store_recover_one(st, de->d_name);
+	}
+	closedir(d);
+}
+
+int
+store_start(struct store *st)
+{
+	pthread_t tid;
+
+	if (!st->have_audit)
+		return 0;
+	store_recover(st);
+	if (pthread_create(&tid, NULL, auditor_flusher, st) != 0)
+		return -1;
+	pthread_detach(tid);
+	return 0;
+}
+
+void
+store_stop(struct store *st)
+{
+	struct auditor *a = &st->aud;
+
+	if (!st->have_audit)
+		return;
+	pthread_mutex_lock(&a->mu);
+	while (a->busy)
+		pthread_cond_wait(&a->cv, &a->mu);
+	a->closed = 1;
+	auditor_handoff(st);
+	pthread_cond_broadcast(&a->flush_cv);
+	pthread_mutex_unlock(&a->mu);
 }
 
 static void
@@ -598,8 +886,7 @@ store_audit_events(struct store *st, struct audit_buf *ab, const char *action)
 {
 	if (!st->have_audit || ab->n == 0)
 		return;
-	if (auditor_commit(st, ab->buf, ab->len) == -1 ||
-	    syncer_sync(&st->sync, 1u << st->audit_ix) == -1)
+	if (auditor_commit(st, ab->buf, ab->len) == -1)
 		log_warn("event=audit.fail action=%s", action);
 }
 
@@ -735,7 +1022,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	struct audit_buf ab;
 	size_t sha_off = 0, stamp_off = 0;
 	ssize_t hl = 0;
-	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE, have_event = 0;
+	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE;
 	int anon = 0;
 	uint32_t mask;
 	off_t body, zlen = 0;
@@ -916,7 +1203,6 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 			*why = "cannot write audit event";
 			goto fail;
 		}
-		have_event = 1;
 	}
 	/* 6. Publish (the commit), then the directories in one round. */
 	if (!anon) {
@@ -928,8 +1214,6 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		fd = -1;
 	}
 	mask = 1u << r->dirix;
-	if (have_event)
-		mask |= 1u << st->audit_ix;
 	if (anon) {
 		int e = store_link_anon(st, fd, r, name, tname, cf->overwrite);
 
