@@ -173,8 +173,8 @@ BEGIN {
 	tls_rate = kv(RAW["tls.clients"], "rate")
 	tls_cpu = kv(RAW["tls.clients"], "client_cpu_ms") + \
 	    kv(RAW["tls.server"], "cpu_ms") / kv(RAW["tls.server"], "files")
-	d2_rate = kv(RAW["durable2"], "rate")
-	d2_cpu = kv(RAW["durable2"], "cpu_ms")
+	d2_rate = kv(RAW["durable1"], "rate")
+	d2_cpu = kv(RAW["durable1"], "cpu_ms")
 	h_rate = kv(RAW["handoff"], "rate")
 	h_cpu = kv(RAW["handoff"], "cpu_ms")
 	hn_rate = kv(RAW["handoff.noout"], "rate")
@@ -190,8 +190,8 @@ BEGIN {
 	RATE["db"] = db_rate; TIMES["db"] = 1; CPU["db"] = db_cpu
 	WHAT["tls"] = "TLS 1.3 + Tentacle exchange, one connection per file, " \
 	    "the same " clients " clients (`e2e tlsraw`: no disk)"
-	WHAT["d2"] = "tentacle-recv's durable write: item + audit event, " \
-	    "each fsynced, renamed, 2 directories fsynced (`raw durable2`, " \
+	WHAT["d2"] = "the durable write of the item: created, written, " \
+	    "fsynced, renamed, its directory fsynced (`raw durable`, " \
 	    clients " writers)"
 	WHAT["h"] = "a drain's hand-off, batches of " rawbatch \
 	    " (`raw handoff`): xml-validate, agent-auth"

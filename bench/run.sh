@@ -51,7 +51,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		    --name-suffix .data
 	fi
 	if want raw; then
-		raw_durable "$r" raw.durable2 durable2 1
+		raw_durable "$r" raw.durables durables 1
 		# Eight writers.
 		raw_durable "$r" raw.durable8 durable "$PAR"
 	fi

@@ -437,18 +437,29 @@ drain_on_stop(int sig)
 
 int
 drain_linger_conf(struct drain_linger *lo, const struct conf *cf,
-    const char *section, char *err, size_t errlen)
+    const char *section, int batch_wait_def, char *err, size_t errlen)
 {
-	long long idle = DRAIN_IDLE_EXIT, poll_ms = 1000;
+	long long idle = DRAIN_IDLE_EXIT, poll_ms = 1000, bw = batch_wait_def;
 
 	memset(lo, 0, sizeof(*lo));
 	if (cf != NULL && (conf_num(cf, section, "idle_exit", 0, 86400, &idle,
 	    err, errlen) == -1 || conf_num(cf, section, "poll_interval", 10,
-	    60000, &poll_ms, err, errlen) == -1))
+	    60000, &poll_ms, err, errlen) == -1 || conf_num(cf, section,
+	    "batch_wait", 0, 1000, &bw, err, errlen) == -1))
 		return -1;
 	lo->idle_exit = (int)idle;
 	lo->poll_ms = (int)poll_ms;
+	lo->batch_wait_ms = (int)bw;
 	return 0;
+}
+
+void
+drain_batch_wait(const struct drain_linger *lo)
+{
+	struct pollfd never = { -1, 0, 0 };
+
+	if (lo->batch_wait_ms > 0 && !drain_stop)
+		(void)poll(&never, 0, lo->batch_wait_ms);	/* EINTR: go */
 }
 
 int
@@ -526,9 +537,11 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 			char buf[4096];
 
 			if (poll(&pfd, ifd == -1 ? 0 : 1, left < poll_ms ?
-			    (int)left : poll_ms) > 0)
+			    (int)left : poll_ms) > 0) {
+				drain_batch_wait(lo);
 				while (read(ifd, buf, sizeof(buf)) > 0)
 					;
+			}
 		}
 		if (drain_stop)
 			break;

@@ -75,6 +75,12 @@ struct drain_linger {
 	int	 idle_exit;	/* seconds without an item before leaving;
 				 * 0: one pass (the old behaviour) */
 	int	 poll_ms;	/* rescan at least this often (0: 1000) */
+	/*
+	 * After a wake-up from idle, wait this long for more items before
+	 * the pass (0: none): fewer, fuller batches where latency matters
+	 * less than the per-batch cost (audit-sign).
+	 */
+	int	 batch_wait_ms;
 	/* Before each pass (a new clock...) and after it (its log line). */
 	void	(*before)(void *arg);
 	void	(*after)(const struct drain_stats *, int rc, void *arg);
@@ -107,13 +113,17 @@ int		 drain_run(struct drain *, drain_handler *, void *arg,
 int		 drain_linger(struct drain *, drain_handler *, void *arg,
 		    const struct drain_linger *, struct drain_stats *total);
 /* The lingering keys of a drain's section, for its conf_check() list. */
-#define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval"
+#define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval", "batch_wait"
 #define DRAIN_IDLE_EXIT		30	/* seconds */
 struct conf;
 /* idle_exit (seconds, default DRAIN_IDLE_EXIT, in the section or the top
- * part) and poll_interval (ms) into lo; -1 with err. */
+ * part), poll_interval (ms) and batch_wait (ms, default batch_wait_def)
+ * into lo; -1 with err. */
 int		 drain_linger_conf(struct drain_linger *, const struct conf *,
-		    const char *section, char *err, size_t errlen);
+		    const char *section, int batch_wait_def, char *err,
+		    size_t errlen);
+/* After an inotify wake-up: wait lo->batch_wait_ms for more items. */
+void		 drain_batch_wait(const struct drain_linger *);
 /* Has SIGTERM or SIGINT asked drain_linger to stop? */
 int		 drain_stopping(void);
 /* From a handler: pass the item on as buf (usually item->data). */

@@ -1653,6 +1653,45 @@ $(cat "$T/db.part")"
 	assert_output --regexp 'PASS .*records=12 '
 }
 
+@test "lingering: events queued a few ms apart after a wake-up are sealed as one batch (batch_wait, default 100 ms); batch_wait 0 seals them as they come" {
+	for bw in default 0; do
+		rm -f "$T/err"
+		extra=$'idle_exit 3\npoll_interval 5000'
+		[ "$bw" = default ] || extra+=$'\nbatch_wait '$bw
+		SIGN_EXTRA=$extra write_conf
+		"$BIN/audit-sign" -d -c "$T/a.conf" 2>>"$T/err" &
+		pid=$!
+		sleep 0.5	# idle: the first pass found nothing
+		# Four producers' items, 10 ms apart (made ready first).
+		mkdir -p "$T/ready/tmp" "$T/ready/new"
+		for i in 1 2 3 4; do
+			Q=$T/ready ev "w$bw$i" 1
+		done
+		for i in 1 2 3 4; do
+			mv "$T/ready/new/w$bw$i" "$Q/new/"
+			sleep 0.01
+		done
+		for _ in $(seq 1 60); do
+			[ "$(queued)" -eq 0 ] && break
+			sleep 0.05
+		done
+		assert_equal "$(queued)" 0
+		kill "$pid"
+		wait "$pid" || true
+		batches=$(sed -n 's/.*event=drain.done stage=audit-sign files=[1-9].* batches=\([0-9]*\).*/\1/p' "$T/err" |
+		    awk '{ s += $1 } END { print s + 0 }')
+		echo "# batch_wait $bw: 4 items in $batches batches" >&3
+		if [ "$bw" = default ]; then
+			assert_equal "$batches" 1
+		else
+			[ "$batches" -ge 2 ]
+		fi
+	done
+	run verify
+	assert_success
+	assert_output --regexp 'PASS .*records=8 '
+}
+
 # Scale-out (issue 16): several nodes, each with its own spool, log and
 # key, one witness and one sink for all of them.
 

@@ -46,6 +46,7 @@
 #define SECTION		"audit-sign"
 #define DEFAULT_SPOOL	"/var/spool/octospool"
 #define DEFAULT_USER	"octospool-audit"
+#define AUDIT_BATCH_WAIT_MS 100	/* batch_wait: see tool_linger_conf */
 #define DEFAULT_LOG	"/var/lib/octospool/audit/log"
 #define DEFAULT_KEYS	"/var/lib/octospool/audit/keys"
 #define DEFAULT_PRODUCERS "octospool-recv octospool-xml octospool-auth " \
@@ -115,7 +116,9 @@ configure(struct sign_conf *cf)
 	    64LL << 20);
 	cf->seg_age = tool_num(&tool, "segment_age", 1, 366LL * 86400, 3600);
 	cf->commit_ms = tool_num(&tool, "commit_interval", 1, 10000, 20);
-	tool_linger_conf(&tool, &cf->linger);
+	/* Fewer, fuller batches: one checkpoint and sync for the events
+	 * every stage queued about one file (nothing waits on the seal). */
+	tool_linger_conf(&tool, &cf->linger, AUDIT_BATCH_WAIT_MS);
 	/* The shipped users, root and the administrators' group. */
 	cf->producer_list = tool_str(&tool, "producers", DEFAULT_PRODUCERS);
 	for (p = cf->name; p != NULL && *p; p++)
@@ -444,9 +447,11 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			struct pollfd pfd = { ifd, POLLIN, 0 };
 			char ev[4096];
 
-			if (poll(&pfd, 1, (int)wait) > 0)
+			if (poll(&pfd, 1, (int)wait) > 0) {
+				drain_batch_wait(&cf->linger);
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
+			}
 		}
 	}
 	if (ifd != -1)

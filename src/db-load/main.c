@@ -96,7 +96,7 @@ configure(struct dl_conf *cf)
 	 * per batch and its status rows written once. */
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DL_BATCH);
 	cf->cache_ttl = tool_num(&tool, "cache_ttl", 0, 86400, 60);
-	tool_linger_conf(&tool, &cf->linger);
+	tool_linger_conf(&tool, &cf->linger, 0);
 	cf->allow_create = tool_bool(&tool, "allow_create", 0);
 	cf->group = (int)tool_num(&tool, "autocreate_group", -1, 16777215, 10);
 	cf->group_force = tool_bool(&tool, "autocreate_group_force", 0);
