@@ -22,6 +22,8 @@
 # files all go through one client, in order.
 #
 # Phases, in this order:
+#   alone      tentacle-recv alone as its unit starts it, the raw TLS
+#              phase's clients and files (its items removed after)
 #   raw        the raw rates (bench/raw.c, e2e tlsraw, bench/db-raw.c)
 #   warm-up    one file per agent (the agents and modules are created)
 #   saturated  E2E_FILES files, the clients sending back to back
@@ -228,20 +230,61 @@ find "$DW/files" -type f -printf '%f\n' | awk -F_ -v d="$DW/files" \
 head -n "$RAW_FILES" "$DW/sat.list" > "$DW/raw.list"
 SENDER=("$BIN/tentacle-send" -a 127.0.0.1 -f "$DW/pki/ca.crt")
 
-# ---- The pipeline: tentacle-recv and the path units ------------------
 MARIADB_PID=$(cat "$DW/db/mariadbd.pid")
+
+# clients PHASE LIST RATE PORT: the clients; records their summary line.
+clients() {
+	mkdir -p "$R/$1"
+	"$E2E" send "$2" "$R/$1" "$3" -- "${SENDER[@]}" -p "$4" \
+	    > "$R/$1/summary" &
+	SEND_PID=$!
+	wait "$SEND_PID" || die "$1: a client failed: $(sort -u "$R/$1/send.err" | head -3)"
+	SEND_PID=
+	cat "$R/$1/summary" >&2
+}
+# record PHASE KEY VALUE: one result, for the report.
+record() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$R/results.tsv"
+}
+: > "$R/results.tsv"
+
+# wait_listen: until tentacle-recv listens on $PORT.
+wait_listen() {
+	for _ in $(seq 1 200); do
+		ss -ltn "sport = :$PORT" | grep -q LISTEN && break
+		kill -0 "$UNITS_PID" 2>/dev/null || die "e2e units died: $(tail -3 "$R/logs/units.log")"
+		sleep 0.05
+	done
+	ss -ltn "sport = :$PORT" | grep -q LISTEN ||
+	    die "tentacle-recv does not listen: $(tail -5 "$R/logs/tentacle-recv.log")"
+}
+
+# ---- tentacle-recv alone, as its unit starts it -----------------------
+# The same clients and files as the minimal TLS server below (raw.list),
+# no stage running (db-load's queue stays empty, so its path unit never
+# starts).  Its items are removed afterwards, so that the pipeline starts
+# from an empty queue; its audit events stay queued and are sealed by the
+# pipeline's audit-sign like any other.
+log "tentacle-recv alone: $RAW_FILES files, $CLIENTS clients, as its unit starts it"
+mkdir -p "$R/alone"
+"$E2E" units -a -d "$DW/ns/mnt" "$BIN/tt-unitrun" "$UNITS" "$SPOOL" \
+    "$R/logs" "$R/alone" "$MARIADB_PID" tentacle-recv db-load \
+    2>>"$R/logs/units.log" &
+UNITS_PID=$!
+wait_listen
+clients alone "$DW/raw.list" 0 "$PORT"
+kill "$UNITS_PID"
+wait "$UNITS_PID" || die "e2e units (alone) failed: $(tail -3 "$R/logs/units.log")"
+UNITS_PID=
+find "$SPOOL/xml-validate/new" -type f -delete
+
+# ---- The pipeline: tentacle-recv and the path units ------------------
 log "starting tentacle-recv and the path units (e2e units)"
 "$E2E" units -a -d "$DW/ns/mnt" "$BIN/tt-unitrun" "$UNITS" "$SPOOL" \
     "$R/logs" "$R" "$MARIADB_PID" tentacle-recv xml-validate agent-auth \
     db-load audit-sign 2>>"$R/logs/units.log" &
 UNITS_PID=$!
-for _ in $(seq 1 200); do
-	ss -ltn "sport = :$PORT" | grep -q LISTEN && break
-	kill -0 "$UNITS_PID" 2>/dev/null || die "e2e units died: $(tail -3 "$R/logs/units.log")"
-	sleep 0.05
-done
-ss -ltn "sport = :$PORT" | grep -q LISTEN ||
-    die "tentacle-recv does not listen: $(tail -5 "$R/logs/tentacle-recv.log")"
+wait_listen
 
 # snapshot NAME: the units' accounting now, into $R/snap.NAME.
 SNAPS=0
@@ -270,21 +313,6 @@ wait_loaded() {
 		sleep 0.2
 	done
 }
-# clients PHASE LIST RATE PORT: the clients; records their summary line.
-clients() {
-	mkdir -p "$R/$1"
-	"$E2E" send "$2" "$R/$1" "$3" -- "${SENDER[@]}" -p "$4" \
-	    > "$R/$1/summary" &
-	SEND_PID=$!
-	wait "$SEND_PID" || die "$1: a client failed: $(sort -u "$R/$1/send.err" | head -3)"
-	SEND_PID=
-	cat "$R/$1/summary" >&2
-}
-# record PHASE KEY VALUE: one result, for the report.
-record() {
-	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$R/results.tsv"
-}
-: > "$R/results.tsv"
 
 # ---- Raw rates, same machine, same file system, same clients ---------
 log "raw: the TLS + Tentacle exchange, $RAW_FILES files, $CLIENTS clients (e2e tlsraw)"
@@ -301,6 +329,7 @@ wait "$RAW_PID" || true
 RAW_PID=
 record raw tls.clients "$(cat "$R/raw/summary")"
 record raw tls.server "$(cat "$R/tlsraw.out")"
+record raw recv.alone "$(cat "$R/alone/summary")"
 
 log "raw: durable writes and hand-offs on the spool's file system ($SIZE-byte items)"
 mkdir "$DW/raw"
