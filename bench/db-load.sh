@@ -91,7 +91,8 @@ printf 'round\traw.insert/s\tcold/s\twarm/s\traw.same/s\tcold%%raw\twarm%%raw\tw
 for r in $(seq 1 "$RUNS"); do
 	sql "TRUNCATE tagente; TRUNCATE tagente_modulo; TRUNCATE tagente_estado;
 	    TRUNCATE tagente_datos; TRUNCATE tagente_datos_string;
-	    TRUNCATE tagente_datos_inc; TRUNCATE tevento; TRUNCATE octo_loaded_file"
+	    TRUNCATE tagente_datos_inc; TRUNCATE tevento; TRUNCATE octo_loaded_file;
+	    TRUNCATE octo_agent_name"
 	gen cold 1795000000
 	gen warm $((1795000000 + (FILES / AGENTS) * 300))
 	set -- $("$OUT/db-raw" "$CONF" insert "$FILES" "$MODS" "$BATCH" $((r * 10)))

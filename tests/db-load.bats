@@ -582,6 +582,39 @@ OUT
 	assert_output "$(printf '1\t1')"
 }
 
+@test "a stale name claim is taken over: its agent renamed by the console, or its id now another agent's (ids reused after a TRUNCATE)" {
+	agent web01 '2026/11/27 21:00:00' "$(module Load generic_data 1)" > "$W/a.data"
+	put "$W/a.data" 1.a.data
+	run dl
+	assert_success
+	# The console renames the agent: a new agent may take the old name.
+	sql "UPDATE tagente SET nombre = 'web01-renamed'"
+	agent web01 '2026/11/27 21:05:00' "$(module Load generic_data 2)" > "$W/b.data"
+	put "$W/b.data" 2.b.data
+	run dl
+	assert_success
+	queue_empty
+	run sql "SELECT a.nombre FROM octo_agent_name n JOIN tagente a USING (id_agente) ORDER BY a.nombre"
+	assert_output "web01"
+	run sql "SELECT nombre FROM tagente ORDER BY nombre"
+	assert_output "$(printf 'web01\nweb01-renamed')"
+	# Ids reused: another agent now has the id web01's claim names.
+	sql "TRUNCATE tagente"
+	agent db01 '2026/11/27 21:10:00' "$(module Load generic_data 3)" > "$W/c.data"
+	put "$W/c.data" 3.c.data
+	run dl
+	assert_success
+	[ "$(sql "SELECT COUNT(*) FROM octo_agent_name n JOIN tagente a USING (id_agente) WHERE a.nombre = 'db01'")" -eq 1 ]
+	agent web01 '2026/11/27 21:15:00' "$(module Load generic_data 4)" > "$W/d.data"
+	put "$W/d.data" 4.d.data
+	run dl
+	assert_success
+	queue_empty
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
+	run sql "SELECT a.nombre FROM octo_agent_name n JOIN tagente a USING (id_agente) ORDER BY a.nombre"
+	assert_output "$(printf 'db01\nweb01')"
+}
+
 @test "exactly once: the same file twice is a logged duplicate, also with another envelope" {
 	f=$DATA/samples/238cd44ae5e05cc2dd832a79a3f5ddab.1795816532.data
 	put "$f" 1.first.data

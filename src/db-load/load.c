@@ -804,13 +804,19 @@ name_claim(struct dl_file *f, const char *enc, size_t enclen,
 		return DL_LOADED;
 	if (db_errclass(run->db) != DB_DUP)
 		return DBERR(f, "agent name claim");
-	/* Claimed: is its agent there now (a locking read sees the
-	 * latest committed rows, not this transaction's snapshot)? */
+	/*
+	 * Claimed: is its agent there now, under this name (a locking read
+	 * sees the latest committed rows, not this transaction's snapshot)?
+	 * An agent the console deleted or renamed, or whose id another
+	 * agent has since, leaves a stale claim: taken over below.
+	 */
 	snprintf(sql, sizeof(sql), "SELECT a.id_agente FROM octo_agent_name n "
-	    "JOIN tagente a ON a.id_agente = n.id_agente WHERE n.name_key = %s "
-	    "LOCK IN SHARE MODE", key);
+	    "JOIN tagente a ON a.id_agente = n.id_agente AND a.nombre = ? "
+	    "WHERE n.name_key = %s LOCK IN SHARE MODE", key);
+	v[0] = DB_TEXTN(enc, enclen);
+	v[1] = k;
 	if ((s = stmt(run, &run->st.name_check, sql)) == NULL ||
-	    db_stmt_exec(s, &k, 1) == -1)
+	    db_stmt_exec(s, v, 2) == -1)
 		return DBERR(f, "agent name claim");
 	while ((r = db_stmt_fetch(s)) == 1)
 		live = 1;
