@@ -538,7 +538,8 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 
 			if (poll(&pfd, ifd == -1 ? 0 : 1, left < poll_ms ?
 			    (int)left : poll_ms) > 0) {
-				drain_batch_wait(lo);
+				if (st.seen == 0)	/* woken from idle */
+					drain_batch_wait(lo);
 				while (read(ifd, buf, sizeof(buf)) > 0)
 					;
 			}

@@ -431,7 +431,14 @@ spool_clean_tmp(struct spool *sp, time_t maxage)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* A segment (SPOOL_SEG_SUFFIX) holds acknowledged events
+		 * until its producer hands it on: never aged out. */
+		if (l > sizeof(SPOOL_SEG_SUFFIX) - 1 && strcmp(de->d_name + l -
+		    (sizeof(SPOOL_SEG_SUFFIX) - 1), SPOOL_SEG_SUFFIX) == 0)
 			continue;
 		if (fstatat(sp->tmpfd, de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == -1)

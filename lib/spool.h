@@ -19,6 +19,13 @@
 #define SPOOL_NAME_MAX	240
 #define SPOOL_MODE	0640
 #define SPOOL_TMP_MAXAGE (36 * 3600)
+/*
+ * tmp/ files with this suffix are segments: appended to and synced by a
+ * producer that holds flock(LOCK_EX) on them (tentacle-recv's audit
+ * events), handed on by rename, recovered by that producer at its next
+ * start; spool_clean_tmp never ages them out.
+ */
+#define SPOOL_SEG_SUFFIX ".seg"
 
 struct spool {
 	char	path[PATH_MAX];

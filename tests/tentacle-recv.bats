@@ -500,9 +500,12 @@ for l in open(sys.argv[1]): json.loads(l)' "$T/events"
 
 @test "D2d: audit segments stay within audit-sign's max_file; every event is handed on once" {
 	printf '[audit-sign]\nmax_file 4096\n' > "$T/seg.conf"
-	start_recv -F "$T/seg.conf" --spool "$SP"
-	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 50 --parallel 4 \
+	start_recv -F "$T/seg.conf" --spool "$SP" --max-per-source 32
+	# 16 clients at once: rounds of many events, each within the cap.
+	"$BIN/tt-wire" -a 127.0.0.1 -p "$PORT" --flood 25 --parallel 16 \
 	    --separate --size 512 --name-prefix cap --name-suffix .data >/dev/null 2>&1 3>&-
+	# Idle: the last segment is handed on (also after size-cap hand-offs).
+	handed_on
 	stop_recv
 	run ls "$SP"/audit-sign/tmp
 	assert_output ""
@@ -513,7 +516,7 @@ for l in open(sys.argv[1]): json.loads(l)' "$T/events"
 	done
 	[ "$n" -gt 1 ]
 	run sh -c "cat '$SP'/audit-sign/new/* | grep -c '\"action\":\"file.received\",\"outcome\":\"stored\"'"
-	assert_output 200
+	assert_output 400
 	run sh -c "cat '$SP'/audit-sign/new/* | sort | uniq -d | wc -l"
 	assert_output 0
 }

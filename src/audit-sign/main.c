@@ -448,7 +448,8 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			char ev[4096];
 
 			if (poll(&pfd, 1, (int)wait) > 0) {
-				drain_batch_wait(&cf->linger);
+				if (seen == 0)	/* woken from idle */
+					drain_batch_wait(&cf->linger);
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
 			}

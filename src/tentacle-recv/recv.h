@@ -132,8 +132,9 @@ struct route {
  * (audit-sign/tmp/<name>.tentacle-recv.seg, locked while we live) and
  * syncs it once for all of them.  A segment is handed on (renamed into
  * audit-sign/new) when it is idle for AUDIT_SEG_IDLE_MS, older than
- * AUDIT_SEG_AGE_MS or over AUDIT_GROUP_MAX bytes, and at stop; a dead
- * process's segment is handed on at the next start (store_start).
+ * AUDIT_SEG_AGE_MS or before it outgrows audit_seg_max (audit-sign's
+ * max_file), and at stop; a dead process's segment is handed on at the
+ * next start (store_start).
  */
 struct audit_wait;
 struct auditor {
@@ -146,6 +147,7 @@ struct auditor {
 	char		 segname[SPOOL_NAME_MAX];
 	off_t		 seglen;	/* bytes of whole, synced events */
 	uint64_t	 segborn, seglast;	/* monotonic ns */
+	uint64_t	 retry_at;	/* a failed hand-off: again then */
 	int		 closed;	/* stopping: no more rounds */
 	unsigned long	 rounds, events, handoffs;	/* statistics */
 };

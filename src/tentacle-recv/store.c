@@ -457,7 +457,8 @@ store_hash_file(int fd, off_t off, char *hex)
 
 /* ---- audit events, committed in groups ---- */
 
-#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one round */
+#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one round,
+					 * at most audit_seg_max */
 #define AUDIT_SEG_IDLE_MS	20	/* handed on after this long idle */
 #define AUDIT_SEG_AGE_MS	500	/* and at the latest at this age */
 #define AUDIT_SEG_TAG	"tentacle-recv.seg"
@@ -506,21 +507,50 @@ auditor_init(struct auditor *a)
  * journal, as octospool-spool(5) assumes) nothing audit-sign does with
  * new/<segment> can become durable before the rename.  Called by whoever holds the round (busy) or the mutex with no round.
  */
-static void
+static int
 auditor_handoff(struct store *st)
 {
 	struct auditor *a = &st->aud;
 
 	if (a->segfd == -1)
-		return;
-	if (spool_publish(&st->audit_q, a->segname) == -1)
+		return 0;
+	if (a->seglen == 0)	/* nothing in it: audit-sign refuses empty */
+		unlinkat(st->audit_q.tmpfd, a->segname, 0);
+	else if (spool_publish(&st->audit_q, a->segname) == -1) {
+		/*
+		 * Keep it open, locked and durable in tmp/: the flusher tries
+		 * again in a second; a round that would take it past the
+		 * size cap fails meanwhile (no SEND OK without a way on).
+		 */
 		log_warn("event=audit.fail what=handoff name=%s "
-		    "msg=\"left in tmp/ for the next start\"", a->segname);
-	else
+		    "msg=\"kept in tmp/, tried again in 1 s\"", a->segname);
+		a->retry_at = mono_ns() + 1000000000ull;
+		return -1;
+	} else
 		a->handoffs++;
 	close(a->segfd);
 	a->segfd = -1;
 	a->seglen = 0;
+	a->retry_at = 0;
+	return 0;
+}
+
+/*
+ * A segment we cannot bring back to whole, synced events: leave it in
+ * tmp/ (never aged out there: spool_clean_tmp) for the next start's
+ * store_recover, which cuts a torn tail, and go on with a new one.
+ */
+static void
+auditor_abandon(struct store *st)
+{
+	struct auditor *a = &st->aud;
+
+	log_warn("event=audit.fail what=truncate name=%s "
+	    "msg=\"left in tmp/ for the next start\"", a->segname);
+	close(a->segfd);
+	a->segfd = -1;
+	a->seglen = 0;
+	a->retry_at = 0;
 }
 
 /* Open a new segment in audit-sign/tmp, locked for our lifetime. */
@@ -528,14 +558,26 @@ static int
 auditor_open_segment(struct store *st)
 {
 	struct auditor *a = &st->aud;
-	int fd;
+	struct stat sb;
+	int fd = -1;
 
-	if (spool_mkname(a->segname, sizeof(a->segname), AUDIT_SEG_TAG) == -1 ||
-	    (fd = spool_create(&st->audit_q, a->segname, SPOOL_MODE)) == -1)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		spool_abort(&st->audit_q, fd, a->segname);
-		return -1;
+	/*
+	 * Its name is visible before it is locked: a receiver starting now
+	 * may take a fresh, empty segment for a dead one's and remove it
+	 * (store_recover_one).  So lock, then make sure it is still linked;
+	 * if not, or if that receiver holds the lock, try another name.
+	 */
+	for (int tries = 0; fd == -1; tries++) {
+		if (tries == 3 || spool_mkname(a->segname, sizeof(a->segname),
+		    AUDIT_SEG_TAG) == -1 ||
+		    (fd = spool_create(&st->audit_q, a->segname,
+		    SPOOL_MODE)) == -1)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+		    fstat(fd, &sb) == -1 || sb.st_nlink == 0) {
+			close(fd);	/* the other one removes it */
+			fd = -1;
+		}
 	}
 	/* Its name in tmp/ durable: by the round's syncfs() or here. */
 	if (st->sync.fsfd < 0 && fsync(st->audit_q.tmpfd) == -1) {
@@ -544,7 +586,8 @@ auditor_open_segment(struct store *st)
 	}
 	a->segfd = fd;
 	a->seglen = 0;
-	a->segborn = mono_ns();
+	a->segborn = a->seglast = mono_ns();
+	a->retry_at = 0;
 	return 0;
 }
 
@@ -567,8 +610,8 @@ auditor_write(struct store *st, const struct audit_wait *batch)
 		total += w->len;
 	/* Within audit-sign's max_file: hand on the full segment first. */
 	if (a->segfd != -1 && a->seglen > 0 && (size_t)a->seglen + total >
-	    st->cf->audit_seg_max)
-		auditor_handoff(st);
+	    st->cf->audit_seg_max && auditor_handoff(st) == -1)
+		return -1;
 	total = 0;
 	w = batch;
 	if (a->segfd == -1 && auditor_open_segment(st) == -1) {
@@ -595,13 +638,17 @@ auditor_write(struct store *st, const struct audit_wait *batch)
 	if ((st->sync.fsfd >= 0 ? syncfs(a->segfd) :
 	    fdatasync(a->segfd)) == -1) {
 		/*
-		 * Nothing since the last good sync is provably durable: hand
-		 * the segment on as it is (whole events only) and start a
-		 * new one; this round's sessions get no SEND OK.
+		 * This round's events are not provably durable (after a
+		 * write-back error they may read back as anything): cut them
+		 * off, hand on what earlier rounds synced, start a new
+		 * segment.  This round's sessions get no SEND OK.
 		 */
 		log_warn("event=audit.fail what=sync name=%s", a->segname);
-		a->seglen += (off_t)total;
-		auditor_handoff(st);
+		if (ftruncate(a->segfd, a->seglen) == -1 ||
+		    fsync(a->segfd) == -1)
+			auditor_abandon(st);
+		else
+			(void)auditor_handoff(st);
 		return -1;
 	}
 	a->seglen += (off_t)total;
@@ -610,13 +657,8 @@ auditor_write(struct store *st, const struct audit_wait *batch)
 torn:
 	log_warn("event=audit.fail what=append name=%s", a->segname);
 	/* Cut the torn tail off; failing that, leave it to recovery. */
-	if (ftruncate(a->segfd, a->seglen) == -1) {
-		log_warn("event=audit.fail what=truncate name=%s "
-		    "msg=\"left in tmp/ for the next start\"", a->segname);
-		close(a->segfd);
-		a->segfd = -1;
-		a->seglen = 0;
-	}
+	if (ftruncate(a->segfd, a->seglen) == -1)
+		auditor_abandon(st);
 	return -1;
 }
 
@@ -637,14 +679,20 @@ auditor_flusher(void *arg)
 		uint64_t now = mono_ns(), due;
 		struct timespec ts;
 
-		if (a->segfd == -1 || a->busy) {
-			pthread_cond_wait(a->segfd == -1 ? &a->flush_cv :
-			    &a->cv, &a->mu);
+		/* segfd changes during a round: read it only between. */
+		if (a->busy) {
+			pthread_cond_wait(&a->cv, &a->mu);
+			continue;
+		}
+		if (a->segfd == -1) {
+			pthread_cond_wait(&a->flush_cv, &a->mu);
 			continue;
 		}
 		due = a->seglast + AUDIT_SEG_IDLE_MS * 1000000ull;
 		if (a->segborn + AUDIT_SEG_AGE_MS * 1000000ull < due)
 			due = a->segborn + AUDIT_SEG_AGE_MS * 1000000ull;
+		if (a->retry_at > due)
+			due = a->retry_at;	/* a failed hand-off */
 		if (now < due) {
 			ts.tv_sec = (time_t)(due / 1000000000u);
 			ts.tv_nsec = (long)(due % 1000000000u);
@@ -653,7 +701,7 @@ auditor_flusher(void *arg)
 		}
 		a->busy = 1;
 		pthread_mutex_unlock(&a->mu);
-		auditor_handoff(st);
+		(void)auditor_handoff(st);
 		pthread_mutex_lock(&a->mu);
 		a->busy = 0;
 		pthread_cond_broadcast(&a->cv);
@@ -693,11 +741,15 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 			pthread_cond_wait(&a->cv, &a->mu);
 			continue;
 		}
-		/* Lead a round: take the queue, up to the size cap. */
+		/*
+		 * Lead a round: take the queue, up to the size cap, which is
+		 * also a segment's (audit-sign refuses a bigger file whole).
+		 */
 		batch = last = a->head;
 		bytes = batch->len;
 		while (last->next != NULL && bytes + last->next->len <=
-		    AUDIT_GROUP_MAX) {
+		    (st->cf->audit_seg_max < AUDIT_GROUP_MAX ?
+		    st->cf->audit_seg_max : AUDIT_GROUP_MAX)) {
 			last = last->next;
 			bytes += last->len;
 		}
@@ -843,7 +895,7 @@ store_stop(struct store *st)
 	while (a->busy)
 		pthread_cond_wait(&a->cv, &a->mu);
 	a->closed = 1;
-	auditor_handoff(st);
+	(void)auditor_handoff(st);	/* failing: the next start's */
 	pthread_cond_broadcast(&a->flush_cv);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -1192,9 +1244,10 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 		goto fail;
 	}
 	/*
-	 * 5. Its audit event durable and in audit-sign/new before the file
-	 * is published, written with the events of every session that
-	 * stored a file meanwhile (one file, one sync for the group).
+	 * 5. Its audit event durable in this process's segment before the
+	 * file is published, appended with the events of every session that
+	 * stored a file meanwhile (one sync for the group; the segment goes
+	 * on to audit-sign/new later: auditor_flusher).
 	 */
 	if (st->have_audit) {
 		store_audit_fill(st, &ab, p, "file.received", "stored", name,

@@ -799,6 +799,9 @@ test_clean(void)
 		{ "almost", SPOOL_TMP_MAXAGE - 60, 0, 0 },
 		{ "future", -3600, 0, 0 },
 		{ "old-dir", SPOOL_TMP_MAXAGE + 3600, 1, 0 },
+		/* A segment: its producer hands it on, never the clean. */
+		{ "1.0_1_0.tentacle-recv.seg", SPOOL_TMP_MAXAGE + 3600, 0, 0 },
+		{ "old.segment", SPOOL_TMP_MAXAGE + 3600, 0, 1 },
 		{ "old-link", SPOOL_TMP_MAXAGE + 3600, 2, 1 },
 	};
 	struct spool sp;
