@@ -10,6 +10,10 @@
 
 #define AUDIT_EVENT_MAX		(64 * 1024)
 #define AUDIT_VALUE_MAX		4096
+/* audit-sign's max_file: the biggest queue item it takes (bytes). */
+#define AUDIT_MAX_FILE_MIN	64
+#define AUDIT_MAX_FILE_MAX	(64LL << 20)
+#define AUDIT_MAX_FILE_DEF	(4LL << 20)
 
 struct audit_buf {
 	char	*buf;

@@ -456,10 +456,8 @@ drain_linger_conf(struct drain_linger *lo, const struct conf *cf,
 void
 drain_batch_wait(const struct drain_linger *lo)
 {
-	struct pollfd never = { -1, 0, 0 };
-
 	if (lo->batch_wait_ms > 0 && !drain_stop)
-		(void)poll(&never, 0, lo->batch_wait_ms);	/* EINTR: go */
+		(void)poll(NULL, 0, lo->batch_wait_ms);	/* EINTR: go */
 }
 
 int

@@ -413,6 +413,14 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 	return fsync(sp->rejfd);
 }
 
+int
+spool_name_ends(const char *name, const char *suffix)
+{
+	size_t l = strlen(name), s = strlen(suffix);
+
+	return l > s && strcmp(name + l - s, suffix) == 0;
+}
+
 /* Remove tmp/ files older than maxage seconds (left by crashed writers). */
 int
 spool_clean_tmp(struct spool *sp, time_t maxage)
@@ -431,14 +439,11 @@ spool_clean_tmp(struct spool *sp, time_t maxage)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		/* A segment (SPOOL_SEG_SUFFIX) holds acknowledged events
-		 * until its producer hands it on: never aged out. */
-		if (l > sizeof(SPOOL_SEG_SUFFIX) - 1 && strcmp(de->d_name + l -
-		    (sizeof(SPOOL_SEG_SUFFIX) - 1), SPOOL_SEG_SUFFIX) == 0)
+		/* A segment holds acknowledged events until its producer
+		 * hands it on: never aged out. */
+		if (spool_name_ends(de->d_name, SPOOL_SEG_SUFFIX))
 			continue;
 		if (fstatat(sp->tmpfd, de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == -1)

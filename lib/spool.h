@@ -26,6 +26,8 @@
  * start; spool_clean_tmp never ages them out.
  */
 #define SPOOL_SEG_SUFFIX ".seg"
+/* Does name end in suffix (and hold more than it)? */
+int	spool_name_ends(const char *name, const char *suffix);
 
 struct spool {
 	char	path[PATH_MAX];

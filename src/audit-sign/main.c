@@ -111,7 +111,8 @@ configure(struct sign_conf *cf)
 	cf->name = tool_str(&tool, "name", NULL);
 	cf->epoch = tool_num(&tool, "epoch", 1, 86400, 60);
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DRAIN_BATCH);
-	cf->max_file = tool_num(&tool, "max_file", 64, 64LL << 20, 4LL << 20);
+	cf->max_file = tool_num(&tool, "max_file", AUDIT_MAX_FILE_MIN,
+	    AUDIT_MAX_FILE_MAX, AUDIT_MAX_FILE_DEF);
 	cf->seg_max = tool_num(&tool, "segment_size", 4096, 1LL << 40,
 	    64LL << 20);
 	cf->seg_age = tool_num(&tool, "segment_age", 1, 366LL * 86400, 3600);

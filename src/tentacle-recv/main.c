@@ -133,15 +133,12 @@ get_num(const char *key, long long min, long long max, long long def)
 static size_t
 audit_seg_max(void)
 {
-	const char *mf = conf_get(the_conf, "audit-sign", "max_file");
-	const char *es = NULL;
-	long long m = 4LL << 20;
+	char err[256];
+	long long m = AUDIT_MAX_FILE_DEF;
 
-	if (mf != NULL) {
-		m = strtonum(mf, 64, 64LL << 20, &es);
-		if (es != NULL)
-			m = 4LL << 20;	/* audit-sign refuses to start */
-	}
+	if (conf_num(the_conf, "audit-sign", "max_file", AUDIT_MAX_FILE_MIN,
+	    AUDIT_MAX_FILE_MAX, &m, err, sizeof(err)) == -1)
+		m = AUDIT_MAX_FILE_DEF;	/* audit-sign refuses to start */
 	return m < (1LL << 20) ? (size_t)m : (size_t)1 << 20;
 }
 

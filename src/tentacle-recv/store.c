@@ -457,8 +457,6 @@ store_hash_file(int fd, off_t off, char *hex)
 
 /* ---- audit events, committed in groups ---- */
 
-#define AUDIT_GROUP_MAX	(1024 * 1024)	/* bytes of events in one round,
-					 * at most audit_seg_max */
 #define AUDIT_SEG_IDLE_MS	20	/* handed on after this long idle */
 #define AUDIT_SEG_AGE_MS	500	/* and at the latest at this age */
 #define AUDIT_SEG_TAG	"tentacle-recv.seg"
@@ -505,7 +503,8 @@ auditor_init(struct auditor *a)
  * segment back in tmp/, where the next start finds it (store_recover);
  * on a file system that commits metadata changes in order (ext4's
  * journal, as octospool-spool(5) assumes) nothing audit-sign does with
- * new/<segment> can become durable before the rename.  Called by whoever holds the round (busy) or the mutex with no round.
+ * new/<segment> can become durable before the rename.  Called by
+ * whoever holds the round (busy) or the mutex with no round.
  */
 static int
 auditor_handoff(struct store *st)
@@ -598,7 +597,8 @@ auditor_open_segment(struct store *st)
  * before it queued its event, on this file system).
  */
 static int
-auditor_write(struct store *st, const struct audit_wait *batch)
+auditor_write(struct store *st, const struct audit_wait *batch,
+    size_t bytes)
 {
 	struct auditor *a = &st->aud;
 	size_t total = 0;
@@ -606,14 +606,10 @@ auditor_write(struct store *st, const struct audit_wait *batch)
 	struct iovec iov[64];
 	const struct audit_wait *w = batch;
 
-	for (w = batch; w != NULL; w = w->next)
-		total += w->len;
 	/* Within audit-sign's max_file: hand on the full segment first. */
-	if (a->segfd != -1 && a->seglen > 0 && (size_t)a->seglen + total >
+	if (a->segfd != -1 && a->seglen > 0 && (size_t)a->seglen + bytes >
 	    st->cf->audit_seg_max && auditor_handoff(st) == -1)
 		return -1;
-	total = 0;
-	w = batch;
 	if (a->segfd == -1 && auditor_open_segment(st) == -1) {
 		log_warn("event=audit.fail what=segment");
 		return -1;
@@ -713,7 +709,7 @@ auditor_flusher(void *arg)
 /*
  * Make buf (whole audit events) durable in this process's segment,
  * together with what other sessions queued meanwhile: one caller at a
- * time appends every queued event (up to AUDIT_GROUP_MAX bytes) and
+ * time appends every queued event (up to audit_seg_max bytes) and
  * syncs once, the others wait for the round that took theirs.  0 or -1.
  */
 static int
@@ -742,14 +738,13 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 			continue;
 		}
 		/*
-		 * Lead a round: take the queue, up to the size cap, which is
-		 * also a segment's (audit-sign refuses a bigger file whole).
+		 * Lead a round: take the queue, up to a segment's size cap
+		 * (audit-sign refuses a bigger file whole).
 		 */
 		batch = last = a->head;
 		bytes = batch->len;
 		while (last->next != NULL && bytes + last->next->len <=
-		    (st->cf->audit_seg_max < AUDIT_GROUP_MAX ?
-		    st->cf->audit_seg_max : AUDIT_GROUP_MAX)) {
+		    st->cf->audit_seg_max) {
 			last = last->next;
 			bytes += last->len;
 		}
@@ -760,7 +755,7 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 		a->busy = 1;
 		opened = a->segfd == -1;
 		pthread_mutex_unlock(&a->mu);
-		r = auditor_write(st, batch);
+		r = auditor_write(st, batch, bytes);
 		pthread_mutex_lock(&a->mu);
 		a->rounds++;
 		/* The waiters are blocked on the mutex: their entries live. */
@@ -804,15 +799,11 @@ store_recover_one(struct store *st, const char *name)
 		return;
 	}
 	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == '\0') {
-				bad = 1;
-				break;
-			}
-			if (buf[i] == '\n') {
-				keep = off + i + 1;
-			}
-		}
+		const char *nul = memchr(buf, '\0', n), *nl;
+
+		bad = nul != NULL;	/* never synced from there on */
+		if ((nl = memrchr(buf, '\n', bad ? nul - buf : n)) != NULL)
+			keep = off + (nl - buf) + 1;
 		off += n;
 	}
 	if (n < 0 && !bad) {
@@ -848,7 +839,6 @@ store_recover_one(struct store *st, const char *name)
 static void
 store_recover(struct store *st)
 {
-	static const char suffix[] = "." AUDIT_SEG_TAG;
 	int fd = openat(st->audit_q.tmpfd, ".", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
 	struct dirent *de;
@@ -860,13 +850,9 @@ store_recover(struct store *st)
 		log_warn("event=audit.recover.fail what=scan");
 		return;
 	}
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (l > sizeof(suffix) - 1 && strcmp(de->d_name + l -
-		    (sizeof(suffix) - 1), suffix) == 0)
+	while ((de = readdir(d)) != NULL)
+		if (spool_name_ends(de->d_name, "." AUDIT_SEG_TAG))
 			store_recover_one(st, de->d_name);
-	}
 	closedir(d);
 }
 
