@@ -604,7 +604,15 @@ until_true() {
 	[ "$(sql 1 "SELECT COUNT(*) FROM octo_schema WHERE component = 'partition-test'")" -eq 0 ]
 	# Healed: Primary again, synced, the same rows.
 	sql 3 "SET GLOBAL wsrep_provider_options='gmcast.isolate=0'"
-	until_true 60 '[ "$(gstatus 3 wsrep_local_state_comment)" = Synced ]'
+	# Seconds on a quiet machine (the test takes ~25 s); one CI run with the ASan pass beside
+	# it took over 60 s: wait up to 180 s and show the node if not.
+	if ! until_true 180 '[ "$(gstatus 3 wsrep_local_state_comment)" = Synced ]'; then
+		for v in wsrep_cluster_status wsrep_local_state_comment wsrep_cluster_size wsrep_ready; do
+			echo "node 3 $v: $(gstatus 3 $v)"
+		done
+		tail -30 "$GDIR/n3/mariadbd.log"
+		false
+	fi
 	[ "$(gstatus 3 wsrep_cluster_size)" -eq 3 ]
 	[ "$(sql 3 'SELECT COUNT(*) FROM octo_loaded_file')" -eq "$total" ]
 	# The agents send the whole load again: nothing is loaded twice.
