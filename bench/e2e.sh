@@ -387,9 +387,9 @@ snapshot paced1
 # audit-sign seals what is left (its path unit starts it while events
 # wait), then every unit stops.
 end=$(($(date +%s) + 120))
-# (tentacle-recv's open event segment goes to new/ after 20 ms idle.)
+# (the open event segments go to new/ after 200 ms idle.)
 while [ -n "$(find "$SPOOL/audit-sign/new" -type f | head -1)" ] ||
-    [ -n "$(find "$SPOOL/audit-sign/tmp" -name '*.tentacle-recv.seg' | head -1)" ]; do
+    [ -n "$(find "$SPOOL/audit-sign/tmp" -name '*.seg' | head -1)" ]; do
 	[ "$(date +%s)" -lt "$end" ] || die "audit events still queued after 120 s"
 	sleep 0.2
 done

@@ -27,11 +27,14 @@
  *       without parsing: N files of SIZE bytes are made in DIR/in/new
  *       first (not timed).  Then, per batch of BATCH items: each claimed
  *       (rename new/N -> cur/N) and read, its output written to
- *       DIR/out/tmp/N; one syncfs() (fsync of each output below 4); one
- *       audit file of 200 bytes per item in DIR/audit/tmp, fsynced,
- *       renamed to DIR/audit/new, that directory fsynced; the outputs
- *       renamed to DIR/out/new, that directory fsynced; the inputs
- *       unlinked from cur/.  With "noout" there are no outputs (db-load's
+ *       DIR/out/tmp/N; 200 bytes of audit events per item appended to an
+ *       open segment in DIR/audit/tmp (lib/auditseg); one syncfs() for
+ *       both (below 4 outputs: fsync of each and fdatasync of the
+ *       segment); the outputs renamed to DIR/out/new, that directory
+ *       fsynced; the inputs unlinked from cur/; the segment renamed to
+ *       DIR/audit/new every 500 ms, as a busy drain hands it on (until
+ *       2026-12-07: one audit file per batch, fsynced, renamed, its
+ *       directory fsynced).  With "noout" there are no outputs (db-load's
  *       side of its queue).
  *   raw tcp BYTES [DIR]
  *       One loopback TCP connection: a child reads 64 KiB at a time (the
@@ -308,7 +311,10 @@ handoff(int argc, char **argv)
 {
 	struct rusage ru0, ru;
 	struct queue in, out, au;
-	int incur, dfd, *ofd, noout;
+	int incur, dfd, *ofd, noout, segfd = -1;
+	off_t seglen = 0;
+	double segborn = 0;
+	char segname[64];
 	long long n, batch;
 	size_t size;
 	char *buf, name[64];
@@ -361,7 +367,6 @@ handoff(int argc, char **argv)
 	t0 = now();
 	for (long long b = 0; b < n; b += batch) {
 		long long m = n - b < batch ? n - b : batch;
-		char aname[64];
 		int fd;
 
 		for (long long k = 0; k < m; k++) {
@@ -383,14 +388,27 @@ handoff(int argc, char **argv)
 				die("create %s", name);
 			write_all(ofd[k], buf, size);
 		}
+		if (segfd == -1) {
+			snprintf(segname, sizeof(segname), "seg%lld.seg", b);
+			if ((segfd = openat(au.tmpfd, segname, O_WRONLY |
+			    O_CREAT | O_EXCL | O_CLOEXEC, 0640)) == -1 ||
+			    fsync(au.tmpfd) == -1)
+				die("segment");
+			seglen = 0;
+			segborn = now();
+		}
+		if (pwrite(segfd, buf, 200 * (size_t)m, seglen) !=
+		    (ssize_t)(200 * (size_t)m))
+			die("append");
+		seglen += 200 * (off_t)m;
 		if (!noout && m >= 4 && syncfs(out.tmpfd) == -1)
 			die("syncfs");
 		for (long long k = 0; k < m && !noout; k++)
 			if ((m < 4 && fsync(ofd[k]) == -1) ||
 			    close(ofd[k]) == -1)
 				die("fsync");
-		snprintf(aname, sizeof(aname), "audit%lld", b);
-		put(&au, aname, buf, 200 * (size_t)m, 1);
+		if ((noout || m < 4) && fdatasync(segfd) == -1)
+			die("fdatasync");
 		for (long long k = 0; k < m && !noout; k++) {
 			snprintf(name, sizeof(name), "item%lld.data", b + k);
 			if (renameat(out.tmpfd, name, out.newfd, name) == -1)
@@ -402,6 +420,12 @@ handoff(int argc, char **argv)
 			snprintf(name, sizeof(name), "item%lld.data", b + k);
 			if (unlinkat(incur, name, 0) == -1)
 				die("unlink %s", name);
+		}
+		if (now() - segborn >= 0.5 || b + m >= n) {
+			if (renameat(au.tmpfd, segname, au.newfd, segname) ==
+			    -1 || close(segfd) == -1)
+				die("hand-off");
+			segfd = -1;
 		}
 	}
 	t1 = now();

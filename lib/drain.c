@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auditseg.h"
 #include "conf.h"
 #include "io.h"
 #include "drain.h"
@@ -25,6 +26,15 @@
 
 /* From this many outputs in a batch on, one syncfs() replaces fsyncs. */
 #define DRAIN_SYNCFS_MIN	4
+/*
+ * The status line: at most one a second while items keep coming (the
+ * passes in between add up), one after a pass that failed, one every
+ * DRAIN_STATUS_IDLE_MS while idle (octospool-status sees the drain
+ * alive).  tmp/ is swept for abandoned items once a minute.
+ */
+#define DRAIN_STATUS_MS		1000
+#define DRAIN_STATUS_IDLE_MS	10000
+#define DRAIN_CLEAN_MS		60000
 
 struct pending {
 	char	*name;		/* input name (also the output name) */
@@ -41,8 +51,25 @@ struct drain {
 	struct pending	*pend;
 	size_t		 npend;
 	struct audit_buf ab;
+	struct auditseg	 seg;		/* the batches' events (auditseg.h) */
+	int		 seg_samefs;	/* on the outputs' file system */
 	struct drain_stats *st;
+	/* Between passes of one process (drain_linger, drain_run): */
+	struct drain_stats sacc;	/* passes since the last status line */
+	long long	 sacc_ms;
+	int		 sacc_rc, sowed;	/* a line is owed */
+	int64_t		 status_at, cleaned_at;	/* monotonic ms; 0: never */
+	int		 recovered;	/* cur/ given back since the lock */
 };
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void
 drain_crash_point(const char *point)
@@ -99,6 +126,16 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 			goto bad;
 		}
 		d->have_audit = 1;
+		auditseg_init(&d->seg, &d->audit, d->opts.stage,
+		    auditseg_max(NULL));
+		if (d->have_out) {
+			struct stat a, b;
+
+			d->seg_samefs = fstat(d->audit.tmpfd, &a) == 0 &&
+			    fstat(d->out.tmpfd, &b) == 0 && a.st_dev == b.st_dev;
+		}
+		/* What a killed run of this stage left (ours, unlocked). */
+		auditseg_recover(&d->audit, d->opts.stage);
 	}
 	d->pend = xcalloc(d->opts.batch, sizeof(*d->pend));
 	audit_buf_init(&d->ab);
@@ -113,12 +150,20 @@ drain_close(struct drain *d)
 {
 	if (d == NULL)
 		return;
+	if (d->sowed && d->in.dirfd != -1 &&
+	    spool_status_put(&d->in, d->opts.stage, d->sacc_rc, d->sacc.seen,
+	    d->sacc.done, d->sacc.rejected, d->sacc.retried, d->sacc_ms) == -1)
+		log_debug("event=status.write.fail stage=%s", d->opts.stage);
 	if (d->in.dirfd != -1)
 		spool_close(&d->in);
 	if (d->have_out)
 		spool_close(&d->out);
-	if (d->have_audit)
+	if (d->have_audit) {
+		(void)auditseg_handoff(&d->seg);	/* failing: next start */
+		if (d->seg.fd != -1)
+			close(d->seg.fd);
 		spool_close(&d->audit);
+	}
 	free(d->pend);
 	audit_buf_free(&d->ab);
 	free(d);
@@ -257,38 +302,48 @@ drain_drop_outputs(struct drain *d)
 	}
 }
 
-/* Write the batch's audit events as one file in audit-sign/tmp. */
+/*
+ * Append the batch's audit events to the stage's open segment in
+ * audit-sign/tmp (lib/auditseg), opened if none is, handed on first if
+ * they would take it past audit-sign's max_file.  0 nothing to write,
+ * 1 written (not yet synced: *bytes), -1 failed.
+ */
 static int
-drain_audit_prepare(struct drain *d, char *aname, size_t alen)
+drain_audit_prepare(struct drain *d, size_t *bytes)
 {
-	int fd;
+	struct iovec iov = { d->ab.buf, d->ab.len };
 
+	*bytes = 0;
 	if (!d->have_audit || d->ab.len == 0)
 		return 0;
-	if (spool_mkname(aname, alen, d->opts.stage) == -1 ||
-	    (fd = spool_create(&d->audit, aname, SPOOL_MODE)) == -1)
+	if (d->seg.fd != -1 && d->seg.len > 0 && (size_t)d->seg.len +
+	    d->ab.len > d->seg.max && auditseg_handoff(&d->seg) == -1)
 		return -1;
-	if (io_write_all(fd, d->ab.buf, d->ab.len) == -1 || fsync(fd) == -1) {
-		spool_abort(&d->audit, fd, aname);
+	/* Its name in tmp/: made durable here unless syncfs() covers it. */
+	if (d->seg.fd == -1 && auditseg_open(&d->seg, 1) == -1)
 		return -1;
-	}
-	if (close(fd) == -1) {
-		spool_abort(&d->audit, -1, aname);
-		return -1;
-	}
-	return 1;
+	return auditseg_write(&d->seg, &iov, 1, bytes) == -1 ? -1 : 1;
+}
+
+/* Hand the audit segment on when it is due (auditseg_due). */
+static void
+drain_seg_tick(struct drain *d)
+{
+	if (d->have_audit && d->seg.fd != -1 &&
+	    auditseg_now() >= auditseg_due(&d->seg))
+		(void)auditseg_handoff(&d->seg);
 }
 
 /*
- * Commit the batch: outputs and audit durable, renamed, directories
- * synced, the tool's own commit, then the inputs removed.
+ * Commit the batch: its audit events and outputs durable, the outputs
+ * renamed and their directory synced, the tool's own commit, then the
+ * inputs removed.
  */
 static int
 drain_commit(struct drain *d)
 {
-	char aname[SPOOL_NAME_MAX];
-	int have_a, rc = 0;
-	size_t nout = 0;
+	size_t nout = 0, abytes;
+	int have_a, fs_synced = 0, rc = 0;
 
 	if (d->npend > 0 && d->opts.prepare != NULL)
 		d->opts.prepare(d, d->opts.arg);
@@ -297,17 +352,26 @@ drain_commit(struct drain *d)
 	for (size_t i = 0; i < d->npend; i++)
 		if (d->pend[i].outfd >= 0)
 			nout++;
+	/* The events first, into the segment: synced with the outputs. */
+	if ((have_a = drain_audit_prepare(d, &abytes)) == -1) {
+		log_warn("event=audit.fail stage=%s", d->opts.stage);
+		drain_drop_outputs(d);
+		drain_giveback(d);
+		return EX_TEMPFAIL;
+	}
 	/*
 	 * Make the outputs durable: one syncfs() of the next queue's file
 	 * system for a batch (errors since drain_open are reported, Linux
 	 * >= 5.8), fsync() each for a handful.  Not one sync per item:
 	 * that caps a stage near the disk's flush rate.
 	 */
-	if (nout >= DRAIN_SYNCFS_MIN && syncfs(d->out.tmpfd) == -1) {
-		log_warn("event=drain.sync.fail stage=%s", d->opts.stage);
-		drain_drop_outputs(d);
-		drain_giveback(d);
-		return EX_TEMPFAIL;
+	if (nout >= DRAIN_SYNCFS_MIN) {
+		if (syncfs(d->out.tmpfd) == -1) {
+			log_warn("event=drain.sync.fail stage=%s",
+			    d->opts.stage);
+			goto unsynced;
+		}
+		fs_synced = 1;
 	}
 	for (size_t i = 0; i < d->npend; i++) {
 		struct pending *p = &d->pend[i];
@@ -320,29 +384,24 @@ drain_commit(struct drain *d)
 		    close(fd) == -1) {
 			log_warn("event=drain.sync.fail id=%s", p->name);
 			/* The whole batch is given back with this one. */
-			drain_drop_outputs(d);
-			drain_giveback(d);
-			return EX_TEMPFAIL;
+			goto unsynced;
 		}
 	}
+	/* The events: by that syncfs() if on its file system, else here. */
+	if (have_a == 1 && !(fs_synced && d->seg_samefs) &&
+	    fdatasync(d->seg.fd) == -1) {
+		log_warn("event=audit.fail what=sync stage=%s name=%s",
+		    d->opts.stage, d->seg.name);
+		goto unsynced;
+	}
+	if (have_a == 1)
+		auditseg_synced(&d->seg, abytes);
 	drain_crash_point("synced");
 	drain_pause_point("synced");
-	if ((have_a = drain_audit_prepare(d, aname, sizeof(aname))) == -1) {
-		log_warn("event=audit.fail stage=%s", d->opts.stage);
-		for (size_t i = 0; i < d->npend; i++)
-			if (d->pend[i].outfd == -2) {
-				unlinkat(d->out.tmpfd, d->pend[i].name, 0);
-				d->pend[i].outfd = -1;
-			}
-		drain_giveback(d);
-		return EX_TEMPFAIL;
-	}
-	/* The audit first: an output never exists without its event. */
-	if (have_a == 1 && (spool_publish(&d->audit, aname) == -1 ||
-	    spool_sync(&d->audit) == -1)) {
-		log_warn("event=audit.fail stage=%s", d->opts.stage);
-		return EX_IOERR;
-	}
+	/*
+	 * The events are durable before any output is visible: an output
+	 * never exists without its event.
+	 */
 	for (size_t i = 0; i < d->npend; i++)
 		if (d->pend[i].outfd == -2 &&
 		    spool_publish(&d->out, d->pend[i].name) == -1) {
@@ -387,28 +446,60 @@ drain_commit(struct drain *d)
 	d->npend = 0;
 	d->st->batches++;
 	audit_buf_reset(&d->ab);
+	drain_seg_tick(d);	/* a long pass hands it on as well */
 	return rc;
+unsynced:
+	/*
+	 * Nothing of this batch is provably durable: its events are cut off
+	 * the segment (what earlier batches synced goes on), its outputs
+	 * removed, its inputs given back.
+	 */
+	if (have_a == 1) {
+		auditseg_cut(&d->seg);
+		(void)auditseg_handoff(&d->seg);
+	}
+	drain_drop_outputs(d);
+	drain_giveback(d);
+	return EX_TEMPFAIL;
 }
 
 static int drain_pass(struct drain *, drain_handler *, void *,
     struct drain_stats *);
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/*
+ * Record a pass in <queue>/status (spool_status_put): after a failure at
+ * once, else at most every DRAIN_STATUS_MS, summing the passes between;
+ * an owed line goes out with the next pass that finds nothing, and an
+ * idle drain's line is renewed every DRAIN_STATUS_IDLE_MS.  Each line
+ * replaces a file, which costs an inode: not one per pass of one item.
+ */
 static void
 drain_status(struct drain *d, const struct drain_stats *st, int rc,
     long long ms)
 {
-	if (spool_status_put(&d->in, d->opts.stage, rc, st->seen, st->done,
-	    st->rejected, st->retried, ms) == -1)
+	int64_t now = mono_ms(), since = now - d->status_at;
+
+	d->sacc.seen += st->seen;
+	d->sacc.done += st->done;
+	d->sacc.rejected += st->rejected;
+	d->sacc.retried += st->retried;
+	d->sacc_ms += ms;
+	if (rc != 0 || d->sacc_rc == 0)
+		d->sacc_rc = rc;
+	if (st->seen > 0)
+		d->sowed = 1;
+	if (d->status_at != 0 && rc == 0 && !(d->sowed &&
+	    (since >= DRAIN_STATUS_MS || st->seen == 0)) &&
+	    since < DRAIN_STATUS_IDLE_MS)
+		return;
+	if (spool_status_put(&d->in, d->opts.stage, d->sacc_rc, d->sacc.seen,
+	    d->sacc.done, d->sacc.rejected, d->sacc.retried, d->sacc_ms) == -1)
 		log_debug("event=status.write.fail stage=%s", d->opts.stage);
+	memset(&d->sacc, 0, sizeof(d->sacc));
+	d->sacc_ms = 0;
+	d->sacc_rc = 0;
+	d->sowed = 0;
+	d->status_at = now;
 }
 
 /* One pass, and its record in <queue>/status for octospool-status. */
@@ -450,6 +541,7 @@ drain_linger_conf(struct drain_linger *lo, const struct conf *cf,
 	lo->idle_exit = (int)idle;
 	lo->poll_ms = (int)poll_ms;
 	lo->batch_wait_ms = (int)bw;
+	lo->audit_max = auditseg_max(cf);
 	return 0;
 }
 
@@ -473,10 +565,12 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 	struct sigaction sa;
 	struct drain_stats st;
 	char path[PATH_MAX + 8];
-	int64_t last_work, last_status = 0, t0;
+	int64_t last_work, t0;
 	int rc = 0, ifd = -1, poll_ms = lo->poll_ms > 0 ? lo->poll_ms : 1000;
 
 	memset(total, 0, sizeof(*total));
+	if (lo->audit_max > 0)
+		d->seg.max = lo->audit_max;
 	/* SIGTERM, SIGINT: finish the batch in hand, then stop. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = drain_on_stop;
@@ -516,11 +610,8 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 			total->busy = 1;
 			break;
 		}
-		/* The status line: after work, a failure, or every 10 s. */
-		if (st.seen > 0 || rc != 0 || now - last_status >= 10000) {
-			drain_status(d, &st, rc, (long long)(now - t0));
-			last_status = now;
-		}
+		drain_status(d, &st, rc, (long long)(now - t0));
+		drain_seg_tick(d);
 		if (lo->after != NULL)
 			lo->after(&st, rc, lo->arg);
 		if (st.seen > 0)
@@ -530,18 +621,28 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		left = last_work + (int64_t)lo->idle_exit * 1000 - now;
 		if (left <= 0)
 			break;
+		if (left > poll_ms)
+			left = poll_ms;
+		/* Wake up for the segment's hand-off as well. */
+		if (d->have_audit && d->seg.fd != -1) {
+			uint64_t due = auditseg_due(&d->seg), ns = auditseg_now();
+			int64_t ms = due > ns ? (int64_t)((due - ns + 999999) /
+			    1000000) : 0;
+
+			if (ms < left)
+				left = ms;
+		}
 		{
 			struct pollfd pfd = { ifd, POLLIN, 0 };
 			char buf[4096];
 
-			if (poll(&pfd, ifd == -1 ? 0 : 1, left < poll_ms ?
-			    (int)left : poll_ms) > 0) {
-				if (st.seen == 0)	/* woken from idle */
-					drain_batch_wait(lo);
+			if (poll(&pfd, ifd == -1 ? 0 : 1, (int)left) > 0) {
+				drain_batch_wait(lo);	/* woken: gather */
 				while (read(ifd, buf, sizeof(buf)) > 0)
 					;
 			}
 		}
+		drain_seg_tick(d);
 		if (drain_stop)
 			break;
 	}
@@ -569,10 +670,22 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);
 		return EX_IOERR;
 	}
-	if ((r = spool_recover(&d->in)) > 0)
-		log_info("event=drain.recover stage=%s items=%d",
-		    d->opts.stage, r);
-	(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
+	/*
+	 * cur/ holds a dead run's claims only when we take the lock: we keep
+	 * it from here on, and a pass that could not give its items back
+	 * fails, which ends a lingering drain.  Once, then, and after a
+	 * failed pass.
+	 */
+	if (!d->recovered) {
+		if ((r = spool_recover(&d->in)) > 0)
+			log_info("event=drain.recover stage=%s items=%d",
+			    d->opts.stage, r);
+		d->recovered = r >= 0;
+	}
+	if (d->cleaned_at == 0 || mono_ms() - d->cleaned_at >= DRAIN_CLEAN_MS) {
+		(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
+		d->cleaned_at = mono_ms();
+	}
 	if (spool_scan(&d->in, &names, &n) == -1) {
 		log_warn("event=spool.scan.fail stage=%s", d->opts.stage);
 		return EX_IOERR;
@@ -692,5 +805,7 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 	} else
 		drain_giveback(d);
 	spool_names_free(names, n);
+	if (rc != 0)
+		d->recovered = 0;	/* what it could not give back */
 	return rc;
 }

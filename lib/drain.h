@@ -76,11 +76,12 @@ struct drain_linger {
 				 * 0: one pass (the old behaviour) */
 	int	 poll_ms;	/* rescan at least this often (0: 1000) */
 	/*
-	 * After a wake-up from idle, wait this long for more items before
+	 * After a wake-up by a new item, wait this long for more items before
 	 * the pass (0: none): fewer, fuller batches where latency matters
 	 * less than the per-batch cost (audit-sign).
 	 */
 	int	 batch_wait_ms;
+	size_t	 audit_max;	/* audit segment cap (auditseg_max) */
 	/* Before each pass (a new clock...) and after it (its log line). */
 	void	(*before)(void *arg);
 	void	(*after)(const struct drain_stats *, int rc, void *arg);

@@ -1653,7 +1653,7 @@ $(cat "$T/db.part")"
 	assert_output --regexp 'PASS .*records=12 '
 }
 
-@test "lingering: events queued a few ms apart after a wake-up are sealed as one batch (batch_wait, default 100 ms); batch_wait 0 seals them as they come" {
+@test "lingering: events queued a few ms apart after a wake-up are sealed as one batch (batch_wait, default 100 ms), also when the pass before found work; batch_wait 0 seals them as they come" {
 	for bw in default 0; do
 		rm -f "$T/err"
 		extra=$'idle_exit 3\npoll_interval 5000'
@@ -1662,14 +1662,17 @@ $(cat "$T/db.part")"
 		"$BIN/audit-sign" -d -c "$T/a.conf" 2>>"$T/err" &
 		pid=$!
 		sleep 0.5	# idle: the first pass found nothing
-		# Four producers' items, 10 ms apart (made ready first).
+		# Two files' worth: four producers' items 10 ms apart, twice,
+		# 400 ms apart (made ready first).  The second four wake a
+		# drain whose pass before found work: they wait as well.
 		mkdir -p "$T/ready/tmp" "$T/ready/new"
-		for i in 1 2 3 4; do
+		for i in 1 2 3 4 5 6 7 8; do
 			Q=$T/ready ev "w$bw$i" 1
 		done
-		for i in 1 2 3 4; do
+		for i in 1 2 3 4 5 6 7 8; do
 			mv "$T/ready/new/w$bw$i" "$Q/new/"
 			sleep 0.01
+			[ "$i" -ne 4 ] || sleep 0.4
 		done
 		for _ in $(seq 1 60); do
 			[ "$(queued)" -eq 0 ] && break
@@ -1680,16 +1683,16 @@ $(cat "$T/db.part")"
 		wait "$pid" || true
 		batches=$(sed -n 's/.*event=drain.done stage=audit-sign files=[1-9].* batches=\([0-9]*\).*/\1/p' "$T/err" |
 		    awk '{ s += $1 } END { print s + 0 }')
-		echo "# batch_wait $bw: 4 items in $batches batches" >&3
+		echo "# batch_wait $bw: 8 items in $batches batches" >&3
 		if [ "$bw" = default ]; then
-			assert_equal "$batches" 1
+			assert_equal "$batches" 2
 		else
-			[ "$batches" -ge 2 ]
+			[ "$batches" -ge 3 ]
 		fi
 	done
 	run verify
 	assert_success
-	assert_output --regexp 'PASS .*records=8 '
+	assert_output --regexp 'PASS .*records=16 '
 }
 
 # Scale-out (issue 16): several nodes, each with its own spool, log and

@@ -129,7 +129,7 @@ as() {
 
 # events: every audit event queued so far, one per line.
 events() {
-	recv_handed_on "$SP"
+	segments_handed_on "$SP"
 	cat "$AUD"/* 2>/dev/null
 }
 
@@ -578,7 +578,7 @@ conf() {
 	run "$BIN/tentacle-send" "${tls[@]}" -z -g "$d.conf"
 	assert_failure
 	grep -q "event=recv.unbound name=\"$d.conf\"" "$T/recv.log"
-	recv_handed_on "$SP"
+	segments_handed_on "$SP"
 	grep -q '"action":"file.served","outcome":"refused".*certificate not bound' "$AUD"/*
 	# Collections go to the agents configured to use them: nobody's yet.
 	mkdir -p "$T/coll/plugins"
@@ -640,7 +640,7 @@ conf() {
 	assert_failure
 	assert_file_not_exists fc_2.zip
 	grep -q 'event=recv.unbound name="fc_2.zip".*collection not configured' "$T/recv.log"
-	recv_handed_on "$SP"
+	segments_handed_on "$SP"
 	grep -q '"action":"file.served","outcome":"refused".*collection not configured' "$AUD"/*
 	# The access lists themselves: never, not even to a listed agent.
 	for c in web db; do

@@ -112,17 +112,19 @@ stop_recv() {
 	fi
 }
 
-# recv_handed_on SPOOL: wait (up to 5 s) until no tentacle-recv audit
-# segment is left in SPOOL/audit-sign/tmp.  tentacle-recv's events are
-# durable in its segment before SEND OK and renamed into audit-sign/new
-# when it idles for 20 ms (at the latest at 500 ms, and at stop).
-recv_handed_on() {
+# segments_handed_on SPOOL: wait (up to 5 s) until no audit segment is left
+# in SPOOL/audit-sign/tmp.  tentacle-recv and the drains make their
+# events durable in their open segment (lib/auditseg) before they
+# acknowledge or hand on what they describe, and rename it into
+# audit-sign/new when it idles for 200 ms (at the latest at 500 ms, and
+# at exit).
+segments_handed_on() {
 	local i
 	for i in $(seq 1 100); do
-		ls "$1"/audit-sign/tmp/*.tentacle-recv.seg >/dev/null 2>&1 || return 0
+		ls "$1"/audit-sign/tmp/*.seg >/dev/null 2>&1 || return 0
 		sleep 0.05
 	done
-	echo "a tentacle-recv segment is still in $1/audit-sign/tmp after 5 s" >&2
+	echo "an audit segment is still in $1/audit-sign/tmp after 5 s" >&2
 	return 1
 }
 

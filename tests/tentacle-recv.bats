@@ -50,7 +50,7 @@ tls_as() {
 
 # events: every audit event written so far, one per line.
 handed_on() {
-	recv_handed_on "$SP"
+	segments_handed_on "$SP"
 }
 events() {
 	handed_on

@@ -692,6 +692,80 @@ wait_for() {
 	wait "$p1"
 }
 
+# wait_status REGEX SECONDS: until the queue's status line matches.
+wait_status() {
+	for _ in $(seq 1 $(($2 * 20))); do
+		grep -Eq "$1" "$IN/status" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "status: $(cat "$IN/status" 2>&1), want /$1/" >&2
+	return 1
+}
+
+@test "lingering: the status line is written at most once a second while items come, and sums the passes since the line before" {
+	# Inotify wakes it for each item; the rescan (2 s) is the pass
+	# that finds nothing.
+	linger 6 2000
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
+	wait_status " pid=$pid .* seen=0 " 3
+	sleep 1.2
+	arrive 1.a.1795816532.data
+	wait_status " seen=1 done=1 rejected=0 " 3
+	# Three items 100 ms apart: three passes within a second of that
+	# line, recorded together by the first pass that finds nothing.
+	for i in 2 3 4; do
+		arrive "$i.a.179581653$i.data"
+		sleep 0.1
+	done
+	wait_status " pid=$pid .* seen=3 done=3 rejected=0 retried=0 " 5
+	[ "$(grep -c 'event=drain.done' "$T/err")" -ge 2 ]
+	kill -TERM "$pid"
+	wait "$pid"
+	assert_equal "$(ls "$OUT" | wc -l)" 4
+}
+
+@test "audit segment: a lingering drain appends its batches' events to its open segment and hands it on when idle, still running" {
+	linger 6 5000
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
+	sleep 0.3
+	arrive 1.a.1795816532.data
+	wait_for "$OUT/1.a.1795816532.data" 3
+	arrive 2.a.1795816533.data
+	wait_for "$OUT/2.a.1795816533.data" 3
+	segments_handed_on "$SP"
+	kill -0 "$pid"
+	# Both batches' events, in segments renamed on whole (no file of
+	# its own per batch is required: one segment usually holds both).
+	assert_equal "$(cat "$SP"/audit-sign/new/* | grep -c '"action":"xml.accepted"')" 2
+	# Every file there is one of its segments.
+	assert_equal "$(ls "$SP"/audit-sign/new | grep -cv '\.xml-validate\.seg$')" 0
+	kill -TERM "$pid"
+	wait "$pid"
+}
+
+@test "audit segment: a drain killed after its batch's events are synced leaves them in its segment; the next run hands it on (audit.recovered), and the event is recorded at worst twice, never lost" {
+	arrive 1.a.1795816532.data
+	pause=$(pause_file "$T/p")
+	PIPELINE_PAUSE_AT=synced PIPELINE_PAUSE_FILE=$pause \
+	    "$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
+	wait_pause "$pause" "$pid"
+	# The events are durable in the segment; nothing is published yet.
+	grep -q '"action":"xml.accepted"' "$SP"/audit-sign/tmp/*.xml-validate.seg
+	assert_equal "$(ls -A "$SP/audit-sign/new" | wc -l)" 0
+	assert_equal "$(ls -A "$OUT" | wc -l)" 0
+	kill -KILL "$pid"
+	wait "$pid" || true
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err"
+	grep -q 'event=audit.recovered name=[^ ]*\.xml-validate\.seg bytes=[1-9]' "$T/err"
+	assert_file_exists "$OUT/1.a.1795816532.data"
+	run ls "$SP"/audit-sign/tmp/
+	refute_output --partial .seg
+	assert_equal "$(cat "$SP"/audit-sign/new/* | grep -c '"action":"xml.accepted"')" 2
+}
+
 @test "lingering: SIGTERM commits the batch in hand and leaves the rest in new/, nothing lost or doubled" {
 	linger 30
 	queue 600

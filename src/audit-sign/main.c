@@ -449,8 +449,9 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			char ev[4096];
 
 			if (poll(&pfd, 1, (int)wait) > 0) {
-				if (seen == 0)	/* woken from idle */
-					drain_batch_wait(&cf->linger);
+				/* Woken by an event: let the others that
+				 * belong to its file come. */
+				drain_batch_wait(&cf->linger);
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
 			}

@@ -126,22 +126,6 @@ get_num(const char *key, long long min, long long max, long long def)
 	return n;
 }
 
-/*
- * An audit segment is handed on before it outgrows what audit-sign takes
- * ([audit-sign] max_file, else its default of 4 MiB), at 1 MiB at most.
- */
-static size_t
-audit_seg_max(void)
-{
-	char err[256];
-	long long m = AUDIT_MAX_FILE_DEF;
-
-	if (conf_num(the_conf, "audit-sign", "max_file", AUDIT_MAX_FILE_MIN,
-	    AUDIT_MAX_FILE_MAX, &m, err, sizeof(err)) == -1)
-		m = AUDIT_MAX_FILE_DEF;	/* audit-sign refuses to start */
-	return m < (1LL << 20) ? (size_t)m : (size_t)1 << 20;
-}
-
 static int
 get_bool(const char *key, int def)
 {
@@ -318,7 +302,7 @@ configure(void)
 		cf->audit_spool = get_str("audit_spool", NULL);
 		cf->audit = cf->audit_spool != NULL && get_bool("audit", 1);
 	}
-	cf->audit_seg_max = audit_seg_max();
+	cf->audit_seg_max = auditseg_max(the_conf);
 	cf->data_pattern = get_str("data_pattern", DEFAULT_DATA);
 	cf->overwrite = get_bool("overwrite", 0);
 	cf->max_size = get_num("max_size", 1, 1LL << 40, TENTACLE_MAX_SIZE);
@@ -970,7 +954,7 @@ main(int argc, char *argv[])
 	log_info("event=server.stop audit_groups=%lu audit_events=%lu "
 	    "audit_segments=%lu dir_syncs=%llu dir_syncfs=%llu health_checks=%lu",
 	    recv_store.aud.rounds, recv_store.aud.events,
-	    recv_store.aud.handoffs, (unsigned long long)recv_store.sync.rounds,
+	    recv_store.aud.seg.handoffs, (unsigned long long)recv_store.sync.rounds,
 	    (unsigned long long)recv_store.sync.syncfs_rounds,
 	    session_health_checks());
 	/* Sessions in flight finish within their deadlines; do not wait:

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "audit.h"
+#include "auditseg.h"
 #include "net.h"
 #include "proxy.h"
 #include "spool.h"
@@ -129,12 +130,12 @@ struct route {
 /*
  * Audit events committed in groups: sessions queue their events and one
  * of them appends every queued event to this process's open segment
- * (audit-sign/tmp/<name>.tentacle-recv.seg, locked while we live) and
- * syncs it once for all of them.  A segment is handed on (renamed into
- * audit-sign/new) when it is idle for AUDIT_SEG_IDLE_MS, older than
- * AUDIT_SEG_AGE_MS or before it outgrows audit_seg_max (audit-sign's
- * max_file), and at stop; a dead process's segment is handed on at the
- * next start (store_start).
+ * (audit-sign/tmp/<name>.tentacle-recv.seg, locked while we live:
+ * lib/auditseg) and syncs it once for all of them.  A segment is handed
+ * on (renamed into audit-sign/new) when it is idle for AUDITSEG_IDLE_MS,
+ * older than AUDITSEG_AGE_MS or before it outgrows audit_seg_max
+ * (audit-sign's max_file), and at stop; a dead process's segment is
+ * handed on at the next start (store_start).
  */
 struct audit_wait;
 struct auditor {
@@ -143,13 +144,9 @@ struct auditor {
 	pthread_cond_t	 flush_cv;	/* CLOCK_MONOTONIC: the hand-off */
 	struct audit_wait *head, **tail;
 	int		 busy;
-	int		 segfd;		/* -1: none open */
-	char		 segname[SPOOL_NAME_MAX];
-	off_t		 seglen;	/* bytes of whole, synced events */
-	uint64_t	 segborn, seglast;	/* monotonic ns */
-	uint64_t	 retry_at;	/* a failed hand-off: again then */
+	struct auditseg	 seg;		/* segfd changes only in a round */
 	int		 closed;	/* stopping: no more rounds */
-	unsigned long	 rounds, events, handoffs;	/* statistics */
+	unsigned long	 rounds, events;	/* statistics */
 };
 struct store {
 	struct recv_conf *cf;

@@ -254,6 +254,8 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	pthread_mutex_init(&st->sync.mu, NULL);
 	pthread_cond_init(&st->sync.cv, NULL);
 	auditor_init(&st->aud);
+	auditseg_init(&st->aud.seg, &st->audit_q, "tentacle-recv",
+	    cf->audit_seg_max);
 	if (store_filters(cf, err, errlen) == -1)
 		return -1;
 	if (cf->layout == LAYOUT_OCTOSPOOL && cf->stamp_key != NULL) {
@@ -457,10 +459,6 @@ store_hash_file(int fd, off_t off, char *hex)
 
 /* ---- audit events, committed in groups ---- */
 
-#define AUDIT_SEG_IDLE_MS	20	/* handed on after this long idle */
-#define AUDIT_SEG_AGE_MS	500	/* and at the latest at this age */
-#define AUDIT_SEG_TAG	"tentacle-recv.seg"
-
 /* One session's events, waiting to be written. */
 struct audit_wait {
 	const char	*buf;
@@ -468,15 +466,6 @@ struct audit_wait {
 	int		 result;	/* 1 pending, 0 durable, -1 failed */
 	struct audit_wait *next;
 };
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void
 auditor_init(struct auditor *a)
@@ -492,177 +481,66 @@ auditor_init(struct auditor *a)
 	a->head = NULL;
 	a->tail = &a->head;
 	a->busy = 0;
-	a->segfd = -1;
-}
-
-/*
- * Hand the open segment on: rename it into audit-sign/new and close it
- * (which drops its lock).  Its events are durable already, so the
- * rename needs no sync of its own: a crash before a later sync (the next
- * round's syncfs, audit-sign's own on claiming it) commits it puts the
- * segment back in tmp/, where the next start finds it (store_recover);
- * on a file system that commits metadata changes in order (ext4's
- * journal, as octospool-spool(5) assumes) nothing audit-sign does with
- * new/<segment> can become durable before the rename.  Called by
- * whoever holds the round (busy) or the mutex with no round.
- */
-static int
-auditor_handoff(struct store *st)
-{
-	struct auditor *a = &st->aud;
-
-	if (a->segfd == -1)
-		return 0;
-	if (a->seglen == 0)	/* nothing in it: audit-sign refuses empty */
-		unlinkat(st->audit_q.tmpfd, a->segname, 0);
-	else if (spool_publish(&st->audit_q, a->segname) == -1) {
-		/*
-		 * Keep it open, locked and durable in tmp/: the flusher tries
-		 * again in a second; a round that would take it past the
-		 * size cap fails meanwhile (no SEND OK without a way on).
-		 */
-		log_warn("event=audit.fail what=handoff name=%s "
-		    "msg=\"kept in tmp/, tried again in 1 s\"", a->segname);
-		a->retry_at = mono_ns() + 1000000000ull;
-		return -1;
-	} else
-		a->handoffs++;
-	close(a->segfd);
-	a->segfd = -1;
-	a->seglen = 0;
-	a->retry_at = 0;
-	return 0;
-}
-
-/*
- * A segment we cannot bring back to whole, synced events: leave it in
- * tmp/ (never aged out there: spool_clean_tmp) for the next start's
- * store_recover, which cuts a torn tail, and go on with a new one.
- */
-static void
-auditor_abandon(struct store *st)
-{
-	struct auditor *a = &st->aud;
-
-	log_warn("event=audit.fail what=truncate name=%s "
-	    "msg=\"left in tmp/ for the next start\"", a->segname);
-	close(a->segfd);
-	a->segfd = -1;
-	a->seglen = 0;
-	a->retry_at = 0;
-}
-
-/* Open a new segment in audit-sign/tmp, locked for our lifetime. */
-static int
-auditor_open_segment(struct store *st)
-{
-	struct auditor *a = &st->aud;
-	struct stat sb;
-	int fd = -1;
-
-	/*
-	 * Its name is visible before it is locked: a receiver starting now
-	 * may take a fresh, empty segment for a dead one's and remove it
-	 * (store_recover_one).  So lock, then make sure it is still linked;
-	 * if not, or if that receiver holds the lock, try another name.
-	 */
-	for (int tries = 0; fd == -1; tries++) {
-		if (tries == 3 || spool_mkname(a->segname, sizeof(a->segname),
-		    AUDIT_SEG_TAG) == -1 ||
-		    (fd = spool_create(&st->audit_q, a->segname,
-		    SPOOL_MODE)) == -1)
-			return -1;
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
-		    fstat(fd, &sb) == -1 || sb.st_nlink == 0) {
-			close(fd);	/* the other one removes it */
-			fd = -1;
-		}
-	}
-	/* Its name in tmp/ durable: by the round's syncfs() or here. */
-	if (st->sync.fsfd < 0 && fsync(st->audit_q.tmpfd) == -1) {
-		spool_abort(&st->audit_q, fd, a->segname);
-		return -1;
-	}
-	a->segfd = fd;
-	a->seglen = 0;
-	a->segborn = a->seglast = mono_ns();
-	a->retry_at = 0;
-	return 0;
 }
 
 /*
  * Append the events of batch to the segment and make them durable.
  * syncfs(): the events and, with them, the data of every session of
  * this round that left its fsync to us (store_data_by_syncfs: written
- * before it queued its event, on this file system).
+ * before it queued its event, on this file system).  The segment
+ * (lib/auditseg) changes only here, in store_stop and in the flusher,
+ * each holding the round (busy) or the mutex with no round.
  */
 static int
 auditor_write(struct store *st, const struct audit_wait *batch,
     size_t bytes)
 {
-	struct auditor *a = &st->aud;
+	struct auditseg *seg = &st->aud.seg;
 	size_t total = 0;
-	ssize_t n;
 	struct iovec iov[64];
 	const struct audit_wait *w = batch;
 
 	/* Within audit-sign's max_file: hand on the full segment first. */
-	if (a->segfd != -1 && a->seglen > 0 && (size_t)a->seglen + bytes >
-	    st->cf->audit_seg_max && auditor_handoff(st) == -1)
+	if (seg->fd != -1 && seg->len > 0 && (size_t)seg->len + bytes >
+	    seg->max && auditseg_handoff(seg) == -1)
 		return -1;
-	if (a->segfd == -1 && auditor_open_segment(st) == -1) {
+	/* Its name in tmp/: synced by the round's syncfs() or at open. */
+	if (seg->fd == -1 && auditseg_open(seg, st->sync.fsfd < 0) == -1) {
 		log_warn("event=audit.fail what=segment");
 		return -1;
 	}
 	while (w != NULL) {
 		int k = 0;
-		size_t want = 0;
 
 		for (; w != NULL && k < 64; w = w->next, k++) {
 			iov[k].iov_base = (void *)(uintptr_t)w->buf;
 			iov[k].iov_len = w->len;
-			want += w->len;
 		}
-		n = pwritev(a->segfd, iov, k, a->seglen + (off_t)total);
-		if (n != (ssize_t)want) {
-			if (n >= 0)
-				errno = ENOSPC;
-			goto torn;
-		}
-		total += want;
+		if (auditseg_write(seg, iov, k, &total) == -1)
+			return -1;
 	}
-	if ((st->sync.fsfd >= 0 ? syncfs(a->segfd) :
-	    fdatasync(a->segfd)) == -1) {
+	if ((st->sync.fsfd >= 0 ? syncfs(seg->fd) : fdatasync(seg->fd)) ==
+	    -1) {
 		/*
-		 * This round's events are not provably durable (after a
-		 * write-back error they may read back as anything): cut them
+		 * This round's events are not provably durable: cut them
 		 * off, hand on what earlier rounds synced, start a new
 		 * segment.  This round's sessions get no SEND OK.
 		 */
-		log_warn("event=audit.fail what=sync name=%s", a->segname);
-		if (ftruncate(a->segfd, a->seglen) == -1 ||
-		    fsync(a->segfd) == -1)
-			auditor_abandon(st);
-		else
-			(void)auditor_handoff(st);
+		log_warn("event=audit.fail what=sync name=%s", seg->name);
+		auditseg_cut(seg);
+		(void)auditseg_handoff(seg);
 		return -1;
 	}
-	a->seglen += (off_t)total;
-	a->seglast = mono_ns();
+	auditseg_synced(seg, total);
 	return 0;
-torn:
-	log_warn("event=audit.fail what=append name=%s", a->segname);
-	/* Cut the torn tail off; failing that, leave it to recovery. */
-	if (ftruncate(a->segfd, a->seglen) == -1)
-		auditor_abandon(st);
-	return -1;
 }
 
 /*
  * The hand-off thread: a segment goes on to audit-sign when no round
- * appended to it for AUDIT_SEG_IDLE_MS, or AUDIT_SEG_AGE_MS after it was
- * opened, so that audit-sign sees events within a fraction of a second
- * while a busy receiver still writes one file per AUDIT_SEG_AGE_MS.
+ * appended to it for AUDITSEG_IDLE_MS, or AUDITSEG_AGE_MS after it was
+ * opened (auditseg_due), so that audit-sign sees events within a
+ * fraction of a second while a busy receiver still writes one file per
+ * AUDITSEG_AGE_MS.
  */
 static void *
 auditor_flusher(void *arg)
@@ -672,23 +550,19 @@ auditor_flusher(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->closed) {
-		uint64_t now = mono_ns(), due;
+		uint64_t now = auditseg_now(), due;
 		struct timespec ts;
 
-		/* segfd changes during a round: read it only between. */
+		/* The segment changes during a round: read it only between. */
 		if (a->busy) {
 			pthread_cond_wait(&a->cv, &a->mu);
 			continue;
 		}
-		if (a->segfd == -1) {
+		if (a->seg.fd == -1) {
 			pthread_cond_wait(&a->flush_cv, &a->mu);
 			continue;
 		}
-		due = a->seglast + AUDIT_SEG_IDLE_MS * 1000000ull;
-		if (a->segborn + AUDIT_SEG_AGE_MS * 1000000ull < due)
-			due = a->segborn + AUDIT_SEG_AGE_MS * 1000000ull;
-		if (a->retry_at > due)
-			due = a->retry_at;	/* a failed hand-off */
+		due = auditseg_due(&a->seg);
 		if (now < due) {
 			ts.tv_sec = (time_t)(due / 1000000000u);
 			ts.tv_nsec = (long)(due % 1000000000u);
@@ -697,7 +571,7 @@ auditor_flusher(void *arg)
 		}
 		a->busy = 1;
 		pthread_mutex_unlock(&a->mu);
-		(void)auditor_handoff(st);
+		(void)auditseg_handoff(&a->seg);
 		pthread_mutex_lock(&a->mu);
 		a->busy = 0;
 		pthread_cond_broadcast(&a->cv);
@@ -744,7 +618,7 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 		batch = last = a->head;
 		bytes = batch->len;
 		while (last->next != NULL && bytes + last->next->len <=
-		    st->cf->audit_seg_max) {
+		    a->seg.max) {
 			last = last->next;
 			bytes += last->len;
 		}
@@ -753,7 +627,7 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 			a->tail = &a->head;
 		last->next = NULL;
 		a->busy = 1;
-		opened = a->segfd == -1;
+		opened = a->seg.fd == -1;
 		pthread_mutex_unlock(&a->mu);
 		r = auditor_write(st, batch, bytes);
 		pthread_mutex_lock(&a->mu);
@@ -766,94 +640,12 @@ auditor_commit(struct store *st, const char *buf, size_t len)
 		}
 		a->busy = 0;
 		pthread_cond_broadcast(&a->cv);
-		if (opened && a->segfd != -1)
+		if (opened && a->seg.fd != -1)
 			pthread_cond_signal(&a->flush_cv);
 	}
 	r = w.result;
 	pthread_mutex_unlock(&a->mu);
 	return r;
-}
-
-/*
- * A segment that a dead tentacle-recv left in audit-sign/tmp (we can
- * take its lock): cut a torn last event off (bytes after the last
- * newline, or from a line with a NUL: never synced, so never behind a
- * SEND OK), sync, and hand it on.  Only our own user's files.
- */
-static void
-store_recover_one(struct store *st, const char *name)
-{
-	char buf[RECV_IO_BLOCK];
-	off_t off = 0, keep = 0;
-	struct stat sb;
-	ssize_t n;
-	int fd, bad = 0;
-
-	fd = openat(st->audit_q.tmpfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-	    O_NONBLOCK);
-	if (fd == -1)
-		return;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		close(fd);	/* not ours, or its writer is alive */
-		return;
-	}
-	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		const char *nul = memchr(buf, '\0', n), *nl;
-
-		bad = nul != NULL;	/* never synced from there on */
-		if ((nl = memrchr(buf, '\n', bad ? nul - buf : n)) != NULL)
-			keep = off + (nl - buf) + 1;
-		off += n;
-	}
-	if (n < 0 && !bad) {
-		log_warn("event=audit.recover.fail name=%s what=read", name);
-		close(fd);
-		return;
-	}
-	if ((keep < sb.st_size && ftruncate(fd, keep) == -1) ||
-	    fsync(fd) == -1) {
-		log_warn("event=audit.recover.fail name=%s what=truncate", name);
-		close(fd);
-		return;
-	}
-	if (keep == 0) {
-		unlinkat(st->audit_q.tmpfd, name, 0);
-		close(fd);
-		log_info("event=audit.recovered name=%s bytes=0 dropped=%lld "
-		    "msg=\"empty segment removed\"", name,
-		    (long long)sb.st_size);
-		return;
-	}
-	if (spool_publish(&st->audit_q, name) == -1 ||
-	    spool_sync(&st->audit_q) == -1) {
-		log_warn("event=audit.recover.fail name=%s what=rename", name);
-		close(fd);
-		return;
-	}
-	close(fd);
-	log_info("event=audit.recovered name=%s bytes=%lld dropped=%lld",
-	    name, (long long)keep, (long long)(sb.st_size - keep));
-}
-
-static void
-store_recover(struct store *st)
-{
-	int fd = openat(st->audit_q.tmpfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
-
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		log_warn("event=audit.recover.fail what=scan");
-		return;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (spool_name_ends(de->d_name, "." AUDIT_SEG_TAG))
-			store_recover_one(st, de->d_name);
-	closedir(d);
 }
 
 int
@@ -863,7 +655,7 @@ store_start(struct store *st)
 
 	if (!st->have_audit)
 		return 0;
-	store_recover(st);
+	auditseg_recover(&st->audit_q, "tentacle-recv");
 	if (pthread_create(&tid, NULL, auditor_flusher, st) != 0)
 		return -1;
 	pthread_detach(tid);
@@ -881,7 +673,7 @@ store_stop(struct store *st)
 	while (a->busy)
 		pthread_cond_wait(&a->cv, &a->mu);
 	a->closed = 1;
-	(void)auditor_handoff(st);	/* failing: the next start's */
+	(void)auditseg_handoff(&a->seg);	/* failing: the next start's */
 	pthread_cond_broadcast(&a->flush_cv);
 	pthread_mutex_unlock(&a->mu);
 }

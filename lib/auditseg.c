@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: ISC */
+/* A producer's open audit segment in audit-sign/tmp (auditseg.h). */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "auditseg.h"
+#include "conf.h"
+#include "log.h"
+
+#define AUDITSEG_IO	65536	/* recovery's read size */
+
+uint64_t
+auditseg_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+size_t
+auditseg_max(const struct conf *cf)
+{
+	char err[256];
+	long long m = AUDIT_MAX_FILE_DEF;
+
+	if (cf == NULL || conf_num(cf, "audit-sign", "max_file",
+	    AUDIT_MAX_FILE_MIN, AUDIT_MAX_FILE_MAX, &m, err, sizeof(err)) == -1)
+		m = AUDIT_MAX_FILE_DEF;	/* audit-sign refuses to start */
+	return m < (1LL << 20) ? (size_t)m : (size_t)1 << 20;
+}
+
+void
+auditseg_init(struct auditseg *s, struct spool *q, const char *producer,
+    size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->q = q;
+	snprintf(s->tag, sizeof(s->tag), "%s%s", producer, SPOOL_SEG_SUFFIX);
+	s->max = max;
+	s->fd = -1;
+}
+
+/*
+ * Hand the open segment on: rename it into audit-sign/new and close it
+ * (which drops its lock).  Its events are durable already, so the
+ * rename needs no sync of its own: a crash before a later sync (the
+ * producer's next, audit-sign's own on claiming it) commits it puts the
+ * segment back in tmp/, where the next start finds it (auditseg_recover);
+ * on a file system that commits metadata changes in order (ext4's
+ * journal, as octospool-spool(5) assumes) nothing audit-sign does with
+ * new/<segment> can become durable before the rename.
+ */
+int
+auditseg_handoff(struct auditseg *s)
+{
+	if (s->fd == -1)
+		return 0;
+	if (s->len == 0)	/* nothing in it: audit-sign refuses empty */
+		unlinkat(s->q->tmpfd, s->name, 0);
+	else if (spool_publish(s->q, s->name) == -1) {
+		/*
+		 * Keep it open, locked and durable in tmp/: tried again in a
+		 * second; an append that would take it past the size cap
+		 * fails meanwhile (nothing goes on without a way on).
+		 */
+		log_warn("event=audit.fail what=handoff name=%s "
+		    "msg=\"kept in tmp/, tried again in 1 s\"", s->name);
+		s->retry_at = auditseg_now() + 1000000000ull;
+		return -1;
+	} else
+		s->handoffs++;
+	close(s->fd);
+	s->fd = -1;
+	s->len = 0;
+	s->retry_at = 0;
+	return 0;
+}
+
+/*
+ * A segment we cannot bring back to whole, synced events: leave it in
+ * tmp/ (never aged out there: spool_clean_tmp) for the next start's
+ * auditseg_recover, which cuts a torn tail, and go on with a new one.
+ */
+void
+auditseg_abandon(struct auditseg *s)
+{
+	log_warn("event=audit.fail what=truncate name=%s "
+	    "msg=\"left in tmp/ for the next start\"", s->name);
+	close(s->fd);
+	s->fd = -1;
+	s->len = 0;
+	s->retry_at = 0;
+}
+
+int
+auditseg_open(struct auditseg *s, int sync_dir)
+{
+	struct stat sb;
+	int fd = -1;
+
+	/*
+	 * Its name is visible before it is locked: a producer starting now
+	 * may take a fresh, empty segment for a dead one's and remove it
+	 * (auditseg_recover).  So lock, then make sure it is still linked;
+	 * if not, or if that producer holds the lock, try another name.
+	 */
+	for (int tries = 0; fd == -1; tries++) {
+		if (tries == 3 || spool_mkname(s->name, sizeof(s->name),
+		    s->tag) == -1 || (fd = spool_create(s->q, s->name,
+		    SPOOL_MODE)) == -1)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+		    fstat(fd, &sb) == -1 || sb.st_nlink == 0) {
+			close(fd);	/* the other one removes it */
+			fd = -1;
+		}
+	}
+	/* Its name in tmp/ durable: by the producer's syncfs() or here. */
+	if (sync_dir && fsync(s->q->tmpfd) == -1) {
+		spool_abort(s->q, fd, s->name);
+		return -1;
+	}
+	s->fd = fd;
+	s->len = 0;
+	s->born = s->last = auditseg_now();
+	s->retry_at = 0;
+	return 0;
+}
+
+int
+auditseg_write(struct auditseg *s, const struct iovec *iov, int n,
+    size_t *done)
+{
+	size_t want = 0;
+	ssize_t r;
+
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	r = pwritev(s->fd, iov, n, s->len + (off_t)*done);
+	if (r != (ssize_t)want) {
+		if (r >= 0)
+			errno = ENOSPC;
+		log_warn("event=audit.fail what=append name=%s", s->name);
+		auditseg_cut(s);
+		return -1;
+	}
+	*done += want;
+	return 0;
+}
+
+void
+auditseg_synced(struct auditseg *s, size_t bytes)
+{
+	s->len += (off_t)bytes;
+	s->last = auditseg_now();
+}
+
+/*
+ * Bytes after the synced ones are not provably durable (after a
+ * write-back error they may read back as anything): cut them off;
+ * failing that, leave the segment to the next start's recovery.
+ */
+void
+auditseg_cut(struct auditseg *s)
+{
+	if (s->fd == -1)
+		return;
+	if (ftruncate(s->fd, s->len) == -1 || fsync(s->fd) == -1)
+		auditseg_abandon(s);
+}
+
+uint64_t
+auditseg_due(const struct auditseg *s)
+{
+	uint64_t due;
+
+	if (s->fd == -1)
+		return UINT64_MAX;
+	due = s->last + AUDITSEG_IDLE_MS * 1000000ull;
+	if (s->born + AUDITSEG_AGE_MS * 1000000ull < due)
+		due = s->born + AUDITSEG_AGE_MS * 1000000ull;
+	if (s->retry_at > due)
+		due = s->retry_at;	/* a failed hand-off */
+	return due;
+}
+
+/*
+ * A segment that a dead producer left in audit-sign/tmp (we can take its
+ * lock): cut a torn last event off (bytes after the last newline, or
+ * from a line with a NUL: never synced, so never behind anything the
+ * producer acknowledged or handed on), sync, and hand it on.  Only our
+ * own user's files.
+ */
+static void
+recover_one(struct spool *q, const char *name)
+{
+	char buf[AUDITSEG_IO];
+	off_t off = 0, keep = 0;
+	struct stat sb;
+	ssize_t n;
+	int fd, bad = 0;
+
+	fd = openat(q->tmpfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd == -1)
+		return;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);	/* not ours, or its writer is alive */
+		return;
+	}
+	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		const char *nul = memchr(buf, '\0', n), *nl;
+
+		bad = nul != NULL;	/* never synced from there on */
+		if ((nl = memrchr(buf, '\n', bad ? nul - buf : n)) != NULL)
+			keep = off + (nl - buf) + 1;
+		off += n;
+	}
+	if (n < 0 && !bad) {
+		log_warn("event=audit.recover.fail name=%s what=read", name);
+		close(fd);
+		return;
+	}
+	if ((keep < sb.st_size && ftruncate(fd, keep) == -1) ||
+	    fsync(fd) == -1) {
+		log_warn("event=audit.recover.fail name=%s what=truncate", name);
+		close(fd);
+		return;
+	}
+	if (keep == 0) {
+		unlinkat(q->tmpfd, name, 0);
+		close(fd);
+		log_info("event=audit.recovered name=%s bytes=0 dropped=%lld "
+		    "msg=\"empty segment removed\"", name,
+		    (long long)sb.st_size);
+		return;
+	}
+	if (spool_publish(q, name) == -1 || spool_sync(q) == -1) {
+		log_warn("event=audit.recover.fail name=%s what=rename", name);
+		close(fd);
+		return;
+	}
+	close(fd);
+	log_info("event=audit.recovered name=%s bytes=%lld dropped=%lld",
+	    name, (long long)keep, (long long)(sb.st_size - keep));
+}
+
+void
+auditseg_recover(struct spool *q, const char *producer)
+{
+	char tag[80];
+	int fd = openat(q->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		log_warn("event=audit.recover.fail what=scan");
+		return;
+	}
+	snprintf(tag, sizeof(tag), ".%s%s", producer, SPOOL_SEG_SUFFIX);
+	while ((de = readdir(d)) != NULL)
+		if (spool_name_ends(de->d_name, tag))
+			recover_one(q, de->d_name);
+	closedir(d);
+}
