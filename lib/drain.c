@@ -159,7 +159,17 @@ drain_close(struct drain *d)
 	if (d->have_out)
 		spool_close(&d->out);
 	if (d->have_audit) {
-		(void)auditseg_handoff(&d->seg);	/* failing: next start */
+		unsigned long h = d->seg.handoffs;
+
+		/*
+		 * The last segment goes on, and new/ is synced once: a power
+		 * failure must not put it back in tmp/, where only the next
+		 * start of this stage would hand it on.  Failing: it does.
+		 */
+		if (auditseg_handoff(&d->seg) == 0 && d->seg.handoffs > h &&
+		    spool_sync(&d->audit) == -1)
+			log_warn("event=audit.fail what=sync stage=%s",
+			    d->opts.stage);
 		if (d->seg.fd != -1)
 			close(d->seg.fd);
 		spool_close(&d->audit);
@@ -309,7 +319,7 @@ drain_drop_outputs(struct drain *d)
  * 1 written (not yet synced: *bytes), -1 failed.
  */
 static int
-drain_audit_prepare(struct drain *d, size_t *bytes)
+drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
 {
 	struct iovec iov = { d->ab.buf, d->ab.len };
 
@@ -320,7 +330,7 @@ drain_audit_prepare(struct drain *d, size_t *bytes)
 	    d->ab.len > d->seg.max && auditseg_handoff(&d->seg) == -1)
 		return -1;
 	/* Its name in tmp/: made durable here unless syncfs() covers it. */
-	if (d->seg.fd == -1 && auditseg_open(&d->seg, 1) == -1)
+	if (d->seg.fd == -1 && auditseg_open(&d->seg, !by_syncfs) == -1)
 		return -1;
 	return auditseg_write(&d->seg, &iov, 1, bytes) == -1 ? -1 : 1;
 }
@@ -353,7 +363,8 @@ drain_commit(struct drain *d)
 		if (d->pend[i].outfd >= 0)
 			nout++;
 	/* The events first, into the segment: synced with the outputs. */
-	if ((have_a = drain_audit_prepare(d, &abytes)) == -1) {
+	if ((have_a = drain_audit_prepare(d, &abytes, nout >= DRAIN_SYNCFS_MIN &&
+	    d->seg_samefs)) == -1) {
 		log_warn("event=audit.fail stage=%s", d->opts.stage);
 		drain_drop_outputs(d);
 		drain_giveback(d);
@@ -436,8 +447,10 @@ drain_commit(struct drain *d)
 				    p->name);
 				rc = EX_IOERR;
 			}
-		} else if (spool_done(&d->in, p->name) == -1)
+		} else if (spool_done(&d->in, p->name) == -1) {
 			log_warn("event=spool.done.fail id=%s", p->name);
+			d->recovered = 0;	/* left in cur/: next pass */
+		}
 		free(p->name);
 		free(p->reason);
 		p->reason = NULL;
@@ -672,14 +685,17 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 	}
 	/*
 	 * cur/ holds a dead run's claims only when we take the lock: we keep
-	 * it from here on, and a pass that could not give its items back
-	 * fails, which ends a lingering drain.  Once, then, and after a
-	 * failed pass.
+	 * it from here on, and an item that stays there (a failed pass, an
+	 * input that could not be removed, a recovery that moved not all)
+	 * asks for another recovery.  Once, then, and after those.
 	 */
 	if (!d->recovered) {
 		if ((r = spool_recover(&d->in)) > 0)
 			log_info("event=drain.recover stage=%s items=%d",
 			    d->opts.stage, r);
+		else if (r == -1)
+			log_warn("event=drain.recover.fail stage=%s",
+			    d->opts.stage);
 		d->recovered = r >= 0;
 	}
 	if (d->cleaned_at == 0 || mono_ms() - d->cleaned_at >= DRAIN_CLEAN_MS) {

@@ -245,14 +245,20 @@ spool_lock(struct spool *sp)
 	return 0;
 }
 
-/* After a crash: move every cur/ item back to new/.  Returns the count. */
+/*
+ * After a crash: move every cur/ item back to new/.  Returns the count,
+ * or -1 if new/ could not be synced or an item could not be moved (the
+ * others are moved and synced).
+ */
 int
 spool_recover(struct spool *sp)
 {
 	char **names;
 	size_t n;
-	int moved = 0;
-	int fd = dup(sp->curfd);
+	int moved = 0, failed = 0;
+	/* A new open, not a dup(): a dup shares the directory's offset, and
+	 * a second recovery read on from where the first one ended. */
+	int fd = openat(sp->curfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
 
@@ -273,9 +279,15 @@ spool_recover(struct spool *sp)
 	for (size_t i = 0; i < n; i++)
 		if (renameat(sp->curfd, names[i], sp->newfd, names[i]) == 0)
 			moved++;
+		else if (errno != ENOENT)
+			failed = errno;
 	spool_names_free(names, n);
 	if (moved > 0 && fsync(sp->newfd) == -1)
 		return -1;
+	if (failed) {
+		errno = failed;	/* what was moved is synced; not all was */
+		return -1;
+	}
 	return moved;
 }
 

@@ -703,8 +703,8 @@ wait_status() {
 }
 
 @test "lingering: the status line is written at most once a second while items come, and sums the passes since the line before" {
-	# Inotify wakes it for each item; the rescan (2 s) is the pass
-	# that finds nothing.
+	# Inotify wakes it for each item; the pass that finds nothing comes
+	# with the audit segment's hand-off (200 ms idle) or the 2 s rescan.
 	linger 6 2000
 	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
 	pid=$!
@@ -712,11 +712,19 @@ wait_status() {
 	sleep 1.2
 	arrive 1.a.1795816532.data
 	wait_status " seen=1 done=1 rejected=0 " 3
-	# Three items 100 ms apart: three passes within a second of that
-	# line, recorded together by the first pass that finds nothing.
+	# Three items 30 ms apart (made ready in tmp/ first): three passes
+	# within a second of that line and no 200 ms pause between them,
+	# recorded together by the first pass that finds nothing.
+	f=$(ls "$DATA/samples" | grep '\.data$' | head -1)
 	for i in 2 3 4; do
-		arrive "$i.a.179581653$i.data"
-		sleep 0.1
+		cp "$DATA/samples/$f" "$IN/tmp/$i.a.179581653$i.data"
+		if [ "$(id -u)" -eq 0 ]; then
+			chown "$RUN_USER" "$IN/tmp/$i.a.179581653$i.data"
+		fi
+	done
+	for i in 2 3 4; do
+		mv "$IN/tmp/$i.a.179581653$i.data" "$IN/new/"
+		sleep 0.03
 	done
 	wait_status " pid=$pid .* seen=3 done=3 rejected=0 retried=0 " 5
 	[ "$(grep -c 'event=drain.done' "$T/err")" -ge 2 ]

@@ -200,9 +200,10 @@ echo "   history rows: $(sh tools/mariadb.sh sql "$demo/db" -N -B -e \
     (SELECT COUNT(*) FROM tagente_datos_string)' pandora)"
 echo
 echo "== audit events queued for audit-sign"
-# tentacle-recv hands its open event segment on when idle for 20 ms.
+# tentacle-recv and the drains hand their open event segment on when
+# idle for 200 ms.
 for _ in $(seq 1 100); do
-	ls "$demo"/spool/audit-sign/tmp/*.tentacle-recv.seg >/dev/null 2>&1 ||
+	ls "$demo"/spool/audit-sign/tmp/*.seg >/dev/null 2>&1 ||
 	    break
 	sleep 0.05
 done

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for lib/drain.c on a real temporary spool: batch commits
- * (outputs byte-identical, envelope kept, one audit file per batch with
- * the prepare hook's events), rejects with their reason file and audit
+ * (outputs byte-identical, envelope kept, the batches' audit events in
+ * the run's audit segment, with the prepare hook's events), rejects with their reason file and audit
  * event, retry (75, the rest untouched), a commit hook that fails, the
  * recovery of cur/, items over the size limit, a locked queue, and
  * crash points (a child stopped with PIPELINE_CRASH_AT, then a rerun).
@@ -225,7 +225,7 @@ test_batches(void)
 	struct drain_stats st;
 	struct hctx h;
 	char name[32], body[64], *c;
-	int nf;
+	int nf, nf0;
 
 	fresh();
 	for (int i = 0; i < 10; i++) {
@@ -256,7 +256,9 @@ test_batches(void)
 	 * nothing left in audit/tmp.
 	 */
 	c = cat_dir(P("audit/new"), &nf);
-	CHECK_INT("one audit segment for the run", nf, 1);
+	/* Usually one (a slow disk may hand it on at 500 ms mid-run). */
+	CHECK(nf >= 1 && nf <= 3, "audit segments: %d", nf);
+	nf0 = nf;
 	{
 		int k = 0;
 
@@ -271,7 +273,7 @@ test_batches(void)
 	CHECK_INT("empty: rc", run(&h, 4, 0, &st), 0);
 	CHECK_INT("empty: calls", h.calls, 0);
 	(void)cat_dir(P("audit/new"), &nf);
-	CHECK_INT("empty: no new audit file", nf, 1);
+	CHECK_INT("empty: no new audit file", nf, nf0);
 }
 
 static void

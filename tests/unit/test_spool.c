@@ -576,6 +576,25 @@ test_consume(void)
 	for (i = 0; i < 3; i++)
 		unlink(P("cs/new", cur_items[i]));
 
+	/*
+	 * An item that cannot be moved back (a directory holds its name in
+	 * new/): -1 with the reason, the others moved all the same.
+	 */
+	put_file(P("cs/cur", cur_items[0]), cur_items[0]);
+	put_file(P("cs/cur", cur_items[1]), cur_items[1]);
+	CHECK(mkdir(P("cs/new", cur_items[0]), 0700) == 0, "mkdir: %s",
+	    strerror(errno));
+	errno = 0;
+	CHECK_INT("spool_recover: one stuck", spool_recover(&sp), -1);
+	CHECK_INT("spool_recover: errno", errno, EISDIR);
+	CHECK_INT("stuck: still in cur", exists(P("cs/cur", cur_items[0])),
+	    1);
+	CHECK_INT("the other: in new", exists(P("cs/new", cur_items[1])), 1);
+	rmdir(P("cs/new", cur_items[0]));
+	CHECK_INT("then it goes", spool_recover(&sp), 1);
+	unlink(P("cs/new", cur_items[0]));
+	unlink(P("cs/new", cur_items[1]));
+
 	/* Scan: sorted by name, dot files skipped. */
 	for (i = 0; i < sizeof(new_items) / sizeof(new_items[0]); i++)
 		put_file(P("cs/new", new_items[i]), new_items[i]);
