@@ -198,8 +198,8 @@ void	store_audit(struct store *, const struct peer *, const char *action,
 	    const char *outcome, const char *name, size_t namelen,
 	    const char *reason, const char *id, long long size,
 	    const char *sha);
-/* Commit the events of ab as one audit file, best effort (logs why not). */
 int	store_data_by_syncfs(const struct store *, int dirix);
+/* Commit the events of ab to the audit segment, best effort (logs why not). */
 void	store_audit_events(struct store *, struct audit_buf *,
 	    const char *action);
 int	store_scratch(int dirfd);
