@@ -28,6 +28,7 @@
 #define DL_CONFLICT_TRIES 6	/* batches run again after a conflict */
 #define DL_BATCH	1024	/* files per transaction (default) */
 #define DL_MAX_ROWS	256	/* rows per multi-row statement */
+#define DL_EXACT_ROWS	32	/* up to this many: one statement of as many */
 #define DL_FLUSH_BYTES	(8 * 1024 * 1024)	/* deferred history cap */
 #define DL_STMT_BYTES	(1024 * 1024)	/* text per multi-row statement */
 #define DL_MAX_STRING	(4 * 1024 * 1024)	/* longest string value */

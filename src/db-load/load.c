@@ -2269,22 +2269,37 @@ multi_stmt(struct dl_run *run, struct db_stmt **slot, const char *head,
 }
 
 /*
- * Run the n-row statement as statements of 2^k rows (n = 13: 8, 4, 1),
- * cols values per row from v: a lingering db-load then keeps at most
- * log2(DL_MAX_ROWS) + 1 prepared statements per table instead of one
- * per row count (each holds server and client memory).  0 or -1.
+ * The rows of the next statement when left rows remain: all of them up
+ * to DL_EXACT_ROWS, else the largest power of two (n = 45: 32, 13;
+ * n = 300: 256, 32, 12).  A lingering db-load then keeps at most
+ * DL_EXACT_ROWS + log2(DL_MAX_ROWS / DL_EXACT_ROWS) prepared statements
+ * per table instead of one per row count (each holds server and client
+ * memory: the big ones most), and a small batch (one file every few
+ * seconds) still writes each table in one round trip.
  */
+static size_t
+multi_chunk(size_t left)
+{
+	size_t k = 1;
+
+	if (left <= DL_EXACT_ROWS)
+		return left;
+	while (k * 2 <= left)
+		k *= 2;
+	return k;
+}
+
+/* Run the n-row statement in multi_chunk() pieces, cols values per row
+ * from v.  0 or -1. */
 static int
 multi_exec(struct dl_run *run, struct db_stmt **slot, const char *head,
     const char *row, size_t n, const char *tail, const struct db_val *v,
     size_t cols)
 {
 	for (size_t off = 0; off < n; ) {
-		size_t k = 1;
+		size_t k = multi_chunk(n - off);
 		struct db_stmt *st;
 
-		while (k * 2 <= n - off)
-			k *= 2;
 		if ((st = multi_stmt(run, slot, head, row, k, tail)) == NULL ||
 		    db_stmt_exec(st, v + off * cols, k * cols) == -1)
 			return -1;
@@ -2419,12 +2434,10 @@ flush_inc(struct dl_run *run, struct dl_module **im, size_t n, int update)
 		    "tagente_datos_inc (id_agente_modulo, datos, utimestamp) "
 		    "VALUES ", "(?, ?, ?)", n, "", v, 3);
 	} else
-		/* In 2^k chunks, as multi_exec does. */
+		/* In multi_chunk() pieces, as multi_exec does. */
 		for (size_t off = 0; off < n && rc == 0; ) {
-			size_t k = 1;
+			size_t k = multi_chunk(n - off);
 
-			while (k * 2 <= n - off)
-				k *= 2;
 			rc = flush_inc_update(run, im + off, k);
 			off += k;
 		}
