@@ -140,6 +140,19 @@ auditseg_open(struct auditseg *s, int sync_dir)
 }
 
 int
+auditseg_room(struct auditseg *s, size_t bytes, int sync_dir)
+{
+	if (s->fd != -1 && s->len > 0 && (size_t)s->len + bytes > s->max &&
+	    auditseg_handoff(s) == -1)
+		return -1;
+	if (s->fd == -1 && auditseg_open(s, sync_dir) == -1) {
+		log_warn("event=audit.fail what=segment name=%s", s->tag);
+		return -1;
+	}
+	return 0;
+}
+
+int
 auditseg_write(struct auditseg *s, const struct iovec *iov, int n,
     size_t *done)
 {

@@ -41,6 +41,11 @@ void		 auditseg_init(struct auditseg *, struct spool *q,
 		    const char *producer, size_t max);
 /* Open a new segment (locked; its name in tmp/ synced if sync_dir). */
 int		 auditseg_open(struct auditseg *, int sync_dir);
+/*
+ * Make an open segment ready for bytes more: the open one handed on
+ * first if they would take it past max, a new one opened if none is.
+ */
+int		 auditseg_room(struct auditseg *, size_t bytes, int sync_dir);
 /* Write iov at the end of the synced bytes plus *done; *done += bytes. */
 int		 auditseg_write(struct auditseg *, const struct iovec *, int n,
 		    size_t *done);

@@ -71,6 +71,19 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Write the passes summed since the last line to <queue>/status. */
+static void
+drain_status_put(struct drain *d)
+{
+	if (spool_status_put(&d->in, d->opts.stage, d->sacc_rc, d->sacc.seen,
+	    d->sacc.done, d->sacc.rejected, d->sacc.retried, d->sacc_ms) == -1)
+		log_debug("event=status.write.fail stage=%s", d->opts.stage);
+	memset(&d->sacc, 0, sizeof(d->sacc));
+	d->sacc_ms = 0;
+	d->sacc_rc = 0;
+	d->sowed = 0;
+}
+
 void
 drain_crash_point(const char *point)
 {
@@ -150,12 +163,11 @@ drain_close(struct drain *d)
 {
 	if (d == NULL)
 		return;
-	if (d->sowed && d->in.dirfd != -1 &&
-	    spool_status_put(&d->in, d->opts.stage, d->sacc_rc, d->sacc.seen,
-	    d->sacc.done, d->sacc.rejected, d->sacc.retried, d->sacc_ms) == -1)
-		log_debug("event=status.write.fail stage=%s", d->opts.stage);
-	if (d->in.dirfd != -1)
+	if (d->in.dirfd != -1) {
+		if (d->sowed)
+			drain_status_put(d);
 		spool_close(&d->in);
+	}
 	if (d->have_out)
 		spool_close(&d->out);
 	if (d->have_audit) {
@@ -326,11 +338,8 @@ drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
 	*bytes = 0;
 	if (!d->have_audit || d->ab.len == 0)
 		return 0;
-	if (d->seg.fd != -1 && d->seg.len > 0 && (size_t)d->seg.len +
-	    d->ab.len > d->seg.max && auditseg_handoff(&d->seg) == -1)
-		return -1;
 	/* Its name in tmp/: made durable here unless syncfs() covers it. */
-	if (d->seg.fd == -1 && auditseg_open(&d->seg, !by_syncfs) == -1)
+	if (auditseg_room(&d->seg, d->ab.len, !by_syncfs) == -1)
 		return -1;
 	return auditseg_write(&d->seg, &iov, 1, bytes) == -1 ? -1 : 1;
 }
@@ -505,13 +514,7 @@ drain_status(struct drain *d, const struct drain_stats *st, int rc,
 	    (since >= DRAIN_STATUS_MS || st->seen == 0)) &&
 	    since < DRAIN_STATUS_IDLE_MS)
 		return;
-	if (spool_status_put(&d->in, d->opts.stage, d->sacc_rc, d->sacc.seen,
-	    d->sacc.done, d->sacc.rejected, d->sacc.retried, d->sacc_ms) == -1)
-		log_debug("event=status.write.fail stage=%s", d->opts.stage);
-	memset(&d->sacc, 0, sizeof(d->sacc));
-	d->sacc_ms = 0;
-	d->sacc_rc = 0;
-	d->sowed = 0;
+	drain_status_put(d);
 	d->status_at = now;
 }
 

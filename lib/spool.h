@@ -21,9 +21,10 @@
 #define SPOOL_TMP_MAXAGE (36 * 3600)
 /*
  * tmp/ files with this suffix are segments: appended to and synced by a
- * producer that holds flock(LOCK_EX) on them (tentacle-recv's audit
- * events), handed on by rename, recovered by that producer at its next
- * start; spool_clean_tmp never ages them out.
+ * producer that holds flock(LOCK_EX) on them (the audit events of
+ * tentacle-recv and of the drains: lib/auditseg), handed on by rename,
+ * recovered by that producer at its next start; spool_clean_tmp never
+ * ages them out.
  */
 #define SPOOL_SEG_SUFFIX ".seg"
 /* Does name end in suffix (and hold more than it)? */

@@ -642,13 +642,27 @@ linger() {
 	    "$1" "${2:-1000}" >> "$T/xv.conf"
 }
 
+# ready NAME: one sample item written to tmp/, owned by the producer.
+ready() {
+	cp "$DATA/samples/$(ls "$DATA/samples" | grep '\.data$' | head -1)" \
+	    "$IN/tmp/$1"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown "$RUN_USER" "$IN/tmp/$1"
+	fi
+}
+
 # arrive NAME: one sample item, written to tmp/ and renamed into new/,
 # as a producer does.
 arrive() {
-	cp "$DATA/samples/$(ls "$DATA/samples" | grep '\.data$' | head -1)" \
-	    "$IN/tmp/$1"
-	[ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$IN/tmp/$1"
+	ready "$1"
 	mv "$IN/tmp/$1" "$IN/new/$1"
+}
+
+# start_drain: xml-validate in the background, its log in $T/err, its
+# PID in $pid.
+start_drain() {
+	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
+	pid=$!
 }
 
 # wait_for FILE SECONDS: until FILE exists (0) or the time is up (1).
@@ -663,8 +677,7 @@ wait_for() {
 @test "lingering: one process takes items that arrive after it started (inotify), then exits after idle_exit" {
 	# A 5 s rescan: only inotify explains a pick-up within 3 s.
 	linger 4 5000
-	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
-	pid=$!
+	start_drain
 	sleep 0.5
 	arrive 1.a.1795816532.data
 	wait_for "$OUT/1.a.1795816532.data" 3
@@ -706,8 +719,7 @@ wait_status() {
 	# Inotify wakes it for each item; the pass that finds nothing comes
 	# with the audit segment's hand-off (200 ms idle) or the 2 s rescan.
 	linger 6 2000
-	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
-	pid=$!
+	start_drain
 	wait_status " pid=$pid .* seen=0 " 3
 	sleep 1.2
 	arrive 1.a.1795816532.data
@@ -715,12 +727,8 @@ wait_status() {
 	# Three items 30 ms apart (made ready in tmp/ first): three passes
 	# within a second of that line and no 200 ms pause between them,
 	# recorded together by the first pass that finds nothing.
-	f=$(ls "$DATA/samples" | grep '\.data$' | head -1)
 	for i in 2 3 4; do
-		cp "$DATA/samples/$f" "$IN/tmp/$i.a.179581653$i.data"
-		if [ "$(id -u)" -eq 0 ]; then
-			chown "$RUN_USER" "$IN/tmp/$i.a.179581653$i.data"
-		fi
+		ready "$i.a.179581653$i.data"
 	done
 	for i in 2 3 4; do
 		mv "$IN/tmp/$i.a.179581653$i.data" "$IN/new/"
@@ -735,8 +743,7 @@ wait_status() {
 
 @test "audit segment: a lingering drain appends its batches' events to its open segment and hands it on when idle, still running" {
 	linger 6 5000
-	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
-	pid=$!
+	start_drain
 	sleep 0.3
 	arrive 1.a.1795816532.data
 	wait_for "$OUT/1.a.1795816532.data" 3
@@ -777,8 +784,7 @@ wait_status() {
 @test "lingering: SIGTERM commits the batch in hand and leaves the rest in new/, nothing lost or doubled" {
 	linger 30
 	queue 600
-	"$BIN/xml-validate" -d -c "$T/xv.conf" --now "$NOW_S" 2>>"$T/err" &
-	pid=$!
+	start_drain
 	for _ in $(seq 1 200); do
 		[ -n "$(ls -A "$OUT")" ] && break
 		sleep 0.02

@@ -144,7 +144,8 @@ struct auditor {
 	pthread_cond_t	 flush_cv;	/* CLOCK_MONOTONIC: the hand-off */
 	struct audit_wait *head, **tail;
 	int		 busy;
-	struct auditseg	 seg;		/* segfd changes only in a round */
+	struct auditseg	 seg;		/* changed only by a round's leader,
+					 * the flusher or store_stop */
 	int		 closed;	/* stopping: no more rounds */
 	unsigned long	 rounds, events;	/* statistics */
 };

@@ -500,15 +500,10 @@ auditor_write(struct store *st, const struct audit_wait *batch,
 	struct iovec iov[64];
 	const struct audit_wait *w = batch;
 
-	/* Within audit-sign's max_file: hand on the full segment first. */
-	if (seg->fd != -1 && seg->len > 0 && (size_t)seg->len + bytes >
-	    seg->max && auditseg_handoff(seg) == -1)
+	/* Within audit-sign's max_file; its name in tmp/ synced by the
+	 * round's syncfs() or at open. */
+	if (auditseg_room(seg, bytes, st->sync.fsfd < 0) == -1)
 		return -1;
-	/* Its name in tmp/: synced by the round's syncfs() or at open. */
-	if (seg->fd == -1 && auditseg_open(seg, st->sync.fsfd < 0) == -1) {
-		log_warn("event=audit.fail what=segment");
-		return -1;
-	}
 	while (w != NULL) {
 		int k = 0;
 
