@@ -1027,6 +1027,57 @@ check_once() {
 	sanitizer_clean "$W/dl.log"
 }
 
+@test "lingering: each batch reads its agents again; what the console changed between two batches of one process is obeyed" {
+	# db-load keeps its agents for one transaction only (db-load(8),
+	# idle_exit): between batches the console deletes a module and
+	# disables the agent, and the same process must see both.
+	mkconf allow_create yes idle_exit 30
+	"$BIN/db-load" -c "$CONF" -d 2>> "$W/dl.log" 3>&- &
+	pid=$!
+	# put for a running drain: written and owned before it appears.
+	arrive() {
+		cp "$1" "$Q/tmp/$2"
+		[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/$2"
+		mv "$Q/tmp/$2" "$Q/new/$2"
+	}
+	# settle N: the queue empty and N files done (committed).
+	settle() {
+		for _ in $(seq 1 200); do
+			queue_empty && [ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" = "$1" ] && return 0
+			sleep 0.05
+		done
+		return 1
+	}
+	agent ling '2026/11/27 21:00:00' "$(module M generic_data 1)" "$(module N generic_data 5)" > "$W/1.data"
+	arrive "$W/1.data" 1.ling.data
+	settle 1
+	old=$(sql "SELECT id_agente_modulo FROM tagente_modulo WHERE nombre = 'M'")
+	# The console deletes module M (its status row with it).
+	sql "DELETE FROM tagente_estado WHERE id_agente_modulo = $old;
+	    DELETE FROM tagente_modulo WHERE id_agente_modulo = $old"
+	agent ling '2026/11/27 21:05:00' "$(module M generic_data 2)" "$(module N generic_data 6)" > "$W/2.data"
+	arrive "$W/2.data" 2.ling.data
+	settle 2
+	# M learnt again under a new id; nothing written under the old one.
+	run sql "SELECT COUNT(*), MIN(id_agente_modulo) <> $old FROM tagente_modulo WHERE nombre = 'M'"
+	assert_output "$(printf '1\t1')"
+	run sql "SELECT (SELECT COUNT(*) FROM tagente_estado WHERE id_agente_modulo = $old), (SELECT COUNT(*) FROM tagente_datos WHERE id_agente_modulo = $old), (SELECT COUNT(*) FROM tagente_estado e LEFT JOIN tagente_modulo m USING (id_agente_modulo) WHERE m.id_agente_modulo IS NULL)"
+	assert_output "$(printf '0\t1\t0')"
+	# The console disables the agent: the next file's data is dropped.
+	sql "UPDATE tagente SET disabled = 1 WHERE nombre = 'ling'"
+	agent ling '2026/11/27 21:10:00' "$(module M generic_data 3)" "$(module N generic_data 7)" > "$W/3.data"
+	arrive "$W/3.data" 3.ling.data
+	settle 3
+	grep -q 'event=file.skipped id=3.ling.data' "$W/dl.log"
+	run sql "SELECT GROUP_CONCAT(datos ORDER BY utimestamp) FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) WHERE m.nombre = 'N'"
+	assert_output "5,6"
+	# One process did it all.
+	kill -0 "$pid"
+	kill -TERM "$pid"
+	wait "$pid"
+	sanitizer_clean "$W/dl.log"
+}
+
 @test "exactly once while mariadbd restarts twice: exit 75, a rerun finishes" {
 	gen_load 2000
 	# Small batches, and the restart once the first one is committed (its

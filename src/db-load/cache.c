@@ -42,24 +42,8 @@ dl_agent_add(struct dl_run *run, struct dl_agent *a)
 		run->agents = xreallocarray(run->agents, run->capagents,
 		    sizeof(*run->agents));
 	}
-	a->loaded_at = time(NULL);
 	run->agents[run->nagents++] = a;
 	return a;
-}
-
-void
-dl_agents_expire(struct dl_run *run, time_t now, long long ttl)
-{
-	for (size_t i = 0; i < run->nagents; ) {
-		struct dl_agent *a = run->agents[i];
-
-		if (ttl > 0 && a->loaded_at + ttl > now) {
-			i++;
-			continue;
-		}
-		run->agents[i] = run->agents[--run->nagents];
-		dl_agent_free(a);
-	}
 }
 
 void

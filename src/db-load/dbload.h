@@ -36,7 +36,6 @@
 /* The [db-load] settings. */
 struct dl_conf {
 	struct drain_linger linger;	/* idle_exit, poll_interval */
-	long long	 cache_ttl;	/* seconds an agent stays cached */
 	char		*spool_dir;
 	char		*user;
 	char		*audit_spool;
@@ -119,7 +118,6 @@ struct dl_agent {
 	char		 contact_ts[24];	/* ultimo_contacto */
 	struct dl_module **mods;	/* sorted by nombre, bytewise */
 	size_t		 nmods, capmods;
-	time_t		 loaded_at;	/* when read from the database */
 };
 
 /* A history row waiting for the batch's multi-row INSERTs. */
@@ -250,7 +248,6 @@ struct dl_agent	*dl_agent_add(struct dl_run *, struct dl_agent *);
 void		 dl_agent_drop(struct dl_run *, struct dl_agent *);
 void		 dl_agents_clear(struct dl_run *);
 /* Forget agents read more than ttl seconds before now (0: all). */
-void		 dl_agents_expire(struct dl_run *, time_t now, long long ttl);
 void		 dl_agent_free(struct dl_agent *);
 struct dl_module *dl_module_find(struct dl_agent *, const char *nombre,
 		    size_t len);

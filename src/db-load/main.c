@@ -50,7 +50,7 @@ static const char *const known_keys[] = {
 	"autocreate_group", "autocreate_group_force", "module_cap",
 	"update_parent", "server_name", "max_size", "regex_max_pattern",
 	"regex_max_subject", "regex_budget", "event_precision", "producer",
-	"auth_pubkey", "cache_ttl", DRAIN_LINGER_KEYS, DB_TOOL_KEYS, NULL
+	"auth_pubkey", DRAIN_LINGER_KEYS, DB_TOOL_KEYS, NULL
 };
 
 static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
@@ -95,7 +95,6 @@ configure(struct dl_conf *cf)
 	/* Bigger than the drain's default: an agent's modules are read once
 	 * per batch and its status rows written once. */
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DL_BATCH);
-	cf->cache_ttl = tool_num(&tool, "cache_ttl", 0, 86400, 60);
 	tool_linger_conf(&tool, &cf->linger, 0);
 	cf->allow_create = tool_bool(&tool, "allow_create", 0);
 	cf->group = (int)tool_num(&tool, "autocreate_group", -1, 16777215, 10);
@@ -319,17 +318,15 @@ commit(struct drain *d, void *arg)
 }
 
 /*
- * A pass of the lingering drain: the connection, its prepared statements
- * and the agent cache stay; an agent read more than cache_ttl seconds
- * ago is read again (the console may have changed it); the statistics
- * are the pass's.
+ * A pass of the lingering drain: the connection and its prepared
+ * statements stay (the agents read go with each transaction: dl_commit);
+ * the statistics are the pass's.
  */
 static void
 pass_begin(void *arg)
 {
 	struct dl_run *run = arg;
 
-	dl_agents_expire(run, time(NULL), run->cf->cache_ttl);
 	run->loaded = run->duplicates = run->values = 0;
 	run->nlat = 0;
 	clock_gettime(CLOCK_MONOTONIC, run->t0);
