@@ -325,23 +325,67 @@ drain_drop_outputs(struct drain *d)
 }
 
 /*
+ * How much of the n bytes of events at p go into one segment of at most
+ * max bytes: whole lines (events), as many as fit; an event alone over
+ * max goes alone (audit-sign refuses it, as it would anywhere).
+ */
+static size_t
+drain_audit_cut(const char *p, size_t n, size_t max)
+{
+	const char *nl;
+
+	if (n <= max)
+		return n;
+	for (size_t i = max; i > 0; i--)
+		if (p[i - 1] == '\n')
+			return i;
+	nl = memchr(p, '\n', n);
+	return nl != NULL ? (size_t)(nl - p) + 1 : n;
+}
+
+/*
  * Append the batch's audit events to the stage's open segment in
  * audit-sign/tmp (lib/auditseg), opened if none is, handed on first if
- * they would take it past audit-sign's max_file.  0 nothing to write,
- * 1 written (not yet synced: *bytes), -1 failed.
+ * they would take it past audit-sign's max_file.  Events that fill more
+ * than a segment go into as many, whole lines each: the full ones are
+ * synced and handed on here (the batch's outputs wait for the last part,
+ * which the caller syncs with them; a batch given back later is redone
+ * and its events are then recorded twice, never lost).  0 nothing to
+ * write, 1 written (the last part not yet synced: *bytes), -1 failed.
  */
 static int
 drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
 {
-	struct iovec iov = { d->ab.buf, d->ab.len };
+	const char *p = d->ab.buf;
+	size_t left = d->ab.len;
 
 	*bytes = 0;
-	if (!d->have_audit || d->ab.len == 0)
+	if (!d->have_audit || left == 0)
 		return 0;
-	/* Its name in tmp/: made durable here unless syncfs() covers it. */
-	if (auditseg_room(&d->seg, d->ab.len, !by_syncfs) == -1)
-		return -1;
-	return auditseg_write(&d->seg, &iov, 1, bytes) == -1 ? -1 : 1;
+	for (;;) {
+		size_t n = drain_audit_cut(p, left, d->seg.max);
+		struct iovec iov = { (void *)(uintptr_t)p, n };
+
+		/* Its name in tmp/: durable here unless syncfs() covers it. */
+		if (auditseg_room(&d->seg, n, !by_syncfs) == -1 ||
+		    auditseg_write(&d->seg, &iov, 1, bytes) == -1)
+			return -1;
+		p += n;
+		left -= n;
+		if (left == 0)
+			return 1;
+		/* A full segment, then the next part in a new one. */
+		if (fdatasync(d->seg.fd) == -1) {
+			log_warn("event=audit.fail what=sync stage=%s name=%s",
+			    d->opts.stage, d->seg.name);
+			auditseg_cut(&d->seg);
+			return -1;
+		}
+		auditseg_synced(&d->seg, *bytes);
+		*bytes = 0;
+		if (auditseg_handoff(&d->seg) == -1)
+			return -1;
+	}
 }
 
 /* Hand the audit segment on when it is due (auditseg_due). */

@@ -480,6 +480,37 @@ EOF
 	[ "$(echo "$output" | wc -l)" -eq 11 ]
 }
 
+@test "a drain's batch whose events exceed max_file goes into as many segments, each sealed whole: every event once, none refused" {
+	SIGN_EXTRA="max_file 2048" write_conf
+	# xml-validate on the same spool and configuration (it reads
+	# [audit-sign] max_file as its segments' cap): 60 items of 60 agents
+	# in one batch, an event per agent (xml.accepted).
+	{
+		cat "$T/a.conf"
+		printf '[xml-validate]\nuser %s\nproducer %s\n' "$RUN_USER" "$RUN_USER"
+	} > "$T/x.conf"
+	sh "$TOOLS/gen-agents.sh" "$T/spool/xml-validate/tmp/g" 60 60 3 1795816500
+	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER" "$T/spool/xml-validate/tmp/g"
+	mv "$T"/spool/xml-validate/tmp/g/* "$T/spool/xml-validate/new/"
+	"$BIN/xml-validate" -d -c "$T/x.conf" --now 1795816800 2>>"$T/err"
+	grep -q 'event=drain.done stage=xml-validate seen=60 .*batches=1 ' "$T/err"
+	[ "$(ls "$T/spool/agent-auth/new" | wc -l)" -eq 60 ]
+	# Several segments, none over the cap, each of whole events.
+	[ "$(ls "$Q/new" | wc -l)" -ge 3 ]
+	for f in "$Q"/new/*; do
+		[ "$(stat -c %s "$f")" -le 2048 ]
+		[ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" = '\n' ]
+	done
+	run sign
+	assert_success
+	assert_equal "$(ls -A "$Q/reject" | wc -l)" 0
+	run verify
+	assert_success
+	run evil records "$T/log"
+	[ "$(echo "$output" | grep -c '"action":"xml.accepted"')" -eq 60 ]
+	[ "$(echo "$output" | grep -c '"action":"item.rejected"')" -eq 0 ]
+}
+
 @test "forgery: producer identity is the file owner; other owners, links and writable files refused" {
 	run id -u "$RUN_USER"
 	uid=$output

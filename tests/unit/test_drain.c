@@ -452,6 +452,96 @@ test_crash_points(void)
 	}
 }
 
+/* handler, with an event of about 150 bytes per item. */
+static int
+handler_ev(struct drain *d, struct drain_item *it, void *arg)
+{
+	struct audit_buf *ab = drain_audit(d);
+
+	audit_begin(ab, "test", "item.seen", "ok");
+	audit_str(ab, "item", it->name);
+	audit_str(ab, "pad", "0123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789");
+	audit_end(ab);
+	return handler(d, it, arg);
+}
+
+/*
+ * A batch whose events fill more than a segment (audit-sign's max_file):
+ * as many segments, whole events each, none over the cap, every event
+ * once, nothing left in audit/tmp.
+ */
+static void
+test_audit_split(void)
+{
+	struct drain_linger lo;
+	struct drain_stats st;
+	struct drain_opts o;
+	struct drain *d;
+	struct hctx h;
+	char name[32], err[256], path[PATH_MAX + 64];
+	const char *c;
+	int nf, k = 0, big = 0;
+	DIR *dir;
+	struct dirent *de;
+
+	fresh();
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+	memset(&h, 0, sizeof(h));
+	memset(&o, 0, sizeof(o));
+	o.stage = "test";
+	o.batch = 64;
+	o.max_item = 1 << 20;
+	o.prepare = prepare;
+	o.commit = commit_hook;
+	o.arg = &h;
+	memset(&lo, 0, sizeof(lo));
+	lo.idle_exit = 0;
+	lo.audit_max = 1024;
+	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
+	CHECK(d != NULL, "drain_open: %s", err);
+	if (d == NULL)
+		return;
+	CHECK_INT("split: rc", drain_linger(d, handler_ev, &h, &lo, &st), 0);
+	drain_close(d);
+	CHECK_INT("split: done", st.done, 40);
+	CHECK_INT("split: one batch", st.batches, 1);
+	CHECK_INT("split: out/new", count(P("out/new")), 40);
+	CHECK_INT("split: audit/tmp empty", count(P("audit/tmp")), 0);
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK(nf >= 6, "split: %d segments for ~6 KB of events", nf);
+	for (int i = 0; i < 40; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "\"item\":\"item%02d.1.data\"", i);
+		if (strstr(c, want) != NULL &&
+		    strstr(strstr(c, want) + 1, want) == NULL)
+			k++;
+	}
+	CHECK_INT("split: every event once", k, 40);
+	if ((dir = opendir(P("audit/new"))) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			struct stat sb;
+			char *body;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", P("audit/new"),
+			    de->d_name);
+			body = slurp(path);
+			if (stat(path, &sb) == -1 || sb.st_size > 1024 ||
+			    body == NULL || body[0] == '\0' ||
+			    body[strlen(body) - 1] != '\n')
+				big++;
+		}
+		closedir(dir);
+	}
+	CHECK_INT("split: segments within the cap, whole lines", big, 0);
+}
+
 /* Items owned by anyone but the queue's producers: rejected unread. */
 static void
 test_producers(void)
@@ -522,6 +612,7 @@ main(void)
 	test_recover_and_limits();
 	test_crash_points();
 	test_producers();
+	test_audit_split();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_report("test_drain");
 }
