@@ -104,6 +104,17 @@ auditseg_abandon(struct auditseg *s)
 	s->retry_at = 0;
 }
 
+void
+auditseg_detach(struct auditseg *s, char *name, size_t len)
+{
+	snprintf(name, len, "%s", s->name);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	s->len = 0;
+	s->retry_at = 0;
+}
+
 int
 auditseg_open(struct auditseg *s, int sync_dir)
 {

@@ -55,6 +55,12 @@ void		 auditseg_synced(struct auditseg *, size_t bytes);
 void		 auditseg_cut(struct auditseg *);
 int		 auditseg_handoff(struct auditseg *);
 void		 auditseg_abandon(struct auditseg *);
+/*
+ * Close a synced segment without handing it on: it stays in tmp/ under
+ * its name (copied to name), for the caller to publish or remove; a
+ * crash leaves it to auditseg_recover.
+ */
+void		 auditseg_detach(struct auditseg *, char *name, size_t len);
 /* When the open segment is due to be handed on (UINT64_MAX: none). */
 uint64_t	 auditseg_due(const struct auditseg *);
 /*

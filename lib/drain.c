@@ -53,6 +53,10 @@ struct drain {
 	struct audit_buf ab;
 	struct auditseg	 seg;		/* the batches' events (auditseg.h) */
 	int		 seg_samefs;	/* on the outputs' file system */
+	/* The full segments of a batch split over several, synced, in
+	 * audit-sign/tmp until the batch's last part is synced. */
+	char		**parts;
+	size_t		 nparts, capparts;
 	struct drain_stats *st;
 	/* Between passes of one process (drain_linger, drain_run): */
 	struct drain_stats sacc;	/* passes since the last status line */
@@ -186,6 +190,7 @@ drain_close(struct drain *d)
 			close(d->seg.fd);
 		spool_close(&d->audit);
 	}
+	free(d->parts);
 	free(d->pend);
 	audit_buf_free(&d->ab);
 	free(d);
@@ -344,14 +349,45 @@ drain_audit_cut(const char *p, size_t n, size_t max)
 }
 
 /*
+ * The parts of a split batch (drain_audit_prepare): published into
+ * audit-sign/new once its last part is synced, or removed from tmp/ when
+ * the batch goes back.  -1: a rename failed (the rest stay listed, to be
+ * removed).
+ */
+static int
+drain_parts_end(struct drain *d, int publish)
+{
+	size_t i;
+
+	for (i = 0; i < d->nparts; i++) {
+		if (publish && spool_publish(&d->audit, d->parts[i]) == -1) {
+			log_warn("event=audit.fail what=handoff stage=%s "
+			    "name=%s", d->opts.stage, d->parts[i]);
+			memmove(d->parts, d->parts + i, (d->nparts - i) *
+			    sizeof(*d->parts));
+			d->nparts -= i;
+			return -1;
+		}
+		if (!publish)
+			(void)unlinkat(d->audit.tmpfd, d->parts[i], 0);
+		free(d->parts[i]);
+	}
+	d->nparts = 0;
+	return 0;
+}
+
+/*
  * Append the batch's audit events to the stage's open segment in
  * audit-sign/tmp (lib/auditseg), opened if none is, handed on first if
  * they would take it past audit-sign's max_file.  Events that fill more
- * than a segment go into as many, whole lines each: the full ones are
- * synced and handed on here (the batch's outputs wait for the last part,
- * which the caller syncs with them; a batch given back later is redone
- * and its events are then recorded twice, never lost).  0 nothing to
- * write, 1 written (the last part not yet synced: *bytes), -1 failed.
+ * than a segment go into as many fresh ones, whole lines each (the open
+ * one, which holds earlier batches' events, handed on first): each full
+ * part is synced and closed in tmp/, the last one stays open, and
+ * drain_commit publishes the parts once that last one is synced with
+ * the outputs, or removes them if the batch goes back (a crash leaves
+ * them to recovery: the batch is redone, its events recorded twice,
+ * never lost).  0 nothing to write, 1 written (not yet synced: *bytes),
+ * -1 failed (the batch goes back).
  */
 static int
 drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
@@ -362,30 +398,43 @@ drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
 	*bytes = 0;
 	if (!d->have_audit || left == 0)
 		return 0;
+	if (left > d->seg.max && d->seg.fd != -1 && d->seg.len > 0 &&
+	    auditseg_handoff(&d->seg) == -1)
+		return -1;
 	for (;;) {
 		size_t n = drain_audit_cut(p, left, d->seg.max);
 		struct iovec iov = { (void *)(uintptr_t)p, n };
+		char name[SPOOL_NAME_MAX];
 
 		/* Its name in tmp/: durable here unless syncfs() covers it. */
 		if (auditseg_room(&d->seg, n, !by_syncfs) == -1 ||
 		    auditseg_write(&d->seg, &iov, 1, bytes) == -1)
-			return -1;
+			goto fail;
 		p += n;
 		left -= n;
 		if (left == 0)
 			return 1;
-		/* A full segment, then the next part in a new one. */
+		/* A full part: synced, kept in tmp/ until the last one is. */
 		if (fdatasync(d->seg.fd) == -1) {
 			log_warn("event=audit.fail what=sync stage=%s name=%s",
 			    d->opts.stage, d->seg.name);
 			auditseg_cut(&d->seg);
-			return -1;
+			goto fail;
 		}
 		auditseg_synced(&d->seg, *bytes);
 		*bytes = 0;
-		if (auditseg_handoff(&d->seg) == -1)
-			return -1;
+		auditseg_detach(&d->seg, name, sizeof(name));
+		if (d->nparts == d->capparts) {
+			d->capparts = d->capparts ? d->capparts * 2 : 8;
+			d->parts = xreallocarray(d->parts, d->capparts,
+			    sizeof(*d->parts));
+		}
+		d->parts[d->nparts++] = xstrdup(name);
+		drain_crash_point("audit.part");
 	}
+fail:
+	(void)drain_parts_end(d, 0);
+	return -1;
 }
 
 /* Hand the audit segment on when it is due (auditseg_due). */
@@ -458,6 +507,9 @@ drain_commit(struct drain *d)
 		    d->opts.stage, d->seg.name);
 		goto unsynced;
 	}
+	/* A split batch's full parts go on now that the last is synced. */
+	if (have_a == 1 && drain_parts_end(d, 1) == -1)
+		goto unsynced;
 	if (have_a == 1)
 		auditseg_synced(&d->seg, abytes);
 	drain_crash_point("synced");
@@ -523,6 +575,7 @@ unsynced:
 	if (have_a == 1) {
 		auditseg_cut(&d->seg);
 		(void)auditseg_handoff(&d->seg);
+		(void)drain_parts_end(d, 0);
 	}
 	drain_drop_outputs(d);
 	drain_giveback(d);

@@ -36,6 +36,11 @@ setup() {
 
 teardown() {
 	local clean=0
+	# A lingering db-load a failed test left running.
+	if [ -n "${BG_PID:-}" ]; then
+		kill -TERM "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" 2>/dev/null || true
+	fi
 	# Every run's stderr: no sanitizer report anywhere.
 	if [ -f "$T/dl.log" ] && ! sanitizer_clean "$T/dl.log"; then
 		clean=1
@@ -1030,10 +1035,12 @@ check_once() {
 @test "lingering: each batch reads its agents again; what the console changed between two batches of one process is obeyed" {
 	# db-load keeps its agents for one transaction only (db-load(8),
 	# idle_exit): between batches the console deletes a module and
-	# disables the agent, and the same process must see both.
-	mkconf allow_create yes idle_exit 30
+	# disables the agent, and the same process must see both.  0.3.0's
+	# cache_ttl is accepted and ignored, with a warning.
+	mkconf allow_create yes idle_exit 30 cache_ttl 60
 	"$BIN/db-load" -c "$CONF" -d 2>> "$W/dl.log" 3>&- &
 	pid=$!
+	BG_PID=$pid
 	# put for a running drain: written and owned before it appears.
 	arrive() {
 		cp "$1" "$Q/tmp/$2"
@@ -1075,6 +1082,8 @@ check_once() {
 	kill -0 "$pid"
 	kill -TERM "$pid"
 	wait "$pid"
+	BG_PID=
+	grep -q 'event=conf.ignored key=cache_ttl' "$W/dl.log"
 	sanitizer_clean "$W/dl.log"
 }
 

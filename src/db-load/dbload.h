@@ -247,7 +247,6 @@ struct dl_agent	*dl_agent_find_id(struct dl_run *, unsigned long long id);
 struct dl_agent	*dl_agent_add(struct dl_run *, struct dl_agent *);
 void		 dl_agent_drop(struct dl_run *, struct dl_agent *);
 void		 dl_agents_clear(struct dl_run *);
-/* Forget agents read more than ttl seconds before now (0: all). */
 void		 dl_agent_free(struct dl_agent *);
 struct dl_module *dl_module_find(struct dl_agent *, const char *nombre,
 		    size_t len);

@@ -50,7 +50,9 @@ static const char *const known_keys[] = {
 	"autocreate_group", "autocreate_group_force", "module_cap",
 	"update_parent", "server_name", "max_size", "regex_max_pattern",
 	"regex_max_subject", "regex_budget", "event_precision", "producer",
-	"auth_pubkey", DRAIN_LINGER_KEYS, DB_TOOL_KEYS, NULL
+	"auth_pubkey", DRAIN_LINGER_KEYS, DB_TOOL_KEYS,
+	"cache_ttl",	/* 0.3.0's: accepted, ignored (db-load(8)) */
+	NULL
 };
 
 static const char *const admin_keys[] = { DB_TOOL_KEYS, "grant_host",
@@ -96,6 +98,10 @@ configure(struct dl_conf *cf)
 	 * per batch and its status rows written once. */
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DL_BATCH);
 	tool_linger_conf(&tool, &cf->linger, 0);
+	if (conf_get(tool.conf, tool.section, "cache_ttl") != NULL)
+		log_warnx("event=conf.ignored key=cache_ttl msg=\"db-load "
+		    "keeps its agents for one transaction; remove the key "
+		    "(db-load(8))\"");
 	cf->allow_create = tool_bool(&tool, "allow_create", 0);
 	cf->group = (int)tool_num(&tool, "autocreate_group", -1, 16777215, 10);
 	cf->group_force = tool_bool(&tool, "autocreate_group_force", 0);

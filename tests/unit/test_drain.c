@@ -452,12 +452,16 @@ test_crash_points(void)
 	}
 }
 
-/* handler, with an event of about 150 bytes per item. */
+static int ev_from;	/* handler_ev: items numbered below have no event */
+
+/* handler, with an event of about 150 bytes per item from ev_from on. */
 static int
 handler_ev(struct drain *d, struct drain_item *it, void *arg)
 {
 	struct audit_buf *ab = drain_audit(d);
 
+	if (atoi(it->name + 4) < ev_from)
+		return handler(d, it, arg);
 	audit_begin(ab, "test", "item.seen", "ok");
 	audit_str(ab, "item", it->name);
 	audit_str(ab, "pad", "0123456789012345678901234567890123456789"
@@ -471,29 +475,21 @@ handler_ev(struct drain *d, struct drain_item *it, void *arg)
  * as many segments, whole events each, none over the cap, every event
  * once, nothing left in audit/tmp.
  */
-static void
-test_audit_split(void)
+/* One pass over the items in batches of batch, segments capped at 1 KiB. */
+static int
+run_split(struct drain_stats *st, size_t batch)
 {
 	struct drain_linger lo;
-	struct drain_stats st;
 	struct drain_opts o;
 	struct drain *d;
 	struct hctx h;
-	char name[32], err[256], path[PATH_MAX + 64];
-	const char *c;
-	int nf, k = 0, big = 0;
-	DIR *dir;
-	struct dirent *de;
+	char err[256];
+	int rc;
 
-	fresh();
-	for (int i = 0; i < 40; i++) {
-		snprintf(name, sizeof(name), "item%02d.1.data", i);
-		put("new", name, "<x/>\n");
-	}
 	memset(&h, 0, sizeof(h));
 	memset(&o, 0, sizeof(o));
 	o.stage = "test";
-	o.batch = 64;
+	o.batch = batch;
 	o.max_item = 1 << 20;
 	o.prepare = prepare;
 	o.commit = commit_hook;
@@ -504,23 +500,57 @@ test_audit_split(void)
 	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
 	CHECK(d != NULL, "drain_open: %s", err);
 	if (d == NULL)
-		return;
-	CHECK_INT("split: rc", drain_linger(d, handler_ev, &h, &lo, &st), 0);
+		return -1;
+	rc = drain_linger(d, handler_ev, &h, &lo, st);
 	drain_close(d);
+	return rc;
+}
+
+/* How many of the 40 items' events audit/new holds once, and at all. */
+static void
+split_events(int *once, int *seen)
+{
+	const char *c;
+	int nf;
+
+	c = cat_dir(P("audit/new"), &nf);
+	*once = *seen = 0;
+	for (int i = 0; i < 40; i++) {
+		char want[64];
+		const char *at;
+
+		snprintf(want, sizeof(want), "\"item\":\"item%02d.1.data\"", i);
+		if ((at = strstr(c, want)) == NULL)
+			continue;
+		(*seen)++;
+		if (strstr(at + 1, want) == NULL)
+			(*once)++;
+	}
+}
+
+static void
+test_audit_split(void)
+{
+	struct drain_stats st;
+	char name[32], path[PATH_MAX + 64];
+	int nf, k = 0, seen = 0, big = 0, status;
+	DIR *dir;
+	struct dirent *de;
+	pid_t pid;
+
+	fresh();
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+	CHECK_INT("split: rc", run_split(&st, 64), 0);
 	CHECK_INT("split: done", st.done, 40);
 	CHECK_INT("split: one batch", st.batches, 1);
 	CHECK_INT("split: out/new", count(P("out/new")), 40);
 	CHECK_INT("split: audit/tmp empty", count(P("audit/tmp")), 0);
-	c = cat_dir(P("audit/new"), &nf);
+	(void)cat_dir(P("audit/new"), &nf);
 	CHECK(nf >= 6, "split: %d segments for ~6 KB of events", nf);
-	for (int i = 0; i < 40; i++) {
-		char want[64];
-
-		snprintf(want, sizeof(want), "\"item\":\"item%02d.1.data\"", i);
-		if (strstr(c, want) != NULL &&
-		    strstr(strstr(c, want) + 1, want) == NULL)
-			k++;
-	}
+	split_events(&k, &seen);
 	CHECK_INT("split: every event once", k, 40);
 	if ((dir = opendir(P("audit/new"))) != NULL) {
 		while ((de = readdir(dir)) != NULL) {
@@ -540,6 +570,44 @@ test_audit_split(void)
 		closedir(dir);
 	}
 	CHECK_INT("split: segments within the cap, whole lines", big, 0);
+
+	/*
+	 * Two batches of 20: the first has only its summary event, which
+	 * stays in the open segment; the second's events fill three, so
+	 * that segment is handed on first.  Killed after the second's first
+	 * full part is synced: the first batch is done and its event in
+	 * audit/new, the part waits in audit/tmp, nothing of the second is
+	 * published; the rerun hands the part on and redoes the batch:
+	 * every event at least once, none lost.
+	 */
+	ev_from = 20;
+	fresh();
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		setenv("PIPELINE_CRASH_AT", "audit.part", 1);
+		_exit(run_split(&st, 20) == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99,
+	    "audit.part: child exit %d", WEXITSTATUS(status));
+	CHECK_INT("audit.part: a part in audit/tmp", count(P("audit/tmp")), 1);
+	CHECK_INT("audit.part: the first batch's segment", count(P("audit/new")),
+	    1);
+	CHECK(strstr(cat_dir(P("audit/new"), &nf), "batch.summary") != NULL &&
+	    strstr(cat_dir(P("audit/new"), &nf), "item.seen") == NULL,
+	    "audit.part: audit/new holds the first batch's event alone");
+	CHECK_INT("audit.part: the first batch's outputs", count(P("out/new")),
+	    20);
+	CHECK_INT("audit.part: rerun", run_split(&st, 64), 0);
+	CHECK_INT("audit.part: outputs", count(P("out/new")), 40);
+	CHECK_INT("audit.part: audit/tmp empty", count(P("audit/tmp")), 0);
+	split_events(&k, &seen);
+	CHECK_INT("audit.part: every event at least once", seen, 20);
+	ev_from = 0;
 }
 
 /* Items owned by anyone but the queue's producers: rejected unread. */
