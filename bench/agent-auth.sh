@@ -59,6 +59,7 @@ CONF=$W/octospool.conf
 	printf '[agent-auth]\nuser %s\nproducer %s\nrecv_pubkey none\n' \
 	    "$RUN_USER" "$RUN_USER"
 	printf 'stamp_key %s\n' "$W/agent-auth.key"
+	printf 'verified_key %s\n' "$W/spool/agent-auth/verified.key"
 } > "$CONF"
 (umask 077 && openssl genpkey -algorithm ED25519 -out "$W/agent-auth.key" 2>/dev/null)
 [ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/agent-auth.key"

@@ -142,6 +142,9 @@ unshare --mount="$DW/ns/mnt" --propagation private true
 cp -a /etc "$DW/etc"
 mkdir -p "$DW/usr-local" "$DW/var-spool" "$DW/var-lib"
 ns mount --bind "$DW/etc" /etc
+# /run too: systemd-tmpfiles makes agent-auth's key directory there.
+mkdir -p "$DW/run"
+ns mount --bind "$DW/run" /run
 ns mount --bind "$DW/usr-local" /usr/local
 ns mount --bind "$DW/var-spool" /var/spool
 ns mount --bind "$DW/var-lib" /var/lib

@@ -671,11 +671,22 @@ drain_stopping(void)
 	return drain_stop != 0;
 }
 
+void
+drain_catch_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = drain_on_stop;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+}
+
 int
 drain_linger(struct drain *d, drain_handler *fn, void *arg,
     const struct drain_linger *lo, struct drain_stats *total)
 {
-	struct sigaction sa;
 	struct drain_stats st;
 	char path[PATH_MAX + 8];
 	int64_t last_work, t0;
@@ -684,12 +695,7 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 	memset(total, 0, sizeof(*total));
 	if (lo->audit_max > 0)
 		d->seg.max = lo->audit_max;
-	/* SIGTERM, SIGINT: finish the batch in hand, then stop. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = drain_on_stop;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
+	drain_catch_stop();
 	if (lo->idle_exit > 0) {
 		snprintf(path, sizeof(path), "%s/new", d->in.path);
 		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||

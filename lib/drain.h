@@ -127,6 +127,12 @@ int		 drain_linger_conf(struct drain_linger *, const struct conf *,
 void		 drain_batch_wait(const struct drain_linger *);
 /* Has SIGTERM or SIGINT asked drain_linger to stop? */
 int		 drain_stopping(void);
+/*
+ * SIGTERM, SIGINT: a pass (drain_run) stops after the batch in hand and
+ * drain_stopping() says so (drain_linger installs it; a tool with a
+ * lingering loop of its own, audit-sign, calls it).
+ */
+void		 drain_catch_stop(void);
 /* From a handler: pass the item on as buf (usually item->data). */
 int		 drain_output(struct drain *, const struct drain_item *,
 		    const void *buf, size_t len);

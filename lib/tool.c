@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* The skeleton every tool shares: options, configuration, privileges. */
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <getopt.h>
@@ -197,6 +199,15 @@ tool_drop_privileges(const char *user)
 	if (priv_check_not_root() == -1)
 		fatalx(EX_NOPERM, "event=priv.fail msg=\"refusing to run as "
 		    "root\"");
+}
+
+void
+tool_no_core(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 struct drain *

@@ -72,6 +72,9 @@ void		 tool_idset(struct idset *, const char *list, const char *key);
 void		 tool_catch_stop(volatile sig_atomic_t *flag);
 /* Become user if started as root; never run as root: exit 77. */
 void		 tool_drop_privileges(const char *user);
+/* No core file, no ptrace by the same user: a key or a secret is in
+ * memory. */
+void		 tool_no_core(void);
 /*
  * Open the drain of spool_dir/in into spool_dir/out (out NULL: none),
  * audit events to the audit queue (NULL: none): 78 for a path too long,

@@ -70,6 +70,8 @@ mkconf() {
 		echo "producer $RUN_USER"
 		echo "recv_pubkey $KEYS/tentacle-recv.pub"
 		echo "stamp_key $KEYS/agent-auth.key"
+		# The cache's key beside it here (the default is on /run).
+		echo "verified_key $SPOOL/agent-auth/verified.key"
 		echo "fail_max 3"
 		while [ $# -ge 2 ]; do
 			echo "$1 $2"
@@ -332,11 +334,19 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	aa
 	passed 3.a
 	assert_equal "$(kdf_line)" "kdf=0 kdf_cached=1"
-	# A wrong password is never cached: a KDF run each process.
-	xml cache01 'Cache Test' wrong | put 4.a
-	aa
-	refused 4.a
-	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	# A wrong password is never cached: a KDF run each process, and the
+	# cache file unchanged.
+	lines=$(wc -l < "$Q/verified")
+	for n in 4 4b; do
+		xml cache01 'Cache Test' wrong | put $n.a
+		aa
+		refused $n.a
+		assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	done
+	assert_equal "$(wc -l < "$Q/verified")" "$lines"
+	# (Those two failures stay counted: forgotten here, so that fail_max
+	# 3 does not block the agent below.)
+	rm -f "$Q/failures"
 	# The password changes: the old one is refused although a result
 	# for it is cached; the new one costs one KDF run.
 	printf 'cache-Pw-2\n' | aa passwd 'Cache Test'
@@ -353,6 +363,27 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	passed 7.a
 	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
 	grep -q 'event=vcache.key.refused' "$W/aa.log"
+	# A key cut short (a crash while it was made, before it was made
+	# whole elsewhere and linked): ours, so made again (said); the
+	# entries under the lost key are dropped from the cache.
+	chmod 0600 "$Q/verified.key"
+	printf 'short' > "$Q/verified.key"
+	xml cache01 'Cache Test' cache-Pw-2 | put 8.a
+	aa
+	passed 8.a
+	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	grep -q 'event=vcache.key.replaced file=[^ ]*verified.key size=5' "$W/aa.log"
+	run stat -c '%s %a' "$Q/verified.key"
+	assert_output "32 600"
+	assert_equal "$(wc -l < "$Q/verified")" 1
+	# And it works again: the next process, no KDF run.
+	xml cache01 'Cache Test' cache-Pw-2 | put 9.a
+	aa
+	passed 9.a
+	assert_equal "$(kdf_line)" "kdf=0 kdf_cached=1"
+	# No temporary key file is left.
+	run ls "$Q"
+	refute_output --partial .tmp
 }
 
 @test "a hash made with the former parameters (scrypt N=2^17, r=8, p=1) still verifies" {

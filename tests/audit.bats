@@ -1684,6 +1684,35 @@ $(cat "$T/db.part")"
 	assert_output --regexp 'PASS .*records=12 '
 }
 
+@test "lingering: SIGTERM seals the batch in hand and leaves the rest queued; a rerun seals it, nothing lost or doubled" {
+	# 40 event files, 8 per batch: stopped at its first batch's sync,
+	# told to stop, released: that batch is sealed and the process ends
+	# (exit 0) with the other 32 files still in new/.
+	SIGN_EXTRA=$'idle_exit 30\nbatch 8' write_conf
+	for i in $(seq -w 1 40); do
+		ev "e$i" 3
+	done
+	pause=$(pause_file "$T/p")
+	PIPELINE_PAUSE_AT=synced PIPELINE_PAUSE_FILE=$pause \
+	    "$BIN/audit-sign" -d -c "$T/a.conf" 2>>"$T/err" &
+	pid=$!
+	BG_PIDS="$pid"
+	wait_pause "$pause" "$pid"
+	kill -TERM "$pid"
+	sleep 0.2
+	rm -f "$pause"
+	wait "$pid"
+	BG_PIDS=
+	assert_equal "$(ls "$Q/new" | wc -l)" 32
+	assert_equal "$(find "$Q/cur" -type f | wc -l)" 0
+	grep -q 'event=drain.done stage=audit-sign files=8 ' "$T/err"
+	run verify
+	assert_success
+	assert_output --regexp 'PASS .*records=24 '
+	SIGN_EXTRA='batch 8' write_conf
+	sealed_once 120
+}
+
 @test "lingering: events queued a few ms apart after a wake-up are sealed as one batch (batch_wait, default 100 ms), also when the pass before found work; batch_wait 0 seals them as they come" {
 	for bw in default 0; do
 		rm -f "$T/err"

@@ -141,8 +141,10 @@ setup_file() {
 	touch "$DW/ns/mnt"
 	unshare --mount="$DW/ns/mnt" --propagation private true
 	cp -a /etc "$DW/etc"
-	mkdir -p "$DW/usr-local" "$DW/var-spool" "$DW/var-lib"
+	mkdir -p "$DW/usr-local" "$DW/var-spool" "$DW/var-lib" "$DW/run"
 	ns mount --bind "$DW/etc" /etc
+	# /run too: systemd-tmpfiles makes agent-auth's key directory there.
+	ns mount --bind "$DW/run" /run
 	ns mount --bind "$DW/usr-local" /usr/local
 	ns mount --bind "$DW/var-spool" /var/spool
 	ns mount --bind "$DW/var-lib" /var/lib
@@ -320,6 +322,14 @@ teardown_file() {
 	# Each stage wrote its output as itself: agent-auth's items are
 	# stamped and were owned by octospool-auth (db-load took them).
 	grep -q 'event=drain.done stage=db-load seen=4 loaded=4 duplicates=0 rejected=0' "$DW/db-load.log"
+	# agent-auth's verified-credential cache: on the spool, its key in
+	# memory (/run, from the shipped tmpfiles.d), both its own, 0600.
+	run ns stat -c '%U %a %s' /run/octospool/agent-auth/verified.key \
+	    /var/spool/octospool/agent-auth/verified
+	assert_output "octospool-auth 600 32
+octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
+	run ns ls /var/spool/octospool/agent-auth
+	refute_output --partial verified.key
 	# History retention as its unit (and timer) runs it: its own user,
 	# its own account; today's rows are kept.
 	rows=$(sql "SELECT COUNT(*) FROM tagente_datos")

@@ -138,6 +138,9 @@ setup_file() {
 		ns mount -t overlay "octo-package-$d" -o \
 		    "lowerdir=/$d,upperdir=$DW/ovl/$d/upper,workdir=$DW/ovl/$d/work" "/$d"
 	done
+	# A private /run: the postinst's systemd-tmpfiles makes agent-auth's
+	# key directory there.
+	ns mount -t tmpfs -o size=1m,mode=0755 octo-package-run /run
 }
 
 setup() {

@@ -130,6 +130,8 @@ dbstarted=1
 	echo "producer $demo_user"
 	echo "recv_pubkey $demo/keys/tentacle-recv.pub"
 	echo "stamp_key $demo/keys/agent-auth.key"
+	# The cache's key beside the cache (installed: on /run, agent-auth(8)).
+	echo "verified_key $demo/spool/agent-auth/verified.key"
 	echo "[db-load]"
 	[ -n "$owner" ] && echo "user nobody"
 	# Load an item only with agent-auth's stamped decision.

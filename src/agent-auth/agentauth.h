@@ -21,6 +21,8 @@ int	aa_kdf_derive(const char *kdf, const char *params,
 int	aa_kdf_new(const char *pw, size_t pwlen, char *kdf, size_t kdflen,
 	    char *params, size_t paramslen, unsigned char *salt,
 	    size_t saltlen, unsigned char *hash, size_t hashlen);
+/* The stored parameters are ones we verify with (OWASP's minimums). */
+int	aa_kdf_params_ok(const char *kdf, const char *params);
 int	aa_kdf_verify(const char *kdf, const char *params,
 	    const unsigned char *salt, size_t saltlen,
 	    const unsigned char *hash, size_t hashlen, const char *pw,

@@ -32,6 +32,46 @@ scrypt_min_p(uint64_t n)
 	return 10;			/* 2^13 */
 }
 
+/*
+ * Parse and check kdf/params: scrypt N, r, p or PBKDF2's iterations,
+ * never below OWASP's minimums, bounded above.  0 good, -1 not.
+ */
+static int
+kdf_parse(const char *kdf, const char *params, uint64_t *n, unsigned *r,
+    unsigned *par, unsigned *iter)
+{
+	if (strcmp(kdf, "scrypt") == 0) {
+		unsigned long long nn;
+
+		if (sscanf(params, "N=%llu,r=%u,p=%u", &nn, r, par) != 3)
+			return -1;
+		*n = nn;
+		/*
+		 * OWASP's minimum: N=2^17 with p=1, or one of its
+		 * equivalents N=2^16 p=2, 2^15 p=3, 2^14 p=5, 2^13 p=10
+		 * (r=8 in all); bounded above.
+		 */
+		if (*n < (1ULL << 13) || *n > (1ULL << 22) ||
+		    (*n & (*n - 1)) != 0 || *r < 8 || *r > 32 || *par < 1 ||
+		    *par > 16 || *par < scrypt_min_p(*n))
+			return -1;
+		return 0;
+	}
+	if (strcmp(kdf, "pbkdf2-sha256") == 0)
+		return sscanf(params, "i=%u", iter) == 1 && *iter >= 600000 &&
+		    *iter <= 100000000 ? 0 : -1;
+	return -1;
+}
+
+int
+aa_kdf_params_ok(const char *kdf, const char *params)
+{
+	uint64_t n;
+	unsigned r, par, iter;
+
+	return kdf_parse(kdf, params, &n, &r, &par, &iter) == 0;
+}
+
 /* Derive outlen bytes with kdf/params; -1 on bad parameters or error. */
 int
 aa_kdf_derive(const char *kdf, const char *params, const unsigned char *salt,
@@ -47,23 +87,10 @@ aa_kdf_derive(const char *kdf, const char *params, const unsigned char *salt,
 	char md[] = "SHA256";
 	int rc = -1;
 
-	if (saltlen < 16 || outlen < 32)
+	if (saltlen < 16 || outlen < 32 ||
+	    kdf_parse(kdf, params, &n, &r, &par, &iter) == -1)
 		return -1;
 	if (strcmp(kdf, "scrypt") == 0) {
-		unsigned long long nn;
-
-		if (sscanf(params, "N=%llu,r=%u,p=%u", &nn, &r, &par) != 3)
-			return -1;
-		n = nn;
-		/*
-		 * OWASP's minimum: N=2^17 with p=1, or one of its
-		 * equivalents N=2^16 p=2, 2^15 p=3, 2^14 p=5, 2^13 p=10
-		 * (r=8 in all); bounded above.
-		 */
-		if (n < (1ULL << 13) || n > (1ULL << 22) ||
-		    (n & (n - 1)) != 0 || r < 8 || r > 32 || par < 1 ||
-		    par > 16 || par < scrypt_min_p(n))
-			return -1;
 		maxmem = 128ULL * r * n * 2 + (1ULL << 20);
 		k = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
 		*pp++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
@@ -72,16 +99,12 @@ aa_kdf_derive(const char *kdf, const char *params, const unsigned char *salt,
 		    &par);
 		*pp++ = OSSL_PARAM_construct_uint64(
 		    OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
-	} else if (strcmp(kdf, "pbkdf2-sha256") == 0) {
-		if (sscanf(params, "i=%u", &iter) != 1 || iter < 600000 ||
-		    iter > 100000000)
-			return -1;
+	} else {
 		k = EVP_KDF_fetch(NULL, "PBKDF2", NULL);
 		*pp++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_ITER, &iter);
 		*pp++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 		    md, 0);
-	} else
-		return -1;
+	}
 	*pp++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
 	    (void *)(pwlen ? pw : pwempty), pwlen);
 	*pp++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,

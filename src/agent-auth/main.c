@@ -55,14 +55,17 @@
 #define DEFAULT_PRODUCER "octospool-xml"
 #define DEFAULT_RECV_PUB "/etc/octospool/keys/tentacle-recv.pub"
 #define DEFAULT_STAMP_KEY "/etc/octospool/keys/agent-auth.key"
+/* The cache's key lives in memory (/run is a tmpfs): never in a backup,
+ * a snapshot or on a stolen disk with the cache it unlocks. */
+#define DEFAULT_VKEY	"/run/octospool/agent-auth/verified.key"
 #define FAIL_MAX_ENTRIES 20000
 
 static const char *const known_keys[] = {
 	"spool_dir", "user", "audit", "audit_spool", "batch", "max_size",
 	"fail_max", "fail_window", "fail_block", "state_file", "module_cap",
 	"cert_required", "producer", "recv_pubkey", "stamp_key",
-	"verified_cache", "verified_ttl", DRAIN_LINGER_KEYS, DB_TOOL_KEYS,
-	NULL
+	"verified_cache", "verified_key", "verified_ttl", DRAIN_LINGER_KEYS,
+	DB_TOOL_KEYS, NULL
 };
 
 struct aa_conf {
@@ -84,6 +87,7 @@ struct aa_conf {
 	long long	 fail_max, fail_window, fail_block;
 	long long	 module_cap;		/* -1: none */
 	char		*verified_cache;	/* NULL: "none" */
+	char		*verified_key;		/* its key, on a tmpfs */
 	long long	 verified_ttl;		/* seconds */
 	struct drain_linger linger;
 	struct db_conf	 db;
@@ -103,9 +107,13 @@ struct aa_group {
 
 /*
  * A verification result for the process's lifetime: (group, SHA-256 of
- * the stored credential, SHA-256 of the presented password).  A changed
- * credential (a new hash) never matches an old result.
+ * the stored credential, HMAC of the presented password under a key of
+ * the process's own).  A changed credential (a new hash) never matches
+ * an old result.  Successes are all kept (one per password that
+ * verified); failures up to VER_FAIL_MAX, then a wrong password costs its
+ * KDF run each time (the failure limits still count it).
  */
+#define VER_FAIL_MAX	1024
 struct aa_verified {
 	unsigned long	 gid;
 	unsigned char	 credsha[32];
@@ -152,7 +160,8 @@ struct aa_run {
 	struct aa_group	*groups;
 	size_t		 ngroups;
 	struct aa_verified *ver;
-	size_t		 nver;
+	size_t		 nver, nver_fail;
+	unsigned char	 pwkey[32];	/* this process's: HMAC of passwords */
 	struct aa_fail	*fails;
 	size_t		 nfails;
 	int		 fails_dirty;
@@ -220,6 +229,7 @@ configure(struct aa_conf *cf, int need_db)
 		free(cf->verified_cache);
 		cf->verified_cache = NULL;
 	}
+	cf->verified_key = tool_str(&tool, "verified_key", DEFAULT_VKEY);
 	cf->user = tool_str(&tool, "user", DEFAULT_USER);
 	cf->producer = tool_str(&tool, "producer", DEFAULT_PRODUCER);
 	cf->recv_pubkey = tool_str(&tool, "recv_pubkey", DEFAULT_RECV_PUB);
@@ -402,57 +412,102 @@ fails_save(struct aa_run *run)
 /* ---- the verified-credential cache on disk ---------------------------- */
 
 /*
- * Its key: 32 random bytes in "<verified_cache>.key", 0600, made on
- * first use.  A key others may read, or any error: no cache (each
- * process then pays the KDF once per credential, as before).
+ * Its key: 32 random bytes in verified_key, 0600, ours, made on first
+ * use (written under a name of its own, then linked into place: a crash
+ * never leaves half a key; a short one of ours is replaced).  The
+ * default is on /run, a tmpfs: the key survives restarts of the service,
+ * not a reboot, and never reaches a backup, a snapshot or a stolen disk
+ * with the cache, which with it would test a password at the speed of
+ * HMAC instead of the KDF.  1 made now (the cache's entries are under a
+ * lost key: dropped), 0 read, -1 none (no cache: each process then pays
+ * the KDF once per credential, as before).
  */
+static int
+vc_key(struct aa_run *run)
+{
+	struct aa_vcache *vc = &run->vc;
+	const char *kpath = run->cf->verified_key;
+	char tmp[4200];
+	struct stat sb;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", kpath,
+	    (long)getpid()) >= sizeof(tmp))
+		return -1;
+	for (int tries = 0; tries < 3; tries++) {
+		if ((fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+		    -1 && errno == ENOENT) {
+			int lr, tfd = -1, bad;
+
+			(void)unlink(tmp);
+			bad = RAND_bytes(vc->key, sizeof(vc->key)) != 1 ||
+			    (tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+			    io_write_all(tfd, vc->key, sizeof(vc->key)) == -1 ||
+			    fsync(tfd) == -1;
+			if (tfd != -1 && close(tfd) == -1)
+				bad = 1;
+			if (bad) {
+				log_warn("event=vcache.key.fail file=%s", kpath);
+				if (tfd != -1)
+					(void)unlink(tmp);
+				break;
+			}
+			lr = link(tmp, kpath);
+			(void)unlink(tmp);
+			if (lr == 0)
+				return 1;
+			if (errno != EEXIST) {
+				log_warn("event=vcache.key.fail file=%s", kpath);
+				break;
+			}
+			continue;	/* another run made it: read that */
+		}
+		if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+		    (sb.st_mode & 077) != 0 || sb.st_uid != geteuid()) {
+			log_warnx("event=vcache.key.refused file=%s msg=\"not a "
+			    "file of ours, mode 0600: no cache\"", kpath);
+			if (fd != -1)
+				close(fd);
+			break;
+		}
+		if (sb.st_size != (off_t)sizeof(vc->key) ||
+		    read(fd, vc->key, sizeof(vc->key)) !=
+		    (ssize_t)sizeof(vc->key)) {
+			/* Ours, but not 32 bytes: made again. */
+			close(fd);
+			log_warnx("event=vcache.key.replaced file=%s size=%lld",
+			    kpath, (long long)sb.st_size);
+			if (unlink(kpath) == -1 && errno != ENOENT)
+				break;
+			continue;
+		}
+		close(fd);
+		return 0;
+	}
+	OPENSSL_cleanse(vc->key, sizeof(vc->key));
+	return -1;
+}
+
+/* The key, then the entries that are still valid. */
 static void
 vc_load(struct aa_run *run)
 {
 	struct aa_vcache *vc = &run->vc;
 	const char *path = run->cf->verified_cache;
-	char kpath[4200], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
-	struct stat sb;
 	ssize_t n;
 	FILE *fp;
-	int fd;
+	int k;
 
-	if (path == NULL || (size_t)snprintf(kpath, sizeof(kpath), "%s.key",
-	    path) >= sizeof(kpath))
+	if (path == NULL || (k = vc_key(run)) == -1)
 		return;
-	if ((fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 &&
-	    errno == ENOENT) {
-		unsigned char k[32];
-
-		if (RAND_bytes(k, sizeof(k)) != 1 ||
-		    (fd = open(kpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600)) == -1 || io_write_all(fd, k,
-		    sizeof(k)) == -1 || fsync(fd) == -1) {
-			log_warn("event=vcache.key.fail file=%s", kpath);
-			if (fd != -1) {
-				close(fd);
-				(void)unlink(kpath);
-			}
-			OPENSSL_cleanse(k, sizeof(k));
-			return;
-		}
-		close(fd);
-		OPENSSL_cleanse(k, sizeof(k));
-		fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    (sb.st_mode & 077) != 0 || sb.st_uid != geteuid() ||
-	    read(fd, vc->key, sizeof(vc->key)) != (ssize_t)sizeof(vc->key)) {
-		log_warnx("event=vcache.key.refused file=%s msg=\"not a 32-byte "
-		    "file of ours, mode 0600: no cache\"", kpath);
-		if (fd != -1)
-			close(fd);
-		OPENSSL_cleanse(vc->key, sizeof(vc->key));
-		return;
-	}
-	close(fd);
 	vc->have_key = 1;
+	if (k == 1) {
+		vc->dirty = 1;	/* rewritten without the dead entries */
+		return;
+	}
 	if ((fp = fopen(path, "re")) == NULL)
 		return;
 	while ((n = getline(&line, &cap, fp)) != -1 &&
@@ -469,7 +524,9 @@ vc_load(struct aa_run *run)
 		    '\0') != 1 || got != 32)
 			continue;
 		e.gid = (unsigned long)gid;
-		e.expires = exp;
+		/* A verified_ttl lowered since bounds the old entries too. */
+		e.expires = exp < run->now + run->cf->verified_ttl ? exp :
+		    run->now + run->cf->verified_ttl;
 		vc->e = xreallocarray(vc->e, vc->n + 1, sizeof(*vc->e));
 		vc->e[vc->n++] = e;
 	}
@@ -702,21 +759,34 @@ agent_remember(struct aa_run *run, const char *name, unsigned long gid,
 	a->cap = cap;
 }
 
-/* SHA-256 of everything that makes a stored credential. */
-static void
+/* SHA-256 of everything that makes a stored credential; -1 failed. */
+static int
 cred_digest(const struct aa_group *g, unsigned char out[32])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	unsigned int l = 0;
+	int ok;
 
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, g->kdf, strlen(g->kdf) + 1) != 1 ||
-	    EVP_DigestUpdate(c, g->params, strlen(g->params) + 1) != 1 ||
-	    EVP_DigestUpdate(c, g->salt, g->saltlen) != 1 ||
-	    EVP_DigestUpdate(c, g->hash, g->hashlen) != 1 ||
-	    EVP_DigestFinal_ex(c, out, &l) != 1)
-		memset(out, 0, 32);	/* matches nothing cached */
+	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, g->kdf, strlen(g->kdf) + 1) == 1 &&
+	    EVP_DigestUpdate(c, g->params, strlen(g->params) + 1) == 1 &&
+	    EVP_DigestUpdate(c, g->salt, g->saltlen) == 1 &&
+	    EVP_DigestUpdate(c, g->hash, g->hashlen) == 1 &&
+	    EVP_DigestFinal_ex(c, out, &l) == 1 && l == 32;
 	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
+/* The presented password as the process remembers it: HMAC-SHA256 under
+ * its own random key (a memory image holds no fast hash of it). */
+static int
+pw_mac(struct aa_run *run, const char *pw, unsigned char out[32])
+{
+	size_t ol = 0;
+
+	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, run->pwkey,
+	    sizeof(run->pwkey), (const unsigned char *)pw, strlen(pw), out,
+	    32, &ol) != NULL && ol == 32 ? 0 : -1;
 }
 
 /*
@@ -790,19 +860,25 @@ static int
 group_verify(struct aa_run *run, struct aa_group *g, const char *pw)
 {
 	unsigned char sha[32], credsha[32];
-	unsigned int shalen = 0;
-	int ok;
+	int ok, remember;
 
 	if (!g->have_cred || g->hashlen == 0 || pw == NULL)
 		return 0;
-	EVP_Digest(pw, strlen(pw), sha, &shalen, EVP_sha256(), NULL);
-	cred_digest(g, credsha);
-	for (size_t i = 0; i < run->nver; i++)
+	/* Parameters below the minimum: refused, also from a cache. */
+	if (!aa_kdf_params_ok(g->kdf, g->params)) {
+		log_warnx("event=credential.bad stage=%s group=%lu "
+		    "msg=\"stored KDF parameters unusable or below the "
+		    "minimum\"", STAGE, g->id);
+		return 0;
+	}
+	/* Without both digests no result is looked up or kept. */
+	remember = pw_mac(run, pw, sha) == 0 && cred_digest(g, credsha) == 0;
+	for (size_t i = 0; remember && i < run->nver; i++)
 		if (run->ver[i].gid == g->id &&
-		    memcmp(run->ver[i].credsha, credsha, 32) == 0 &&
-		    memcmp(run->ver[i].pwsha, sha, sizeof(sha)) == 0)
+		    CRYPTO_memcmp(run->ver[i].credsha, credsha, 32) == 0 &&
+		    CRYPTO_memcmp(run->ver[i].pwsha, sha, sizeof(sha)) == 0)
 			return run->ver[i].ok;
-	if (vc_lookup(run, g->id, credsha, pw)) {
+	if (remember && vc_lookup(run, g->id, credsha, pw)) {
 		/* Verified by an earlier process: no KDF run. */
 		ok = 1;
 		run->cache_hits++;
@@ -811,20 +887,25 @@ group_verify(struct aa_run *run, struct aa_group *g, const char *pw)
 		    g->hash, g->hashlen, pw, strlen(pw));
 		run->kdf_runs++;
 		if (ok == -1) {
-			log_warnx("event=credential.bad stage=%s group=%lu "
-			    "msg=\"stored KDF parameters unusable or below the "
-			    "minimum\"", STAGE, g->id);
-			ok = 0;
+			/* Checked above: a failure of the library, for this
+			 * file only. */
+			log_warnx("event=credential.fail stage=%s group=%lu "
+			    "msg=\"the KDF failed\"", STAGE, g->id);
+			return 0;
 		}
-		if (ok == 1)
+		if (ok == 1 && remember)
 			vc_add(run, g->id, credsha, pw);
 	}
+	if (!remember || (ok != 1 && run->nver_fail >= VER_FAIL_MAX))
+		return ok;
 	run->ver = xreallocarray(run->ver, run->nver + 1, sizeof(*run->ver));
 	run->ver[run->nver].gid = g->id;
 	memcpy(run->ver[run->nver].credsha, credsha, 32);
 	memcpy(run->ver[run->nver].pwsha, sha, sizeof(sha));
 	run->ver[run->nver].ok = ok;
 	run->nver++;
+	if (ok != 1)
+		run->nver_fail++;
 	return ok;
 }
 
@@ -1290,7 +1371,20 @@ run_free(struct aa_run *run)
 	OPENSSL_cleanse(run->ver, run->nver * sizeof(*run->ver));
 	free(run->ver);
 	OPENSSL_cleanse(&run->vc.key, sizeof(run->vc.key));
+	OPENSSL_cleanse(run->pwkey, sizeof(run->pwkey));
 	free(run->vc.e);
+}
+
+/* A run's state: empty, with the key of its remembered passwords; no
+ * core file of a process that holds passwords and keys. */
+static void
+run_init(struct aa_run *run, struct aa_conf *cf)
+{
+	memset(run, 0, sizeof(*run));
+	run->cf = cf;
+	tool_no_core();
+	if (RAND_bytes(run->pwkey, sizeof(run->pwkey)) != 1)
+		fatalx(EX_SOFTWARE, "event=rand.fail");
 }
 
 /*
@@ -1344,8 +1438,7 @@ drain_mode(struct aa_conf *cf)
 	struct drain *d;
 	int rc;
 
-	memset(&run, 0, sizeof(run));
-	run.cf = cf;
+	run_init(&run, cf);
 	run.now = time(NULL);
 	if ((run.db = db_open(&cf->db)) == NULL)
 		fatalx(EX_SOFTWARE, "event=db.open.fail");
@@ -1426,8 +1519,7 @@ filter_mode(struct aa_conf *cf, const char *path, const char *outpath,
 	it.body = buf + it.env.hdrlen;
 	it.bodylen = len - it.env.hdrlen;
 	/* The output file is opened before the privileges go. */
-	memset(&run, 0, sizeof(run));
-	run.cf = cf;
+	run_init(&run, cf);
 	run.filter = 1;
 	run.outfd = -1;
 	if (outpath != NULL && (run.outfd = strcmp(outpath, "-") == 0 ?
@@ -1579,6 +1671,7 @@ main(int argc, char *argv[])
 	free(cf.audit_spool);
 	free(cf.state_file);
 	free(cf.verified_cache);
+	free(cf.verified_key);
 	free(cf.producer);
 	free(cf.recv_pubkey);
 	free(cf.stamp_key);

@@ -10,8 +10,6 @@
  * See audit-sign(8) and doc/AUDIT.md.
  */
 #include <sys/inotify.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -84,7 +82,6 @@ struct run {
 	unsigned long	 events, dups;
 };
 
-static volatile sig_atomic_t got_stop;
 
 static struct tool tool = { .name = "audit-sign", .section = SECTION,
     .usage =
@@ -136,16 +133,6 @@ load_producers(struct sign_conf *cf)
 		cf->any_producer = 1;
 	else
 		tool_idset(&cf->producers, cf->producer_list, "producers");
-}
-
-/* No core files, no ptrace by the same user: the key is in memory. */
-static void
-harden(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 static void
@@ -404,7 +391,8 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	if (linger) {
 		char p[4096];
 
-		tool_catch_stop(&got_stop);
+		/* SIGTERM: the batch in hand is sealed, the rest stays. */
+		drain_catch_stop();
 		snprintf(p, sizeof(p), "%s/new", cf->queue);
 		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 		    inotify_add_watch(ifd, p, IN_MOVED_TO | IN_CLOSE_WRITE) ==
@@ -430,7 +418,7 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 		now = mono_ms();
 		if (seen > 0)
 			last_work = now;
-		if (rc != 0 || !linger || got_stop)
+		if (rc != 0 || !linger || drain_stopping())
 			break;
 		wait = writer_epoch_left(&w);
 		if (wait > cf->linger.poll_ms)
@@ -448,13 +436,16 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			struct pollfd pfd = { ifd, POLLIN, 0 };
 			char ev[4096];
 
-			if (poll(&pfd, 1, (int)wait) > 0) {
+			if (poll(&pfd, 1, (int)wait) > 0 &&
+			    !drain_stopping()) {
 				/* Woken by an event: let the others that
 				 * belong to its file come. */
 				drain_batch_wait(&cf->linger);
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
 			}
+			if (drain_stopping())
+				break;
 		}
 	}
 	if (ifd != -1)
@@ -677,7 +668,7 @@ main(int argc, char *argv[])
 		exit(EX_OK);
 	}
 	umask(027);
-	harden();
+	tool_no_core();
 	if (keygen) {
 		tool_drop_privileges(cf.user);
 		rc = keygen_mode(&cf, argc == 1 ? argv[0] : NULL);

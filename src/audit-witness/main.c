@@ -12,8 +12,6 @@
  * cosigned_dir for audit-verify --witness.  It never reads the log.
  * See audit-witness(8) and doc/AUDIT.md.
  */
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -284,7 +282,6 @@ main(int argc, char *argv[])
 	};
 	struct wconf cf;
 	struct wopts o;
-	struct rlimit rl = { 0, 0 };
 	int ch, vkey = 0, rc;
 
 	while ((ch = tool_getopt(&tool, argc, argv, "c:dhnVv", lopts)) !=
@@ -311,9 +308,7 @@ main(int argc, char *argv[])
 		o.any_producer = 1;
 	else
 		tool_idset(&o.producers, o.producer_list, "producers");
-	/* No core file, no ptrace by the same user: the key is in memory. */
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	tool_no_core();	/* the key is in memory */
 	umask(027);
 	tool_drop_privileges(o.user);
 	load_logs(&cf, o.logs);
