@@ -384,6 +384,23 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	# No temporary key file is left.
 	run ls "$Q"
 	refute_output --partial .tmp
+	# A cache file of garbage (a short line, a MAC that is not hex, no
+	# expiry): nothing in it counts, the KDF runs, the file is rewritten
+	# whole and works for the next process.
+	printf 'garbage\n%s zz 9999999999\n%s\n' "$gid" "$gid" > "$Q/verified"
+	chmod 0644 "$Q/verified"
+	xml cache01 'Cache Test' cache-Pw-2 | put 10.a
+	aa
+	passed 10.a
+	assert_equal "$(kdf_line)" "kdf=1 kdf_cached=0"
+	run grep -c "^$gid [0-9A-Fa-f]\{64\} [0-9]*\$" "$Q/verified"
+	assert_output 1
+	run stat -c '%a %U' "$Q/verified"
+	assert_output "600 $RUN_USER"
+	xml cache01 'Cache Test' cache-Pw-2 | put 11.a
+	aa
+	passed 11.a
+	assert_equal "$(kdf_line)" "kdf=0 kdf_cached=1"
 }
 
 @test "a hash made with the former parameters (scrypt N=2^17, r=8, p=1) still verifies" {

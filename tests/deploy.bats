@@ -189,6 +189,10 @@ setup_file() {
 
 teardown_file() {
 	[ -n "${DW:-}" ] || return 0
+	# The lingering drain's runner, had its test failed half-way.
+	if [ -s "$DW/linger.pid" ]; then
+		kill "$(cat "$DW/linger.pid")" 2>/dev/null || true
+	fi
 	if [ -s "$DW/recv.pid" ]; then
 		pid=$(cat "$DW/recv.pid")
 		# The server the runner started, by PID, in case the runner
@@ -471,6 +475,42 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 	run ns setpriv --reuid=octospool-auditx --regid=octospool-auditx --init-groups \
 	    /bin/sh -c 'echo "{}" > /var/spool/octospool/audit-sign/tmp/x'
 	assert_failure
+}
+
+@test "a drain lingers as its unit runs it: an item sent while it waits is taken at once (inotify in the sandbox); SIGTERM through the runner ends it, exit 0" {
+	# This test only: the drains linger (the shipped idle_exit), and the
+	# safety-net rescan is a minute away, so only inotify can wake it.
+	ns sed -i -E -e 's/^idle_exit 0$/idle_exit 30/' \
+	    -e 's/^poll_interval [0-9]+$/poll_interval 60000/' "$CONF"
+	nsenter --mount="$DW/ns/mnt" -- "$BIN/tt-unitrun" \
+	    "$UNITS/xml-validate.service" -- -d 2>>"$DW/xml-linger.log" 3>&- &
+	pid=$!
+	echo "$pid" > "$DW/linger.pid"
+	sleep 1
+	agent_xml linger01 Servers "$PW" 3 > "$DW/linger01.1.data"
+	run send "$DW/linger01.1.data"
+	assert_success
+	got=
+	for _ in $(seq 1 60); do
+		got=$(ns sh -c 'ls /var/spool/octospool/agent-auth/new' | grep -c linger01 || true)
+		[ "$got" -ge 1 ] && break
+		sleep 0.05
+	done
+	assert_equal "$got" 1
+	kill -0 "$pid"
+	# The unit's stop: SIGTERM to the runner, passed on; the drain ends
+	# (its status 0 is the runner's).
+	kill -TERM "$pid"
+	wait "$pid"
+	rm -f "$DW/linger.pid"
+	grep -q 'event=drain.done stage=xml-validate' "$DW/xml-linger.log"
+	ns sed -i -E -e 's/^idle_exit 30$/idle_exit 0/' \
+	    -e 's/^poll_interval 60000$/poll_interval 1000/' "$CONF"
+	run ns grep -E '^(idle_exit|poll_interval) ' "$CONF"
+	assert_output "idle_exit 0
+poll_interval 1000"
+	# What it took goes on through the other stages as before.
+	drains
 }
 
 @test "the shell pipeline works end to end for a new agent and a known one" {
