@@ -9,14 +9,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "auditlog.h"
 #include "auditseg.h"
 #include "conf.h"
 #include "log.h"
+#include "xalloc.h"
 
 #define AUDITSEG_IO	65536	/* recovery's read size */
 
@@ -227,8 +230,36 @@ auditseg_due(const struct auditseg *s)
  * producer acknowledged or handed on), sync, and hand it on.  Only our
  * own user's files.
  */
+/* The length of the longest prefix of the first len bytes of fd made
+ * of valid event lines (al_json_check, not empty); -1 on a read error. */
+static off_t
+recover_valid(int fd, off_t len)
+{
+	char *buf = xmalloc((size_t)len);
+	size_t pos = 0;
+	ssize_t n;
+
+	for (off_t got = 0; got < len; got += n)
+		if ((n = pread(fd, buf + got, (size_t)(len - got), got)) <= 0) {
+			free(buf);
+			return -1;
+		}
+	while (pos < (size_t)len) {
+		const char *nl = memchr(buf + pos, '\n', (size_t)len - pos);
+		size_t ll = nl ? (size_t)(nl - buf) - pos : (size_t)len - pos, at;
+		char why[160];
+
+		if (nl == NULL || ll == 0 ||
+		    al_json_check(buf + pos, ll, &at, why, sizeof(why)) == -1)
+			break;
+		pos += ll + 1;
+	}
+	free(buf);
+	return (off_t)pos;
+}
+
 static void
-recover_one(struct spool *q, const char *name)
+recover_one(struct spool *q, const char *name, int report)
 {
 	char buf[AUDITSEG_IO];
 	off_t off = 0, keep = 0;
@@ -240,9 +271,21 @@ recover_one(struct spool *q, const char *name)
 	    O_NONBLOCK);
 	if (fd == -1)
 		return;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		close(fd);	/* not ours, or its writer is alive */
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return;
+	}
+	if (sb.st_uid != geteuid()) {
+		if (report)
+			log_warnx("event=audit.recover.skip name=%s owner=%lu "
+			    "msg=\"another user's segment under our name: "
+			    "its events wait until that user's run hands it "
+			    "on\"", name, (unsigned long)sb.st_uid);
+		close(fd);
+		return;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);	/* its writer is alive */
 		return;
 	}
 	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
@@ -254,6 +297,16 @@ recover_one(struct spool *q, const char *name)
 		off += n;
 	}
 	if (n < 0 && !bad) {
+		log_warn("event=audit.recover.fail name=%s what=read", name);
+		close(fd);
+		return;
+	}
+	/*
+	 * Whole lines audit-sign would take, up to the first it would not:
+	 * after a power failure an unsynced tail may read back as old
+	 * blocks, newlines and all, and audit-sign refuses a file whole.
+	 */
+	if (keep > 0 && (keep = recover_valid(fd, keep)) == -1) {
 		log_warn("event=audit.recover.fail name=%s what=read", name);
 		close(fd);
 		return;
@@ -283,7 +336,7 @@ recover_one(struct spool *q, const char *name)
 }
 
 void
-auditseg_recover(struct spool *q, const char *producer)
+auditseg_recover(struct spool *q, const char *producer, int report)
 {
 	char tag[80];
 	int fd = openat(q->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -299,6 +352,6 @@ auditseg_recover(struct spool *q, const char *producer)
 	snprintf(tag, sizeof(tag), ".%s%s", producer, SPOOL_SEG_SUFFIX);
 	while ((de = readdir(d)) != NULL)
 		if (spool_name_ends(de->d_name, tag))
-			recover_one(q, de->d_name);
+			recover_one(q, de->d_name, report);
 	closedir(d);
 }

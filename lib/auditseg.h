@@ -69,7 +69,12 @@ uint64_t	 auditseg_due(const struct auditseg *);
  */
 struct conf;
 size_t		 auditseg_max(const struct conf *cf);
-/* Hand on the segments a dead producer left (ours, lock free). */
-void		 auditseg_recover(struct spool *q, const char *producer);
+/*
+ * Hand on the segments a dead producer left (ours, lock free), each cut
+ * to its whole, valid events; report: log another user's segment under
+ * our name (once, at start; a periodic pass stays quiet).
+ */
+void		 auditseg_recover(struct spool *q, const char *producer,
+		    int report);
 
 #endif

@@ -152,7 +152,7 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 			    fstat(d->out.tmpfd, &b) == 0 && a.st_dev == b.st_dev;
 		}
 		/* What a killed run of this stage left (ours, unlocked). */
-		auditseg_recover(&d->audit, d->opts.stage);
+		auditseg_recover(&d->audit, d->opts.stage, 1);
 	}
 	d->pend = xcalloc(d->opts.batch, sizeof(*d->pend));
 	audit_buf_init(&d->ab);
@@ -175,15 +175,15 @@ drain_close(struct drain *d)
 	if (d->have_out)
 		spool_close(&d->out);
 	if (d->have_audit) {
-		unsigned long h = d->seg.handoffs;
-
 		/*
-		 * The last segment goes on, and new/ is synced once: a power
-		 * failure must not put it back in tmp/, where only the next
-		 * start of this stage would hand it on.  Failing: it does.
+		 * The last segment goes on, and new/ is synced once for every
+		 * hand-off of the process (those on idle are not synced when
+		 * made): a power failure must not put one back in tmp/, where
+		 * only the next start of this stage would hand it on.  A
+		 * failed hand-off: that start does.
 		 */
-		if (auditseg_handoff(&d->seg) == 0 && d->seg.handoffs > h &&
-		    spool_sync(&d->audit) == -1)
+		(void)auditseg_handoff(&d->seg);
+		if (d->seg.handoffs > 0 && spool_sync(&d->audit) == -1)
 			log_warn("event=audit.fail what=sync stage=%s",
 			    d->opts.stage);
 		if (d->seg.fd != -1)

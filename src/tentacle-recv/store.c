@@ -31,6 +31,9 @@
 
 #include "recv.h"
 
+/* How often tentacle-recv looks again for dead segments to hand on. */
+#define RECV_RECOVER_NS	(60ULL * 1000000000ULL)
+
 #define STORE_WRITE_BEHIND	(8 * 1024 * 1024)
 
 static int	store_probe_anon(int);
@@ -542,6 +545,11 @@ auditor_flusher(void *arg)
 {
 	struct store *st = arg;
 	struct auditor *a = &st->aud;
+	/* Tests shorten the period (PIPELINE_RECOVER_MS). */
+	const char *e = getenv("PIPELINE_RECOVER_MS");
+	uint64_t period = e != NULL && atoi(e) > 0 ?
+	    (uint64_t)atoi(e) * 1000000ULL : RECV_RECOVER_NS;
+	uint64_t next_rec = auditseg_now() + period;
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->closed) {
@@ -553,11 +561,24 @@ auditor_flusher(void *arg)
 			pthread_cond_wait(&a->cv, &a->mu);
 			continue;
 		}
-		if (a->seg.fd == -1) {
-			pthread_cond_wait(&a->flush_cv, &a->mu);
+		/*
+		 * Once a minute, what the start's recovery could not hand on
+		 * (an I/O error, a full disk): tried again, between rounds,
+		 * so that our own new segment is never taken for a dead one.
+		 */
+		if (now >= next_rec) {
+			a->busy = 1;
+			pthread_mutex_unlock(&a->mu);
+			auditseg_recover(&st->audit_q, "tentacle-recv", 0);
+			pthread_mutex_lock(&a->mu);
+			a->busy = 0;
+			pthread_cond_broadcast(&a->cv);
+			next_rec = auditseg_now() + period;
 			continue;
 		}
-		due = auditseg_due(&a->seg);
+		due = a->seg.fd == -1 ? next_rec : auditseg_due(&a->seg);
+		if (due > next_rec)
+			due = next_rec;
 		if (now < due) {
 			ts.tv_sec = (time_t)(due / 1000000000u);
 			ts.tv_nsec = (long)(due % 1000000000u);
@@ -650,7 +671,7 @@ store_start(struct store *st)
 
 	if (!st->have_audit)
 		return 0;
-	auditseg_recover(&st->audit_q, "tentacle-recv");
+	auditseg_recover(&st->audit_q, "tentacle-recv", 1);
 	if (pthread_create(&tid, NULL, auditor_flusher, st) != 0)
 		return -1;
 	pthread_detach(tid);

@@ -610,6 +610,41 @@ test_audit_split(void)
 	ev_from = 0;
 }
 
+/*
+ * A dead run's segment whose tail is not events (old blocks read back
+ * after a power failure): the next start keeps the whole, valid lines
+ * before the first bad one and hands that on, never a file audit-sign
+ * would refuse whole.
+ */
+static void
+test_seg_recover(void)
+{
+	static const char good[] =
+	    "{\"ts\":\"2026-12-07T00:00:00Z\",\"action\":\"a\"}\n"
+	    "{\"ts\":\"2026-12-07T00:00:01Z\",\"action\":\"b\"}\n";
+	struct drain_stats st;
+	struct hctx h;
+	const char *c;
+	char path[PATH_MAX + 64];
+	FILE *fp;
+	int nf;
+
+	fresh();
+	snprintf(path, sizeof(path), "%s/%s", P("audit/tmp"),
+	    "1796620465.564100_4194_e51928eb.test.seg");
+	if ((fp = fopen(path, "w")) == NULL || fprintf(fp, "%sold block\n"
+	    "{\"x\":1}\npartial", good) < 0 || fclose(fp) == EOF) {
+		printf("test_drain: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("seg recover: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("seg recover: audit/tmp empty", count(P("audit/tmp")), 0);
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK(nf == 1 && strcmp(c, good) == 0, "seg recover: %d files, "
+	    "\"%s\"", nf, c);
+}
+
 /* Items owned by anyone but the queue's producers: rejected unread. */
 static void
 test_producers(void)
@@ -681,6 +716,7 @@ main(void)
 	test_crash_points();
 	test_producers();
 	test_audit_split();
+	test_seg_recover();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_report("test_drain");
 }
