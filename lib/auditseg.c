@@ -335,6 +335,16 @@ recover_one(struct spool *q, const char *name, int report)
 	    name, (long long)keep, (long long)(sb.st_size - keep));
 }
 
+uint64_t
+auditseg_recover_period(void)
+{
+	const char *e = getenv("PIPELINE_RECOVER_MS");
+
+	if (e != NULL && atoi(e) > 0)
+		return (uint64_t)atoi(e) * 1000000ULL;
+	return 60ULL * 1000000000ULL;
+}
+
 void
 auditseg_recover(struct spool *q, const char *producer, int report)
 {

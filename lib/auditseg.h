@@ -76,5 +76,11 @@ size_t		 auditseg_max(const struct conf *cf);
  */
 void		 auditseg_recover(struct spool *q, const char *producer,
 		    int report);
+/*
+ * How often a long-lived producer (tentacle-recv, a lingering drain)
+ * runs auditseg_recover again, for what its start could not hand on:
+ * a minute, in ns (PIPELINE_RECOVER_MS shortens it for tests).
+ */
+uint64_t	 auditseg_recover_period(void);
 
 #endif

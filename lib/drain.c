@@ -57,6 +57,7 @@ struct drain {
 	 * audit-sign/tmp until the batch's last part is synced. */
 	char		**parts;
 	size_t		 nparts, capparts;
+	uint64_t	 recover_at;	/* lingering: the next recovery pass */
 	struct drain_stats *st;
 	/* Between passes of one process (drain_linger, drain_run): */
 	struct drain_stats sacc;	/* passes since the last status line */
@@ -696,6 +697,7 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 	if (lo->audit_max > 0)
 		d->seg.max = lo->audit_max;
 	drain_catch_stop();
+	d->recover_at = auditseg_now() + auditseg_recover_period();
 	if (lo->idle_exit > 0) {
 		snprintf(path, sizeof(path), "%s/new", d->in.path);
 		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
@@ -731,6 +733,16 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		}
 		drain_status(d, &st, rc, (long long)(now - t0));
 		drain_seg_tick(d);
+		/*
+		 * A drain that lingers for days under steady load: once a
+		 * minute, between passes (no batch's parts are in tmp/ then),
+		 * the dead segments its start could not hand on.
+		 */
+		if (d->have_audit && auditseg_now() >= d->recover_at) {
+			auditseg_recover(&d->audit, d->opts.stage, 0);
+			d->recover_at = auditseg_now() +
+			    auditseg_recover_period();
+		}
 		if (lo->after != NULL)
 			lo->after(&st, rc, lo->arg);
 		if (st.seen > 0)

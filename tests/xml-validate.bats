@@ -760,6 +760,29 @@ wait_status() {
 	wait "$pid"
 }
 
+@test "audit segment: a lingering drain hands on, between passes, a dead segment of its stage that its start could not (the periodic pass), cut to its valid events" {
+	linger 6 5000
+	# The pass once every 300 ms here (once a minute as shipped).
+	export PIPELINE_RECOVER_MS=300
+	start_drain
+	unset PIPELINE_RECOVER_MS
+	sleep 0.5
+	ev='{"ts":"2026-11-27T22:00:00Z","tool":"xml-validate","action":"x"}'
+	dead=1795816540.123456_4714_0badc0de.xml-validate.seg
+	printf '%s\nstale block\n' "$ev" > "$T/dead"
+	install -m 0640 "$T/dead" "$SP/audit-sign/tmp/$dead"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$SP/audit-sign/tmp/$dead"
+	# An item wakes it; after that pass the dead segment goes on.
+	arrive 1.a.1795816532.data
+	wait_for "$SP/audit-sign/new/$dead" 3
+	run cat "$SP/audit-sign/new/$dead"
+	assert_output "$ev"
+	grep -q "event=audit.recovered name=$dead bytes=$((${#ev} + 1)) dropped=12" "$T/err"
+	kill -0 "$pid"
+	kill -TERM "$pid"
+	wait "$pid"
+}
+
 @test "audit segment: a drain killed after its batch's events are synced leaves them in its segment; the next run hands it on (audit.recovered), and the event is recorded at worst twice, never lost" {
 	arrive 1.a.1795816532.data
 	pause=$(pause_file "$T/p")

@@ -31,9 +31,6 @@
 
 #include "recv.h"
 
-/* How often tentacle-recv looks again for dead segments to hand on. */
-#define RECV_RECOVER_NS	(60ULL * 1000000000ULL)
-
 #define STORE_WRITE_BEHIND	(8 * 1024 * 1024)
 
 static int	store_probe_anon(int);
@@ -545,10 +542,7 @@ auditor_flusher(void *arg)
 {
 	struct store *st = arg;
 	struct auditor *a = &st->aud;
-	/* Tests shorten the period (PIPELINE_RECOVER_MS). */
-	const char *e = getenv("PIPELINE_RECOVER_MS");
-	uint64_t period = e != NULL && atoi(e) > 0 ?
-	    (uint64_t)atoi(e) * 1000000ULL : RECV_RECOVER_NS;
+	uint64_t period = auditseg_recover_period();
 	uint64_t next_rec = auditseg_now() + period;
 
 	pthread_mutex_lock(&a->mu);
