@@ -21,7 +21,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define AUDITSEG_IO	65536	/* recovery's read size */
 
 uint64_t
 auditseg_now(void)
@@ -225,17 +224,18 @@ auditseg_due(const struct auditseg *s)
 
 /*
  * A segment that a dead producer left in audit-sign/tmp (we can take its
- * lock): cut a torn last event off (bytes after the last newline, or
- * from a line with a NUL: never synced, so never behind anything the
- * producer acknowledged or handed on), sync, and hand it on.  Only our
- * own user's files.
+ * lock): cut it before its first line that is not a whole, valid event
+ * (recover_valid: a torn last event, NULs, old blocks; never synced, so
+ * never behind anything the producer acknowledged or handed on), sync,
+ * and hand it on.  Only our own user's files.
  */
-/* The length of the longest prefix of the first len bytes of fd made
- * of valid event lines (al_json_check, not empty); -1 on a read error. */
+/* The length of the longest prefix of the len bytes of fd made of whole,
+ * valid event lines (al_json_check: no NUL, no torn JSON; not empty);
+ * -1 on a read error. */
 static off_t
 recover_valid(int fd, off_t len)
 {
-	char *buf = xmalloc((size_t)len);
+	char *buf = xmalloc(len > 0 ? (size_t)len : 1);
 	size_t pos = 0;
 	ssize_t n;
 
@@ -261,11 +261,9 @@ recover_valid(int fd, off_t len)
 static void
 recover_one(struct spool *q, const char *name, int report)
 {
-	char buf[AUDITSEG_IO];
-	off_t off = 0, keep = 0;
+	off_t keep;
 	struct stat sb;
-	ssize_t n;
-	int fd, bad = 0;
+	int fd;
 
 	fd = openat(q->tmpfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
 	    O_NONBLOCK);
@@ -288,25 +286,13 @@ recover_one(struct spool *q, const char *name, int report)
 		close(fd);	/* its writer is alive */
 		return;
 	}
-	while (!bad && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		const char *nul = memchr(buf, '\0', n), *nl;
-
-		bad = nul != NULL;	/* never synced from there on */
-		if ((nl = memrchr(buf, '\n', bad ? nul - buf : n)) != NULL)
-			keep = off + (nl - buf) + 1;
-		off += n;
-	}
-	if (n < 0 && !bad) {
-		log_warn("event=audit.recover.fail name=%s what=read", name);
-		close(fd);
-		return;
-	}
 	/*
 	 * Whole lines audit-sign would take, up to the first it would not:
-	 * after a power failure an unsynced tail may read back as old
-	 * blocks, newlines and all, and audit-sign refuses a file whole.
+	 * a torn last event, bytes never synced (NULs), or, after a power
+	 * failure, old blocks read back, newlines and all (audit-sign
+	 * refuses a file whole).
 	 */
-	if (keep > 0 && (keep = recover_valid(fd, keep)) == -1) {
+	if ((keep = recover_valid(fd, sb.st_size)) == -1) {
 		log_warn("event=audit.recover.fail name=%s what=read", name);
 		close(fd);
 		return;

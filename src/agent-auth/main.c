@@ -12,12 +12,14 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,7 @@ struct aa_run {
 	struct aa_verified *ver;
 	size_t		 nver, nver_fail;
 	unsigned char	 pwkey[32];	/* this process's: HMAC of passwords */
+	EVP_MAC		*hmac;		/* fetched once (hmac256) */
 	struct aa_fail	*fails;
 	size_t		 nfails;
 	int		 fails_dirty;
@@ -777,16 +780,35 @@ cred_digest(const struct aa_group *g, unsigned char out[32])
 	return ok ? 0 : -1;
 }
 
+/* HMAC-SHA256 under key of the n pieces in v (run->hmac: fetched once,
+ * not for every file); 0 or -1. */
+static int
+hmac256(const struct aa_run *run, const unsigned char *key, size_t keylen,
+    const struct iovec *v, int n, unsigned char out[32])
+{
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end()
+	};
+	EVP_MAC_CTX *c = EVP_MAC_CTX_new(run->hmac);
+	size_t ol = 0;
+	int ok = c != NULL && EVP_MAC_init(c, key, keylen, p) == 1;
+
+	for (int i = 0; ok && i < n; i++)
+		ok = EVP_MAC_update(c, v[i].iov_base, v[i].iov_len) == 1;
+	ok = ok && EVP_MAC_final(c, out, &ol, 32) == 1 && ol == 32;
+	EVP_MAC_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
 /* The presented password as the process remembers it: HMAC-SHA256 under
  * its own random key (a memory image holds no fast hash of it). */
 static int
 pw_mac(struct aa_run *run, const char *pw, unsigned char out[32])
 {
-	size_t ol = 0;
+	struct iovec v = { (void *)(uintptr_t)pw, strlen(pw) };
 
-	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, run->pwkey,
-	    sizeof(run->pwkey), (const unsigned char *)pw, strlen(pw), out,
-	    32, &ol) != NULL && ol == 32 ? 0 : -1;
+	return hmac256(run, run->pwkey, sizeof(run->pwkey), &v, 1, out);
 }
 
 /*
@@ -796,28 +818,17 @@ pw_mac(struct aa_run *run, const char *pw, unsigned char out[32])
  * credential changes every MAC.
  */
 static int
-vc_mac(const struct aa_vcache *vc, unsigned long gid,
+vc_mac(const struct aa_run *run, unsigned long gid,
     const unsigned char credsha[32], const char *pw, unsigned char out[32])
 {
 	char head[64];
-	size_t ol = 32;
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-	OSSL_PARAM p[] = {
-		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end()
-	};
-	int ok;
+	struct iovec v[3];
 
 	snprintf(head, sizeof(head), "octospool-verified 1 %lu ", gid);
-	ok = c != NULL && EVP_MAC_init(c, vc->key, sizeof(vc->key), p) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)head, strlen(head)) == 1 &&
-	    EVP_MAC_update(c, credsha, 32) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)pw, strlen(pw)) == 1 &&
-	    EVP_MAC_final(c, out, &ol, 32) == 1 && ol == 32;
-	EVP_MAC_CTX_free(c);
-	EVP_MAC_free(m);
-	return ok ? 0 : -1;
+	v[0] = (struct iovec){ head, strlen(head) };
+	v[1] = (struct iovec){ (void *)(uintptr_t)credsha, 32 };
+	v[2] = (struct iovec){ (void *)(uintptr_t)pw, strlen(pw) };
+	return hmac256(run, run->vc.key, sizeof(run->vc.key), v, 3, out);
 }
 
 static int
@@ -827,7 +838,7 @@ vc_lookup(struct aa_run *run, unsigned long gid,
 	struct aa_vcache *vc = &run->vc;
 	unsigned char mac[32];
 
-	if (!vc->have_key || vc_mac(vc, gid, credsha, pw, mac) == -1)
+	if (!vc->have_key || vc_mac(run, gid, credsha, pw, mac) == -1)
 		return 0;
 	for (size_t i = 0; i < vc->n; i++)
 		if (vc->e[i].gid == gid && vc->e[i].expires > run->now &&
@@ -847,7 +858,7 @@ vc_add(struct aa_run *run, unsigned long gid, const unsigned char credsha[32],
 		return;
 	vc->e = xreallocarray(vc->e, vc->n + 1, sizeof(*vc->e));
 	e = &vc->e[vc->n];
-	if (vc_mac(vc, gid, credsha, pw, e->mac) == -1)
+	if (vc_mac(run, gid, credsha, pw, e->mac) == -1)
 		return;
 	e->gid = gid;
 	e->expires = run->now + run->cf->verified_ttl;
@@ -1372,6 +1383,7 @@ run_free(struct aa_run *run)
 	free(run->ver);
 	OPENSSL_cleanse(&run->vc.key, sizeof(run->vc.key));
 	OPENSSL_cleanse(run->pwkey, sizeof(run->pwkey));
+	EVP_MAC_free(run->hmac);
 	free(run->vc.e);
 }
 
@@ -1383,8 +1395,9 @@ run_init(struct aa_run *run, struct aa_conf *cf)
 	memset(run, 0, sizeof(*run));
 	run->cf = cf;
 	tool_no_core();
-	if (RAND_bytes(run->pwkey, sizeof(run->pwkey)) != 1)
-		fatalx(EX_SOFTWARE, "event=rand.fail");
+	if (RAND_bytes(run->pwkey, sizeof(run->pwkey)) != 1 ||
+	    (run->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		fatalx(EX_SOFTWARE, "event=crypto.fail");
 }
 
 /*
