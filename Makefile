@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # octospool — build, test, install.  See README.md.
-VERSION   = 0.3.0
+VERSION   = 0.4.0
 PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
 BINDIR   ?= $(PREFIX)/bin

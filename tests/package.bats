@@ -499,6 +499,33 @@ octospool-db /var/spool/octospool/db-load/status"
 	ns rm /etc/cron.d/octospool
 }
 
+@test "upgrade from 0.3.0: the postinst removes the cache key 0.3.0 kept on the spool, and the cache it keyed" {
+	local a=/var/spool/octospool/agent-auth
+	# The pipeline above verified a group password: the cache is on the
+	# spool, its key in /run, agent-auth's, 0600.
+	ns test -s "$a/verified"
+	run ns stat -c '%U %a' /run/octospool/agent-auth/verified.key
+	assert_output "octospool-auth 600"
+	# What 0.3.0 left: its key beside the cache, as its agent-auth made it.
+	ns sh -c "head -c 32 /dev/urandom > $a/verified.key"
+	ns chown octospool-auth:octospool-auth "$a/verified.key"
+	ns chmod 0600 "$a/verified.key"
+	# dpkg runs the new postinst so on an upgrade from 0.3.0.
+	run ns /var/lib/dpkg/info/octospool.postinst configure 0.3.0
+	assert_success
+	ns test ! -e "$a/verified.key"
+	ns test ! -e "$a/verified"
+	# The key in memory and the rest of the queue stay.
+	ns test -s /run/octospool/agent-auth/verified.key
+	ns test -d "$a/new"
+	ns sh -c "ls $a/reject/*.reason"
+	# A configure of this version again (dpkg-reconfigure) removes nothing.
+	ns sh -c "printf 'x' > $a/verified"
+	run ns /var/lib/dpkg/info/octospool.postinst configure "$VERSION"
+	assert_success
+	ns test -e "$a/verified"
+}
+
 @test "dpkg --purge removes the package and what holds no data, keeps the data an administrator decides about" {
 	dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' > "$DW/files"
 	[ -s "$DW/files" ]
@@ -507,9 +534,19 @@ octospool-db /var/spool/octospool/db-load/status"
 	ns systemctl enable tentacle-recv.socket db-load.path db-load.timer 2>/dev/null
 	ns test -L /etc/systemd/system/sockets.target.wants/tentacle-recv.socket
 	ns test -L /etc/systemd/system/timers.target.wants/db-load.timer
+	# agent-auth's cache (from the test above), one it was writing when
+	# it died, 0.3.0's key for it, and the key in memory.
+	local a=/var/spool/octospool/agent-auth
+	ns sh -c "printf 'x' > $a/verified.tmp; printf 'k' > $a/verified.key"
+	ns test -e "$a/verified"
+	ns test -e /run/octospool/agent-auth/verified.key
 	run ns dpkg --purge octospool
 	assert_success
 	echo "$output" > "$DW/purge.log"
+	for f in verified verified.tmp verified.key; do
+		ns test ! -e "$a/$f"
+	done
+	ns test ! -e /run/octospool
 	run ns dpkg-query -W -f='${db:Status-Status}' octospool
 	[ "$status" -ne 0 ] || [ "$output" = not-installed ]
 	# Gone: every file of the package, the conffile and its statoverride,
