@@ -148,7 +148,10 @@ ns mount --bind "$DW/run" /run
 ns mount --bind "$DW/usr-local" /usr/local
 ns mount --bind "$DW/var-spool" /var/spool
 ns mount --bind "$DW/var-lib" /var/lib
-ns make -s -C "$TOP" install > "$R/logs/install.log" 2>&1
+# Only /usr/local is private here: the prefix is named, not taken from
+# the environment (perf(1), for one, exports PREFIX=/usr to what it runs).
+ns env -u DESTDIR -u SBINDIR -u BINDIR -u MANDIR -u SYSCONFDIR \
+    make -s -C "$TOP" install PREFIX=/usr/local > "$R/logs/install.log" 2>&1
 ns /usr/local/sbin/octospool-setup > "$R/logs/setup.log" 2>&1
 SPOOL=$DW/var-spool/octospool
 

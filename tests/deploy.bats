@@ -151,7 +151,11 @@ setup_file() {
 	# The binaries under test: the release or the sanitizer build.
 	build=release
 	case $BIN in *build/asan/bin*) build=asan ;; esac
-	ns make -s -C "$TOP" install BUILD="$build" > "$DW/install.log" 2>&1
+	# Only /usr/local is private here: the prefix is named, not taken
+	# from the environment (perf(1), for one, exports PREFIX=/usr).
+	ns env -u DESTDIR -u SBINDIR -u BINDIR -u MANDIR -u SYSCONFDIR \
+	    make -s -C "$TOP" install BUILD="$build" PREFIX=/usr/local \
+	    > "$DW/install.log" 2>&1
 	# As an administrator installs: users, directories, keys.
 	ns /usr/local/sbin/octospool-setup > "$DW/setup.log" 2>&1
 	ns groupadd -f monitoring-admins
