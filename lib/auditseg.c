@@ -262,7 +262,7 @@ static void
 recover_one(struct spool *q, const char *name, int report)
 {
 	off_t keep;
-	struct stat sb;
+	struct stat sb, at;
 	int fd;
 
 	fd = openat(q->tmpfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
@@ -287,12 +287,40 @@ recover_one(struct spool *q, const char *name, int report)
 		return;
 	}
 	/*
+	 * Ours now, but what we saw before the lock may be stale: its
+	 * writer, alive then, may have appended and handed it on (renamed
+	 * into new/, where audit-sign may read it) since.  So look again,
+	 * at the file this name still names, with no other link (a link
+	 * into another queue would have us cut that queue's item).
+	 */
+	if (fstat(fd, &sb) == -1 || fstatat(q->tmpfd, name, &at,
+	    AT_SYMLINK_NOFOLLOW) == -1 || at.st_dev != sb.st_dev ||
+	    at.st_ino != sb.st_ino) {
+		close(fd);	/* handed on meanwhile: not dead */
+		return;
+	}
+	if (sb.st_nlink != 1) {
+		if (report)
+			log_warnx("event=audit.recover.skip name=%s links=%lu "
+			    "msg=\"a segment has one link: left alone\"",
+			    name, (unsigned long)sb.st_nlink);
+		close(fd);
+		return;
+	}
+	/*
 	 * Whole lines audit-sign would take, up to the first it would not:
 	 * a torn last event, bytes never synced (NULs), or, after a power
 	 * failure, old blocks read back, newlines and all (audit-sign
-	 * refuses a file whole).
+	 * refuses a file whole).  Longer than audit-sign takes any file: no
+	 * segment of ours, not read; handed on whole, for audit-sign to
+	 * refuse with its reason (reject/).
 	 */
-	if ((keep = recover_valid(fd, sb.st_size)) == -1) {
+	if (sb.st_size > AUDIT_MAX_FILE_MAX) {
+		keep = sb.st_size;
+		log_warnx("event=audit.recover.oversize name=%s bytes=%lld "
+		    "msg=\"handed on uncut, for audit-sign to refuse\"", name,
+		    (long long)sb.st_size);
+	} else if ((keep = recover_valid(fd, sb.st_size)) == -1) {
 		log_warn("event=audit.recover.fail name=%s what=read", name);
 		close(fd);
 		return;
@@ -306,9 +334,13 @@ recover_one(struct spool *q, const char *name, int report)
 	if (keep == 0) {
 		unlinkat(q->tmpfd, name, 0);
 		close(fd);
-		log_info("event=audit.recovered name=%s bytes=0 dropped=%lld "
-		    "msg=\"empty segment removed\"", name,
-		    (long long)sb.st_size);
+		if (sb.st_size > 0)
+			log_warnx("event=audit.recovered name=%s bytes=0 "
+			    "dropped=%lld msg=\"no whole event: removed\"",
+			    name, (long long)sb.st_size);
+		else
+			log_info("event=audit.recovered name=%s bytes=0 "
+			    "dropped=0 msg=\"empty segment removed\"", name);
 		return;
 	}
 	if (spool_publish(q, name) == -1 || spool_sync(q) == -1) {
@@ -317,17 +349,30 @@ recover_one(struct spool *q, const char *name, int report)
 		return;
 	}
 	close(fd);
-	log_info("event=audit.recovered name=%s bytes=%lld dropped=%lld",
-	    name, (long long)keep, (long long)(sb.st_size - keep));
+	/* Dropped bytes were never acknowledged, but say so louder. */
+	if (keep < sb.st_size)
+		log_warnx("event=audit.recovered name=%s bytes=%lld "
+		    "dropped=%lld", name, (long long)keep,
+		    (long long)(sb.st_size - keep));
+	else
+		log_info("event=audit.recovered name=%s bytes=%lld dropped=0",
+		    name, (long long)keep);
 }
 
 uint64_t
 auditseg_recover_period(void)
 {
-	const char *e = getenv("PIPELINE_RECOVER_MS");
+	const char *e = getenv("PIPELINE_RECOVER_MS");	/* tests only */
+	char *end;
+	long ms;
 
-	if (e != NULL && atoi(e) > 0)
-		return (uint64_t)atoi(e) * 1000000ULL;
+	if (e != NULL) {
+		errno = 0;
+		ms = strtol(e, &end, 10);
+		if (errno == 0 && end != e && *end == '\0' && ms > 0 &&
+		    ms <= 3600000)
+			return (uint64_t)ms * 1000000ULL;
+	}
 	return 60ULL * 1000000000ULL;
 }
 

@@ -58,6 +58,7 @@ struct drain {
 	char		**parts;
 	size_t		 nparts, capparts;
 	uint64_t	 recover_at;	/* lingering: the next recovery pass */
+	int		 seg_recovered;	/* the first pass's, with the lock */
 	struct drain_stats *st;
 	/* Between passes of one process (drain_linger, drain_run): */
 	struct drain_stats sacc;	/* passes since the last status line */
@@ -152,8 +153,6 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 			d->seg_samefs = fstat(d->audit.tmpfd, &a) == 0 &&
 			    fstat(d->out.tmpfd, &b) == 0 && a.st_dev == b.st_dev;
 		}
-		/* What a killed run of this stage left (ours, unlocked). */
-		auditseg_recover(&d->audit, d->opts.stage, 1);
 	}
 	d->pend = xcalloc(d->opts.batch, sizeof(*d->pend));
 	audit_buf_init(&d->ab);
@@ -432,6 +431,7 @@ drain_audit_prepare(struct drain *d, size_t *bytes, int by_syncfs)
 		}
 		d->parts[d->nparts++] = xstrdup(name);
 		drain_crash_point("audit.part");
+		drain_pause_point("audit.part");
 	}
 fail:
 	(void)drain_parts_end(d, 0);
@@ -815,6 +815,16 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 			log_warn("event=drain.recover.fail stage=%s",
 			    d->opts.stage);
 		d->recovered = r >= 0;
+	}
+	/*
+	 * What a killed run of this stage left in audit-sign/tmp (ours,
+	 * unlocked): only with the queue's lock, which a lingering run of
+	 * the stage holds while a batch's synced parts wait there unlocked
+	 * (drain_audit_prepare).  Once; later, once a minute (drain_linger).
+	 */
+	if (d->have_audit && !d->seg_recovered) {
+		auditseg_recover(&d->audit, d->opts.stage, 1);
+		d->seg_recovered = 1;
 	}
 	if (d->cleaned_at == 0 || mono_ms() - d->cleaned_at >= DRAIN_CLEAN_MS) {
 		(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);

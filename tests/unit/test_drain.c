@@ -506,6 +506,19 @@ run_split(struct drain_stats *st, size_t batch)
 	return rc;
 }
 
+/* A fresh spool with 40 items in new/. */
+static void
+fresh40(void)
+{
+	char name[32];
+
+	fresh();
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+}
+
 /* How many of the 40 items' events audit/new holds once, and at all. */
 static void
 split_events(int *once, int *seen)
@@ -532,17 +545,13 @@ static void
 test_audit_split(void)
 {
 	struct drain_stats st;
-	char name[32], path[PATH_MAX + 64];
+	char path[PATH_MAX + 64];
 	int nf, k = 0, seen = 0, big = 0, status;
 	DIR *dir;
 	struct dirent *de;
 	pid_t pid;
 
-	fresh();
-	for (int i = 0; i < 40; i++) {
-		snprintf(name, sizeof(name), "item%02d.1.data", i);
-		put("new", name, "<x/>\n");
-	}
+	fresh40();
 	CHECK_INT("split: rc", run_split(&st, 64), 0);
 	CHECK_INT("split: done", st.done, 40);
 	CHECK_INT("split: one batch", st.batches, 1);
@@ -581,11 +590,7 @@ test_audit_split(void)
 	 * every event at least once, none lost.
 	 */
 	ev_from = 20;
-	fresh();
-	for (int i = 0; i < 40; i++) {
-		snprintf(name, sizeof(name), "item%02d.1.data", i);
-		put("new", name, "<x/>\n");
-	}
+	fresh40();
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
 		setenv("PIPELINE_CRASH_AT", "audit.part", 1);
@@ -607,7 +612,38 @@ test_audit_split(void)
 	CHECK_INT("audit.part: audit/tmp empty", count(P("audit/tmp")), 0);
 	split_events(&k, &seen);
 	CHECK_INT("audit.part: every event at least once", seen, 20);
+
+	/*
+	 * Another run of the stage starts while a lingering one's synced
+	 * parts wait, unlocked, in audit/tmp (paused there): it finds the
+	 * queue busy and leaves them alone.  Its start once handed them on
+	 * as a dead run's, the first run's batch then went back and was
+	 * done again: every event twice.
+	 */
 	ev_from = 0;
+	fresh40();
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		setenv("PIPELINE_PAUSE_AT", "audit.part", 1);
+		setenv("PIPELINE_PAUSE_FILE", P("pause"), 1);
+		_exit(run_split(&st, 64) == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 3000 && access(P("pause"), F_OK) == -1; i++)
+		usleep(2000);
+	CHECK_INT("second run: a part waits", count(P("audit/tmp")) >= 1, 1);
+	CHECK_INT("second run: rc", run_split(&st, 64), 0);
+	CHECK_INT("second run: busy", st.seen, 0);
+	CHECK_INT("second run: audit/new untouched", count(P("audit/new")), 0);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		(void)unlink(P("pause"));	/* again at each part */
+		usleep(2000);
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "second run: first run's exit %d", WEXITSTATUS(status));
+	CHECK_INT("second run: outputs", count(P("out/new")), 40);
+	CHECK_INT("second run: audit/tmp empty", count(P("audit/tmp")), 0);
+	split_events(&k, &seen);
+	CHECK_INT("second run: every event once", k, 40);
 }
 
 /*
@@ -643,6 +679,44 @@ test_seg_recover(void)
 	c = cat_dir(P("audit/new"), &nf);
 	CHECK(nf == 1 && strcmp(c, good) == 0, "seg recover: %d files, "
 	    "\"%s\"", nf, c);
+
+	/*
+	 * A name of ours linked to another queue's item (an item is not
+	 * JSON: cut to nothing, it would be emptied): left alone.  And a
+	 * file longer than audit-sign takes any (64 MiB): not read, handed
+	 * on whole for audit-sign to refuse.
+	 */
+	fresh();
+	put("new", "linked.1.data", "<agent_data/>\n");
+	snprintf(path, sizeof(path), "%s/%s", P("audit/tmp"),
+	    "1796620465.564100_4194_e51928ec.test.seg");
+	CHECK_INT("seg link: link", link(P("in/new/linked.1.data"), path), 0);
+	(void)unlink(P("in/new/linked.1.data"));
+	if (link(path, P("out/tmp/keep")) == -1) {
+		printf("test_drain: link: %s\n", strerror(errno));
+		exit(2);
+	}
+	snprintf(path, sizeof(path), "%s/%s", P("audit/tmp"),
+	    "1796620465.564100_4194_e51928ed.test.seg");
+	if ((fp = fopen(path, "w")) == NULL ||
+	    ftruncate(fileno(fp), (64LL << 20) + 1) == -1 || fclose(fp) == EOF) {
+		printf("test_drain: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("seg link: rc", run(&h, 0, 0, &st), 0);
+	c = slurp(P("out/tmp/keep"));
+	CHECK(c != NULL && strcmp(c, "<agent_data/>\n") == 0,
+	    "seg link: the linked item kept whole: \"%s\"", c ? c : "(gone)");
+	CHECK_INT("seg link: left in audit/tmp", count(P("audit/tmp")), 1);
+	snprintf(path, sizeof(path), "%s/%s", P("audit/new"),
+	    "1796620465.564100_4194_e51928ed.test.seg");
+	{
+		struct stat sb;
+
+		CHECK(stat(path, &sb) == 0 && sb.st_size == (64LL << 20) + 1,
+		    "seg oversize: handed on whole");
+	}
 }
 
 /* Items owned by anyone but the queue's producers: rejected unread. */
