@@ -148,10 +148,12 @@ ns mount --bind "$DW/run" /run
 ns mount --bind "$DW/usr-local" /usr/local
 ns mount --bind "$DW/var-spool" /var/spool
 ns mount --bind "$DW/var-lib" /var/lib
-# Only /usr/local is private here: the prefix is named, not taken from
-# the environment (perf(1), for one, exports PREFIX=/usr to what it runs).
-ns env -u DESTDIR -u SBINDIR -u BINDIR -u MANDIR -u SYSCONFDIR \
-    make -s -C "$TOP" install PREFIX=/usr/local > "$R/logs/install.log" 2>&1
+# Only /usr/local is private here: every install path is named on the
+# command line, which beats the environment (perf(1), for one, exports
+# PREFIX=/usr to what it runs) and a parent make's MAKEFLAGS.
+ns make -s -C "$TOP" install PREFIX=/usr/local SBINDIR=/usr/local/sbin \
+    BINDIR=/usr/local/bin MANDIR=/usr/local/share/man SYSCONFDIR=/etc \
+    DESTDIR= CONFFILE=no > "$R/logs/install.log" 2>&1
 ns /usr/local/sbin/octospool-setup > "$R/logs/setup.log" 2>&1
 SPOOL=$DW/var-spool/octospool
 

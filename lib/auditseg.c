@@ -300,10 +300,12 @@ recover_one(struct spool *q, const char *name, int report)
 		return;
 	}
 	if (sb.st_nlink != 1) {
-		if (report)
-			log_warnx("event=audit.recover.skip name=%s links=%lu "
-			    "msg=\"a segment has one link: left alone\"",
-			    name, (unsigned long)sb.st_nlink);
+		/* Its events wait (audit-sign refuses it too, rule=links):
+		 * said at every pass, once a minute, until someone looks. */
+		log_warnx("event=audit.recover.skip name=%s links=%lu "
+		    "msg=\"more than one link (a hard-link backup?): left "
+		    "alone, its events wait\"", name,
+		    (unsigned long)sb.st_nlink);
 		close(fd);
 		return;
 	}

@@ -401,6 +401,31 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	aa
 	passed 11.a
 	assert_equal "$(kdf_line)" "kdf=0 kdf_cached=1"
+	# one ITEM KDF: a file of cache01 through one process, and its counts.
+	one() {
+		xml cache01 'Cache Test' cache-Pw-2 | put "$1"
+		aa
+		passed "$1"
+		assert_equal "$(kdf_line)" "$2"
+	}
+	# The key configured by another name for the same file is not
+	# 0.3.0's "<verified_cache>.key": kept, and the cache answers.
+	sed -i "s|^verified_key .*|verified_key $Q/./verified.key|" "$CONF"
+	one 12.a "kdf=0 kdf_cached=1"
+	[ -s "$Q/verified.key" ]
+	# The key moved (to /run, as shipped): "<verified_cache>.key" is what
+	# 0.3.0 left, the password oracle with the cache.  Removed (said),
+	# with the entries made under it; the new key works from then on.
+	mkdir -m 0700 "$W/run"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER" "$W/run"
+	sed -i "s|^verified_key .*|verified_key $W/run/verified.key|" "$CONF"
+	one 13.a "kdf=1 kdf_cached=0"
+	[ ! -e "$Q/verified.key" ]
+	grep -q "event=vcache.key.old.removed file=$Q/verified.key" "$W/aa.log"
+	run stat -c '%s %a %U' "$W/run/verified.key"
+	assert_output "32 600 $RUN_USER"
+	assert_equal "$(wc -l < "$Q/verified")" 1
+	one 14.a "kdf=0 kdf_cached=1"
 }
 
 @test "a hash made with the former parameters (scrypt N=2^17, r=8, p=1) still verifies" {

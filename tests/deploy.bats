@@ -151,10 +151,12 @@ setup_file() {
 	# The binaries under test: the release or the sanitizer build.
 	build=release
 	case $BIN in *build/asan/bin*) build=asan ;; esac
-	# Only /usr/local is private here: the prefix is named, not taken
-	# from the environment (perf(1), for one, exports PREFIX=/usr).
-	ns env -u DESTDIR -u SBINDIR -u BINDIR -u MANDIR -u SYSCONFDIR \
-	    make -s -C "$TOP" install BUILD="$build" PREFIX=/usr/local \
+	# Only /usr/local is private here: every install path is named on
+	# the command line, which beats the environment (perf(1), for one,
+	# exports PREFIX=/usr) and a parent make's MAKEFLAGS.
+	ns make -s -C "$TOP" install BUILD="$build" PREFIX=/usr/local \
+	    SBINDIR=/usr/local/sbin BINDIR=/usr/local/bin \
+	    MANDIR=/usr/local/share/man SYSCONFDIR=/etc DESTDIR= CONFFILE=no \
 	    > "$DW/install.log" 2>&1
 	# As an administrator installs: users, directories, keys.
 	ns /usr/local/sbin/octospool-setup > "$DW/setup.log" 2>&1

@@ -510,9 +510,13 @@ octospool-db /var/spool/octospool/db-load/status"
 	ns sh -c "head -c 32 /dev/urandom > $a/verified.key"
 	ns chown octospool-auth:octospool-auth "$a/verified.key"
 	ns chmod 0600 "$a/verified.key"
+	# And a directory where a file was (anyone's doing): said, left.
+	ns mkdir "$a/verified.tmp"
 	# dpkg runs the new postinst so on an upgrade from 0.3.0.
 	run ns /var/lib/dpkg/info/octospool.postinst configure 0.3.0
 	assert_success
+	assert_output --partial "octospool: $a/verified.tmp is a directory: left alone"
+	ns rmdir "$a/verified.tmp"
 	ns test ! -e "$a/verified.key"
 	ns test ! -e "$a/verified"
 	# The key in memory and the rest of the queue stay.

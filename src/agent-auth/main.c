@@ -492,6 +492,35 @@ vc_key(struct aa_run *run)
 	return -1;
 }
 
+/*
+ * 0.3.0 kept the key beside the cache, "<verified_cache>.key": with the
+ * cache and the stored hashes it is the fast password oracle that a key
+ * on /run avoids.  Ours, regular, and not the key configured now (not
+ * the same file, whatever its name): removed, with the entries made
+ * under it (1); the package's postinst does the same for the default
+ * path only.
+ */
+static int
+vc_old_key(const struct aa_run *run)
+{
+	char old[4200];
+	struct stat sb, kb;
+
+	if ((size_t)snprintf(old, sizeof(old), "%s.key",
+	    run->cf->verified_cache) >= sizeof(old) ||
+	    lstat(old, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (stat(run->cf->verified_key, &kb) == 0 &&
+	    kb.st_dev == sb.st_dev && kb.st_ino == sb.st_ino))
+		return 0;
+	if (unlink(old) == -1) {
+		log_warn("event=vcache.key.old.fail file=%s", old);
+		return 0;
+	}
+	log_info("event=vcache.key.old.removed file=%s msg=\"0.3.0's key "
+	    "beside the cache, and its entries\"", old);
+	return 1;
+}
+
 /* The key, then the entries that are still valid. */
 static void
 vc_load(struct aa_run *run)
@@ -502,12 +531,15 @@ vc_load(struct aa_run *run)
 	size_t cap = 0;
 	ssize_t n;
 	FILE *fp;
-	int k;
+	int k, old;
 
-	if (path == NULL || (k = vc_key(run)) == -1)
+	if (path == NULL)
+		return;
+	old = vc_old_key(run);
+	if ((k = vc_key(run)) == -1)
 		return;
 	vc->have_key = 1;
-	if (k == 1) {
+	if (k == 1 || old) {
 		vc->dirty = 1;	/* rewritten without the dead entries */
 		return;
 	}

@@ -628,12 +628,13 @@ test_audit_split(void)
 		setenv("PIPELINE_PAUSE_FILE", P("pause"), 1);
 		_exit(run_split(&st, 64) == 0 ? 0 : 1);
 	}
-	for (int i = 0; i < 3000 && access(P("pause"), F_OK) == -1; i++)
-		usleep(2000);
+	for (int i = 0; i < 15000 && access(P("pause"), F_OK) == -1; i++)
+		usleep(2000);	/* up to 30 s: ASan on a busy machine */
 	CHECK_INT("second run: a part waits", count(P("audit/tmp")) >= 1, 1);
 	CHECK_INT("second run: rc", run_split(&st, 64), 0);
 	CHECK_INT("second run: busy", st.seen, 0);
 	CHECK_INT("second run: audit/new untouched", count(P("audit/new")), 0);
+	status = -1;
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		(void)unlink(P("pause"));	/* again at each part */
 		usleep(2000);
@@ -776,6 +777,7 @@ main(void)
 	const char *tmp = getenv("TMPDIR");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(600);	/* a pause point or a child that never ends */
 	log_init("test_drain", 0, 0);
 	if ((size_t)snprintf(root, sizeof(root), "%s/test_drain.XXXXXX",
 	    tmp ? tmp : "/tmp") >= sizeof(root) || mkdtemp(root) == NULL) {
