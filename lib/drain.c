@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* One run of a spool consumer, committing in batches (drain.h). */
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -59,6 +60,7 @@ struct drain {
 	size_t		 nparts, capparts;
 	uint64_t	 recover_at;	/* lingering: the next recovery pass */
 	int		 seg_recovered;	/* the first pass's, with the lock */
+	size_t		 scan_max;	/* names read from new/ at a time */
 	struct drain_stats *st;
 	/* Between passes of one process (drain_linger, drain_run): */
 	struct drain_stats sacc;	/* passes since the last status line */
@@ -116,6 +118,32 @@ drain_pause_point(const char *point)
 		nanosleep(&ts, NULL);
 }
 
+/*
+ * A batch keeps each output open until its commit: no more of them than
+ * the descriptors leave room for (the units set LimitNOFILE=1024; batch
+ * takes up to 4096), with 64 for the queues, the segment, the database
+ * and the item being read.
+ */
+static void
+drain_fit_batch(struct drain *d)
+{
+	struct rlimit rl;
+	size_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	room = rl.rlim_cur > 128 ? (size_t)rl.rlim_cur - 64 :
+	    (size_t)rl.rlim_cur / 2;
+	if (room < 1)
+		room = 1;
+	if (d->opts.batch <= room)
+		return;
+	log_warnx("event=drain.batch.capped stage=%s batch=%zu to=%zu "
+	    "msg=\"open files limit %llu\"", d->opts.stage, d->opts.batch,
+	    room, (unsigned long long)rl.rlim_cur);
+	d->opts.batch = room;
+}
+
 struct drain *
 drain_open(const char *in_path, const char *out_path, const char *audit_path,
     const struct drain_opts *o, char *err, size_t errlen)
@@ -125,6 +153,19 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 	d->opts = *o;
 	if (d->opts.batch == 0)
 		d->opts.batch = DRAIN_BATCH;
+	d->scan_max = d->opts.batch * 16 > 65536 ? d->opts.batch * 16 : 65536;
+	{
+		const char *e = getenv("PIPELINE_SCAN_MAX");	/* tests */
+		char *end;
+		long v;
+
+		if (e != NULL) {
+			errno = 0;
+			v = strtol(e, &end, 10);
+			if (errno == 0 && end != e && *end == '\0' && v > 0)
+				d->scan_max = (size_t)v;
+		}
+	}
 	d->in.dirfd = d->out.dirfd = d->audit.dirfd = -1;
 	if (spool_open(&d->in, in_path, SPOOL_CONSUME) == -1) {
 		snprintf(err, errlen, "queue %s: %s", in_path, strerror(errno));
@@ -137,6 +178,7 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 			goto bad;
 		}
 		d->have_out = 1;
+		drain_fit_batch(d);
 	}
 	if (audit_path != NULL) {
 		if (spool_open(&d->audit, audit_path, SPOOL_PRODUCE) == -1) {
@@ -239,7 +281,11 @@ drain_output(struct drain *d, const struct drain_item *it, const void *buf,
 
 /*
  * Read the claimed item whole, up to max bytes; an item whose owner is
- * not one of the queue's producers is not read (*stranger set).
+ * not one of the queue's producers is not read (*stranger set).  0 read
+ * (or not to be), -1 never readable (a link, not a regular file, not
+ * ours to read: rejected), -2 not now (out of descriptors or memory, an
+ * I/O error, fewer bytes than its size: given back, tried again, never
+ * handled half read).
  */
 static int
 drain_read(struct drain *d, struct drain_item *it, int *toobig,
@@ -251,8 +297,13 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
 
 	*toobig = *stranger = 0;
 	if ((fd = spool_open_cur(&d->in, it->name)) == -1)
-		return -1;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		return errno == ELOOP || errno == EACCES || errno == EPERM ||
+		    errno == ENXIO || errno == ENODEV ? -1 : -2;
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return -2;
+	}
+	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
 		errno = EINVAL;
 		return -1;
@@ -276,8 +327,14 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
 
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENODATA;	/* shorter than its size */
+			close(fd);
+			free(it->data);
+			it->data = NULL;
+			return -2;
+		}
 		got += n;
 	}
 	close(fd);
@@ -551,7 +608,8 @@ drain_commit(struct drain *d)
 			    p->code, "%s", p->reason) == -1) {
 				log_warn("event=spool.reject.fail id=%s",
 				    p->name);
-				rc = EX_IOERR;
+				rc = errno == ENOSPC || errno == EDQUOT ?
+				    EX_TEMPFAIL : EX_IOERR;
 			}
 		} else if (spool_done(&d->in, p->name) == -1) {
 			log_warn("event=spool.done.fail id=%s", p->name);
@@ -782,69 +840,30 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 	return rc;
 }
 
+/*
+ * Claim, read and hand each of the n names to fn, committing every full
+ * batch; the last, partial batch is the caller's.
+ */
 static int
-drain_pass(struct drain *d, drain_handler *fn, void *arg,
-    struct drain_stats *st)
+drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
+    size_t n)
 {
-	char **names = NULL;
-	size_t n = 0;
+	struct drain_stats *st = d->st;
 	int rc = 0, r;
 
-	memset(st, 0, sizeof(*st));
-	d->st = st;
-	if ((r = spool_lock(&d->in)) != 0) {
-		if (r == 1) {
-			log_debug("event=drain.busy stage=%s", d->opts.stage);
-			st->busy = 1;
-			return 0;
-		}
-		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);
-		return EX_IOERR;
-	}
-	/*
-	 * cur/ holds a dead run's claims only when we take the lock: we keep
-	 * it from here on, and an item that stays there (a failed pass, an
-	 * input that could not be removed, a recovery that moved not all)
-	 * asks for another recovery.  Once, then, and after those.
-	 */
-	if (!d->recovered) {
-		if ((r = spool_recover(&d->in)) > 0)
-			log_info("event=drain.recover stage=%s items=%d",
-			    d->opts.stage, r);
-		else if (r == -1)
-			log_warn("event=drain.recover.fail stage=%s",
-			    d->opts.stage);
-		d->recovered = r >= 0;
-	}
-	/*
-	 * What a killed run of this stage left in audit-sign/tmp (ours,
-	 * unlocked): only with the queue's lock, which a lingering run of
-	 * the stage holds while a batch's synced parts wait there unlocked
-	 * (drain_audit_prepare).  Once; later, once a minute (drain_linger).
-	 */
-	if (d->have_audit && !d->seg_recovered) {
-		auditseg_recover(&d->audit, d->opts.stage, 1);
-		d->seg_recovered = 1;
-	}
-	if (d->cleaned_at == 0 || mono_ms() - d->cleaned_at >= DRAIN_CLEAN_MS) {
-		(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
-		d->cleaned_at = mono_ms();
-	}
-	if (spool_scan(&d->in, &names, &n) == -1) {
-		log_warn("event=spool.scan.fail stage=%s", d->opts.stage);
-		return EX_IOERR;
-	}
 	/* A stop request ends the loop; the batch in hand is committed. */
 	for (size_t i = 0; i < n && rc == 0 && !drain_stop; i++) {
 		struct drain_item it;
 		char vis[LOG_VISBUF];
-		int toobig, stranger;
+		int toobig, stranger, rr, amark_n = d->ab.n;
+		size_t amark = d->ab.len;	/* this item's events from here */
 
 		if ((r = spool_claim(&d->in, names[i])) == 1)
 			continue;
 		if (r == -1) {
 			log_warn("event=spool.claim.fail id=%s", names[i]);
-			rc = EX_IOERR;
+			rc = errno == ENOSPC || errno == EDQUOT ?
+			    EX_TEMPFAIL : EX_IOERR;
 			break;
 		}
 		drain_crash_point("claimed");
@@ -855,7 +874,12 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 		d->pend[d->npend].outfd = -1;
 		d->pend[d->npend].reject = 0;
 		d->pend[d->npend].reason = NULL;
-		if (drain_read(d, &it, &toobig, &stranger) == -1) {
+		if ((rr = drain_read(d, &it, &toobig, &stranger)) == -2) {
+			log_warn("event=item.read.fail stage=%s id=%s "
+			    "msg=\"given back, tried again\"", d->opts.stage,
+			    it.name);
+			r = DRAIN_RETRY;
+		} else if (rr == -1) {
 			drain_reason(&it, EX_DATAERR, "rule=unreadable line=0 %s",
 			    strerror(errno));
 			r = DRAIN_REJECT;
@@ -926,6 +950,9 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 				    it.name);
 				d->pend[d->npend].outfd = -1;
 			}
+			/* What the handler recorded of it did not happen. */
+			d->ab.len = amark;
+			d->ab.n = amark_n;
 			if (spool_retry(&d->in, it.name) == -1)
 				log_warn("event=spool.retry.fail id=%s",
 				    it.name);
@@ -941,6 +968,72 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 				rc = c;
 		}
 	}
+	return rc;
+}
+
+static int
+drain_pass(struct drain *d, drain_handler *fn, void *arg,
+    struct drain_stats *st)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int rc = 0, r;
+
+	memset(st, 0, sizeof(*st));
+	d->st = st;
+	if ((r = spool_lock(&d->in)) != 0) {
+		if (r == 1) {
+			log_debug("event=drain.busy stage=%s", d->opts.stage);
+			st->busy = 1;
+			return 0;
+		}
+		log_warn("event=spool.lock.fail stage=%s", d->opts.stage);
+		return EX_IOERR;
+	}
+	/*
+	 * cur/ holds a dead run's claims only when we take the lock: we keep
+	 * it from here on, and an item that stays there (a failed pass, an
+	 * input that could not be removed, a recovery that moved not all)
+	 * asks for another recovery.  Once, then, and after those.
+	 */
+	if (!d->recovered) {
+		if ((r = spool_recover(&d->in)) > 0)
+			log_info("event=drain.recover stage=%s items=%d",
+			    d->opts.stage, r);
+		else if (r == -1)
+			log_warn("event=drain.recover.fail stage=%s",
+			    d->opts.stage);
+		d->recovered = r >= 0;
+	}
+	/*
+	 * What a killed run of this stage left in audit-sign/tmp (ours,
+	 * unlocked): only with the queue's lock, which a lingering run of
+	 * the stage holds while a batch's synced parts wait there unlocked
+	 * (drain_audit_prepare).  Once; later, once a minute (drain_linger).
+	 */
+	if (d->have_audit && !d->seg_recovered) {
+		auditseg_recover(&d->audit, d->opts.stage, 1);
+		d->seg_recovered = 1;
+	}
+	if (d->cleaned_at == 0 || mono_ms() - d->cleaned_at >= DRAIN_CLEAN_MS) {
+		(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
+		d->cleaned_at = mono_ms();
+	}
+	/*
+	 * The oldest scan_max names at a time, scanned again while more
+	 * wait: a backlog of millions costs scan_max names of memory.
+	 */
+	for (int more = 1; more && rc == 0 && !drain_stop; ) {
+		if (spool_scan_max(&d->in, d->scan_max, &names, &n, &more) ==
+		    -1) {
+			log_warn("event=spool.scan.fail stage=%s",
+			    d->opts.stage);
+			rc = EX_IOERR;
+			break;
+		}
+		rc = drain_items(d, fn, arg, names, n);
+		spool_names_free(names, n);
+	}
 	if (rc == 0 || rc == EX_TEMPFAIL) {
 		int c = drain_commit(d);
 
@@ -948,7 +1041,6 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 			rc = c;
 	} else
 		drain_giveback(d);
-	spool_names_free(names, n);
 	if (rc != 0)
 		d->recovered = 0;	/* what it could not give back */
 	return rc;

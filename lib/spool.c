@@ -7,13 +7,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 
 #include "io.h"
 #include "spool.h"
@@ -297,16 +300,58 @@ spool_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names in new/, sorted; dot files are ignored. */
+/* A max-heap of names (the greatest first), for spool_scan_max. */
+static void
+heap_down(char **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		char *t;
+
+		if (l < n && strcmp(h[l], h[m]) > 0)
+			m = l;
+		if (r < n && strcmp(h[r], h[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void
+heap_up(char **h, size_t i)
+{
+	while (i > 0 && strcmp(h[(i - 1) / 2], h[i]) < 0) {
+		char *t = h[i];
+
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+/*
+ * The names in new/, sorted; dot files are ignored.  At most max of
+ * them, the first in order (the oldest: names begin with their time):
+ * a backlog of millions costs max names of memory, not millions;
+ * *more says whether some were left for the next scan.
+ */
 int
-spool_scan(struct spool *sp, char ***namesp, size_t *np)
+spool_scan_max(struct spool *sp, size_t max, char ***namesp, size_t *np,
+    int *more)
 {
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	int fd;
 	DIR *d;
 	struct dirent *de;
 
+	*more = 0;
+	if (max == 0)
+		max = 1;
 	if ((fd = openat(sp->newfd, ".", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		return -1;
@@ -317,8 +362,24 @@ spool_scan(struct spool *sp, char ***namesp, size_t *np)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = xstrdup(de->d_name);
+		if (n == max) {
+			/* Full: it replaces the greatest, if it sorts before. */
+			*more = 1;
+			if (strcmp(de->d_name, names[0]) >= 0)
+				continue;
+			free(names[0]);
+			names[0] = xstrdup(de->d_name);
+			heap_down(names, n, 0);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (cap > max)
+				cap = max;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
+		names[n] = xstrdup(de->d_name);
+		heap_up(names, n++);
 	}
 	closedir(d);
 	if (n > 1)
@@ -326,6 +387,14 @@ spool_scan(struct spool *sp, char ***namesp, size_t *np)
 	*namesp = names;
 	*np = n;
 	return 0;
+}
+
+int
+spool_scan(struct spool *sp, char ***namesp, size_t *np)
+{
+	int more;
+
+	return spool_scan_max(sp, SIZE_MAX, namesp, np, &more);
 }
 
 void
@@ -371,12 +440,18 @@ spool_retry(struct spool *sp, const char *name)
 /*
  * Permanent failure: write reject/name.reason (tmp + rename), then move
  * cur/name to reject/.  The reason is one line; control bytes become '?'.
+ * A name too long for ".reason" after it (a producer may make names of
+ * up to 255 bytes) goes to reject/ as its first 200 bytes, '~' and 16 hex
+ * digits of its SHA-256: the same name again after a crash, and never a
+ * queue blocked by a name; item= keeps it whole.
  */
 int
 spool_reject(struct spool *sp, const char *name, const char *stage, int code,
     const char *fmt, ...)
 {
-	char rname[SPOOL_NAME_MAX + 16], reason[1024], buf[2048], ts[32];
+	char rname[NAME_MAX + 1], short_name[NAME_MAX + 1], reason[1024],
+	    buf[2048], ts[32];
+	const char *to = name;	/* its name in reject/ */
 	struct tm tm;
 	time_t now = time(NULL);
 	va_list ap;
@@ -384,7 +459,21 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 
 	struct stat sb;
 
-	if ((size_t)snprintf(rname, sizeof(rname), "%s.reason", name) >=
+	if (strlen(name) + sizeof(".reason") - 1 > NAME_MAX) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+
+		if (EVP_Digest(name, strlen(name), md, &mdlen, EVP_sha256(),
+		    NULL) != 1 || mdlen < 8) {
+			errno = EIO;
+			return -1;
+		}
+		snprintf(short_name, sizeof(short_name),
+		    "%.200s~%02x%02x%02x%02x%02x%02x%02x%02x", name, md[0],
+		    md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+		to = short_name;
+	}
+	if ((size_t)snprintf(rname, sizeof(rname), "%s.reason", to) >=
 	    sizeof(rname)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -420,7 +509,7 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 		spool_abort(sp, -1, rname);
 		return -1;
 	}
-	if (renameat(sp->curfd, name, sp->rejfd, name) == -1)
+	if (renameat(sp->curfd, name, sp->rejfd, to) == -1)
 		return -1;
 	return fsync(sp->rejfd);
 }

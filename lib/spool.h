@@ -64,6 +64,8 @@ int	spool_abort(struct spool *, int fd, const char *name);
 int	spool_lock(struct spool *);
 int	spool_recover(struct spool *);
 int	spool_scan(struct spool *, char ***names, size_t *n);
+int	spool_scan_max(struct spool *, size_t max, char ***names, size_t *n,
+	    int *more);
 void	spool_names_free(char **, size_t);
 int	spool_claim(struct spool *, const char *name);
 int	spool_open_cur(struct spool *, const char *name);

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -193,6 +194,18 @@ commit_hook(struct drain *d, void *arg)
 
 static struct idset *run_producers;	/* test_producers sets it */
 
+static void
+opts_init(struct drain_opts *o, struct hctx *h, size_t batch, size_t max_item)
+{
+	memset(o, 0, sizeof(*o));
+	o->stage = "test";
+	o->batch = batch;
+	o->max_item = max_item ? max_item : 1 << 20;
+	o->prepare = prepare;
+	o->commit = commit_hook;
+	o->arg = h;
+}
+
 static int
 run(struct hctx *h, size_t batch, size_t max_item, struct drain_stats *st)
 {
@@ -201,13 +214,7 @@ run(struct hctx *h, size_t batch, size_t max_item, struct drain_stats *st)
 	char err[256];
 	int rc;
 
-	memset(&o, 0, sizeof(o));
-	o.stage = "test";
-	o.batch = batch;
-	o.max_item = max_item ? max_item : 1 << 20;
-	o.prepare = prepare;
-	o.commit = commit_hook;
-	o.arg = h;
+	opts_init(&o, h, batch, max_item);
 	o.producers = run_producers;
 	d = drain_open(P("in"), P("out"), P("audit"), &o,
 	    err, sizeof(err));
@@ -475,35 +482,39 @@ handler_ev(struct drain *d, struct drain_item *it, void *arg)
  * as many segments, whole events each, none over the cap, every event
  * once, nothing left in audit/tmp.
  */
-/* One pass over the items in batches of batch, segments capped at 1 KiB. */
+/* One lingering-mode pass (idle_exit 0) with fn; segments capped at
+ * audit_max bytes (0: as configured). */
 static int
-run_split(struct drain_stats *st, size_t batch)
+run_linger(struct hctx *h, drain_handler *fn, size_t batch, size_t audit_max,
+    struct drain_stats *st)
 {
 	struct drain_linger lo;
 	struct drain_opts o;
 	struct drain *d;
-	struct hctx h;
 	char err[256];
 	int rc;
 
-	memset(&h, 0, sizeof(h));
-	memset(&o, 0, sizeof(o));
-	o.stage = "test";
-	o.batch = batch;
-	o.max_item = 1 << 20;
-	o.prepare = prepare;
-	o.commit = commit_hook;
-	o.arg = &h;
+	opts_init(&o, h, batch, 0);
 	memset(&lo, 0, sizeof(lo));
 	lo.idle_exit = 0;
-	lo.audit_max = 1024;
+	lo.audit_max = audit_max;
 	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
 	CHECK(d != NULL, "drain_open: %s", err);
 	if (d == NULL)
 		return -1;
-	rc = drain_linger(d, handler_ev, &h, &lo, st);
+	rc = drain_linger(d, fn, h, &lo, st);
 	drain_close(d);
 	return rc;
+}
+
+/* One pass over the items in batches of batch, segments capped at 1 KiB. */
+static int
+run_split(struct drain_stats *st, size_t batch)
+{
+	struct hctx h;
+
+	memset(&h, 0, sizeof(h));
+	return run_linger(&h, handler_ev, batch, 1024, st);
 }
 
 /* A fresh spool with 40 items in new/. */
@@ -515,6 +526,19 @@ fresh40(void)
 	fresh();
 	for (int i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+}
+
+/* A fresh spool with 100 items named <pre>NNN.1.data in new/. */
+static void
+fresh100(const char *pre)
+{
+	char name[64];
+
+	fresh();
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "%s%03d.1.data", pre, i);
 		put("new", name, "<x/>\n");
 	}
 }
@@ -771,6 +795,140 @@ test_producers(void)
 	run_producers = NULL;
 }
 
+/*
+ * What an outside review of lib/drain found: an item given back keeps
+ * none of the events its handler recorded; a backlog is read scan_max
+ * names at a time, all of it in one pass, in order; an item that cannot
+ * be opened for lack of descriptors is given back, never rejected; a
+ * batch larger than the descriptors allow is capped, not given back at
+ * every run; a name too long for its reason file beside it is rejected
+ * under a short name and blocks nothing.
+ */
+static void
+test_hardening(void)
+{
+	struct drain_stats st;
+	struct hctx h;
+	struct rlimit rl;
+	char name[300], *c;
+	int nf, k, seen, status;
+	pid_t pid;
+
+	/* Item 3's handler records its event, then asks for a retry. */
+	ev_from = 0;
+	fresh40();
+	memset(&h, 0, sizeof(h));
+	h.retry_at = 3;
+	CHECK_INT("retry: rc", run_linger(&h, handler_ev, 64, 0, &st), EX_TEMPFAIL);
+	CHECK_INT("retry: done", st.done, 2);
+	c = cat_dir(P("audit/new"), &nf);
+	CHECK(strstr(c, "\"item\":\"item01.1.data\"") != NULL &&
+	    strstr(c, "\"item\":\"item02.1.data\"") == NULL,
+	    "retry: item02's event recorded though it was given back: %s", c);
+	CHECK_INT("retry: item02 back in new/",
+	    access(P("in/new/item02.1.data"), F_OK), 0);
+
+	/* 40 items, 7 names read at a time: one pass takes them all. */
+	fresh40();
+	memset(&h, 0, sizeof(h));
+	setenv("PIPELINE_SCAN_MAX", "7", 1);
+	CHECK_INT("scan max: rc", run_linger(&h, handler_ev, 16, 0, &st), 0);
+	unsetenv("PIPELINE_SCAN_MAX");
+	CHECK_INT("scan max: done", st.done, 40);
+	CHECK_INT("scan max: out/new", count(P("out/new")), 40);
+	split_events(&k, &seen);
+	CHECK_INT("scan max: every event once", k, 40);
+	{
+		char **names;
+		size_t n;
+		int more;
+		struct spool q;
+
+		fresh40();
+		CHECK_INT("scan_max open", spool_open(&q, P("in"),
+		    SPOOL_CONSUME), 0);
+		CHECK_INT("scan_max", spool_scan_max(&q, 10, &names, &n,
+		    &more), 0);
+		CHECK(n == 10 && more == 1 && strcmp(names[0],
+		    "item00.1.data") == 0 && strcmp(names[9],
+		    "item09.1.data") == 0, "scan_max: the 10 oldest, sorted "
+		    "(%zu, more %d, %s .. %s)", n, more, n ? names[0] : "",
+		    n ? names[n - 1] : "");
+		spool_names_free(names, n);
+		spool_close(&q);
+	}
+
+	/*
+	 * Descriptors run out in the middle of a batch (the limit lowered
+	 * after the drain sized its batch; no audit queue, so that the
+	 * commit needs none): the items that cannot be read are given back,
+	 * never rejected, and a rerun takes every one.
+	 */
+	fresh100("fs");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct drain_opts o;
+		struct drain *d;
+		char err[256];
+		int rc;
+
+		memset(&h, 0, sizeof(h));
+		opts_init(&o, &h, 100, 0);
+		if ((d = drain_open(P("in"), P("out"), NULL, &o, err,
+		    sizeof(err))) == NULL)
+			_exit(3);
+		rl.rlim_cur = rl.rlim_max = 48;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			_exit(3);
+		rc = drain_run(d, handler, &h, &st);
+		_exit(rc == EX_TEMPFAIL && st.rejected == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "fd-starved: child exit %d", WEXITSTATUS(status));
+	CHECK_INT("fd-starved: nothing rejected", count(P("in/reject")), 0);
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("fd-starved: rerun", run(&h, 0, 0, &st), 0);
+	CHECK_INT("fd-starved: every item through", count(P("out/new")), 100);
+	CHECK_INT("fd-starved: nothing left", count(P("in/new")) +
+	    count(P("in/cur")), 0);
+
+	/* 64 descriptors, a batch of 100: capped, every item through. */
+	fresh100("fd");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		rl.rlim_cur = rl.rlim_max = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			_exit(3);
+		memset(&h, 0, sizeof(h));
+		_exit(run_linger(&h, handler_ev, 100, 0, &st) == 0 &&
+		    st.done == 100 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "batch cap: child exit %d", WEXITSTATUS(status));
+	CHECK_INT("batch cap: out/new", count(P("out/new")), 100);
+	CHECK_INT("batch cap: nothing rejected", count(P("in/reject")), 0);
+
+	/* A name of 250 bytes, refused: under a short name in reject/,
+	 * its reason beside it naming it whole; the next item goes on. */
+	fresh();
+	memset(name, 'b', 250);
+	memcpy(name, "bad-", 4);
+	name[250] = '\0';
+	put("new", name, "<x/>\n");
+	put("new", "zz-after.1.data", "<x/>\n");
+	memset(&h, 0, sizeof(h));
+	CHECK_INT("long name: rc", run(&h, 0, 0, &st), 0);
+	CHECK_INT("long name: rejected", st.rejected, 1);
+	CHECK_INT("long name: the next one done", st.done, 1);
+	CHECK_INT("long name: cur/ empty", count(P("in/cur")), 0);
+	CHECK_INT("long name: item and reason", count(P("in/reject")), 2);
+	c = cat_dir(P("in/reject"), &nf);
+	CHECK(strstr(c, "item=bad-bbbb") != NULL && strstr(c, name) != NULL,
+	    "long name: the reason names it whole: %.80s", c);
+}
+
 int
 main(void)
 {
@@ -793,6 +951,7 @@ main(void)
 	test_producers();
 	test_audit_split();
 	test_seg_recover();
+	test_hardening();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_report("test_drain");
 }
