@@ -25,6 +25,8 @@
 #include "log.h"
 #include "xalloc.h"
 
+/* Out of what the process has, not something about the item. */
+#define DRAIN_OUT_OF(e)	((e) == EMFILE || (e) == ENFILE || (e) == ENOMEM)
 /* From this many outputs in a batch on, one syncfs() replaces fsyncs. */
 #define DRAIN_SYNCFS_MIN	4
 /*
@@ -282,10 +284,12 @@ drain_output(struct drain *d, const struct drain_item *it, const void *buf,
 /*
  * Read the claimed item whole, up to max bytes; an item whose owner is
  * not one of the queue's producers is not read (*stranger set).  0 read
- * (or not to be), -1 never readable (a link, not a regular file, not
- * ours to read: rejected), -2 not now (out of descriptors or memory, an
- * I/O error, fewer bytes than its size: given back, tried again, never
- * handled half read).
+ * (or not to be), -2 not now: the process is out of descriptors or
+ * memory (given back, tried again); -1 anything else about the item (a
+ * link, not a regular file, not ours to read, a lease its producer
+ * holds, an I/O error, fewer bytes than its size): rejected, kept whole
+ * in reject/ with the reason, never handled half read and never given
+ * back for ever at the head of the queue.
  */
 static int
 drain_read(struct drain *d, struct drain_item *it, int *toobig,
@@ -297,11 +301,13 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
 
 	*toobig = *stranger = 0;
 	if ((fd = spool_open_cur(&d->in, it->name)) == -1)
-		return errno == ELOOP || errno == EACCES || errno == EPERM ||
-		    errno == ENXIO || errno == ENODEV ? -1 : -2;
+		return DRAIN_OUT_OF(errno) ? -2 : -1;
 	if (fstat(fd, &sb) == -1) {
+		int e = errno;
+
 		close(fd);
-		return -2;
+		errno = e;
+		return DRAIN_OUT_OF(errno) ? -2 : -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
@@ -328,12 +334,13 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			if (n == 0)
-				errno = ENODATA;	/* shorter than its size */
+			int e = n == 0 ? ENODATA : errno;	/* 0: short */
+
 			close(fd);
 			free(it->data);
 			it->data = NULL;
-			return -2;
+			errno = e;
+			return DRAIN_OUT_OF(e) ? -2 : -1;
 		}
 		got += n;
 	}
@@ -846,11 +853,12 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
  */
 static int
 drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
-    size_t n)
+    size_t n, size_t *claimed)
 {
 	struct drain_stats *st = d->st;
 	int rc = 0, r;
 
+	*claimed = 0;
 	/* A stop request ends the loop; the batch in hand is committed. */
 	for (size_t i = 0; i < n && rc == 0 && !drain_stop; i++) {
 		struct drain_item it;
@@ -867,6 +875,7 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 			break;
 		}
 		drain_crash_point("claimed");
+		(*claimed)++;
 		st->seen++;
 		memset(&it, 0, sizeof(it));
 		it.owner = (uid_t)-1;	/* not known until read */
@@ -1024,6 +1033,8 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 	 * wait: a backlog of millions costs scan_max names of memory.
 	 */
 	for (int more = 1; more && rc == 0 && !drain_stop; ) {
+		size_t claimed;
+
 		if (spool_scan_max(&d->in, d->scan_max, &names, &n, &more) ==
 		    -1) {
 			log_warn("event=spool.scan.fail stage=%s",
@@ -1031,8 +1042,10 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 			rc = EX_IOERR;
 			break;
 		}
-		rc = drain_items(d, fn, arg, names, n);
+		rc = drain_items(d, fn, arg, names, n, &claimed);
 		spool_names_free(names, n);
+		if (claimed == 0)
+			break;	/* all gone or waiting: the next pass */
 	}
 	if (rc == 0 || rc == EX_TEMPFAIL) {
 		int c = drain_commit(d);

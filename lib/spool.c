@@ -405,13 +405,21 @@ spool_names_free(char **names, size_t n)
 	free(names);
 }
 
-/* Claim new/name: 0 ours, 1 gone (another consumer), -1 error. */
+/*
+ * Claim new/name: 0 ours, 1 not now (gone to another consumer, or an
+ * item of that name still in cur/, claimed earlier in the batch: never
+ * replaced, it waits for the next pass), -1 error.
+ */
 int
 spool_claim(struct spool *sp, const char *name)
 {
-	if (renameat(sp->newfd, name, sp->curfd, name) == -1)
-		return errno == ENOENT ? 1 : -1;
-	return 0;
+	if (renameat2(sp->newfd, name, sp->curfd, name,
+	    RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL &&	/* a file system without it */
+	    renameat(sp->newfd, name, sp->curfd, name) == 0)
+		return 0;
+	return errno == ENOENT || errno == EEXIST ? 1 : -1;
 }
 
 /* Open a claimed item for reading; links are never followed. */
@@ -495,9 +503,7 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 	unlinkat(sp->tmpfd, rname, 0);
 	if ((fd = spool_create(sp, rname, SPOOL_MODE)) == -1)
 		return -1;
-	if (write(fd, buf, len) != len) {
-		if (errno == 0)
-			errno = EIO;
+	if (io_write_all(fd, buf, (size_t)len) == -1) {
 		spool_abort(sp, fd, rname);
 		return -1;
 	}

@@ -910,6 +910,26 @@ test_hardening(void)
 	CHECK_INT("batch cap: out/new", count(P("out/new")), 100);
 	CHECK_INT("batch cap: nothing rejected", count(P("in/reject")), 0);
 
+	/* A claim never replaces an item of that name already in cur/
+	 * (claimed earlier in the batch): it waits for the next pass. */
+	{
+		struct spool q;
+
+		fresh();
+		put("cur", "twice.1.data", "first\n");
+		put("new", "twice.1.data", "second\n");
+		CHECK_INT("claim twice: open", spool_open(&q, P("in"),
+		    SPOOL_CONSUME), 0);
+		CHECK_INT("claim twice: not now", spool_claim(&q,
+		    "twice.1.data"), 1);
+		c = slurp(P("in/cur/twice.1.data"));
+		CHECK(c != NULL && strcmp(c, "first\n") == 0,
+		    "claim twice: cur/ kept: %s", c ? c : "(gone)");
+		CHECK_INT("claim twice: still in new/",
+		    access(P("in/new/twice.1.data"), F_OK), 0);
+		spool_close(&q);
+	}
+
 	/* A name of 250 bytes, refused: under a short name in reject/,
 	 * its reason beside it naming it whole; the next item goes on. */
 	fresh();
