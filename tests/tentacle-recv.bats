@@ -526,6 +526,43 @@ recovered_as() {
 	stop_recv
 }
 
+@test "D2f: an audit round whose syncfs() fails refuses its files and, as a failed directory fsync does, every later one until a restart" {
+	# The audit round's syncfs() writes back every session's data; the
+	# kernel reports its error once per open file.  Fails on the first
+	# syncfs() of the process (strace's fault injection).  A failed
+	# file gets no SEND OK: the connection is closed.
+	rm -f "$T/port"
+	local user=()
+	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
+	mk_keys
+	strace -f -qq -o /dev/null -e trace=syncfs \
+	    -e inject=syncfs:error=EIO:when=1 "$BIN/tentacle-recv" -a 127.0.0.1 \
+	    -p 0 --port-file "$T/port" "${user[@]}" "${RECV_STAMP[@]}" \
+	    -F "$T/empty.conf" --spool "$SP" 2>>"$T/recv.log" 3>&- &
+	STRACE_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$T/port" ] && break
+		sleep 0.05
+	done
+	PORT=$(cat "$T/port")
+	run wire 'send:SEND <eio1.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' \
+	    'expectclose'
+	assert_success
+	grep -q 'event=audit.fail what=sync' "$T/recv.log"
+	grep -q 'event=sync.broken' "$T/recv.log"
+	# The next file: its own round's syncfs() succeeds, yet the error
+	# may have cost its data too (written back by the failed one).
+	run wire 'send:SEND <eio2.1.data> SIZE 2\n' 'expect:SEND OK\n' 'send:ok' \
+	    'expectclose'
+	assert_success
+	run ls "$SP/xml-validate/new"
+	assert_output ""
+	kill "$(pgrep -P "$STRACE_PID" -x tentacle-recv)"
+	wait "$STRACE_PID" || true
+	STRACE_PID=
+	! grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$T/recv.log"
+}
+
 @test "D2d: audit segments stay within audit-sign's max_file; every event is handed on once" {
 	printf '[audit-sign]\nmax_file 4096\n' > "$T/seg.conf"
 	start_recv -F "$T/seg.conf" --spool "$SP" --max-per-source 32

@@ -147,6 +147,12 @@ struct auditor {
 	struct auditseg	 seg;		/* changed only by a round's leader,
 					 * the flusher or store_stop */
 	int		 closed;	/* stopping: no more rounds */
+	/*
+	 * A descriptor of its own for the round's syncfs(): a write-back
+	 * error is reported once to each open file, and a segment opened
+	 * after it (or the syncer's) would never hear of it.  -1: none.
+	 */
+	int		 fsfd;
 	unsigned long	 rounds, events;	/* statistics */
 };
 struct store {

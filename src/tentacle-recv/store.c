@@ -6,6 +6,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/uio.h>
 #include <sys/types.h>
 
@@ -143,6 +144,18 @@ syncer_sync(struct syncer *s, uint32_t mask)
 	return rc;
 }
 
+/* The errno of a failed sync that no file gets past, or 0. */
+static int
+syncer_broken(struct syncer *s)
+{
+	int b;
+
+	pthread_mutex_lock(&s->mu);
+	b = s->broken;
+	pthread_mutex_unlock(&s->mu);
+	return b;
+}
+
 static int
 store_opendir(const char *path)
 {
@@ -242,6 +255,23 @@ bad:
 	return -1;
 }
 
+/* Does syncfs() report write-back errors here (Linux 5.8 and later)? */
+static int
+store_syncfs_reports(void)
+{
+	struct utsname u;
+	int maj = 0, min = 0;
+
+	if (uname(&u) == -1 || sscanf(u.release, "%d.%d", &maj, &min) != 2)
+		return 0;
+	if (maj > 5 || (maj == 5 && min >= 8))
+		return 1;
+	log_warnx("event=store.syncfs.off kernel=%s msg=\"syncfs() does not "
+	    "report write-back errors before Linux 5.8: fsync for each "
+	    "file\"", u.release);
+	return 0;
+}
+
 int
 store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 {
@@ -251,6 +281,7 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 	st->cf = cf;
 	st->stock_dirfd = st->stock_ix = st->audit_ix = -1;
 	st->sync.fsfd = -1;
+	st->aud.fsfd = -1;
 	pthread_mutex_init(&st->sync.mu, NULL);
 	pthread_cond_init(&st->sync.cv, NULL);
 	auditor_init(&st->aud);
@@ -277,8 +308,16 @@ store_init(struct store *st, struct recv_conf *cf, char *err, size_t errlen)
 		}
 		st->have_audit = 1;
 		st->audit_ix = syncer_add(&st->sync, st->audit_q.newfd);
+		/*
+		 * syncfs() for the group (the data files' fsync left to the
+		 * audit round) only where it reports write-back errors
+		 * (Linux 5.8), with a descriptor of the audit round's own.
+		 */
 		if (st->audit_ix >= 0 &&
-		    st->sync.devs[st->audit_ix] != (dev_t)-1) {
+		    st->sync.devs[st->audit_ix] != (dev_t)-1 &&
+		    store_syncfs_reports() &&
+		    (st->aud.fsfd = openat(st->audit_q.tmpfd, ".", O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) != -1) {
 			st->sync.fsfd = st->audit_q.newfd;
 			st->sync.fsdev = st->sync.devs[st->audit_ix];
 		}
@@ -514,8 +553,10 @@ auditor_write(struct store *st, const struct audit_wait *batch,
 		if (auditseg_write(seg, iov, k, &total) == -1)
 			return -1;
 	}
-	if ((st->sync.fsfd >= 0 ? syncfs(seg->fd) : fdatasync(seg->fd)) ==
+	if ((st->sync.fsfd >= 0 ? syncfs(st->aud.fsfd) : fdatasync(seg->fd)) ==
 	    -1) {
+		int e = errno;
+
 		/*
 		 * This round's events are not provably durable: cut them
 		 * off, hand on what earlier rounds synced, start a new
@@ -524,6 +565,25 @@ auditor_write(struct store *st, const struct audit_wait *batch,
 		log_warn("event=audit.fail what=sync name=%s", seg->name);
 		auditseg_cut(seg);
 		(void)auditseg_handoff(seg);
+		if (st->sync.fsfd >= 0) {
+			/*
+			 * The syncfs() wrote back other sessions' data too,
+			 * and reports its error once: whose data was lost is
+			 * unknown, so, as after a failed fsync (syncer_sync),
+			 * no later file is acknowledged until a restart.
+			 */
+			pthread_mutex_lock(&st->sync.mu);
+			if (!st->sync.broken) {
+				st->sync.broken = e ? e : EIO;
+				log_warnx("event=sync.broken error=\"%s\" "
+				    "msg=\"audit round syncfs failed: no "
+				    "further file is acknowledged; restart "
+				    "after fixing the storage\"", strerror(e));
+			}
+			pthread_cond_broadcast(&st->sync.cv);
+			pthread_mutex_unlock(&st->sync.mu);
+		}
+		errno = e;
 		return -1;
 	}
 	auditseg_synced(seg, total);
@@ -1045,7 +1105,16 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 			goto fail;
 		}
 	}
-	/* 6. Publish (the commit), then the directories in one round. */
+	/*
+	 * 6. Publish (the commit), then the directories in one round; not
+	 * after a failed sync (syncer_sync, auditor_write): nothing since
+	 * can be proven durable, so nothing is handed on either.
+	 */
+	if (syncer_broken(&st->sync)) {
+		errno = syncer_broken(&st->sync);
+		*why = "storage failed a sync earlier: restart after fixing it";
+		goto fail;
+	}
 	if (!anon) {
 		if (close(fd) == -1) {
 			fd = -1;
