@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "io.h"
@@ -470,15 +471,16 @@ spool_reject(struct spool *sp, const char *name, const char *stage, int code,
 	if (strlen(name) + sizeof(".reason") - 1 > NAME_MAX) {
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
+		char hex[17];
 
 		if (EVP_Digest(name, strlen(name), md, &mdlen, EVP_sha256(),
-		    NULL) != 1 || mdlen < 8) {
+		    NULL) != 1 || mdlen < 8 || OPENSSL_buf2hexstr_ex(hex,
+		    sizeof(hex), NULL, md, 8, '\0') != 1) {
 			errno = EIO;
 			return -1;
 		}
-		snprintf(short_name, sizeof(short_name),
-		    "%.200s~%02x%02x%02x%02x%02x%02x%02x%02x", name, md[0],
-		    md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+		snprintf(short_name, sizeof(short_name), "%.200s~%s", name,
+		    hex);
 		to = short_name;
 	}
 	if ((size_t)snprintf(rname, sizeof(rname), "%s.reason", to) >=

@@ -85,7 +85,9 @@ start_recv() {
 	local user=()
 	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
 	mk_keys
-	"$BIN/tentacle-recv" -a 127.0.0.1 -p 0 --port-file "$T/port" \
+	# RECV_WRAP: a command to run it under (strace); RECV_PID is then
+	# that command's.
+	${RECV_WRAP[@]+"${RECV_WRAP[@]}"} "$BIN/tentacle-recv" -a 127.0.0.1 -p 0 --port-file "$T/port" \
 	    "${user[@]}" "${RECV_STAMP[@]}" "$@" 2>>"$T/recv.log" 3>&- &
 	RECV_PID=$!
 	for _ in $(seq 1 100); do

@@ -536,20 +536,11 @@ recovered_as() {
 	# kernel reports its error once per open file.  Fails on the first
 	# syncfs() of the process (strace's fault injection).  A failed
 	# file gets no SEND OK: the connection is closed.
-	rm -f "$T/port"
-	local user=()
-	[ "$(id -u)" -eq 0 ] && user=(--user "$RUN_USER")
-	mk_keys
-	strace -f -qq -o /dev/null -e trace=syncfs \
-	    -e inject=syncfs:error=EIO:when=1 "$BIN/tentacle-recv" -a 127.0.0.1 \
-	    -p 0 --port-file "$T/port" "${user[@]}" "${RECV_STAMP[@]}" \
-	    -F "$T/empty.conf" --spool "$SP" 2>>"$T/recv.log" 3>&- &
-	STRACE_PID=$!
-	for _ in $(seq 1 100); do
-		[ -s "$T/port" ] && break
-		sleep 0.05
-	done
-	PORT=$(cat "$T/port")
+	RECV_WRAP=(strace -f -qq -o /dev/null -e trace=syncfs
+	    -e inject=syncfs:error=EIO:when=1)
+	recv_octo
+	unset RECV_WRAP
+	STRACE_PID=$RECV_PID
 	# The receiver itself, for stop_recv (here and in teardown, also
 	# when an assertion fails); strace ends with it.
 	RECV_PID=$(pgrep -P "$STRACE_PID" -x tentacle-recv)

@@ -77,6 +77,22 @@ store_data_by_syncfs(const struct store *st, int ix)
 }
 
 /*
+ * A sync failed (s->mu held): after it the kernel may have dropped the
+ * dirty state, so nothing since can be proven durable.  Sticky: every
+ * later SEND OK is refused until an operator restarts us.
+ */
+static void
+syncer_break(struct syncer *s, int err, const char *what)
+{
+	if (s->broken)
+		return;
+	s->broken = err;
+	log_warnx("event=sync.broken error=\"%s\" msg=\"%s failed: no "
+	    "further file is acknowledged; restart after fixing the "
+	    "storage\"", strerror(err), what);
+}
+
+/*
  * Make the directories in mask durable.  One caller at a time runs the
  * fsyncs for every request made so far; the others wait for a round
  * that started after their request, so each SEND OK still follows its
@@ -118,19 +134,9 @@ syncer_sync(struct syncer *s, uint32_t mask)
 			if (syncer_one_fs(s, m))
 				s->syncfs_rounds++;
 			s->busy = 0;
-			if (err) {
-				/*
-				 * After a failed fsync the kernel may have
-				 * dropped the dirty state: nothing since can
-				 * be proven durable.  Refuse every later
-				 * SEND OK until an operator restarts us.
-				 */
-				s->broken = err;
-				log_warnx("event=sync.broken error=\"%s\" "
-				    "msg=\"directory fsync failed: no further "
-				    "file is acknowledged; restart after "
-				    "fixing the storage\"", strerror(err));
-			} else
+			if (err)
+				syncer_break(s, err, "directory sync");
+			else
 				s->done = target;
 			pthread_cond_broadcast(&s->cv);
 		} else
@@ -573,13 +579,7 @@ auditor_write(struct store *st, const struct audit_wait *batch,
 			 * no later file is acknowledged until a restart.
 			 */
 			pthread_mutex_lock(&st->sync.mu);
-			if (!st->sync.broken) {
-				st->sync.broken = e ? e : EIO;
-				log_warnx("event=sync.broken error=\"%s\" "
-				    "msg=\"audit round syncfs failed: no "
-				    "further file is acknowledged; restart "
-				    "after fixing the storage\"", strerror(e));
-			}
+			syncer_break(&st->sync, e ? e : EIO, "audit round sync");
 			pthread_cond_broadcast(&st->sync.cv);
 			pthread_mutex_unlock(&st->sync.mu);
 		}
