@@ -32,6 +32,28 @@ spool_opendir(int at, const char *name)
 	    O_NOFOLLOW);
 }
 
+/*
+ * A directory stream on dirfd's directory, through a new open, not a
+ * dup(): a dup shares the descriptor's offset, and a second reading
+ * would go on from where the first one ended.  NULL with errno set.
+ */
+static DIR *
+spool_dirstream(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
 /* Close every descriptor the spool holds, keeping errno. */
 void
 spool_close(struct spool *sp)
@@ -260,17 +282,12 @@ spool_recover(struct spool *sp)
 	char **names;
 	size_t n;
 	int moved = 0, failed = 0;
-	/* A new open, not a dup(): a dup shares the directory's offset, and
-	 * a second recovery read on from where the first one ended. */
-	int fd = openat(sp->curfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
+	/* A stream of its own (a second recovery reads from the start). */
+	DIR *d = spool_dirstream(sp->curfd);
 	struct dirent *de;
 
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (d == NULL)
 		return -1;
-	}
 	names = NULL;
 	n = 0;
 	while ((de = readdir(d)) != NULL) {
@@ -346,20 +363,14 @@ spool_scan_max(struct spool *sp, size_t max, char ***namesp, size_t *np,
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	int fd;
 	DIR *d;
 	struct dirent *de;
 
 	*more = 0;
 	if (max == 0)
 		max = 1;
-	if ((fd = openat(sp->newfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((d = spool_dirstream(sp->newfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -530,39 +541,62 @@ spool_name_ends(const char *name, const char *suffix)
 	return l > s && strcmp(name + l - s, suffix) == 0;
 }
 
-/* Remove tmp/ files older than maxage seconds (left by crashed writers). */
-int
-spool_clean_tmp(struct spool *sp, time_t maxage)
+/* Is name ".status.<pid>", the temporary name of spool_status_put? */
+static int
+spool_status_tmp(const char *name)
 {
-	time_t now = time(NULL);
-	int fd, removed = 0;
-	DIR *d;
+	static const char pfx[] = ".status.";
+	const char *pid = name + sizeof(pfx) - 1;
+
+	return strncmp(name, pfx, sizeof(pfx) - 1) == 0 && *pid != '\0' &&
+	    strspn(pid, "0123456789") == strlen(pid);
+}
+
+/*
+ * Remove what dirfd holds that was not written for maxage seconds: in
+ * tmp/ anything but a segment (a segment holds acknowledged events until
+ * its producer hands it on: never aged out); in the queue's directory
+ * only the regular files named ".status.<pid>" that a killed consumer
+ * left (one is renamed a few microseconds after it is made).  Only the
+ * queue's consumer may remove the latter; others fail quietly.
+ */
+static int
+spool_age_out(int dirfd, time_t now, time_t maxage, int status)
+{
+	DIR *d = spool_dirstream(dirfd);
 	struct dirent *de;
 	struct stat st;
+	int removed = 0;
 
-	if ((fd = openat(sp->tmpfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if (d == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		/* A segment holds acknowledged events until its producer
-		 * hands it on: never aged out. */
-		if (spool_name_ends(de->d_name, SPOOL_SEG_SUFFIX))
+		if (status ? !spool_status_tmp(de->d_name) :
+		    spool_name_ends(de->d_name, SPOOL_SEG_SUFFIX))
 			continue;
-		if (fstatat(sp->tmpfd, de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1)
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    (status && !S_ISREG(st.st_mode)))
 			continue;
 		if (now - st.st_mtime > maxage &&
-		    unlinkat(sp->tmpfd, de->d_name, 0) == 0)
+		    unlinkat(dirfd, de->d_name, 0) == 0)
 			removed++;
 	}
 	closedir(d);
 	return removed;
+}
+
+/* Remove tmp/ files older than maxage seconds (left by crashed writers),
+ * and, after SPOOL_STATUS_MAXAGE, the status lines' temporary files. */
+int
+spool_clean_tmp(struct spool *sp, time_t maxage)
+{
+	time_t now = time(NULL);
+	int st = spool_age_out(sp->dirfd, now, SPOOL_STATUS_MAXAGE, 1);
+	int tmp = spool_age_out(sp->tmpfd, now, maxage, 0);
+
+	return tmp == -1 ? -1 : tmp + (st > 0 ? st : 0);
 }
 
 /*

@@ -19,6 +19,7 @@
 #define SPOOL_NAME_MAX	240
 #define SPOOL_MODE	0640
 #define SPOOL_TMP_MAXAGE (36 * 3600)
+#define SPOOL_STATUS_MAXAGE	60	/* s: a killed consumer's .status.<pid> */
 /*
  * tmp/ files with this suffix are segments: appended to and synced by a
  * producer that holds flock(LOCK_EX) on them (the audit events of

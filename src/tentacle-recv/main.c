@@ -957,7 +957,8 @@ main(int argc, char *argv[])
 	    recv_store.aud.seg.handoffs, (unsigned long long)recv_store.sync.rounds,
 	    (unsigned long long)recv_store.sync.syncfs_rounds,
 	    session_health_checks());
-	/* Sessions in flight finish within their deadlines; do not wait:
-	 * nothing is published before it is durable. */
+	/* Sessions in flight end here, at once and unanswered: their
+	 * clients send those files again, and nothing is published before
+	 * it is durable, so nothing half stored is visible. */
 	_exit(EX_OK);
 }

@@ -868,7 +868,10 @@ static int
 store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
     const char **why)
 {
-	unsigned char *buf = xmalloc(RECV_IO_BLOCK);
+	/* On the session thread's stack (1 MiB): a 64 KiB malloc() per
+	 * file is freed past glibc's consolidation threshold, and
+	 * malloc_consolidate() was 1.5% of the receiver's CPU. */
+	unsigned char buf[RECV_IO_BLOCK];
 	off_t pos = lseek(fd, 0, SEEK_CUR), flushed = pos;
 	int wfail = 0;
 
@@ -880,7 +883,6 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 			*why = n == 0 ? "client closed during data" :
 			    errno == ETIMEDOUT ? "timeout during data" :
 			    "read error during data";
-			free(buf);
 			return -1;
 		}
 		size -= n;
@@ -891,7 +893,6 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 			*why = errno == ENOSPC ? "disk full" :
 			    errno == EDQUOT ? "quota exceeded" :
 			    errno == EFBIG ? "file size limit" : "write error";
-			free(buf);
 			return -1;
 		}
 		/* Big uploads: start writeback as we go, so the final
@@ -903,7 +904,6 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 			flushed = pos;
 		}
 	}
-	free(buf);
 	return 0;
 }
 

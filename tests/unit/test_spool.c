@@ -846,8 +846,24 @@ test_clean(void)
 		CHECK_INT("age", age_file(p, items[i].age), 0);
 		want += items[i].gone;
 	}
+	/* A killed consumer's status line in the making: gone after a
+	 * minute; a fresh one, the line itself and other names stay. */
+	put_file(P("cl", ".status.12345"), "x");
+	CHECK_INT("age", age_file(P("cl", ".status.12345"),
+	    SPOOL_STATUS_MAXAGE + 60), 0);
+	want++;
+	put_file(P("cl", ".status.777"), "x");
+	put_file(P("cl", ".status.x1"), "x");
+	CHECK_INT("age", age_file(P("cl", ".status.x1"), 3600), 0);
+	put_file(P("cl", "status"), "line");
+	CHECK_INT("age", age_file(P("cl", "status"), 3600), 0);
 	CHECK_INT("spool_clean_tmp count", spool_clean_tmp(&sp,
 	    SPOOL_TMP_MAXAGE), want);
+	CHECK_INT("old .status.<pid> removed", exists(P("cl", ".status.12345")),
+	    0);
+	CHECK_INT("fresh .status.<pid> kept", exists(P("cl", ".status.777")), 1);
+	CHECK_INT("other name kept", exists(P("cl", ".status.x1")), 1);
+	CHECK_INT("status kept", exists(P("cl", "status")), 1);
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		snprintf(what, sizeof(what), "after clean: tmp/%s exists",
 		    items[i].name);
