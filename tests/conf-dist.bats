@@ -1043,8 +1043,15 @@ sys.exit(r.returncode)' "$@"
 		upload "$(key $a).conf" "$T/$a.conf" > "$T/$a.item"
 	done
 	newer=$(upload "$(key e01).conf" "$T/e01.conf")
+	# A killed run's status line in the making: removed after a minute.
+	echo x > "$SP/conf-dist/uploads/.status.4242"
+	touch -d '2 minutes ago' "$SP/conf-dist/uploads/.status.4242"
+	echo x > "$SP/conf-dist/uploads/.status.4243"
 	run cdist drain
 	assert_success
+	assert_file_not_exists "$SP/conf-dist/uploads/.status.4242"
+	assert_file_exists "$SP/conf-dist/uploads/.status.4243"
+	assert_file_exists "$SP/conf-dist/uploads/status"
 	# a01 expired; e01's first upload superseded; of b01 c01 d01 e01 the
 	# oldest (b01) over the cap of 3.
 	left=$(ls "$SP/conf-dist/uploads/new")

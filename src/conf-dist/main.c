@@ -1174,6 +1174,9 @@ uploads_upkeep(void)
 	who_init(&who, geteuid(), "drain", NULL);
 	if (spool_lock(&q) == 0) {
 		uploads_tidy(&q, &who, 1);
+		/* As a drain's clean-up: old tmp/ files, and the status
+		 * line's temporary file a killed run left. */
+		(void)spool_clean_tmp(&q, SPOOL_TMP_MAXAGE);
 		/* The review area's upkeep is this queue's "run". */
 		(void)spool_status_put(&q, CD_TOOL, 0, 0, 0, 0, 0, 0);
 	}

@@ -873,7 +873,6 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 	 * malloc_consolidate() was 1.5% of the receiver's CPU. */
 	unsigned char buf[RECV_IO_BLOCK];
 	off_t pos = lseek(fd, 0, SEEK_CUR), flushed = pos;
-	int wfail = 0;
 
 	while (size > 0) {
 		ssize_t n = conn_read(c, buf, size > RECV_IO_BLOCK ?
@@ -888,7 +887,7 @@ store_copy_in(struct conn *c, int fd, long long size, EVP_MD_CTX *md,
 		size -= n;
 		if (md != NULL)
 			EVP_DigestUpdate(md, buf, n);
-		if (!wfail && io_write_all(fd, buf, n) == -1) {
+		if (io_write_all(fd, buf, n) == -1) {
 			/* Keep errno for the log; stop at once. */
 			*why = errno == ENOSPC ? "disk full" :
 			    errno == EDQUOT ? "quota exceeded" :
