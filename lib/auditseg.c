@@ -365,14 +365,12 @@ uint64_t
 auditseg_recover_period(void)
 {
 	const char *e = getenv("PIPELINE_RECOVER_MS");	/* tests only */
-	char *end;
-	long ms;
+	const char *es = NULL;
+	long long ms;
 
 	if (e != NULL) {
-		errno = 0;
-		ms = strtol(e, &end, 10);
-		if (errno == 0 && end != e && *end == '\0' && ms > 0 &&
-		    ms <= 3600000)
+		ms = strtonum(e, 1, 3600000, &es);
+		if (es == NULL)
 			return (uint64_t)ms * 1000000ULL;
 	}
 	return 60ULL * 1000000000ULL;

@@ -27,6 +27,9 @@
 
 /* Out of what the process has, not something about the item. */
 #define DRAIN_OUT_OF(e)	((e) == EMFILE || (e) == ENFILE || (e) == ENOMEM)
+/* A failed spool operation's exit: a full disk passes (75), else 74. */
+#define DRAIN_IO_EXIT(e)	((e) == ENOSPC || (e) == EDQUOT ? \
+				    EX_TEMPFAIL : EX_IOERR)
 /* From this many outputs in a batch on, one syncfs() replaces fsyncs. */
 #define DRAIN_SYNCFS_MIN	4
 /*
@@ -157,14 +160,12 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 		d->opts.batch = DRAIN_BATCH;
 	d->scan_max = d->opts.batch * 16 > 65536 ? d->opts.batch * 16 : 65536;
 	{
-		const char *e = getenv("PIPELINE_SCAN_MAX");	/* tests */
-		char *end;
-		long v;
+		const char *e = getenv("PIPELINE_SCAN_MAX"), *es = NULL;
+		long long v;	/* tests */
 
 		if (e != NULL) {
-			errno = 0;
-			v = strtol(e, &end, 10);
-			if (errno == 0 && end != e && *end == '\0' && v > 0)
+			v = strtonum(e, 1, INT_MAX, &es);
+			if (es == NULL)
 				d->scan_max = (size_t)v;
 		}
 	}
@@ -615,8 +616,7 @@ drain_commit(struct drain *d)
 			    p->code, "%s", p->reason) == -1) {
 				log_warn("event=spool.reject.fail id=%s",
 				    p->name);
-				rc = errno == ENOSPC || errno == EDQUOT ?
-				    EX_TEMPFAIL : EX_IOERR;
+				rc = DRAIN_IO_EXIT(errno);
 			}
 		} else if (spool_done(&d->in, p->name) == -1) {
 			log_warn("event=spool.done.fail id=%s", p->name);
@@ -870,8 +870,7 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 			continue;
 		if (r == -1) {
 			log_warn("event=spool.claim.fail id=%s", names[i]);
-			rc = errno == ENOSPC || errno == EDQUOT ?
-			    EX_TEMPFAIL : EX_IOERR;
+			rc = DRAIN_IO_EXIT(errno);
 			break;
 		}
 		drain_crash_point("claimed");
@@ -1030,7 +1029,7 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 	}
 	/*
 	 * The oldest scan_max names at a time, scanned again while more
-	 * wait: a backlog of millions costs scan_max names of memory.
+	 * wait: a backlog of millions costs 2 * scan_max names of memory.
 	 */
 	for (int more = 1; more && rc == 0 && !drain_stop; ) {
 		size_t claimed;

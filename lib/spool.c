@@ -318,84 +318,62 @@ spool_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A max-heap of names (the greatest first), for spool_scan_max. */
+/* Sort names[0..*n) and keep the first max of them. */
 static void
-heap_down(char **h, size_t n, size_t i)
+spool_cut(char **names, size_t *n, size_t max)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		char *t;
-
-		if (l < n && strcmp(h[l], h[m]) > 0)
-			m = l;
-		if (r < n && strcmp(h[r], h[m]) > 0)
-			m = r;
-		if (m == i)
-			return;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
-}
-
-static void
-heap_up(char **h, size_t i)
-{
-	while (i > 0 && strcmp(h[(i - 1) / 2], h[i]) < 0) {
-		char *t = h[i];
-
-		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), spool_cmp);
+	for (size_t i = max; i < *n; i++)
+		free(names[i]);
+	if (*n > max)
+		*n = max;
 }
 
 /*
  * The names in new/, sorted; dot files are ignored.  At most max of
  * them, the first in order (the oldest: names begin with their time):
- * a backlog of millions costs max names of memory, not millions;
- * *more says whether some were left for the next scan.
+ * gathered up to twice max, then sorted and cut to max, so a backlog of
+ * millions costs 2 * max names of memory, not millions; *more says
+ * whether some were left for the next scan.
  */
 int
 spool_scan_max(struct spool *sp, size_t max, char ***namesp, size_t *np,
     int *more)
 {
 	char **names = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, lim;
 	DIR *d;
 	struct dirent *de;
 
 	*more = 0;
 	if (max == 0)
 		max = 1;
+	lim = max > SIZE_MAX / 2 ? SIZE_MAX : 2 * max;
 	if ((d = spool_dirstream(sp->newfd)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (n == max) {
-			/* Full: it replaces the greatest, if it sorts before. */
+		if (n == lim) {
+			spool_cut(names, &n, max);
 			*more = 1;
-			if (strcmp(de->d_name, names[0]) >= 0)
-				continue;
-			free(names[0]);
-			names[0] = xstrdup(de->d_name);
-			heap_down(names, n, 0);
-			continue;
 		}
+		/* After a cut, names[max - 1] is the last one kept. */
+		if (*more && strcmp(de->d_name, names[max - 1]) >= 0)
+			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if (cap > max)
-				cap = max;
+			if (cap > lim)
+				cap = lim;
 			names = xreallocarray(names, cap, sizeof(*names));
 		}
-		names[n] = xstrdup(de->d_name);
-		heap_up(names, n++);
+		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), spool_cmp);
+	if (n > max)
+		*more = 1;
+	spool_cut(names, &n, max);
 	*namesp = names;
 	*np = n;
 	return 0;

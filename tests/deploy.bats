@@ -488,6 +488,11 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 	# safety-net rescan is a minute away, so only inotify can wake it.
 	ns sed -i -E -e 's/^idle_exit 0$/idle_exit 30/' \
 	    -e 's/^poll_interval [0-9]+$/poll_interval 60000/' "$CONF"
+	# A status line in the making that a killed run left, as its user
+	# left it: the drain's first clean-up removes it in its sandbox.
+	ns sh -c 'q=/var/spool/octospool/xml-validate; echo x > $q/.status.4242 &&
+	    chown octospool-xml: $q/.status.4242 &&
+	    touch -d "2 minutes ago" $q/.status.4242'
 	nsenter --mount="$DW/ns/mnt" -- "$BIN/tt-unitrun" \
 	    "$UNITS/xml-validate.service" -- -d 2>>"$DW/xml-linger.log" 3>&- &
 	pid=$!
@@ -503,6 +508,8 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 		sleep 0.05
 	done
 	assert_equal "$got" 1
+	run ns test -e /var/spool/octospool/xml-validate/.status.4242
+	assert_failure
 	kill -0 "$pid"
 	# The unit's stop: SIGTERM to the runner, passed on; the drain ends
 	# (its status 0 is the runner's).

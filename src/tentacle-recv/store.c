@@ -923,7 +923,7 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	size_t sha_off = 0, stamp_off = 0;
 	ssize_t hl = 0;
 	int fd = -1, tmpdir = -1, zfd = -1, rc = STORE_CLOSE;
-	int anon = 0;
+	int anon = 0, broken;
 	uint32_t mask;
 	off_t body, zlen = 0;
 
@@ -1110,8 +1110,8 @@ store_receive(struct store *st, struct conn *c, const struct peer *p,
 	 * after a failed sync (syncer_sync, auditor_write): nothing since
 	 * can be proven durable, so nothing is handed on either.
 	 */
-	if (syncer_broken(&st->sync)) {
-		errno = syncer_broken(&st->sync);
+	if ((broken = syncer_broken(&st->sync)) != 0) {
+		errno = broken;
 		*why = "storage failed a sync earlier: restart after fixing it";
 		goto fail;
 	}

@@ -876,6 +876,56 @@ test_clean(void)
 	spool_close(&sp);
 }
 
+/*
+ * spool_scan_max against the whole sorted list: 300 names in random
+ * order, read at many sizes (gathered to twice max, cut, and filtered by
+ * the last kept): always the first max, sorted, and *more when some are
+ * left.
+ */
+static void
+test_scan_max(void)
+{
+	enum { N = 300 };
+	static const size_t sizes[] = { 1, 2, 3, 7, 64, 149, 150, 151, 299,
+	    300, 301, 100000 };
+	char want[N][16], what[96], **names;
+	struct spool sp;
+	size_t n;
+	int more;
+
+	if (fresh(&sp, "sm", SPOOL_CONSUME) == -1) {
+		CHECK(0, "cannot make queue sm: %s", strerror(errno));
+		return;
+	}
+	srandom(42);
+	for (unsigned i = 0; i < N; i++) {
+		/* A repeat would name the same file: each is unique. */
+		snprintf(want[i], sizeof(want[i]), "%08lu.%03u",
+		    (unsigned long)random() % 100000000UL, i % 1000);
+		put_file(P("sm/new", want[i]), "x");
+	}
+	qsort(want, N, sizeof(want[0]), (int (*)(const void *,
+	    const void *))strcmp);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t max = sizes[k], exp = max < N ? max : N;
+		int ok = 1;
+
+		CHECK_INT("scan", spool_scan_max(&sp, max, &names, &n, &more),
+		    0);
+		snprintf(what, sizeof(what), "max %zu: count", max);
+		CHECK_INT(what, (long long)n, (long long)exp);
+		for (size_t i = 0; i < n && i < exp; i++)
+			ok &= strcmp(names[i], want[i]) == 0;
+		snprintf(what, sizeof(what), "max %zu: the first, in order",
+		    max);
+		CHECK(ok, "%s", what);
+		snprintf(what, sizeof(what), "max %zu: more", max);
+		CHECK_INT(what, more, max < N);
+		spool_names_free(names, n);
+	}
+	spool_close(&sp);
+}
+
 /* Producer and consumer end to end, as two stages would run. */
 static void
 test_flow(void)
@@ -954,6 +1004,7 @@ main(void)
 	test_consume();
 	test_reject();
 	test_clean();
+	test_scan_max();
 	test_flow();
 	umask(old);
 	if (nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
