@@ -22,6 +22,12 @@
 # and prints module values per second, the ratios, and db-load's per-file
 # time (p50/p99 of the handler) from its log.
 #
+# With BENCH_AUTH=1 every file carries agent-auth's stamped decision
+# (Auth-Agent, Auth-Group 2, Auth-Create yes) and db-load checks it
+# (auth_pubkey), as deployed: the batch's agents are then read in one
+# query (db-load(8), idle_exit).  Without it, bare files: each file
+# looks its agent up.
+#
 # Environment: RUNS (rounds, default 3), BENCH_MODULES (25), BENCH_AGENTS
 # (100), BENCH_BATCH (files per COMMIT, default 1024 as db-load's),
 # BENCH_TMPDIR (where the database and spool go; default /tmp),
@@ -45,7 +51,8 @@ log() {
 	printf '%s\n' "$*" >&2
 }
 
-make -s bin/db-load bin/tt-wire build/release/libocto.a
+AUTH=${BENCH_AUTH:-0}
+make -s bin/db-load bin/tt-wire bin/tt-stamp build/release/libocto.a
 
 # The raw client (bench/db-raw.c): the same lib/db connection (TCP,
 # TLS, verified), no logic, prepared multi-row statements.
@@ -62,12 +69,21 @@ CONF=$W/octospool.conf
 	echo "spool_dir $W/spool"
 	echo "idle_exit 0"
 	cat "$DB/octospool-db.conf"
-	# Bare agent files: no decision of agent-auth, the configuration
-	# decides (auth_pubkey none).
-	printf '[db-load]\nuser %s\nproducer %s\nauth_pubkey none\n' \
-	    "$RUN_USER" "$RUN_USER"
+	printf '[db-load]\nuser %s\nproducer %s\n' "$RUN_USER" "$RUN_USER"
+	if [ "$AUTH" = 1 ]; then
+		printf 'auth_pubkey %s\n' "$W/agent-auth.pub"
+	else
+		# Bare agent files: no decision of agent-auth, the
+		# configuration decides (auth_pubkey none).
+		printf 'auth_pubkey none\n'
+	fi
 	printf 'allow_create yes\nbatch %s\n' "$BATCH"
 } > "$CONF"
+if [ "$AUTH" = 1 ]; then
+	openssl genpkey -algorithm ED25519 -out "$W/agent-auth.key" 2>/dev/null
+	openssl pkey -in "$W/agent-auth.key" -pubout -out "$W/agent-auth.pub" 2>/dev/null
+	chmod 0644 "$W/agent-auth.pub"
+fi
 sql() {
 	sh tools/mariadb.sh sql "$DB" -N -B -e "$1"
 }
@@ -81,12 +97,31 @@ load() {
 	    awk '{ printf "%.3f %.0f %s %s\n", $2 / 1000, $1 * 1000 / $2, $3, $4 }'
 }
 
+# gen SET START: the set's files, made once (kept in SET.0, copied for
+# each round); with BENCH_AUTH=1 each with agent-auth's stamped decision.
 gen() {
-	sh tools/gen-agents.sh "$W/$1" "$FILES" "$AGENTS" "$MODS" "$2"
+	if [ ! -d "$W/$1.0" ]; then
+		sh tools/gen-agents.sh "$W/$1.0" "$FILES" "$AGENTS" "$MODS" "$2"
+		if [ "$AUTH" = 1 ]; then
+			for f in "$W/$1.0"/*; do
+				a=$(sed -n "s/.*agent_name='\([^']*\)'.*/\1/p" "$f" | head -1)
+				{
+					printf 'Octospool-Envelope: 1\nOriginal-Name: %s\n' "${f##*/}"
+					printf 'Peer: 192.0.2.7 41000\nReceived: 2026-11-27T21:00:00.000000Z\n'
+					printf 'Auth: none\nAuth-Agent: %s\nAuth-Group: 2\nAuth-Create: yes\n' "$a"
+					printf 'Sha256: %064d\n\n' 0
+					cat "$f"
+				} | bin/tt-stamp -s "$W/agent-auth.key" agent-auth > "$f.s"
+				mv "$f.s" "$f"
+			done
+		fi
+	fi
+	rm -rf "$W/$1"
+	cp -r "$W/$1.0" "$W/$1"
 	[ "$(id -u)" -ne 0 ] || chown -R "$RUN_USER:$RUN_GROUP" "$W/$1"
 }
 
-log "db-load bench: $FILES files x $MODS modules, $AGENTS agents, batch $BATCH, $RUNS rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "db-load bench: $FILES files x $MODS modules, $AGENTS agents, batch $BATCH, auth $AUTH, $RUNS rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'round\traw.insert/s\tcold/s\twarm/s\traw.same/s\tcold%%raw\twarm%%raw\twarm%%same\tp50ms\tp99ms\n' > "$W/results"
 for r in $(seq 1 "$RUNS"); do
 	sql "TRUNCATE tagente; TRUNCATE tagente_modulo; TRUNCATE tagente_estado;

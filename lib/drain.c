@@ -282,6 +282,40 @@ drain_output(struct drain *d, const struct drain_item *it, const void *buf,
 	return 0;
 }
 
+/* drain.h: the head of an unclaimed item, for batch_begin. */
+ssize_t
+drain_peek(struct drain *d, const char *name, char *buf, size_t len)
+{
+	struct stat sb;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = openat(d->in.newfd, name, O_RDONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (d->opts.producers != NULL &&
+	    !idset_match(d->opts.producers, sb.st_uid))) {
+		close(fd);
+		return -1;
+	}
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
 /*
  * Read the claimed item whole, up to max bytes; an item whose owner is
  * not one of the queue's producers is not read (*stranger set).  0 read
@@ -856,6 +890,7 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
     size_t n, size_t *claimed)
 {
 	struct drain_stats *st = d->st;
+	size_t hinted = 0;	/* names given to batch_begin so far */
 	int rc = 0, r;
 
 	*claimed = 0;
@@ -866,6 +901,14 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 		int toobig, stranger, rr, amark_n = d->ab.n;
 		size_t amark = d->ab.len;	/* this item's events from here */
 
+		if (d->npend == 0 && i >= hinted &&
+		    d->opts.batch_begin != NULL) {
+			size_t k = n - i < d->opts.batch ? n - i :
+			    d->opts.batch;
+
+			d->opts.batch_begin(d, names + i, k, d->opts.arg);
+			hinted = i + k;
+		}
 		if ((r = spool_claim(&d->in, names[i])) == 1)
 			continue;
 		if (r == -1) {

@@ -48,6 +48,15 @@ typedef int drain_commit_fn(struct drain *, void *arg);
 /* Called at the start of every commit of a non-empty batch, before the
  * batch's audit events are written: the place for summary events. */
 typedef void drain_prepare_fn(struct drain *, void *arg);
+/*
+ * Called as a batch begins with the names it will take, in order (at
+ * most the batch size; some may be gone when they are claimed): a hint
+ * for work done once per batch instead of once per item (db-load reads
+ * the batch's agents in one query).  Nothing in the items is trusted
+ * yet: read them with drain_peek().
+ */
+typedef void drain_batch_fn(struct drain *, char *const *names, size_t n,
+		    void *arg);
 
 struct drain_opts {
 	const char	*stage;		/* tool name, for reasons and audit */
@@ -55,7 +64,8 @@ struct drain_opts {
 	size_t		 batch;		/* items per commit; 0: DRAIN_BATCH */
 	drain_commit_fn	*commit;
 	drain_prepare_fn *prepare;	/* may be NULL */
-	void		*arg;		/* for commit and prepare */
+	drain_batch_fn	*batch_begin;	/* may be NULL; arg as above */
+	void		*arg;		/* for commit, prepare, batch_begin */
 	/*
 	 * The users whose items this queue takes (its producers); an item
 	 * owned by anyone else is rejected unread ("rule=producer").  NULL:
@@ -136,6 +146,13 @@ void		 drain_catch_stop(void);
 /* From a handler: pass the item on as buf (usually item->data). */
 int		 drain_output(struct drain *, const struct drain_item *,
 		    const void *buf, size_t len);
+/*
+ * From batch_begin: the first bytes (at most len) of the item name in
+ * new/, not yet claimed, into buf; the count read, or -1 (gone, not a
+ * regular file, not a producer's, unreadable).  Unchecked data: a hint.
+ */
+ssize_t		 drain_peek(struct drain *, const char *name, char *buf,
+		    size_t len);
 /* From a handler: the batch's audit buffer, to add events to. */
 struct audit_buf *drain_audit(struct drain *);
 /* Set item->code and item->reason (one line). */

@@ -1402,6 +1402,156 @@ OUT
 	assert_output "$(printf '2026-11-27 21:10:00\t2\t2\t1')"
 }
 
+@test "a batch's agents are read in one query: a file's reject or duplicate undone, two agents of one name, a name no file holds" {
+	# With agent-auth's decisions, db-load reads the agents the batch's
+	# envelopes name in one query (event=agent.prefetch) before the
+	# files; each file then takes its agent from there, with the same
+	# outcome as reading it itself.
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	n=0
+	for a in same other 'x&y'; do
+		n=$((n + 1))
+		agent "$a" '2026/11/27 20:55:00' "$(module A generic_data 0)" > "$W/0.data"
+		decision "$W/0.data" "0.$n.data" "$a" 2 'Auth-Create: yes'
+	done
+	run dl
+	assert_success
+	run sql "SELECT COUNT(*) FROM tagente"
+	assert_output 3
+	# The console allows a second agent of one name (the lower id gets
+	# the data) and here adds an agent no file of the batch is for.
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('same', 'same', 2, 1, 300);
+	    INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo, ultimo_contacto) VALUES ('idle', 'idle', 2, 1, 300, '2026-01-01 00:00:00')"
+	agent same '2026/11/27 21:00:00' "$(module A generic_data 1)" "$(module S generic_data_string x)" > "$W/1.data"
+	# Creates B, changes A, then fails on C: all of it must go.
+	agent same '2026/11/27 21:05:00' "$(module A generic_data 2)" "$(module B generic_data 7)" \
+	    "$(module C generic_data 3 '<min>1e30</min>')" > "$W/2.data"
+	agent same '2026/11/27 21:10:00' "$(module A generic_data 5)" "$(module S generic_data_string y)" > "$W/4.data"
+	# The first file of "other" fails: the next one reads it again.
+	agent other '2026/11/27 21:00:00' "$(module A generic_data 8)" "$(module C generic_data 3 '<min>1e30</min>')" > "$W/5.data"
+	agent other '2026/11/27 21:05:00' "$(module A generic_data 3)" > "$W/6.data"
+	agent 'x&y' '2026/11/27 21:00:00' "$(module A generic_data 4)" > "$W/8.data"
+	decision "$W/1.data" 1.same.data same 2 'Auth-Create: no'
+	decision "$W/2.data" 2.same.data same 2 'Auth-Create: no'
+	decision "$W/1.data" 3.same.data same 2 'Auth-Create: no'
+	decision "$W/4.data" 4.same.data same 2 'Auth-Create: no'
+	decision "$W/5.data" 5.other.data other 2 'Auth-Create: no'
+	decision "$W/6.data" 6.other.data other 2 'Auth-Create: no'
+	# A decision for "idle" on a file of "other": refused, and "idle",
+	# read for the batch, is left as it was.
+	decision "$W/6.data" 7.idle.data idle 2 'Auth-Create: no'
+	decision "$W/8.data" 8.xy.data 'x&y' 2 'Auth-Create: no'
+	run dl -v
+	assert_success
+	queue_empty
+	grep -q "event=agent.prefetch names=4 agents=4$" "$W/dl.log"
+	# Only the file after its agent's first file was refused looked its
+	# agent up again: the others took theirs from the batch's query.
+	run grep -o 'event=agent.lookup id=.*' "$W/dl.log"
+	assert_output 'event=agent.lookup id=6.other.data'
+	[ -f "$Q/reject/2.same.data" ]
+	[ -f "$Q/reject/5.other.data" ]
+	grep -q '^reason=rule=auth-agent line=0 the decision was made for another agent than "other"' "$Q/reject/7.idle.data.reason"
+	grep -q 'event=file.duplicate id=3.same.data' "$W/dl.log"
+	run sql "SELECT a.nombre, GROUP_CONCAT(DISTINCT m.nombre ORDER BY m.nombre), GROUP_CONCAT(d.datos ORDER BY d.utimestamp) FROM tagente a JOIN tagente_modulo m USING (id_agente) LEFT JOIN tagente_datos d USING (id_agente_modulo) GROUP BY a.id_agente ORDER BY a.id_agente"
+	assert_output "$(printf 'same\tA,S\t0,1,5\nother\tA\t0,3\nx&amp;y\tA\t0,4')"
+	run sql "SELECT GROUP_CONCAT(datos ORDER BY utimestamp) FROM tagente_datos_string"
+	assert_output x,y
+	run sql "SELECT nombre, ultimo_contacto_remoto, total_count FROM tagente ORDER BY id_agente"
+	assert_output "$(printf 'same\t2026-11-27 21:10:00\t2\nother\t2026-11-27 21:05:00\t1\nx&amp;y\t2026-11-27 21:00:00\t1\nsame\t1970-01-01 00:00:00\t0\nidle\t1970-01-01 00:00:00\t0')"
+	run sql "SELECT ultimo_contacto FROM tagente WHERE nombre = 'idle'"
+	assert_output '2026-01-01 00:00:00'
+	run sql "SELECT COUNT(*) FROM octo_loaded_file"
+	assert_output 7
+}
+
+@test "a batch of 520 agents: their agents read in chunks of at most 256 names, every file loaded with its own agent" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) SELECT CONCAT('p', seq), CONCAT('p', seq), 2, 1, 300 FROM seq_1_to_520"
+	# As decision() writes them, without its subshells (520 of them).
+	for i in $(seq 1 520); do
+		{
+			printf 'Octospool-Envelope: 1\nOriginal-Name: %d.data\nPeer: 192.0.2.7 41000\n' "$i"
+			printf 'Received: 2026-11-27T21:00:00.000000Z\nAuth: none\n'
+			printf 'Auth-Agent: p%d\nAuth-Group: 2\nAuth-Create: no\nSha256: %064d\n\n' "$i" 0
+			printf "<?xml version='1.0' encoding='UTF-8'?>\n<agent_data agent_name='p%d' interval='300' version='7.0NG' os_name='linux' group='Servers' timestamp='2026/11/27 21:00:00'>\n" "$i"
+			printf '<module><name>M</name><type>generic_data</type><data>%d</data></module>\n</agent_data>\n' "$i"
+		} | "$BIN/tt-stamp" -s "$KEYS/agent-auth.key" agent-auth > "$Q/new/$(printf '%04d' "$i").p.data"
+	done
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q"/new/*
+	run dl -v
+	assert_success
+	queue_empty
+	grep -q 'event=agent.prefetch names=520 agents=520$' "$W/dl.log"
+	run grep -c 'event=agent.lookup' "$W/dl.log"
+	assert_output 0
+	# Each value went to its own agent's module.
+	run sql "SELECT COUNT(*), SUM(a.nombre = CONCAT('p', d.datos)) FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) JOIN tagente a USING (id_agente)"
+	assert_output "$(printf '520\t520')"
+	run sql "SELECT COUNT(*) FROM octo_loaded_file"
+	assert_output 520
+}
+
+@test "without tagente's index nombre there is no batch query: each file looks its agent up" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('i1', 'i1', 2, 1, 300), ('i2', 'i2', 2, 1, 300);
+	    ALTER TABLE tagente DROP INDEX nombre"
+	agent i1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
+	agent i2 '2026/11/27 21:00:00' "$(module M generic_data 2)" > "$W/2.data"
+	decision "$W/1.data" 1.i1.data i1 2 'Auth-Create: no'
+	decision "$W/2.data" 2.i2.data i2 2 'Auth-Create: no'
+	run dl -v
+	sql "ALTER TABLE tagente ADD INDEX nombre (nombre(255))"
+	assert_success
+	queue_empty
+	grep -q 'event=schema.note table=tagente msg="no index nombre on nombre: each file looks its agent up' "$W/dl.log"
+	run grep -c 'event=agent.prefetch' "$W/dl.log"
+	assert_output 0
+	run grep -c 'event=agent.lookup' "$W/dl.log"
+	assert_output 2
+	run sql "SELECT a.nombre, d.datos FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) JOIN tagente a USING (id_agente) ORDER BY 1"
+	assert_output "$(printf 'i1\t1\ni2\t2')"
+}
+
+@test "a batch's agent query that waits out a lock: the batch is given back (75, after the conflict retries), loaded once when the lock is gone" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	agent held '2026/11/27 20:55:00' "$(module A generic_data 0)" > "$W/0.data"
+	decision "$W/0.data" 0.held.data held 2 'Auth-Create: yes'
+	run dl
+	assert_success
+	sed -i 's/^lock_wait_timeout .*/lock_wait_timeout 1/' "$CONF"
+	grep -q '^lock_wait_timeout 1$' "$CONF"
+	# Another writer holds the agent's row until its session is killed.
+	sh "$MDB" sql "$DBDIR" -e "START TRANSACTION; SELECT id_agente FROM tagente WHERE nombre = 'held' FOR UPDATE; SELECT SLEEP(60); ROLLBACK" pandora \
+	    >/dev/null 2>&1 3>&- &
+	holder=$!
+	for _ in $(seq 1 100); do
+		[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ] && break
+		sleep 0.05
+	done
+	agent held '2026/11/27 21:00:00' "$(module A generic_data 1)" > "$W/1.data"
+	agent held '2026/11/27 21:05:00' "$(module A generic_data 2)" > "$W/2.data"
+	decision "$W/1.data" 1.held.data held 2 'Auth-Create: no'
+	decision "$W/2.data" 2.held.data held 2 'Auth-Create: no'
+	run dl -v
+	hid=$(sql "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%' LIMIT 1")
+	[ -n "$hid" ] && sql "KILL $hid" >/dev/null 2>&1
+	wait "$holder" || true
+	assert_equal "$status" 75
+	grep -q 'event=db.temp step=agent prefetch errno=1205 ' "$W/dl.log"
+	grep -q 'event=db.conflict.retry try=1 ' "$W/dl.log"
+	# The files are not read on their own meanwhile: given back whole.
+	run grep -c 'step=agent lookup' "$W/dl.log"
+	assert_output 0
+	[ "$(count "$Q"/new/*)" -eq 2 ]
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
+	run dl -v
+	assert_success
+	queue_empty
+	run sql "SELECT GROUP_CONCAT(datos ORDER BY utimestamp), (SELECT COUNT(*) FROM octo_loaded_file) FROM tagente_datos"
+	assert_output "$(printf '0,1,2\t3')"
+}
+
 # with_modules FILE MODULE-XML...: the agent file FILE with the modules
 # added at its end.
 with_modules() {

@@ -113,6 +113,7 @@ struct dl_agent {
 	int		 have_policy_cap;
 	long		 policy_cap;
 	int		 modules_loaded;
+	int		 prefetched;	/* by dl_prefetch, no file used it yet */
 	int		 dirty;		/* tagente to be written at commit */
 	char		 remote_ts[24];	/* ultimo_contacto_remoto */
 	char		 contact_ts[24];	/* ultimo_contacto */
@@ -149,6 +150,7 @@ struct dl_stmts {
 	struct db_stmt	*incs_ins[DL_MAX_ROWS + 1];
 	struct db_stmt	*incs_upd[DL_MAX_ROWS + 1];
 	struct db_stmt	*agents[DL_MAX_ROWS + 1];
+	struct db_stmt	*agent_pre[DL_MAX_ROWS + 1];
 };
 
 /* What one file did, for the log and the audit. */
@@ -169,6 +171,7 @@ struct dl_result {
 /* What the database has beyond what every supported schema has. */
 struct dl_schema {
 	int		 event_custom_id;	/* tevento.event_custom_id */
+	int		 agent_name_index;	/* tagente's index nombre */
 };
 
 /* One run: connection, transaction, cache, statistics. */
@@ -200,6 +203,9 @@ struct dl_run {
 	double		*lat_ms;
 	size_t		 nlat, caplat;
 	struct timespec	*t0;		/* the pass's start */
+	/* dl_prefetch failed: the batch's next file gets this outcome */
+	int		 pre_rc;		/* enum dl_outcome */
+	char		 pre_reason[256];
 };
 
 /* The outcome of loading one file. */
@@ -218,6 +224,7 @@ enum dl_outcome	 dl_load(struct dl_run *, const char *item,
 		    struct audit_buf *, struct dl_result *, int *code,
 		    char *reason, size_t reasonlen);
 int		 dl_begin(struct dl_run *);
+void		 dl_prefetch(struct dl_run *, char *const *names, size_t n);
 int		 dl_commit(struct dl_run *);
 void		 dl_rows_clear(struct dl_run *);
 void		 dl_abort(struct dl_run *);

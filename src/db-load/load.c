@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,10 @@ static int	types_load(struct dl_run *);
 static int	counts_update(struct dl_run *, struct dl_agent **, size_t);
 static void	snap_take(struct dl_snap *, struct dl_agent *);
 static void	rows_truncate(struct dl_run *, size_t);
+static struct db_stmt *multi_stmt(struct dl_run *, struct db_stmt **,
+		    const char *, const char *, size_t, const char *);
+static size_t	multi_chunk(size_t);
+static char	*multi_sql(const char *, const char *, size_t, const char *);
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                      */
@@ -225,8 +230,10 @@ dl_stmts_free(struct dl_stmts *s)
 		db_stmt_free(s->incs_ins[i]);
 		db_stmt_free(s->incs_upd[i]);
 		db_stmt_free(s->agents[i]);
+		db_stmt_free(s->agent_pre[i]);
 		s->datos[i] = s->strs[i] = s->estado[i] = NULL;
 		s->incs_ins[i] = s->incs_upd[i] = s->agents[i] = NULL;
+		s->agent_pre[i] = NULL;
 	}
 }
 
@@ -1070,11 +1077,28 @@ free:
 	"e.last_execution_try, e.current_interval, " \
 	"i.datos, i.utimestamp, i.id_agente_modulo IS NOT NULL"
 #define AGENT_COLS_N	14	/* where the module columns start */
+#define MODULE_COLS_N	58
+
+/* The agent query: the agent, its policy, every module with its status
+ * row and raw counter, all locked until the commit. */
+#define AGENT_SELECT \
+	"SELECT a.id_agente, a.id_grupo, " \
+	"a.modo, a.disabled, a.quiet, a.fixed_ip, a.intervalo, " \
+	"a.timezone_offset, a.id_parent, a.direccion, a.os_version, " \
+	"a.agent_version, p.no_learn, p.module_cap, " MODULE_COLS
+#define AGENT_FROM	" FROM tagente a " AGENT_JOINS
+#define AGENT_JOINS \
+	"LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente " \
+	"LEFT JOIN tagente_modulo m ON m.id_agente = a.id_agente " \
+	"LEFT JOIN tagente_estado e ON " \
+	"e.id_agente_modulo = m.id_agente_modulo " \
+	"LEFT JOIN tagente_datos_inc i ON " \
+	"i.id_agente_modulo = m.id_agente_modulo "
 
 /* One module (with its status row and raw counter) from a result row
  * whose module columns start at o. */
 static struct dl_module *
-module_row(struct dl_file *f, struct db_stmt *s, unsigned o,
+module_row(const struct dl_conf *cf, struct db_stmt *s, unsigned o,
     unsigned long long id_agente)
 {
 	struct dl_module *m = xcalloc(1, sizeof(*m));
@@ -1107,7 +1131,7 @@ module_row(struct dl_file *f, struct db_stmt *s, unsigned o,
 	m->thr.percentage_warning = (int)db_col_int(s, o + 19);
 	m->thr.percentage_critical = (int)db_col_int(s, o + 20);
 	dl_module_set_regex(m, db_col_text(s, o + 13, NULL),
-	    db_col_text(s, o + 16, NULL), f->cf);
+	    db_col_text(s, o + 16, NULL), cf);
 	m->ff.min_ff_event = (unsigned)db_col_uint(s, o + 21);
 	m->ff.min_ff_event_normal = (unsigned)db_col_uint(s, o + 22);
 	m->ff.min_ff_event_warning = (unsigned)db_col_uint(s, o + 23);
@@ -1197,6 +1221,79 @@ mod_name_cmp(const void *x, const void *y)
 	    a->nombre_len > b->nombre_len;
 }
 
+/* The agent part of a row of the agent query. */
+static void
+agent_fill(struct dl_agent *a, struct db_stmt *s)
+{
+	free(a->direccion);
+	free(a->os_version);
+	free(a->agent_version);
+	a->id = db_col_uint(s, 0);
+	a->id_grupo = (int)db_col_int(s, 1);
+	a->modo = (int)db_col_int(s, 2);
+	a->disabled = (int)db_col_int(s, 3);
+	a->quiet = (int)db_col_int(s, 4);
+	a->fixed_ip = (int)db_col_int(s, 5);
+	a->intervalo = (long)db_col_int(s, 6);
+	a->timezone_offset = (int)db_col_int(s, 7);
+	a->id_parent = db_col_uint(s, 8);
+	a->direccion = dups(db_col_text(s, 9, NULL));
+	a->os_version = dups(db_col_text(s, 10, NULL));
+	a->agent_version = dups(db_col_text(s, 11, NULL));
+	a->policy_no_learn = !db_col_null(s, 12) && db_col_int(s, 12) != 0;
+	a->have_policy_cap = !db_col_null(s, 13);
+	a->policy_cap = (long)db_col_int(s, 13);
+}
+
+/* Keep a module row read for an agent (v grows as needed). */
+static void
+mods_push(struct dl_module ***v, size_t *nv, size_t *capv,
+    struct dl_module *m)
+{
+	if (*nv == *capv) {
+		*capv = *capv ? *capv * 2 : 64;
+		*v = xreallocarray(*v, *capv, sizeof(**v));
+	}
+	(*v)[(*nv)++] = m;
+}
+
+/*
+ * Give agent a (its name: enc) the module rows v read for it: by module
+ * id, a module's second status row dropped (never Pandora's doing), and
+ * rows of another agent id dropped; then sorted by name.  v is freed.
+ */
+static void
+agent_take(struct dl_agent *a, const char *enc, size_t enclen,
+    struct dl_module **v, size_t nv)
+{
+	unsigned long long last = 0;
+
+	if (nv > 1)
+		qsort(v, nv, sizeof(*v), mod_id_cmp);
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i]->id_agente != a->id || (i > 0 && v[i]->id == last)) {
+			if (v[i]->id_agente == a->id)
+				log_info("event=module.estado.duplicate "
+				    "module_id=%llu", v[i]->id);
+			dl_module_free(v[i]);
+			continue;
+		}
+		last = v[i]->id;
+		if (a->nmods == a->capmods) {
+			a->capmods = a->capmods ? a->capmods * 2 : 32;
+			a->mods = xreallocarray(a->mods, a->capmods,
+			    sizeof(*a->mods));
+		}
+		a->mods[a->nmods++] = v[i];
+	}
+	free(v);
+	if (a->nmods > 1)
+		qsort(a->mods, a->nmods, sizeof(*a->mods), mod_name_cmp);
+	a->modules_loaded = 1;
+	a->nombre = dupn(enc, enclen);
+	a->nombre_len = enclen;
+}
+
 /*
  * Look the agent up by its encoded name, with every module, status row
  * and raw counter, in one query that locks them until the commit; *ap
@@ -1216,60 +1313,27 @@ agent_get(struct dl_file *f, const char *enc, size_t enclen,
 	    DB_TEXTN(enc, enclen) };
 	struct dl_module **v = NULL;
 	size_t nv = 0, capv = 0;
-	unsigned long long last = 0;
 	int r;
 
 	*ap = NULL;
-	s = stmt(run, &run->st.agent_get, "SELECT a.id_agente, a.id_grupo, "
-	    "a.modo, a.disabled, a.quiet, a.fixed_ip, a.intervalo, "
-	    "a.timezone_offset, a.id_parent, a.direccion, a.os_version, "
-	    "a.agent_version, p.no_learn, p.module_cap, " MODULE_COLS
-	    " FROM tagente a "
-	    "LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente "
-	    "LEFT JOIN tagente_modulo m ON m.id_agente = a.id_agente "
-	    "LEFT JOIN tagente_estado e ON "
-	    "e.id_agente_modulo = m.id_agente_modulo "
-	    "LEFT JOIN tagente_datos_inc i ON "
-	    "i.id_agente_modulo = m.id_agente_modulo "
+	log_debug("event=agent.lookup id=%s", f->item);
+	s = stmt(run, &run->st.agent_get, AGENT_SELECT AGENT_FROM
 	    /* byte for byte: the index finds, BINARY decides */
 	    "WHERE a.nombre = ? AND a.nombre = BINARY ? FOR UPDATE");
 	if (s == NULL || db_stmt_exec(s, args, 2) == -1)
 		return DBERR(f, "agent lookup");
 	while ((r = db_stmt_fetch(s)) == 1) {
 		unsigned long long id = db_col_uint(s, 0);
-		struct dl_module *m;
 
 		if (a == NULL || id < a->id) {
 			if (a == NULL)
 				a = xcalloc(1, sizeof(*a));
-			free(a->direccion);
-			free(a->os_version);
-			free(a->agent_version);
-			a->id = id;
-			a->id_grupo = (int)db_col_int(s, 1);
-			a->modo = (int)db_col_int(s, 2);
-			a->disabled = (int)db_col_int(s, 3);
-			a->quiet = (int)db_col_int(s, 4);
-			a->fixed_ip = (int)db_col_int(s, 5);
-			a->intervalo = (long)db_col_int(s, 6);
-			a->timezone_offset = (int)db_col_int(s, 7);
-			a->id_parent = db_col_uint(s, 8);
-			a->direccion = dups(db_col_text(s, 9, NULL));
-			a->os_version = dups(db_col_text(s, 10, NULL));
-			a->agent_version = dups(db_col_text(s, 11, NULL));
-			a->policy_no_learn = !db_col_null(s, 12) &&
-			    db_col_int(s, 12) != 0;
-			a->have_policy_cap = !db_col_null(s, 13);
-			a->policy_cap = (long)db_col_int(s, 13);
+			agent_fill(a, s);
 		}
 		if (db_col_null(s, AGENT_COLS_N))
 			continue;	/* an agent without modules */
-		m = module_row(f, s, AGENT_COLS_N, id);
-		if (nv == capv) {
-			capv = capv ? capv * 2 : 64;
-			v = xreallocarray(v, capv, sizeof(*v));
-		}
-		v[nv++] = m;
+		mods_push(&v, &nv, &capv, module_row(f->cf, s, AGENT_COLS_N,
+		    id));
 	}
 	if (r == -1) {
 		for (size_t i = 0; i < nv; i++)
@@ -1296,32 +1360,192 @@ agent_get(struct dl_file *f, const char *enc, size_t enclen,
 		}
 		return DL_LOADED;
 	}
-	if (nv > 1)
-		qsort(v, nv, sizeof(*v), mod_id_cmp);
-	for (size_t i = 0; i < nv; i++) {
-		if (v[i]->id_agente != a->id || (i > 0 && v[i]->id == last)) {
-			if (v[i]->id_agente == a->id)
-				log_info("event=module.estado.duplicate "
-				    "module_id=%llu", v[i]->id);
-			dl_module_free(v[i]);
-			continue;
-		}
-		last = v[i]->id;
-		if (a->nmods == a->capmods) {
-			a->capmods = a->capmods ? a->capmods * 2 : 32;
-			a->mods = xreallocarray(a->mods, a->capmods,
-			    sizeof(*a->mods));
-		}
-		a->mods[a->nmods++] = v[i];
-	}
-	free(v);
-	if (a->nmods > 1)
-		qsort(a->mods, a->nmods, sizeof(*a->mods), mod_name_cmp);
-	a->modules_loaded = 1;
-	a->nombre = dupn(enc, enclen);
-	a->nombre_len = enclen;
+	agent_take(a, enc, enclen, v, nv);
 	*ap = dl_agent_add(run, a);
 	return DL_LOADED;
+}
+
+/* One agent of dl_prefetch's result, as its rows come. */
+struct pre_agent {
+	struct dl_agent	 *a;
+	size_t		  want;		/* the name it was read for */
+	struct dl_module **v;
+	size_t		  nv, capv;
+};
+
+/* An agent of dl_prefetch's result that goes unused, with its rows. */
+static void
+pre_free(struct pre_agent *p)
+{
+	for (size_t i = 0; i < p->nv; i++)
+		dl_module_free(p->v[i]);
+	free(p->v);
+	dl_agent_free(p->a);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * The agents of names[0..n) (as the files name them, not encoded), read
+ * and locked for the transaction in one query per DL_MAX_ROWS names
+ * instead of one per file: a batch of files from many agents costs the
+ * database one lookup.  A hint, from the items' envelopes before they
+ * are checked: an agent found here waits in the cache (marked
+ * prefetched) for a file that names it, which then takes it as if it
+ * had read it itself (load_file); one no file names is locked and
+ * never written.  Agents not found are left to the files' own lookups.
+ * A failure ends the transaction, which holds nothing yet: a temporary
+ * or fatal one (a conflict with another writer, a lost connection) then
+ * gives the batch back through its first file (run->pre_rc, dl_load),
+ * as a file's own lookup would; one the query's values caused is logged
+ * and leaves each file to its own lookup.
+ */
+void
+dl_prefetch(struct dl_run *run, char *const *names, size_t n)
+{
+	char **enc = NULL;
+	size_t *enclen = NULL, ne = 0;
+	struct db_val args[2 * DL_MAX_ROWS];
+	struct pre_agent *pre = NULL;
+	size_t npre = 0, cappre = 0, added = 0;
+	int failed = 0;
+
+	run->pre_rc = DL_LOADED;
+	if (n == 0 || run->in_txn || run->schema_bad || dl_begin(run) == -1 ||
+	    !run->schema.agent_name_index)
+		return;
+	enc = xcalloc(n, sizeof(*enc));
+	enclen = xcalloc(n, sizeof(*enclen));
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *e = pandora_safe_input(names[i], strlen(names[i]), &len);
+		int dup = dl_agent_find(run, e, len) != NULL;
+
+		for (size_t j = 0; j < ne && !dup; j++)
+			dup = enclen[j] == len && memcmp(enc[j], e, len) == 0;
+		if (dup) {
+			free(e);
+			continue;
+		}
+		enc[ne] = e;
+		enclen[ne++] = len;
+	}
+	for (size_t off = 0; off < ne && !failed; ) {
+		size_t k = multi_chunk(ne - off < DL_MAX_ROWS ? ne - off :
+		    DL_MAX_ROWS), j = 0, p = 0;
+		unsigned long long last = 0;
+		struct db_stmt *s;
+		char *tail;
+		int r;
+
+		for (size_t i = 0; i < k; i++)
+			args[i] = args[k + i] = DB_TEXTN(enc[off + i],
+			    enclen[off + i]);
+		/* The names again, byte for byte: under READ COMMITTED the
+		 * rows the collation alone matched ("Web01" for "web01")
+		 * are not kept locked, as with agent_get's BINARY. */
+		tail = multi_sql(") AND BINARY a.nombre IN (", "?", k,
+		    ") FOR UPDATE");
+		s = multi_stmt(run, run->st.agent_pre, AGENT_SELECT
+		    ", a.nombre FROM tagente a FORCE INDEX (nombre) "
+		    AGENT_JOINS "WHERE a.nombre IN (", "?", k, tail);
+		free(tail);
+		if (s == NULL || db_stmt_exec(s, args, 2 * k) == -1) {
+			failed = 1;
+			break;
+		}
+		while ((r = db_stmt_fetch(s)) == 1) {
+			unsigned long long id = db_col_uint(s, 0);
+			size_t tl = 0;
+			const char *t;
+
+			if (npre == 0 || id != last) {
+				/* byte for byte, as agent_get's BINARY */
+				t = db_col_text(s, AGENT_COLS_N +
+				    MODULE_COLS_N, &tl);
+				for (j = off; j < off + k; j++)
+					if (t != NULL && enclen[j] == tl &&
+					    memcmp(enc[j], t, tl) == 0)
+						break;
+				if (j == off + k) {
+					last = 0;	/* not asked for */
+					continue;
+				}
+				for (p = 0; p < npre; p++)
+					if (pre[p].a->id == id)
+						break;
+				if (p == npre) {
+					if (npre == cappre) {
+						cappre = cappre ? cappre * 2 :
+						    16;
+						pre = xreallocarray(pre,
+						    cappre, sizeof(*pre));
+					}
+					memset(&pre[npre], 0,
+					    sizeof(pre[npre]));
+					pre[npre].a = xcalloc(1,
+					    sizeof(*pre[npre].a));
+					agent_fill(pre[npre].a, s);
+					pre[npre++].want = j;
+				}
+				last = id;
+			}
+			if (db_col_null(s, AGENT_COLS_N))
+				continue;	/* an agent without modules */
+			mods_push(&pre[p].v, &pre[p].nv, &pre[p].capv,
+			    module_row(run->cf, s, AGENT_COLS_N, id));
+		}
+		if (r == -1)
+			failed = 1;
+		off += k;
+	}
+	if (failed) {
+		int code;
+		enum dl_outcome c = dl_dberr(run, "agent prefetch",
+		    run->pre_reason, sizeof(run->pre_reason), &code);
+
+		/*
+		 * A temporary failure (a conflict with another writer, a
+		 * lost connection) or a fatal one ends the batch as a file's
+		 * lookup would: its first file is given back with it.  A
+		 * value the query could not take leaves each file to its
+		 * own lookup.
+		 */
+		if (c == DL_RETRY || c == DL_FATAL)
+			run->pre_rc = c;	/* broken: dl_abort closes */
+		else
+			log_warnx("event=agent.prefetch.fail msg=\"%s\" "
+			    "then=\"each file reads its agent\"",
+			    run->pre_reason);
+		dl_abort(run);
+	}
+	/* Two agents of one name: the lower id, as agent_get. */
+	for (size_t p = 0; p < npre; p++)
+		for (size_t q = 0; q < npre; q++)
+			if (pre[q].want == pre[p].want &&
+			    pre[q].a->id < pre[p].a->id)
+				pre[p].want = SIZE_MAX;
+	for (size_t p = 0; p < npre; p++) {
+		struct pre_agent *x = &pre[p];
+
+		if (failed || x->want == SIZE_MAX ||
+		    dl_agent_find_id(run, x->a->id) != NULL) {
+			pre_free(x);
+			continue;
+		}
+		agent_take(x->a, enc[x->want], enclen[x->want], x->v, x->nv);
+		x->a->prefetched = 1;
+		dl_agent_add(run, x->a);
+		memset(x, 0, sizeof(*x));
+		added++;
+	}
+	if (!failed)
+		log_debug("event=agent.prefetch names=%zu agents=%zu", ne,
+		    added);
+	free(pre);
+	for (size_t i = 0; i < ne; i++)
+		free(enc[i]);
+	free(enc);
+	free(enclen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2922,7 +3146,12 @@ load_file(struct dl_file *f)
 		    ad->agent_name);
 	enc = pandora_safe_input(ad->agent_name, strlen(ad->agent_name),
 	    &enclen);
-	if ((a = dl_agent_find(run, enc, enclen)) != NULL) {
+	if ((a = dl_agent_find(run, enc, enclen)) != NULL && a->prefetched) {
+		/* Read for the batch (dl_prefetch) and not used yet: this
+		 * file takes it as if it had read it (a reject drops it). */
+		a->prefetched = 0;
+		f->fresh = 1;
+	} else if (a != NULL) {
 		/* Read by an earlier file of the batch: its changes wait
 		 * for the commit, so keep a copy to undo this file. */
 		snap_take(&f->snap, a);
@@ -3023,6 +3252,14 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 	long long rt;
 
 	memset(res, 0, sizeof(*res));
+	if (run->pre_rc != DL_LOADED) {
+		/* The batch's agent query failed (dl_prefetch): give back. */
+		rc = (enum dl_outcome)run->pre_rc;
+		run->pre_rc = DL_LOADED;
+		*code = EX_TEMPFAIL;
+		snprintf(reason, reasonlen, "%s", run->pre_reason);
+		return rc;
+	}
 	memset(&f, 0, sizeof(f));
 	f.run = run;
 	f.cf = run->cf;

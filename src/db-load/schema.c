@@ -369,6 +369,41 @@ known(const char *table, const char *name)
 	return 0;
 }
 
+/*
+ * Has tagente the index `nombre` that Pandora's schemas make, on nombre
+ * first?  dl_prefetch names it (FORCE INDEX): a list of names that is a
+ * large part of a small table would otherwise be read by a scan, whose
+ * locking read waits for every agent another writer holds.  Without it,
+ * no batch query: each file looks its agent up.  0, or -1 on a
+ * database error.
+ */
+static int
+name_index(struct db *db, struct dl_schema *sc)
+{
+	struct db_stmt *s;
+	int r;
+
+	if ((s = db_prepare(db, "SELECT COUNT(*) FROM "
+	    "information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+	    "AND TABLE_NAME = 'tagente' AND INDEX_NAME = 'nombre' AND "
+	    "SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'nombre'")) == NULL)
+		return -1;
+	if (db_stmt_exec(s, NULL, 0) == -1) {
+		db_stmt_free(s);
+		return -1;
+	}
+	while ((r = db_stmt_fetch(s)) == 1)
+		sc->agent_name_index = db_col_int(s, 0) > 0;
+	db_stmt_free(s);
+	if (r == -1)
+		return -1;
+	if (!sc->agent_name_index)
+		log_info("event=schema.note table=tagente msg=\"no index "
+		    "nombre on nombre: each file looks its agent up, no "
+		    "batch query\"");
+	return 0;
+}
+
 int
 dl_schema_check(struct db *db, struct dl_schema *sc, int *nproblems)
 {
@@ -444,7 +479,7 @@ dl_schema_check(struct db *db, struct dl_schema *sc, int *nproblems)
 	}
 	dbcols_free(dc, ndc);
 	*nproblems = n;
-	return 0;
+	return name_index(db, sc);
 }
 
 int

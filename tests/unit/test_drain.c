@@ -283,6 +283,94 @@ test_batches(void)
 	CHECK_INT("empty: no new audit file", nf, nf0);
 }
 
+/* What batch_begin saw: each call's names, and the heads it peeked. */
+struct bctx {
+	int	 ncalls;
+	size_t	 n[8];
+	char	 first[8][32];
+	char	 head[8][16];	/* drain_peek of the first name, 8 bytes */
+	ssize_t	 got[8];
+	ssize_t	 gone;		/* drain_peek of a name not in new/ */
+	ssize_t	 link;		/* of a symbolic link in new/ */
+	int	 handled_before;	/* handler calls when it was called */
+	struct hctx *h;
+};
+
+static void
+batch_hook(struct drain *d, char *const *names, size_t n, void *arg)
+{
+	struct bctx *b = arg;
+	int k = b->ncalls++;
+
+	if (k >= 8)
+		return;
+	b->n[k] = n;
+	snprintf(b->first[k], sizeof(b->first[k]), "%s", names[0]);
+	memset(b->head[k], 0, sizeof(b->head[k]));
+	b->got[k] = drain_peek(d, names[0], b->head[k], 8);
+	b->gone = drain_peek(d, "no-such-item", b->head[7], 8);
+	b->link = drain_peek(d, "link.1.data", b->head[7], 8);
+	b->handled_before = b->h->calls;
+}
+
+/* The batch hook: called as each batch begins, with that batch's names
+ * in order; drain_peek reads an unclaimed item's first bytes, and
+ * nothing that is gone or not a regular file. */
+static void
+test_batch_begin(void)
+{
+	struct drain_opts o;
+	struct drain_stats st;
+	struct drain *d;
+	struct hctx h;
+	struct bctx b;
+	char name[32], body[64], err[256];
+
+	fresh();
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		snprintf(body, sizeof(body), "<x>%d</x>\n", i);
+		put("new", name, body);
+	}
+	CHECK(symlink(P("in/new/item00.1.data"), P("in/link.1.data")) == 0,
+	    "symlink: %s", strerror(errno));
+	memset(&h, 0, sizeof(h));
+	memset(&b, 0, sizeof(b));
+	b.h = &h;
+	opts_init(&o, &h, 4, 0);
+	o.batch_begin = batch_hook;
+	o.arg = &b;		/* the hooks' argument: not the handler's */
+	o.prepare = NULL;
+	o.commit = NULL;
+	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
+	CHECK(d != NULL, "drain_open: %s", err);
+	if (d == NULL)
+		return;
+	/* The link goes into new/ now: peeked, it is not read. */
+	CHECK(rename(P("in/link.1.data"), P("in/new/link.1.data")) == 0,
+	    "rename: %s", strerror(errno));
+	CHECK_INT("batch_begin: rc", drain_run(d, handler, &h, &st), 0);
+	drain_close(d);
+	/* 11 names (the link sorts last and is rejected): 4, 4, 3. */
+	CHECK_INT("batch_begin: calls", b.ncalls, 3);
+	CHECK_INT("batch_begin: first batch", (int)b.n[0], 4);
+	CHECK_INT("batch_begin: second batch", (int)b.n[1], 4);
+	CHECK_INT("batch_begin: last batch", (int)b.n[2], 3);
+	CHECK(strcmp(b.first[0], "item00.1.data") == 0 &&
+	    strcmp(b.first[1], "item04.1.data") == 0 &&
+	    strcmp(b.first[2], "item08.1.data") == 0, "first names: %s %s %s",
+	    b.first[0], b.first[1], b.first[2]);
+	CHECK_INT("batch_begin: before the batch's items", b.handled_before,
+	    8);
+	CHECK_INT("drain_peek: 8 bytes", (int)b.got[0], 8);
+	CHECK(memcmp(b.head[0], "<x>0</x>", 8) == 0 &&
+	    memcmp(b.head[1], "<x>4</x>", 8) == 0, "drain_peek: \"%s\" "
+	    "\"%s\"", b.head[0], b.head[1]);
+	CHECK_INT("drain_peek: gone", (int)b.gone, -1);
+	CHECK_INT("drain_peek: a symbolic link", (int)b.link, -1);
+	CHECK_INT("batch_begin: done", (int)st.done, 10);
+}
+
 static void
 test_envelope_kept(void)
 {
@@ -963,6 +1051,7 @@ main(void)
 		return 2;
 	}
 	test_batches();
+	test_batch_begin();
 	test_envelope_kept();
 	test_reject();
 	test_retry();
