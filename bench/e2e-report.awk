@@ -179,7 +179,8 @@ BEGIN {
 	tls2_rate = kv(RAW["tls2.clients"], "rate")
 	tls_rate = tls1_rate
 	tls_cpu = tls1_cpu
-	if (tls1_rate > 0 && tls2_rate > 0) {
+	if (tls1_rate > 0 && tls2_rate > 0 && \
+	    kv(RAW["tls2.server"], "files") > 0) {
 		tls2_cpu = kv(RAW["tls2.clients"], "client_cpu_ms") + \
 		    kv(RAW["tls2.server"], "cpu_ms") / \
 		    kv(RAW["tls2.server"], "files")

@@ -41,6 +41,11 @@ teardown() {
 		kill -TERM "$BG_PID" 2>/dev/null || true
 		wait "$BG_PID" 2>/dev/null || true
 	fi
+	# A test that dropped tagente's index nombre: back for the next.
+	if [ -n "${NO_NAME_INDEX:-}" ] &&
+	    [ -z "$(sql "SHOW INDEX FROM tagente WHERE Key_name = 'nombre'")" ]; then
+		sql "ALTER TABLE tagente ADD INDEX nombre (nombre(255))"
+	fi
 	# Every run's stderr: no sanitizer report anywhere.
 	if [ -f "$T/dl.log" ] && ! sanitizer_clean "$T/dl.log"; then
 		clean=1
@@ -1492,8 +1497,27 @@ OUT
 	assert_output 520
 }
 
+@test "the batch query matches names byte for byte: an agent the collation alone takes for the file's (and of a lower id) gets nothing" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	# The console allows both; the files are for "lk" only.
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('LK', 'LK', 2, 1, 300), ('lk', 'lk', 2, 1, 300)"
+	agent lk '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
+	decision "$W/1.data" 1.lk.data lk 2 'Auth-Create: no'
+	run dl -v
+	assert_success
+	queue_empty
+	grep -q 'event=agent.prefetch names=1 agents=1$' "$W/dl.log"
+	run grep -c 'event=agent.lookup' "$W/dl.log"
+	assert_output 0
+	run sql "SELECT a.nombre FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) JOIN tagente a USING (id_agente)"
+	assert_output lk
+	run sql "SELECT nombre, total_count FROM tagente ORDER BY id_agente"
+	assert_output "$(printf 'LK\t0\nlk\t1')"
+}
+
 @test "without tagente's index nombre there is no batch query: each file looks its agent up" {
 	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	NO_NAME_INDEX=1	# teardown puts it back
 	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('i1', 'i1', 2, 1, 300), ('i2', 'i2', 2, 1, 300);
 	    ALTER TABLE tagente DROP INDEX nombre"
 	agent i1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
@@ -1501,7 +1525,6 @@ OUT
 	decision "$W/1.data" 1.i1.data i1 2 'Auth-Create: no'
 	decision "$W/2.data" 2.i2.data i2 2 'Auth-Create: no'
 	run dl -v
-	sql "ALTER TABLE tagente ADD INDEX nombre (nombre(255))"
 	assert_success
 	queue_empty
 	grep -q 'event=schema.note table=tagente msg="no index nombre on nombre: each file looks its agent up' "$W/dl.log"
@@ -1511,6 +1534,45 @@ OUT
 	assert_output 2
 	run sql "SELECT a.nombre, d.datos FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) JOIN tagente a USING (id_agente) ORDER BY 1"
 	assert_output "$(printf 'i1\t1\ni2\t2')"
+}
+
+@test "tagente's index nombre dropped while db-load lingers: the next batch falls back to each file's lookup, nothing refused" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub" idle_exit 30
+	NO_NAME_INDEX=1	# teardown puts it back
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('g1', 'g1', 2, 1, 300)"
+	"$BIN/db-load" -c "$CONF" -d -v 2>> "$W/dl.log" 3>&- &
+	BG_PID=$!
+	# arrive FILE NAME: as a producer hands an item on.
+	mkdir -p "$W/stage/new"
+	arrive() {
+		(Q=$W/stage && decision "$1" "$2" g1 2 'Auth-Create: no')
+		mv "$W/stage/new/$2" "$Q/tmp/$2"
+		mv "$Q/tmp/$2" "$Q/new/$2"
+	}
+	settle() {
+		for _ in $(seq 1 200); do
+			queue_empty && [ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" = "$1" ] && return 0
+			sleep 0.05
+		done
+		return 1
+	}
+	agent g1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
+	agent g1 '2026/11/27 21:05:00' "$(module M generic_data 2)" > "$W/2.data"
+	arrive "$W/1.data" 1.g1.data
+	settle 1
+	sql "ALTER TABLE tagente DROP INDEX nombre"
+	arrive "$W/2.data" 2.g1.data
+	settle 2
+	kill -TERM "$BG_PID"
+	wait "$BG_PID"
+	BG_PID=
+	[ "$(grep -c 'event=agent.prefetch names=1 agents=1$' "$W/dl.log")" -eq 1 ]
+	grep -q 'event=schema.note table=tagente msg="index nombre gone: each file looks its agent up' "$W/dl.log"
+	run grep -o 'event=agent.lookup id=.*' "$W/dl.log"
+	assert_output 'event=agent.lookup id=2.g1.data'
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
+	run sql "SELECT GROUP_CONCAT(datos ORDER BY utimestamp) FROM tagente_datos"
+	assert_output 1,2
 }
 
 @test "a batch's agent query that waits out a lock: the batch is given back (75, after the conflict retries), loaded once when the lock is gone" {

@@ -26,6 +26,7 @@
 #define DL_SAVEPOINT	"octo_file"
 #define DL_OCTO_SCHEMA	3	/* octo_schema version (etc/sql/octo.sql) */
 #define DL_CONFLICT_TRIES 6	/* batches run again after a conflict */
+#define DL_ER_NO_SUCH_INDEX 1176	/* ER_KEY_DOES_NOT_EXISTS: FORCE INDEX */
 #define DL_BATCH	1024	/* files per transaction (default) */
 #define DL_MAX_ROWS	256	/* rows per multi-row statement */
 #define DL_EXACT_ROWS	32	/* up to this many: one statement of as many */

@@ -89,7 +89,6 @@ static void	rows_truncate(struct dl_run *, size_t);
 static struct db_stmt *multi_stmt(struct dl_run *, struct db_stmt **,
 		    const char *, const char *, size_t, const char *);
 static size_t	multi_chunk(size_t);
-static char	*multi_sql(const char *, const char *, size_t, const char *);
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                      */
@@ -1404,14 +1403,30 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 {
 	char **enc = NULL;
 	size_t *enclen = NULL, ne = 0;
-	struct db_val args[2 * DL_MAX_ROWS];
+	struct db_val args[DL_MAX_ROWS];
 	struct pre_agent *pre = NULL;
 	size_t npre = 0, cappre = 0, added = 0;
 	int failed = 0;
 
 	run->pre_rc = DL_LOADED;
-	if (n == 0 || run->in_txn || run->schema_bad || dl_begin(run) == -1 ||
-	    !run->schema.agent_name_index)
+	if (n == 0 || run->in_txn || run->schema_bad)
+		return;
+	if (dl_begin(run) == -1) {
+		/* As the first file's dl_load would: not twice the wait. */
+		if (run->schema_bad) {
+			snprintf(run->pre_reason, sizeof(run->pre_reason), "the "
+			    "database lacks what db-load needs (see the log)");
+			run->pre_rc = DL_FATAL;
+		} else {
+			int code;
+			enum dl_outcome c = dl_dberr(run, "begin",
+			    run->pre_reason, sizeof(run->pre_reason), &code);
+
+			run->pre_rc = c == DL_REJECT ? DL_RETRY : c;
+		}
+		return;
+	}
+	if (!run->schema.agent_name_index)
 		return;
 	enc = xcalloc(n, sizeof(*enc));
 	enclen = xcalloc(n, sizeof(*enclen));
@@ -1434,22 +1449,30 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 		    DL_MAX_ROWS), j = 0, p = 0;
 		unsigned long long last = 0;
 		struct db_stmt *s;
-		char *tail;
 		int r;
 
 		for (size_t i = 0; i < k; i++)
-			args[i] = args[k + i] = DB_TEXTN(enc[off + i],
-			    enclen[off + i]);
-		/* The names again, byte for byte: under READ COMMITTED the
-		 * rows the collation alone matched ("Web01" for "web01")
-		 * are not kept locked, as with agent_get's BINARY. */
-		tail = multi_sql(") AND BINARY a.nombre IN (", "?", k,
-		    ") FOR UPDATE");
+			args[i] = DB_TEXTN(enc[off + i], enclen[off + i]);
+		/*
+		 * Through the index on nombre, never a scan (schema.c,
+		 * name_index).  Rows of a name the collation alone matches
+		 * ("LK" for "lk") are locked, as agent_get's are, and
+		 * ignored below.
+		 */
 		s = multi_stmt(run, run->st.agent_pre, AGENT_SELECT
 		    ", a.nombre FROM tagente a FORCE INDEX (nombre) "
-		    AGENT_JOINS "WHERE a.nombre IN (", "?", k, tail);
-		free(tail);
-		if (s == NULL || db_stmt_exec(s, args, 2 * k) == -1) {
+		    AGENT_JOINS "WHERE a.nombre IN (", "?", k,
+		    ") FOR UPDATE");
+		if (s == NULL || db_stmt_exec(s, args, k) == -1) {
+			if (db_errno(run->db) == DL_ER_NO_SUCH_INDEX) {
+				/* Dropped since the connection's check. */
+				log_info("event=schema.note table=tagente "
+				    "msg=\"index nombre gone: each file looks "
+				    "its agent up, no batch query\"");
+				run->schema.agent_name_index = 0;
+				dl_abort(run);
+				goto out;
+			}
 			failed = 1;
 			break;
 		}
@@ -1541,6 +1564,7 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 	if (!failed)
 		log_debug("event=agent.prefetch names=%zu agents=%zu", ne,
 		    added);
+out:
 	free(pre);
 	for (size_t i = 0; i < ne; i++)
 		free(enc[i]);

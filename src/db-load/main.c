@@ -308,9 +308,11 @@ batch_begin(struct drain *d, char *const *names, size_t n, void *arg)
 	char **agents = xcalloc(n ? n : 1, sizeof(*agents));
 	size_t na = 0;
 
-	if (!have_auth_keys) {
+	/* No decision counts (no Auth-Agent), or no index to read by. */
+	if (!have_auth_keys || (run->schema_checked &&
+	    !run->schema.agent_name_index)) {
 		free(agents);
-		return;		/* no decision counts: no Auth-Agent */
+		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct envelope env;

@@ -386,7 +386,8 @@ name_index(struct db *db, struct dl_schema *sc)
 	if ((s = db_prepare(db, "SELECT COUNT(*) FROM "
 	    "information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
 	    "AND TABLE_NAME = 'tagente' AND INDEX_NAME = 'nombre' AND "
-	    "SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'nombre'")) == NULL)
+	    "SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'nombre' AND "
+	    "INDEX_TYPE = 'BTREE'")) == NULL)
 		return -1;
 	if (db_stmt_exec(s, NULL, 0) == -1) {
 		db_stmt_free(s);
