@@ -275,6 +275,9 @@ wait_listen() {
 # starts).  Its items are removed afterwards, so that the pipeline starts
 # from an empty queue; its audit events stay queued and are sealed by the
 # pipeline's audit-sign like any other.
+dirty=$(awk '$1 == "Dirty:" { print $2 }' /proc/meminfo)
+sync
+record raw alone.quiesce "dirty_kb=$dirty"
 log "tentacle-recv alone: $RAW_FILES files, $CLIENTS clients, as its unit starts it"
 mkdir -p "$R/alone"
 "$E2E" units -a -d "$DW/ns/mnt" "$BIN/tt-unitrun" "$UNITS" "$SPOOL" \
@@ -331,9 +334,13 @@ wait_loaded() {
 # done flushing (under 5% of a CPU for half a second).  The wait is
 # recorded as KEY.quiesce.
 quiesce() {
-	local t0 end a b
+	local t0 end a b dirty
 	t0=$(date +%s%N)
 	end=$(($(date +%s) + 60))
+	# What the set-up wrote (files, certificates, the database) is
+	# written back now, not under the measurement.
+	dirty=$(awk '$1 == "Dirty:" { print $2 }' /proc/meminfo)
+	sync
 	while [ -n "$(find "$SPOOL/audit-sign/new" -type f | head -1)" ] ||
 	    [ -n "$(find "$SPOOL/audit-sign/tmp" -name '*.seg' | head -1)" ]; do
 		[ "$(date +%s)" -lt "$end" ] || break
@@ -345,7 +352,7 @@ quiesce() {
 		b=$(cpu_ticks "$MARIADB_PID")
 		[ $((b - a)) -gt $((TCK / 40)) ] || break
 	done
-	record raw "$1.quiesce" "secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+	record raw "$1.quiesce" "secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') dirty_kb=$dirty"
 }
 
 # ---- Raw rates, same machine, same file system, same clients ---------

@@ -130,6 +130,23 @@ queue_empty() {
 	[ "$(count "$Q"/new/* "$Q"/cur/*)" -eq 0 ]
 }
 
+# arrive FILE NAME: FILE into the queue as NAME for a running drain,
+# written and owned before it appears.
+arrive() {
+	cp "$1" "$Q/tmp/$2"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/$2"
+	mv "$Q/tmp/$2" "$Q/new/$2"
+}
+
+# settle N: the queue empty and N files done (committed).
+settle() {
+	for _ in $(seq 1 200); do
+		queue_empty && [ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # sanitizer_clean FILE
 sanitizer_clean() {
 	! grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$1"
@@ -1046,20 +1063,6 @@ check_once() {
 	"$BIN/db-load" -c "$CONF" -d 2>> "$W/dl.log" 3>&- &
 	pid=$!
 	BG_PID=$pid
-	# put for a running drain: written and owned before it appears.
-	arrive() {
-		cp "$1" "$Q/tmp/$2"
-		[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/$2"
-		mv "$Q/tmp/$2" "$Q/new/$2"
-	}
-	# settle N: the queue empty and N files done (committed).
-	settle() {
-		for _ in $(seq 1 200); do
-			queue_empty && [ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" = "$1" ] && return 0
-			sleep 0.05
-		done
-		return 1
-	}
 	agent ling '2026/11/27 21:00:00' "$(module M generic_data 1)" "$(module N generic_data 5)" > "$W/1.data"
 	arrive "$W/1.data" 1.ling.data
 	settle 1
@@ -1543,25 +1546,16 @@ OUT
 	"$BIN/db-load" -c "$CONF" -d -v 2>> "$W/dl.log" 3>&- &
 	BG_PID=$!
 	# arrive FILE NAME: as a producer hands an item on.
+	# The decisions made aside, then handed on as a producer does.
 	mkdir -p "$W/stage/new"
-	arrive() {
-		(Q=$W/stage && decision "$1" "$2" g1 2 'Auth-Create: no')
-		mv "$W/stage/new/$2" "$Q/tmp/$2"
-		mv "$Q/tmp/$2" "$Q/new/$2"
-	}
-	settle() {
-		for _ in $(seq 1 200); do
-			queue_empty && [ "$(sql "SELECT COUNT(*) FROM octo_loaded_file")" = "$1" ] && return 0
-			sleep 0.05
-		done
-		return 1
-	}
 	agent g1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
 	agent g1 '2026/11/27 21:05:00' "$(module M generic_data 2)" > "$W/2.data"
-	arrive "$W/1.data" 1.g1.data
+	(Q=$W/stage && decision "$W/1.data" 1.g1.data g1 2 'Auth-Create: no' &&
+	    decision "$W/2.data" 2.g1.data g1 2 'Auth-Create: no')
+	arrive "$W/stage/new/1.g1.data" 1.g1.data
 	settle 1
 	sql "ALTER TABLE tagente DROP INDEX nombre"
-	arrive "$W/2.data" 2.g1.data
+	arrive "$W/stage/new/2.g1.data" 2.g1.data
 	settle 2
 	kill -TERM "$BG_PID"
 	wait "$BG_PID"
