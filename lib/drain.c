@@ -287,33 +287,18 @@ ssize_t
 drain_peek(struct drain *d, const char *name, char *buf, size_t len)
 {
 	struct stat sb;
-	size_t got = 0;
+	ssize_t got = -1;
 	int fd;
 
 	if ((fd = openat(d->in.newfd, name, O_RDONLY | O_NOFOLLOW |
 	    O_NONBLOCK | O_CLOEXEC)) == -1)
 		return -1;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    (d->opts.producers != NULL &&
-	    !idset_match(d->opts.producers, sb.st_uid))) {
-		close(fd);
-		return -1;
-	}
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (d->opts.producers == NULL ||
+	    idset_match(d->opts.producers, sb.st_uid)))
+		got = io_read_full(fd, buf, len);
 	close(fd);
-	return (ssize_t)got;
+	return got;
 }
 
 /*
@@ -331,7 +316,8 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
     int *stranger)
 {
 	struct stat sb;
-	size_t got = 0;
+	size_t got;
+	ssize_t n;
 	int fd;
 
 	*toobig = *stranger = 0;
@@ -363,22 +349,16 @@ drain_read(struct drain *d, struct drain_item *it, int *toobig,
 		return 0;
 	}
 	it->data = xmalloc(sb.st_size + 1);
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, it->data + got, sb.st_size - got);
+	if ((n = io_read_full(fd, it->data, sb.st_size)) < sb.st_size) {
+		int e = n == -1 ? errno : ENODATA;	/* short */
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n == 0 ? ENODATA : errno;	/* 0: short */
-
-			close(fd);
-			free(it->data);
-			it->data = NULL;
-			errno = e;
-			return DRAIN_OUT_OF(e) ? -2 : -1;
-		}
-		got += n;
+		close(fd);
+		free(it->data);
+		it->data = NULL;
+		errno = e;
+		return DRAIN_OUT_OF(e) ? -2 : -1;
 	}
+	got = (size_t)n;
 	close(fd);
 	it->data[got] = '\0';
 	it->len = got;

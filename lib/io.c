@@ -31,6 +31,26 @@ io_write_all(int fd, const void *buf, size_t len)
 }
 
 ssize_t
+io_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t
 io_read_bounded(int fd, char **bufp, size_t max)
 {
 	size_t cap = 65536, len = 0;

@@ -304,16 +304,14 @@ static void
 batch_begin(struct drain *d, char *const *names, size_t n, void *arg)
 {
 	struct dl_run *run = arg;
-	char buf[ENVELOPE_MAX], err[256];
-	char **agents = xcalloc(n ? n : 1, sizeof(*agents));
+	char buf[ENVELOPE_MAX], err[256], **agents;
 	size_t na = 0;
 
 	/* No decision counts (no Auth-Agent), or no index to read by. */
-	if (!have_auth_keys || (run->schema_checked &&
-	    !run->schema.agent_name_index)) {
-		free(agents);
+	if (n == 0 || !have_auth_keys || (run->schema_checked &&
+	    !run->schema.agent_name_index))
 		return;
-	}
+	agents = xcalloc(n, sizeof(*agents));
 	for (size_t i = 0; i < n; i++) {
 		struct envelope env;
 		ssize_t got = drain_peek(d, names[i], buf, sizeof(buf));
