@@ -886,8 +886,12 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 			size_t k = n - i < d->opts.batch ? n - i :
 			    d->opts.batch;
 
-			d->opts.batch_begin(d, names + i, k, d->opts.arg);
 			hinted = i + k;
+			if ((r = d->opts.batch_begin(d, names + i, k,
+			    d->opts.arg)) != 0) {
+				rc = r;	/* nothing of this batch claimed */
+				break;
+			}
 		}
 		if ((r = spool_claim(&d->in, names[i])) == 1)
 			continue;

@@ -53,9 +53,12 @@ typedef void drain_prepare_fn(struct drain *, void *arg);
  * most the batch size; some may be gone when they are claimed): a hint
  * for work done once per batch instead of once per item (db-load reads
  * the batch's agents in one query).  Nothing in the items is trusted
- * yet: read them with drain_peek().
+ * yet: read them with drain_peek().  Returns 0 to go on, or the pass's
+ * exit code (EX_TEMPFAIL: a temporary failure, logged by the hook): the
+ * pass then ends before the batch's first item is claimed, and every
+ * item of it stays in new/.
  */
-typedef void drain_batch_fn(struct drain *, char *const *names, size_t n,
+typedef int drain_batch_fn(struct drain *, char *const *names, size_t n,
 		    void *arg);
 
 struct drain_opts {

@@ -1578,27 +1578,21 @@ OUT
 	sed -i 's/^lock_wait_timeout .*/lock_wait_timeout 1/' "$CONF"
 	grep -q '^lock_wait_timeout 1$' "$CONF"
 	# Another writer holds the agent's row until its session is killed.
-	sh "$MDB" sql "$DBDIR" -e "START TRANSACTION; SELECT id_agente FROM tagente WHERE nombre = 'held' FOR UPDATE; SELECT SLEEP(60); ROLLBACK" pandora \
-	    >/dev/null 2>&1 3>&- &
-	holder=$!
-	for _ in $(seq 1 100); do
-		[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ] && break
-		sleep 0.05
-	done
+	db_hold_rows "nombre = 'held'"
 	agent held '2026/11/27 21:00:00' "$(module A generic_data 1)" > "$W/1.data"
 	agent held '2026/11/27 21:05:00' "$(module A generic_data 2)" > "$W/2.data"
 	decision "$W/1.data" 1.held.data held 2 'Auth-Create: no'
 	decision "$W/2.data" 2.held.data held 2 'Auth-Create: no'
 	run dl -v
-	hid=$(sql "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%' LIMIT 1")
-	[ -n "$hid" ] && sql "KILL $hid" >/dev/null 2>&1
-	wait "$holder" || true
+	db_release_rows
 	assert_equal "$status" 75
 	grep -q 'event=db.temp step=agent prefetch errno=1205 ' "$W/dl.log"
 	grep -q 'event=db.conflict.retry try=1 ' "$W/dl.log"
-	# The files are not read on their own meanwhile: given back whole.
-	run grep -c 'step=agent lookup' "$W/dl.log"
+	grep -q 'event=batch.retry items=2 ' "$W/dl.log"
+	# The files are not claimed, nor read on their own meanwhile.
+	run grep -c 'step=agent lookup\|event=item.retry' "$W/dl.log"
 	assert_output 0
+	[ "$(count "$Q"/cur/*)" -eq 0 ]
 	[ "$(count "$Q"/new/*)" -eq 2 ]
 	[ "$(count "$Q"/reject/*)" -eq 0 ]
 	run dl -v

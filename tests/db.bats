@@ -555,23 +555,12 @@ sanitizer_clean() {
 
 @test "lock wait timeout is temporary: exit 75" {
 	admin -e "INSERT INTO tagente (id_agente, nombre) VALUES (9000, 'locked')"
-	# The holder keeps the row lock until it is killed (no race with a
-	# slow client start under load or ASan).
-	sh "$MDB" sql "$DBDIR" -e "START TRANSACTION; SELECT id_agente FROM tagente WHERE id_agente = 9000 FOR UPDATE; SELECT SLEEP(30); ROLLBACK" \
-	    >/dev/null 2>&1 3>&- &
-	holder=$!
-	for _ in $(seq 1 100); do
-		[ "$(admin -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ] && break
-		sleep 0.05
-	done
+	db_hold_rows "id_agente = 9000"
 	conf_with "$W/lw.conf" 's/^lock_wait_timeout .*/lock_wait_timeout 1/'
 	start=$(date +%s%N)
 	run "$BIN/tt-db" -c "$W/lw.conf" -s db-load -e "UPDATE tagente SET alias = 'x' WHERE id_agente = 9000"
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	# End the holder's session on the server: its lock goes with it.
-	hid=$(admin -e "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%' LIMIT 1")
-	[ -n "$hid" ] && admin -e "KILL $hid" >/dev/null 2>&1
-	wait "$holder" || true
+	db_release_rows
 	assert_equal "$status" 75
 	assert_output --partial "class=temp errno=1205 (ER_LOCK_WAIT_TIMEOUT)"
 	[ "$ms" -lt 3500 ]

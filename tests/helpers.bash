@@ -171,6 +171,31 @@ db_stop_file() {
 	fi
 }
 
+# db_hold_rows WHERE: another session of the private MariaDB (DBDIR)
+# locks tagente's rows WHERE (FOR UPDATE) and keeps them until
+# db_release_rows kills it: no race with a slow client start under load
+# or ASan.  Returns once the server shows the lock.  DB_HOLDER: its PID.
+db_hold_rows() {
+	sh "$TOOLS/mariadb.sh" sql "$DBDIR" -e "START TRANSACTION; SELECT id_agente FROM tagente WHERE $1 FOR UPDATE; SELECT SLEEP(60) AS octo_hold; ROLLBACK" \
+	    >/dev/null 2>&1 3>&- &
+	DB_HOLDER=$!
+	for _ in $(seq 1 200); do
+		[ "$(sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ] && return 0
+		sleep 0.05
+	done
+	echo "db_hold_rows: no lock after 10 s" >&2
+	return 1
+}
+
+# db_release_rows: end db_hold_rows's session on the server (its locks
+# go with it) and reap its client.
+db_release_rows() {
+	local id
+	id=$(sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60) AS octo_hold%' LIMIT 1")
+	[ -z "$id" ] || sh "$TOOLS/mariadb.sh" sql "$DBDIR" -e "KILL $id" >/dev/null 2>&1 || true
+	wait "$DB_HOLDER" || true
+}
+
 # pause_file DIR: a PIPELINE_PAUSE_FILE path in DIR, a directory the
 # drain's user (RUN_USER) may create it in.
 pause_file() {

@@ -204,9 +204,6 @@ struct dl_run {
 	double		*lat_ms;
 	size_t		 nlat, caplat;
 	struct timespec	*t0;		/* the pass's start */
-	/* dl_prefetch failed: the batch's next file gets this outcome */
-	int		 pre_rc;		/* enum dl_outcome */
-	char		 pre_reason[256];
 };
 
 /* The outcome of loading one file. */
@@ -225,7 +222,7 @@ enum dl_outcome	 dl_load(struct dl_run *, const char *item,
 		    struct audit_buf *, struct dl_result *, int *code,
 		    char *reason, size_t reasonlen);
 int		 dl_begin(struct dl_run *);
-void		 dl_prefetch(struct dl_run *, char *const *names, size_t n);
+enum dl_outcome	 dl_prefetch(struct dl_run *, char *const *names, size_t n);
 int		 dl_commit(struct dl_run *);
 void		 dl_rows_clear(struct dl_run *);
 void		 dl_abort(struct dl_run *);

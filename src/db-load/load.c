@@ -1392,13 +1392,14 @@ pre_free(struct pre_agent *p)
  * prefetched) for a file that names it, which then takes it as if it
  * had read it itself (load_file); one no file names is locked and
  * never written.  Agents not found are left to the files' own lookups.
- * A failure ends the transaction, which holds nothing yet: a temporary
- * or fatal one (a conflict with another writer, a lost connection) then
- * gives the batch back through its first file (run->pre_rc, dl_load),
- * as a file's own lookup would; one the query's values caused is logged
- * and leaves each file to its own lookup.
+ * A failure ends the transaction, which holds nothing yet.  A temporary
+ * one (a conflict with another writer, a lost connection) returns
+ * DL_RETRY and a fatal one DL_FATAL (run->exit_code set), logged by
+ * dl_dberr: the batch is not started (batch_begin); one the query's
+ * values caused is logged and leaves each file to its own lookup
+ * (DL_LOADED, as when all went well).
  */
-void
+enum dl_outcome
 dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 {
 	char **enc = NULL;
@@ -1406,28 +1407,21 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 	struct db_val args[DL_MAX_ROWS];
 	struct pre_agent *pre = NULL;
 	size_t npre = 0, cappre = 0, added = 0;
-	int failed = 0;
+	enum dl_outcome rc = DL_LOADED;
+	char reason[256];
+	int failed = 0, gone = 0, code;
 
-	run->pre_rc = DL_LOADED;
 	if (n == 0 || run->in_txn || run->schema_bad)
-		return;
+		return DL_LOADED;
 	if (dl_begin(run) == -1) {
 		/* As the first file's dl_load would: not twice the wait. */
-		if (run->schema_bad) {
-			snprintf(run->pre_reason, sizeof(run->pre_reason), "the "
-			    "database lacks what db-load needs (see the log)");
-			run->pre_rc = DL_FATAL;
-		} else {
-			int code;
-			enum dl_outcome c = dl_dberr(run, "begin",
-			    run->pre_reason, sizeof(run->pre_reason), &code);
-
-			run->pre_rc = c == DL_REJECT ? DL_RETRY : c;
-		}
-		return;
+		if (run->schema_bad)
+			return DL_FATAL;	/* logged, exit_code set */
+		rc = dl_dberr(run, "begin", reason, sizeof(reason), &code);
+		return rc == DL_REJECT ? DL_RETRY : rc;
 	}
 	if (!run->schema.agent_name_index)
-		return;
+		return DL_LOADED;
 	enc = xcalloc(n, sizeof(*enc));
 	enclen = xcalloc(n, sizeof(*enclen));
 	for (size_t i = 0; i < n; i++) {
@@ -1470,8 +1464,7 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 				    "msg=\"index nombre gone: each file looks "
 				    "its agent up, no batch query\"");
 				run->schema.agent_name_index = 0;
-				dl_abort(run);
-				goto out;
+				gone = 1;
 			}
 			failed = 1;
 			break;
@@ -1522,24 +1515,21 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 		off += k;
 	}
 	if (failed) {
-		int code;
-		enum dl_outcome c = dl_dberr(run, "agent prefetch",
-		    run->pre_reason, sizeof(run->pre_reason), &code);
-
 		/*
 		 * A temporary failure (a conflict with another writer, a
-		 * lost connection) or a fatal one ends the batch as a file's
-		 * lookup would: its first file is given back with it.  A
-		 * value the query could not take leaves each file to its
-		 * own lookup.
+		 * lost connection) or a fatal one: the batch waits, as a
+		 * file's lookup would make it.  A value the query could not
+		 * take leaves each file to its own lookup.
 		 */
-		if (c == DL_RETRY || c == DL_FATAL)
-			run->pre_rc = c;	/* broken: dl_abort closes */
-		else
+		if (!gone)
+			rc = dl_dberr(run, "agent prefetch", reason,
+			    sizeof(reason), &code);
+		if (rc == DL_REJECT) {
 			log_warnx("event=agent.prefetch.fail msg=\"%s\" "
-			    "then=\"each file reads its agent\"",
-			    run->pre_reason);
-		dl_abort(run);
+			    "then=\"each file reads its agent\"", reason);
+			rc = DL_LOADED;
+		}
+		dl_abort(run);	/* broken, if rc says so: dl_abort closes */
 	}
 	/* Two agents of one name: the lower id, as agent_get. */
 	for (size_t p = 0; p < npre; p++)
@@ -1564,12 +1554,12 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 	if (!failed)
 		log_debug("event=agent.prefetch names=%zu agents=%zu", ne,
 		    added);
-out:
 	free(pre);
 	for (size_t i = 0; i < ne; i++)
 		free(enc[i]);
 	free(enc);
 	free(enclen);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3276,14 +3266,6 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 	long long rt;
 
 	memset(res, 0, sizeof(*res));
-	if (run->pre_rc != DL_LOADED) {
-		/* The batch's agent query failed (dl_prefetch): give back. */
-		rc = (enum dl_outcome)run->pre_rc;
-		run->pre_rc = DL_LOADED;
-		*code = EX_TEMPFAIL;
-		snprintf(reason, reasonlen, "%s", run->pre_reason);
-		return rc;
-	}
 	memset(&f, 0, sizeof(f));
 	f.run = run;
 	f.cf = run->cf;

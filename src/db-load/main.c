@@ -299,18 +299,23 @@ handle(struct drain *d, struct drain_item *it, void *arg)
  * A batch begins: read its files' agents in one query (dl_prefetch),
  * named by the envelopes' Auth-Agent.  Unchecked here (the stamp is
  * checked file by file): a wrong name only reads an agent no file uses.
+ * If the query fails for a reason that would fail the batch's first
+ * file (a conflict, a lost connection, a fatal error: logged), the
+ * batch is not started: EX_TEMPFAIL ends the pass with its items in
+ * new/ (drain_mode runs a conflict again; run->exit_code wins).
  */
-static void
+static int
 batch_begin(struct drain *d, char *const *names, size_t n, void *arg)
 {
 	struct dl_run *run = arg;
 	char buf[ENVELOPE_MAX], err[256], **agents;
+	enum dl_outcome rc;
 	size_t na = 0;
 
 	/* No decision counts (no Auth-Agent), or no index to read by. */
 	if (n == 0 || !have_auth_keys || (run->schema_checked &&
 	    !run->schema.agent_name_index))
-		return;
+		return 0;
 	agents = xcalloc(n, sizeof(*agents));
 	for (size_t i = 0; i < n; i++) {
 		struct envelope env;
@@ -321,10 +326,15 @@ batch_begin(struct drain *d, char *const *names, size_t n, void *arg)
 			continue;
 		agents[na++] = xstrdup(env.auth_agent);
 	}
-	dl_prefetch(run, agents, na);
+	rc = dl_prefetch(run, agents, na);
 	for (size_t i = 0; i < na; i++)
 		free(agents[i]);
 	free(agents);
+	if (rc == DL_LOADED)
+		return 0;
+	log_info("event=batch.retry items=%zu msg=\"the batch's agent query "
+	    "failed: given back unclaimed\"", n);
+	return EX_TEMPFAIL;
 }
 
 /* Before the batch's audit events are written: a lost transaction's

@@ -293,17 +293,20 @@ struct bctx {
 	ssize_t	 gone;		/* drain_peek of a name not in new/ */
 	ssize_t	 link;		/* of a symbolic link in new/ */
 	int	 handled_before;	/* handler calls when it was called */
+	int	 refuse;	/* this call (1, 2...) returns EX_TEMPFAIL */
 	struct hctx *h;
 };
 
-static void
+static int
 batch_hook(struct drain *d, char *const *names, size_t n, void *arg)
 {
 	struct bctx *b = arg;
 	int k = b->ncalls++;
 
+	if (b->refuse == k + 1)
+		return EX_TEMPFAIL;
 	if (k >= 8)
-		return;
+		return 0;
 	b->n[k] = n;
 	snprintf(b->first[k], sizeof(b->first[k]), "%s", names[0]);
 	memset(b->head[k], 0, sizeof(b->head[k]));
@@ -311,6 +314,30 @@ batch_hook(struct drain *d, char *const *names, size_t n, void *arg)
 	b->gone = drain_peek(d, "no-such-item", b->head[7], 8);
 	b->link = drain_peek(d, "link.1.data", b->head[7], 8);
 	b->handled_before = b->h->calls;
+	return 0;
+}
+
+/* A drain of in/ into out/, batches of 4, with batch_hook (its own
+ * argument, not the handler's), refusing call refuse (0: none). */
+static struct drain *
+batch_drain(struct hctx *h, struct bctx *b, int refuse)
+{
+	struct drain_opts o;
+	struct drain *d;
+	char err[256];
+
+	memset(h, 0, sizeof(*h));
+	memset(b, 0, sizeof(*b));
+	b->h = h;
+	b->refuse = refuse;
+	opts_init(&o, h, 4, 0);
+	o.batch_begin = batch_hook;
+	o.arg = b;
+	o.prepare = NULL;
+	o.commit = NULL;
+	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
+	CHECK(d != NULL, "drain_open: %s", err);
+	return d;
 }
 
 /* The batch hook: called as each batch begins, with that batch's names
@@ -319,12 +346,11 @@ batch_hook(struct drain *d, char *const *names, size_t n, void *arg)
 static void
 test_batch_begin(void)
 {
-	struct drain_opts o;
 	struct drain_stats st;
 	struct drain *d;
 	struct hctx h;
 	struct bctx b;
-	char name[32], body[64], err[256];
+	char name[32], body[64];
 
 	fresh();
 	for (int i = 0; i < 10; i++) {
@@ -334,17 +360,7 @@ test_batch_begin(void)
 	}
 	CHECK(symlink(P("in/new/item00.1.data"), P("in/link.1.data")) == 0,
 	    "symlink: %s", strerror(errno));
-	memset(&h, 0, sizeof(h));
-	memset(&b, 0, sizeof(b));
-	b.h = &h;
-	opts_init(&o, &h, 4, 0);
-	o.batch_begin = batch_hook;
-	o.arg = &b;		/* the hooks' argument: not the handler's */
-	o.prepare = NULL;
-	o.commit = NULL;
-	d = drain_open(P("in"), P("out"), P("audit"), &o, err, sizeof(err));
-	CHECK(d != NULL, "drain_open: %s", err);
-	if (d == NULL)
+	if ((d = batch_drain(&h, &b, 0)) == NULL)
 		return;
 	/* The link goes into new/ now: peeked, it is not read. */
 	CHECK(rename(P("in/link.1.data"), P("in/new/link.1.data")) == 0,
@@ -369,6 +385,36 @@ test_batch_begin(void)
 	CHECK_INT("drain_peek: gone", (int)b.gone, -1);
 	CHECK_INT("drain_peek: a symbolic link", (int)b.link, -1);
 	CHECK_INT("batch_begin: done", (int)st.done, 10);
+
+	/*
+	 * A hook that fails (db-load's agent query: a conflict) ends the
+	 * pass with its code before the batch's first item is claimed: the
+	 * batch before is committed, the rest stays in new/, nothing in
+	 * cur/; the next pass takes it.
+	 */
+	fresh();
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "item%02d.1.data", i);
+		put("new", name, "<x/>\n");
+	}
+	if ((d = batch_drain(&h, &b, 2)) == NULL)
+		return;
+	CHECK_INT("batch_begin refuses: rc", drain_run(d, handler, &h, &st),
+	    EX_TEMPFAIL);
+	CHECK_INT("batch_begin refuses: handled", h.calls, 4);
+	CHECK_INT("batch_begin refuses: done", (int)st.done, 4);
+	CHECK_INT("batch_begin refuses: retried", (int)st.retried, 0);
+	CHECK_INT("batch_begin refuses: left in new/", count(P("in/new")), 6);
+	CHECK_INT("batch_begin refuses: nothing in cur/", count(P("in/cur")),
+	    0);
+	CHECK_INT("batch_begin refuses: handed on", count(P("out/new")), 4);
+	b.refuse = 0;
+	CHECK_INT("batch_begin refuses: next pass", drain_run(d, handler, &h,
+	    &st), 0);
+	CHECK_INT("batch_begin refuses: next pass done", (int)st.done, 6);
+	CHECK_INT("batch_begin refuses: all handed on", count(P("out/new")),
+	    10);
+	drain_close(d);
 }
 
 static void
