@@ -892,6 +892,7 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 				rc = r;	/* nothing of this batch claimed */
 				break;
 			}
+			drain_pause_point("hinted");
 		}
 		if ((r = spool_claim(&d->in, names[i])) == 1)
 			continue;

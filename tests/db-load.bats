@@ -1569,6 +1569,38 @@ OUT
 	assert_output 1,2
 }
 
+@test "a batch whose items are all gone once its agents are read: its transaction ends with the pass, no lock kept while db-load lingers" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub" idle_exit 30
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('g1', 'g1', 2, 1, 300)"
+	mkdir -p "$W/pause" "$W/stage/new"
+	chmod 0777 "$W/pause"
+	PIPELINE_PAUSE_AT=hinted PIPELINE_PAUSE_FILE=$W/pause/paused \
+	    "$BIN/db-load" -c "$CONF" -d -v 2>> "$W/dl.log" 3>&- &
+	BG_PID=$!
+	agent g1 '2026/11/27 21:00:00' "$(module M generic_data 1)" > "$W/1.data"
+	(Q=$W/stage && decision "$W/1.data" 1.g1.data g1 2 'Auth-Create: no')
+	arrive "$W/stage/new/1.g1.data" 1.g1.data
+	wait_pause "$W/pause/paused" "$BG_PID"
+	# The batch's agent is read and locked; then its only item goes.
+	grep -q 'event=agent.prefetch names=1 agents=1$' "$W/dl.log"
+	[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ]
+	rm "$Q/new/1.g1.data"
+	rm "$W/pause/paused"
+	# Nothing claimed: the pass ends, and its transaction with it, while
+	# db-load lingers on.
+	for _ in $(seq 1 100); do
+		[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -eq 0 ] && break
+		sleep 0.05
+	done
+	[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -eq 0 ]
+	kill -0 "$BG_PID"
+	kill -TERM "$BG_PID"
+	wait "$BG_PID"
+	BG_PID=
+	[ "$(sql 'SELECT COUNT(*) FROM octo_loaded_file')" -eq 0 ]
+	[ "$(count "$Q"/new/* "$Q"/cur/* "$Q"/reject/*)" -eq 0 ]
+}
+
 @test "a batch's agent query that waits out a lock: the batch is given back (75, after the conflict retries), loaded once when the lock is gone" {
 	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
 	agent held '2026/11/27 20:55:00' "$(module A generic_data 0)" > "$W/0.data"
