@@ -1583,16 +1583,16 @@ OUT
 	wait_pause "$W/pause/paused" "$BG_PID"
 	# The batch's agent is read and locked; then its only item goes.
 	grep -q 'event=agent.prefetch names=1 agents=1$' "$W/dl.log"
-	[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ]
+	[ "$(db_locking)" -ge 1 ]
 	rm "$Q/new/1.g1.data"
 	rm "$W/pause/paused"
 	# Nothing claimed: the pass ends, and its transaction with it, while
 	# db-load lingers on.
 	for _ in $(seq 1 100); do
-		[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -eq 0 ] && break
+		[ "$(db_locking)" -eq 0 ] && break
 		sleep 0.05
 	done
-	[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -eq 0 ]
+	[ "$(db_locking)" -eq 0 ]
 	kill -0 "$BG_PID"
 	kill -TERM "$BG_PID"
 	wait "$BG_PID"

@@ -171,6 +171,11 @@ db_stop_file() {
 	fi
 }
 
+# db_locking: how many transactions of the private MariaDB hold row locks.
+db_locking() {
+	sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0'
+}
+
 # db_hold_rows WHERE: another session of the private MariaDB (DBDIR)
 # locks tagente's rows WHERE (FOR UPDATE) and keeps them until
 # db_release_rows kills it: no race with a slow client start under load
@@ -180,7 +185,7 @@ db_hold_rows() {
 	    >/dev/null 2>&1 3>&- &
 	DB_HOLDER=$!
 	for _ in $(seq 1 200); do
-		[ "$(sh "$TOOLS/mariadb.sh" sql "$DBDIR" -N -B -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_locked > 0')" -ge 1 ] && return 0
+		[ "$(db_locking)" -ge 1 ] && return 0
 		sleep 0.05
 	done
 	echo "db_hold_rows: no lock after 10 s" >&2

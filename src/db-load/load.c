@@ -1384,6 +1384,25 @@ pre_free(struct pre_agent *p)
 }
 
 /*
+ * dl_begin failed: DL_FATAL if the schema was refused (logged,
+ * run->exit_code set), else as the database's error says (dl_dberr; a
+ * BEGIN fails for no value, so never DL_REJECT).
+ */
+static enum dl_outcome
+begin_failed(struct dl_run *run, char *reason, size_t reasonlen, int *code)
+{
+	enum dl_outcome rc;
+
+	if (run->schema_bad) {
+		snprintf(reason, reasonlen, "the database lacks what db-load "
+		    "needs (see the log)");
+		return DL_FATAL;
+	}
+	rc = dl_dberr(run, "begin", reason, reasonlen, code);
+	return rc == DL_REJECT ? DL_RETRY : rc;
+}
+
+/*
  * The agents of names[0..n) (as the files name them, not encoded), read
  * and locked for the transaction in one query per DL_MAX_ROWS names
  * instead of one per file: a batch of files from many agents costs the
@@ -1413,13 +1432,9 @@ dl_prefetch(struct dl_run *run, char *const *names, size_t n)
 
 	if (n == 0 || run->in_txn || run->schema_bad)
 		return DL_LOADED;
-	if (dl_begin(run) == -1) {
-		/* As the first file's dl_load would: not twice the wait. */
-		if (run->schema_bad)
-			return DL_FATAL;	/* logged, exit_code set */
-		rc = dl_dberr(run, "begin", reason, sizeof(reason), &code);
-		return rc == DL_REJECT ? DL_RETRY : rc;
-	}
+	/* As the first file's dl_load would: not twice the wait. */
+	if (dl_begin(run) == -1)
+		return begin_failed(run, reason, sizeof(reason), &code);
 	if (!run->schema.agent_name_index)
 		return DL_LOADED;
 	enc = xcalloc(n, sizeof(*enc));
@@ -3301,15 +3316,8 @@ dl_load(struct dl_run *run, const char *item, const struct envelope *env,
 		f.agent_t = f.now;
 	fmt_dt(f.agent_t, f.agent_ts, sizeof(f.agent_ts));
 	if (dl_begin(run) == -1) {
-		if (run->schema_bad) {
-			snprintf(reason, reasonlen, "the database lacks what "
-			    "db-load needs (see the log)");
-			agentxml_free(f.ad);
-			return DL_FATAL;
-		}
-		rc = dl_dberr(run, "begin", reason, reasonlen, code);
 		agentxml_free(f.ad);
-		return rc == DL_REJECT ? DL_RETRY : rc;
+		return begin_failed(run, reason, reasonlen, code);
 	}
 	/* Between files, bound the memory of deferred history. */
 	if (run->row_bytes > DL_FLUSH_BYTES && flush_history(run) == -1) {
