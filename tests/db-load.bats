@@ -718,6 +718,54 @@ OUT
 	assert_output 1
 }
 
+@test "counters: recounted by a transaction that moves a status or creates a module, or when another writer flagged the agent; an unflagged agent whose statuses all stay keeps its counters" {
+	thr='<min_critical>90</min_critical><max_critical>0</max_critical>'
+	mk() {		# mk N MINUTE A B [MODULE]: an item in the queue
+		agent ct-host "2026/11/27 21:$2:00" "$(module A generic_data "$3")" \
+		    "$(module B generic_data "$4" "$thr")" ${5:+"$5"} > "$W/$1.data"
+		put "$W/$1.data" "$1.ct.data"
+	}
+	mark() {	# mark SET: another writer's update of the agent
+		sql "UPDATE tagente SET $1 WHERE nombre = 'ct-host'"
+	}
+	recount() {	# recount WANT: run db-load, then the counters and flag
+		run dl
+		assert_success
+		run sql "SELECT normal_count, critical_count, notinit_count, total_count, update_module_count FROM tagente WHERE nombre = 'ct-host'"
+		assert_output "$(printf "$1")"
+	}
+	# Created: counted (both normal once they have data).
+	mk 1 01 10 5
+	recount '2\t0\t0\t2\t0'
+	# A stale count no recount would leave; new values, the same
+	# statuses: data written, counters untouched.
+	mark 'normal_count = 77'
+	mk 2 02 11 6
+	recount '77\t0\t0\t2\t0'
+	run sql "SELECT e.datos FROM tagente_estado e JOIN tagente_modulo m USING (id_agente_modulo) ORDER BY m.nombre"
+	assert_output "$(printf '11.00000\n6.00000')"
+	# Another writer's "recount me" flag: recounted and cleared, though
+	# no status moved.
+	mark 'update_module_count = 1'
+	mk 3 03 12 7
+	recount '2\t0\t0\t2\t0'
+	# B goes critical: recounted from the rows.
+	mark 'normal_count = 77'
+	mk 4 04 12 95
+	recount '1\t1\t0\t2\t0'
+	# A new module, no status moving: recounted.
+	mark 'normal_count = 77'
+	mk 5 05 13 96 "$(module C generic_data 1)"
+	recount '2\t1\t0\t3\t0'
+	# One batch, a file moving a status (B back to normal) and one not:
+	# recounted once, as the last file left them.
+	mark 'normal_count = 77'
+	mk 6 06 14 7 "$(module C generic_data 2)"
+	mk 7 07 15 8 "$(module C generic_data 3)"
+	recount '3\t0\t0\t3\t0'
+	queue_empty
+}
+
 @test "incremental modules: first sample, rate, equal and older timestamps, counter reset" {
 	n=0
 	for s in 1000@21:00:00 1600@21:05:00 1900@21:05:00 1300@21:03:00 100@21:10:00 400@21:15:00; do

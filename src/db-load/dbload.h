@@ -116,6 +116,11 @@ struct dl_agent {
 	int		 modules_loaded;
 	int		 prefetched;	/* by dl_prefetch, no file used it yet */
 	int		 dirty;		/* tagente to be written at commit */
+	int		 recount;	/* counters to recount at commit: a
+					 * status moved, a module created,
+					 * or update_module_count was set
+					 * (an undone file leaves it: one
+					 * recount too many is harmless) */
 	char		 remote_ts[24];	/* ultimo_contacto_remoto */
 	char		 contact_ts[24];	/* ultimo_contacto */
 	struct dl_module **mods;	/* sorted by nombre, bytewise */

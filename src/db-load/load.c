@@ -1016,6 +1016,7 @@ agent_create(struct dl_file *f, const char *enc, size_t enclen,
 		*ap = dl_agent_add(run, a);
 		f->agent = a;
 		f->created_agent = 1;
+		a->recount = 1;
 		f->res->agent_created = 1;
 		{
 			/* As Pandora's pandora_create_agent(): the alias
@@ -1075,7 +1076,7 @@ free:
 	"e.ff_normal, e.ff_warning, e.ff_critical, e.last_status_change, " \
 	"e.last_execution_try, e.current_interval, " \
 	"i.datos, i.utimestamp, i.id_agente_modulo IS NOT NULL"
-#define AGENT_COLS_N	14	/* where the module columns start */
+#define AGENT_COLS_N	15	/* where the module columns start */
 #define MODULE_COLS_N	58
 
 /* The agent query: the agent, its policy, every module with its status
@@ -1084,7 +1085,8 @@ free:
 	"SELECT a.id_agente, a.id_grupo, " \
 	"a.modo, a.disabled, a.quiet, a.fixed_ip, a.intervalo, " \
 	"a.timezone_offset, a.id_parent, a.direccion, a.os_version, " \
-	"a.agent_version, p.no_learn, p.module_cap, " MODULE_COLS
+	"a.agent_version, p.no_learn, p.module_cap, " \
+	"a.update_module_count, " MODULE_COLS
 #define AGENT_FROM	" FROM tagente a " AGENT_JOINS
 #define AGENT_JOINS \
 	"LEFT JOIN octo_agent_policy p ON p.id_agente = a.id_agente " \
@@ -1242,6 +1244,9 @@ agent_fill(struct dl_agent *a, struct db_stmt *s)
 	a->policy_no_learn = !db_col_null(s, 12) && db_col_int(s, 12) != 0;
 	a->have_policy_cap = !db_col_null(s, 13);
 	a->policy_cap = (long)db_col_int(s, 13);
+	/* Another writer asked for a recount (Pandora's "recount me"). */
+	if (db_col_int(s, 14) != 0)
+		a->recount = 1;
 }
 
 /* Keep a module row read for an agent (v grows as needed). */
@@ -1815,6 +1820,7 @@ module_create(struct dl_file *f, const struct agent_module *xm,
 	m->unk_instr = ui;
 	desc = ext = ci = wi = ui = NULL;
 	m->created = 1;
+	a->recount = 1;		/* one more module to count */
 	/* Not-init until the first data; asynchronous types start normal. */
 	status = pandora_type_is_async(m->type) ? PANDORA_NORMAL :
 	    PANDORA_NOTINIT;
@@ -2258,6 +2264,8 @@ do_sample(struct dl_file *f, struct dl_module *m,
 		return rc;
 	/* Never update the status with a sample older than the last. */
 	if (t >= m->last_try_t) {
+		if (st.estado != m->st.estado)
+			f->agent->recount = 1;
 		m->st = st;
 		free(m->datos);
 		m->datos = dupn(str, len);
@@ -2812,17 +2820,30 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 	    "disabled = VALUES(disabled)", v, AGENT_COLS) == -1)
 		return flush_err(run, "agent update");
 	/*
-	 * The status counters: counted by the database in one statement
-	 * from the status rows as they are now (ours of this transaction,
-	 * and any module another writer, such as Pandora's own servers,
-	 * added or changed), never from this process's copy: no update of
-	 * another writer is lost.  As Pandora's recount: enabled modules
-	 * of a real kind (id_modulo <> 0) not pending deletion.
+	 * The status counters of the agents whose counted set this
+	 * transaction changed (a status that moved, a module or the agent
+	 * created) or that another writer flagged (update_module_count
+	 * set when the agent was read): counted by the database in one
+	 * statement from the status rows as they are now (ours of this
+	 * transaction, and any module another writer, such as Pandora's
+	 * own servers, added or changed), never from this process's copy:
+	 * no update of another writer is lost.  As Pandora's recount:
+	 * enabled modules of a real kind (id_modulo <> 0) not pending
+	 * deletion.  An unflagged agent whose statuses all stayed keeps
+	 * its counters, as Pandora's data server leaves them.
 	 */
-	if (counts_update(run, ag, n) == -1)
-		return flush_err(run, "agent counters");
+	{
+		struct dl_agent *rc[DL_MAX_ROWS];
+		size_t r = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (ag[k]->recount)
+				rc[r++] = ag[k];
+		if (r > 0 && counts_update(run, rc, r) == -1)
+			return flush_err(run, "agent counters");
+	}
 	for (size_t k = 0; k < n; k++)
-		ag[k]->dirty = 0;
+		ag[k]->dirty = ag[k]->recount = 0;
 	return 0;
 }
 

@@ -70,7 +70,7 @@ static const struct col cols[] = {
 	{ "tagente", "unknown_count", C_INT, W },
 	{ "tagente", "notinit_count", C_INT, W },
 	{ "tagente", "total_count", C_INT, W },
-	{ "tagente", "update_module_count", C_INT, W },
+	{ "tagente", "update_module_count", C_INT, R | W },
 	{ "tagente", "update_alert_count", C_INT, W },
 	/* tagente_modulo: read with the agent, created, some updated */
 	{ "tagente_modulo", "id_agente_modulo", C_INT, R | W },
