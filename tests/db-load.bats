@@ -718,51 +718,72 @@ OUT
 	assert_output 1
 }
 
-@test "counters: recounted by a transaction that moves a status or creates a module, or when another writer flagged the agent; an unflagged agent whose statuses all stay keeps its counters" {
+@test "counters: recounted by a transaction that moves a status or creates a module or the agent, or when another writer flagged the agent; an unflagged agent whose statuses all stay keeps its counters" {
 	thr='<min_critical>90</min_critical><max_critical>0</max_critical>'
-	mk() {		# mk N MINUTE A B [MODULE]: an item in the queue
-		agent ct-host "2026/11/27 21:$2:00" "$(module A generic_data "$3")" \
-		    "$(module B generic_data "$4" "$thr")" ${5:+"$5"} > "$W/$1.data"
-		put "$W/$1.data" "$1.ct.data"
+	mk() {		# mk N MINUTE MODULE...: a bare file into the queue
+		local n=$1 min=$2
+		shift 2
+		agent ct-host "2026/11/27 21:$min:00" "$@" > "$W/$n.data"
+		put "$W/$n.data" "$n.ct.data"
 	}
+	A() { module A generic_data "$1"; }
+	B() { module B generic_data "$1" "$thr"; }
+	C() { module C generic_data_inc "$1"; }
 	mark() {	# mark SET: another writer's update of the agent
 		sql "UPDATE tagente SET $1 WHERE nombre = 'ct-host'"
 	}
-	recount() {	# recount WANT: run db-load, then the counters and flag
-		run dl
+	recount() {	# recount WANT [ARG]: db-load, the counters and flag
+		run dl ${2:+"$2"}
 		assert_success
 		run sql "SELECT normal_count, critical_count, notinit_count, total_count, update_module_count FROM tagente WHERE nombre = 'ct-host'"
 		assert_output "$(printf "$1")"
 	}
-	# Created: counted (both normal once they have data).
-	mk 1 01 10 5
+	# Created without a module: counted, the creation's flag cleared.
+	mk 0 00
+	recount '0\t0\t0\t0\t0'
+	# Two modules created, normal with their first data.
+	mk 1 01 "$(A 10)" "$(B 5)"
 	recount '2\t0\t0\t2\t0'
 	# A stale count no recount would leave; new values, the same
 	# statuses: data written, counters untouched.
 	mark 'normal_count = 77'
-	mk 2 02 11 6
+	mk 2 02 "$(A 11)" "$(B 6)"
 	recount '77\t0\t0\t2\t0'
 	run sql "SELECT e.datos FROM tagente_estado e JOIN tagente_modulo m USING (id_agente_modulo) ORDER BY m.nombre"
 	assert_output "$(printf '11.00000\n6.00000')"
 	# Another writer's "recount me" flag: recounted and cleared, though
 	# no status moved.
 	mark 'update_module_count = 1'
-	mk 3 03 12 7
+	mk 3 03 "$(A 12)" "$(B 7)"
 	recount '2\t0\t0\t2\t0'
 	# B goes critical: recounted from the rows.
 	mark 'normal_count = 77'
-	mk 4 04 12 95
+	mk 4 04 "$(A 12)" "$(B 95)"
 	recount '1\t1\t0\t2\t0'
-	# A new module, no status moving: recounted.
+	# A module created whose first sample moves nothing (an incremental
+	# module's first value: no rate yet, not-init): recounted for the
+	# creation alone.
 	mark 'normal_count = 77'
-	mk 5 05 13 96 "$(module C generic_data 1)"
-	recount '2\t1\t0\t3\t0'
-	# One batch, a file moving a status (B back to normal) and one not:
-	# recounted once, as the last file left them.
+	mk 5 05 "$(A 13)" "$(B 96)" "$(C 1000)"
+	recount '1\t1\t1\t3\t0'
+	# One transaction: a file moving statuses (B back to normal, C's
+	# first rate), then one moving none: recounted at the commit, as the
+	# last file left them.
 	mark 'normal_count = 77'
-	mk 6 06 14 7 "$(module C generic_data 2)"
-	mk 7 07 15 8 "$(module C generic_data 3)"
+	mk 6 06 "$(A 14)" "$(B 7)" "$(C 1100)"
+	mk 7 07 "$(A 15)" "$(B 8)" "$(C 1200)"
 	recount '3\t0\t0\t3\t0'
+	grep 'event=drain.done' "$W/dl.log" | tail -n 1 > "$W/done"
+	grep -q ' seen=2 ' "$W/done"
+	grep -q ' batches=1 ' "$W/done"
+	# The flag read by the batch's agent query too (agent-auth's
+	# decisions: event=agent.prefetch), no status moving.
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub"
+	mark 'normal_count = 77, update_module_count = 1'
+	agent ct-host '2026/11/27 21:08:00' "$(A 16)" "$(B 9)" "$(C 1300)" > "$W/8.data"
+	decision "$W/8.data" 8.ct.data ct-host 2 'Auth-Create: no'
+	recount '3\t0\t0\t3\t0' -v
+	grep -q 'event=agent.prefetch names=1 agents=1$' "$W/dl.log"
 	queue_empty
 }
 

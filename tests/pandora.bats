@@ -307,7 +307,7 @@ dump() {
 	done
 }
 
-@test "two writers on one agent: the counters count every module, also one another server added meanwhile" {
+@test "two writers on one agent: the counters count every module, also one another server added meanwhile or flagged" {
 	reset p776
 	conf p776
 	ts() { date -u -d "@$1" '+%Y/%m/%d %H:%M:%S'; }
@@ -346,4 +346,19 @@ dump() {
 	assert_output "$(printf '1\t1\t1\t3')"
 	want=$(sql p776 "SELECT SUM(e.estado = 0), SUM(e.estado = 1), SUM(e.estado = 3), COUNT(*) FROM tagente_modulo m JOIN tagente_estado e USING (id_agente_modulo) WHERE m.id_agente = $id AND m.disabled = 0 AND m.id_modulo <> 0")
 	assert_output "$want"
+	# Another module added between two files, its agent flagged as
+	# Pandora's servers flag it (update_module_count = 1); the next file
+	# moves no status (B stays critical), and still its commit counts
+	# the new module and clears the flag.
+	sql p776 "INSERT INTO tagente_modulo (id_agente, id_tipo_modulo, nombre, id_modulo) VALUES ($id, 2, 'ping2', 2);
+	    INSERT INTO tagente_estado (id_agente_modulo, id_agente, estado) VALUES (LAST_INSERT_ID(), $id, 3);
+	    UPDATE tagente SET update_module_count = 1 WHERE id_agente = $id"
+	printf "<?xml version='1.0'?>\n<agent_data agent_name='busy' interval='60' timestamp='%s'>%s%s</agent_data>\n" \
+	    "$(ts $((now - 400 + 4)))" \
+	    "<module><name>A</name><type>generic_data</type><data>4</data></module>" \
+	    "<module><name>B</name><type>generic_data</type><data>400</data><min_critical>250</min_critical></module>" \
+	    > "$T/busy.4.data"
+	load p776 "$T/busy.4.data"
+	run sql p776 "SELECT normal_count, critical_count, unknown_count, total_count, update_module_count FROM tagente WHERE id_agente = $id"
+	assert_output "$(printf '1\t1\t2\t4\t0')"
 }
