@@ -721,28 +721,41 @@ drain_on_stop(int sig)
 
 int
 drain_linger_conf(struct drain_linger *lo, const struct conf *cf,
-    const char *section, int batch_wait_def, char *err, size_t errlen)
+    const char *section, int batch_wait_def, int busy_wait_def, char *err,
+    size_t errlen)
 {
 	long long idle = DRAIN_IDLE_EXIT, poll_ms = 1000, bw = batch_wait_def;
+	long long busy = busy_wait_def;
 
 	memset(lo, 0, sizeof(*lo));
 	if (cf != NULL && (conf_num(cf, section, "idle_exit", 0, 86400, &idle,
 	    err, errlen) == -1 || conf_num(cf, section, "poll_interval", 10,
 	    60000, &poll_ms, err, errlen) == -1 || conf_num(cf, section,
-	    "batch_wait", 0, 1000, &bw, err, errlen) == -1))
+	    "batch_wait", 0, 1000, &bw, err, errlen) == -1 || conf_num(cf,
+	    section, "busy_wait", 0, 1000, &busy, err, errlen) == -1))
 		return -1;
 	lo->idle_exit = (int)idle;
 	lo->poll_ms = (int)poll_ms;
 	lo->batch_wait_ms = (int)bw;
+	lo->busy_wait_ms = (int)busy;
 	lo->audit_max = auditseg_max(cf);
 	return 0;
 }
 
 void
-drain_batch_wait(const struct drain_linger *lo)
+drain_gather(const struct drain_linger *lo, int64_t work_end,
+    int64_t until)
 {
-	if (lo->batch_wait_ms > 0 && !drain_stop)
-		(void)poll(NULL, 0, lo->batch_wait_ms);	/* EINTR: go */
+	int64_t now = mono_ms(), ms = lo->batch_wait_ms;
+
+	/* Busy: this wake-up closely follows a pass that had items. */
+	if (lo->busy_wait_ms > ms && work_end >= 0 &&
+	    now - work_end < lo->busy_wait_ms)
+		ms = lo->busy_wait_ms;
+	if (until >= 0 && ms > until - now)
+		ms = until - now;	/* the deadline the wait was for */
+	if (ms > 0 && !drain_stop)
+		(void)poll(NULL, 0, (int)ms);	/* EINTR: go */
 }
 
 int
@@ -769,7 +782,7 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 {
 	struct drain_stats st;
 	char path[PATH_MAX + 8];
-	int64_t last_work, t0;
+	int64_t last_work, t0, work_end = -1;	/* of the last pass with items */
 	int rc = 0, ifd = -1, poll_ms = lo->poll_ms > 0 ? lo->poll_ms : 1000;
 
 	memset(total, 0, sizeof(*total));
@@ -825,7 +838,7 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		if (lo->after != NULL)
 			lo->after(&st, rc, lo->arg);
 		if (st.seen > 0)
-			last_work = now;
+			last_work = work_end = now;
 		if (rc != 0 || drain_stop || lo->idle_exit <= 0)
 			break;
 		left = last_work + (int64_t)lo->idle_exit * 1000 - now;
@@ -844,10 +857,11 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		}
 		{
 			struct pollfd pfd = { ifd, POLLIN, 0 };
+			int64_t until = mono_ms() + left;
 			char buf[4096];
 
 			if (poll(&pfd, ifd == -1 ? 0 : 1, (int)left) > 0) {
-				drain_batch_wait(lo);	/* woken: gather */
+				drain_gather(lo, work_end, until);	/* woken */
 				while (read(ifd, buf, sizeof(buf)) > 0)
 					;
 			}

@@ -94,6 +94,13 @@ struct drain_linger {
 	 * less than the per-batch cost (audit-sign).
 	 */
 	int	 batch_wait_ms;
+	/*
+	 * After a wake-up less than this long after a pass that handled
+	 * items ended, wait this long for more (0: never): under load the
+	 * passes take several items each, paying a pass's syncs once, while
+	 * an item after a quiet spell is taken at once.
+	 */
+	int	 busy_wait_ms;
 	size_t	 audit_max;	/* audit segment cap (auditseg_max) */
 	/* Before each pass (a new clock...) and after it (its log line). */
 	void	(*before)(void *arg);
@@ -127,17 +134,26 @@ int		 drain_run(struct drain *, drain_handler *, void *arg,
 int		 drain_linger(struct drain *, drain_handler *, void *arg,
 		    const struct drain_linger *, struct drain_stats *total);
 /* The lingering keys of a drain's section, for its conf_check() list. */
-#define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval", "batch_wait"
+#define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval", "batch_wait", \
+				"busy_wait"
 #define DRAIN_IDLE_EXIT		30	/* seconds */
+#define DRAIN_BUSY_WAIT		10	/* ms: xml-validate's, agent-auth's */
 struct conf;
 /* idle_exit (seconds, default DRAIN_IDLE_EXIT, in the section or the top
- * part), poll_interval (ms) and batch_wait (ms, default batch_wait_def)
- * into lo; -1 with err. */
+ * part), poll_interval (ms), batch_wait and busy_wait (ms, defaults
+ * batch_wait_def and busy_wait_def) into lo; -1 with err. */
 int		 drain_linger_conf(struct drain_linger *, const struct conf *,
-		    const char *section, int batch_wait_def, char *err,
-		    size_t errlen);
-/* After an inotify wake-up: wait lo->batch_wait_ms for more items. */
-void		 drain_batch_wait(const struct drain_linger *);
+		    const char *section, int batch_wait_def, int busy_wait_def,
+		    char *err, size_t errlen);
+/*
+ * After an inotify wake-up: wait for more items, lo->batch_wait_ms, or
+ * lo->busy_wait_ms if longer and the wake-up comes less than that after
+ * work_end (the monotonic ms at which the last pass that had items
+ * ended; -1: none yet); never past until (monotonic ms, the next thing
+ * due; -1: none).
+ */
+void		 drain_gather(const struct drain_linger *, int64_t work_end,
+		    int64_t until);
 /* Has SIGTERM or SIGINT asked drain_linger to stop? */
 int		 drain_stopping(void);
 /*

@@ -150,12 +150,12 @@ tool_path(const struct tool *t, const char *key, const char *dir,
 
 void
 tool_linger_conf(const struct tool *t, struct drain_linger *lo,
-    int batch_wait_def)
+    int batch_wait_def, int busy_wait_def)
 {
 	char err[512];
 
-	if (drain_linger_conf(lo, t->conf, t->section, batch_wait_def, err,
-	    sizeof(err)) == -1)
+	if (drain_linger_conf(lo, t->conf, t->section, batch_wait_def,
+	    busy_wait_def, err, sizeof(err)) == -1)
 		tool_conf_fatal(NULL, err);
 }
 

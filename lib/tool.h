@@ -62,10 +62,10 @@ char		*tool_str(const struct tool *, const char *key,
 /* The value of key (NULL: none), else dir/leaf: a path under spool_dir. */
 char		*tool_path(const struct tool *, const char *key,
 		    const char *dir, const char *leaf);
-/* idle_exit, poll_interval and batch_wait of the section
+/* idle_exit, poll_interval, batch_wait and busy_wait of the section
  * (drain_linger_conf); 78. */
 void		 tool_linger_conf(const struct tool *, struct drain_linger *,
-		    int batch_wait_def);
+		    int batch_wait_def, int busy_wait_def);
 /* A list of users (idset_parse) configured as key; 78. */
 void		 tool_idset(struct idset *, const char *list, const char *key);
 /* SIGTERM and SIGINT set *flag: finish what is in hand, then stop. */

@@ -98,7 +98,8 @@ asan() {
 	assert_success
 	assert_output "xml-validate: configuration ok"
 	for bad in 'max_sise 10' 'max_size 67108865' 'max_size 0' 'module_errors maybe' \
-	    'name_pattern (' 'max_depth 1' 'audit perhaps' 'now yesterday' 'batch 0'; do
+	    'name_pattern (' 'max_depth 1' 'audit perhaps' 'now yesterday' 'batch 0' \
+	    'busy_wait 1001' 'busy_wait -1'; do
 		printf '[xml-validate]\nproducer %s\n%s\n' "$RUN_USER" "$bad" > "$T/bad.conf"
 		run "$BIN/xml-validate" -n -c "$T/bad.conf"
 		assert_equal "$status" 78
@@ -739,6 +740,51 @@ wait_status() {
 	kill -TERM "$pid"
 	wait "$pid"
 	assert_equal "$(ls "$OUT" | wc -l)" 4
+}
+
+# burst BUSY_WAIT: a lingering drain with busy_wait BUSY_WAIT is given
+# item 1 after a quiet start, items 2-4 50 ms apart as soon as item 1 is
+# out, and item 5 after 2 s of quiet.  Sets $passes (the items of each
+# pass, in order) and $first and $last (ms from item 1's and item 5's
+# arrival to their output).
+burst() {
+	local i t
+	linger 6 5000
+	echo "busy_wait $1" >> "$T/xv.conf"
+	for i in 1 2 3 4 5; do
+		ready "$i.a.179581653$i.data"
+	done
+	start_drain
+	sleep 0.5
+	t=$(date +%s%3N)
+	mv "$IN/tmp/1.a.1795816531.data" "$IN/new/"
+	wait_for "$OUT/1.a.1795816531.data" 3
+	first=$(($(date +%s%3N) - t))
+	for i in 2 3 4; do
+		mv "$IN/tmp/$i.a.179581653$i.data" "$IN/new/"
+		sleep 0.05
+	done
+	wait_for "$OUT/4.a.1795816534.data" 5
+	sleep 2
+	t=$(date +%s%3N)
+	mv "$IN/tmp/5.a.1795816535.data" "$IN/new/"
+	wait_for "$OUT/5.a.1795816535.data" 3
+	last=$(($(date +%s%3N) - t))
+	kill -TERM "$pid"
+	wait "$pid"
+	passes=$(sed -n 's/.*event=drain.done .* seen=\([1-9][0-9]*\) .*/\1/p' "$T/err" | tr '\n' ' ')
+	echo "# busy_wait $1: passes of $passes; item 1 out in $first ms, item 5 in $last ms" >&3
+	assert_equal "$(ls "$OUT" | wc -l)" 5
+}
+
+@test "lingering: busy_wait gathers the items that follow a pass closely into one pass; an item after a quiet spell is taken at once" {
+	burst 600
+	# Items 2-4 woke a drain whose pass had just ended: it waited
+	# 600 ms and took them together.  Items 1 and 5 came after a quiet
+	# spell: no wait.
+	assert_equal "$passes" "1 3 1 "
+	[ "$first" -lt 500 ]
+	[ "$last" -lt 500 ]
 }
 
 @test "audit segment: a lingering drain appends its batches' events to its open segment and hands it on when idle, still running" {

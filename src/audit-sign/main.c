@@ -116,7 +116,7 @@ configure(struct sign_conf *cf)
 	cf->commit_ms = tool_num(&tool, "commit_interval", 1, 10000, 20);
 	/* Fewer, fuller batches: one checkpoint and sync for the events
 	 * every stage queued about one file (nothing waits on the seal). */
-	tool_linger_conf(&tool, &cf->linger, AUDIT_BATCH_WAIT_MS);
+	tool_linger_conf(&tool, &cf->linger, AUDIT_BATCH_WAIT_MS, 0);
 	/* The shipped users, root and the administrators' group. */
 	cf->producer_list = tool_str(&tool, "producers", DEFAULT_PRODUCERS);
 	for (p = cf->name; p != NULL && *p; p++)
@@ -371,7 +371,7 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 	struct writer w;
 	struct drain *d;
 	struct run r;
-	int64_t last_work;
+	int64_t last_work, work_end = -1;	/* of the last pass with items */
 	int rc = 0, ifd = -1, linger;
 
 	open_writer(cf, &w);
@@ -417,7 +417,7 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			rc = drain_once(cf, &w, d, &seen);
 		now = mono_ms();
 		if (seen > 0)
-			last_work = now;
+			last_work = work_end = now;
 		if (rc != 0 || !linger || drain_stopping())
 			break;
 		wait = writer_epoch_left(&w);
@@ -439,8 +439,9 @@ drain_mode(struct sign_conf *cf, int follow, int new_epoch)
 			if (poll(&pfd, 1, (int)wait) > 0 &&
 			    !drain_stopping()) {
 				/* Woken by an event: let the others that
-				 * belong to its file come. */
-				drain_batch_wait(&cf->linger);
+				 * belong to its file come (the epoch's
+				 * hand-over waits for them, as it did). */
+				drain_gather(&cf->linger, work_end, -1);
 				while (read(ifd, ev, sizeof(ev)) > 0)
 					;
 			}
