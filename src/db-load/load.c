@@ -2832,16 +2832,8 @@ flush_agents(struct dl_run *run, struct dl_agent **ag, size_t n)
 	 * deletion.  An unflagged agent whose statuses all stayed keeps
 	 * its counters, as Pandora's data server leaves them.
 	 */
-	{
-		struct dl_agent *rc[DL_MAX_ROWS];
-		size_t r = 0;
-
-		for (size_t k = 0; k < n; k++)
-			if (ag[k]->recount)
-				rc[r++] = ag[k];
-		if (r > 0 && counts_update(run, rc, r) == -1)
-			return flush_err(run, "agent counters");
-	}
+	if (counts_update(run, ag, n) == -1)
+		return flush_err(run, "agent counters");
 	for (size_t k = 0; k < n; k++)
 		ag[k]->dirty = ag[k]->recount = 0;
 	return 0;
@@ -2926,8 +2918,8 @@ flush_all(struct dl_run *run)
 }
 
 /*
- * The recount of n agents' status counters, in one statement: a
- * multi-table UPDATE over the grouped count of their modules (one pass;
+ * The recount of the status counters of those of n agents marked
+ * recount (none: no statement), in one statement: a multi-table UPDATE over the grouped count of their modules (one pass;
  * correlated subqueries per counter cost a hundred times more).  Sent
  * as text with the ids written in, not prepared: MariaDB checks a
  * prepared multi-table UPDATE of tagente against every table whose
@@ -2938,14 +2930,20 @@ static int
 counts_update(struct dl_run *run, struct dl_agent **ag, size_t n)
 {
 	size_t cap = 2048 + 2 * 24 * n;
-	char *sql = xmalloc(cap), *in = xmalloc(24 * n + 1);
+	char *sql, *in = xmalloc(24 * n + 1);
 	size_t pos = 0;
 	int rc;
 
 	in[0] = '\0';
 	for (size_t k = 0; k < n; k++)
-		pos += snprintf(in + pos, 24 * n + 1 - pos, "%s%llu",
-		    k ? "," : "", ag[k]->id);
+		if (ag[k]->recount)
+			pos += snprintf(in + pos, 24 * n + 1 - pos, "%s%llu",
+			    pos ? "," : "", ag[k]->id);
+	if (pos == 0) {
+		free(in);
+		return 0;
+	}
+	sql = xmalloc(cap);
 	snprintf(sql, cap, "UPDATE tagente a LEFT JOIN (SELECT m.id_agente, "
 	    "SUM(e.estado = %d) AS n_normal, SUM(e.estado = %d) AS "
 	    "n_warning, SUM(e.estado = %d) AS n_critical, SUM(e.estado = %d) "
