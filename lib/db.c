@@ -1156,10 +1156,35 @@ db_exec(struct db *d, const char *sql)
 	return 0;
 }
 
+/*
+ * A transaction.  With autocommit off (db_autocommit) and none open, as
+ * the server's last reply tells, the first statement opens it: no
+ * round trip.  Else START TRANSACTION (which also ends one left open).
+ */
 int
 db_begin(struct db *d)
 {
+	unsigned int st;
+
+	if (d->m != NULL && mariadb_get_infov(d->m,
+	    MARIADB_CONNECTION_SERVER_STATUS, &st) == 0 &&
+	    (st & (SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS)) == 0)
+		return 0;
 	return db_exec(d, "START TRANSACTION");
+}
+
+int
+db_autocommit(struct db *d, int on)
+{
+	if (d->m == NULL) {
+		db_seterr(d, DB_BUG, 0, "autocommit: not connected");
+		return -1;
+	}
+	if (mysql_autocommit(d->m, on ? 1 : 0) != 0) {
+		db_seterr_mysql(d, d->m);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -129,6 +129,13 @@ int		 db_exec(struct db *, const char *sql);
  * for the connection's character set; malloc'd, NULL if not connected. */
 char		*db_quote(struct db *, const char *s);
 int		 db_begin(struct db *);
+/*
+ * Autocommit for the session (on at every connection): off, a
+ * transaction opens with its first statement and db_begin sends
+ * nothing; a statement outside db_begin ... db_commit then opens one
+ * too, holding its locks until the next commit or rollback.
+ */
+int		 db_autocommit(struct db *, int on);
 int		 db_commit(struct db *);
 int		 db_rollback(struct db *);
 /* Savepoint names: [A-Za-z_][A-Za-z0-9_]*, at most 64 characters. */

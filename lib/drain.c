@@ -73,7 +73,24 @@ struct drain {
 	int		 sacc_rc, sowed;	/* a line is owed */
 	int64_t		 status_at, cleaned_at;	/* monotonic ms; 0: never */
 	int		 recovered;	/* cur/ given back since the lock */
+	/*
+	 * Lingering with inotify on new/ (drain_linger): the names it
+	 * reported since the last pass.  While hint_ok, they are all that
+	 * can have come since new/ was last read, and a pass takes them
+	 * instead of reading new/ again (drain_pass), which it still does
+	 * every scan_every ms, after an overflow and after a pass that
+	 * left items there.
+	 */
+	char		**hint;
+	size_t		 nhint, caphint;
+	int		 hint_ok, watching;
+	int64_t		 scanned_at;	/* monotonic ms */
+	int		 scan_every;
+	const char	*hint_skip;	/* tests: names never hinted */
 };
+
+/* At most this many names hinted; more, and new/ is read. */
+#define DRAIN_HINT_MAX	4096
 
 static int64_t
 mono_ms(void)
@@ -169,6 +186,9 @@ drain_open(const char *in_path, const char *out_path, const char *audit_path,
 				d->scan_max = (size_t)v;
 		}
 	}
+	/* Tests: names with this in them are not hinted, as if inotify
+	 * had lost their events (only new/'s reading finds them). */
+	d->hint_skip = getenv("PIPELINE_HINT_SKIP");
 	d->in.dirfd = d->out.dirfd = d->audit.dirfd = -1;
 	if (spool_open(&d->in, in_path, SPOOL_CONSUME) == -1) {
 		snprintf(err, errlen, "queue %s: %s", in_path, strerror(errno));
@@ -215,6 +235,7 @@ drain_close(struct drain *d)
 	if (d->in.dirfd != -1) {
 		if (d->sowed)
 			drain_status_put(d);
+		spool_status_end(&d->in);
 		spool_close(&d->in);
 	}
 	if (d->have_out)
@@ -237,6 +258,7 @@ drain_close(struct drain *d)
 	}
 	free(d->parts);
 	free(d->pend);
+	spool_names_free(d->hint, d->nhint);
 	audit_buf_free(&d->ab);
 	free(d);
 }
@@ -758,6 +780,65 @@ drain_gather(const struct drain_linger *lo, int64_t work_end,
 		(void)poll(NULL, 0, (int)ms);	/* EINTR: go */
 }
 
+/* The hints are dropped: the next pass reads new/. */
+static void
+drain_hint_drop(struct drain *d)
+{
+	spool_names_free(d->hint, d->nhint);
+	d->hint = NULL;
+	d->nhint = d->caphint = 0;
+	d->hint_ok = 0;
+}
+
+/*
+ * The inotify events in buf[0..len): the names of items that came into
+ * new/ (dot files aside, as spool_scan) kept for the next pass; an
+ * overflow, or the watch gone, drops them.
+ */
+static void
+drain_hint_read(struct drain *d, const char *buf, size_t len)
+{
+	struct inotify_event ev;
+	size_t off = 0, nl;
+
+	while (off < len) {
+		if (len - off < sizeof(ev)) {
+			drain_hint_drop(d);	/* never the kernel's doing */
+			return;
+		}
+		memcpy(&ev, buf + off, sizeof(ev));
+		off += sizeof(ev);
+		if (ev.len > len - off) {
+			drain_hint_drop(d);
+			return;
+		}
+		if (ev.mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_UNMOUNT)) {
+			drain_hint_drop(d);
+			if (ev.mask & (IN_IGNORED | IN_UNMOUNT))
+				d->watching = 0;	/* no more events */
+		} else if (d->hint_ok && ev.len > 0 &&
+		    (nl = strnlen(buf + off, ev.len)) > 0 &&
+		    buf[off] != '.') {
+			if (d->nhint == DRAIN_HINT_MAX) {
+				drain_hint_drop(d);	/* new/ is read */
+			} else if (d->hint_skip != NULL &&
+			    memmem(buf + off, nl, d->hint_skip,
+			    strlen(d->hint_skip)) != NULL) {
+				/* tests: a lost event */
+			} else {
+				if (d->nhint == d->caphint) {
+					d->caphint = d->caphint ?
+					    d->caphint * 2 : 16;
+					d->hint = xreallocarray(d->hint,
+					    d->caphint, sizeof(*d->hint));
+				}
+				d->hint[d->nhint++] = xstrndup(buf + off, nl);
+			}
+		}
+		off += ev.len;
+	}
+}
+
 int
 drain_stopping(void)
 {
@@ -803,6 +884,8 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 			ifd = -1;
 		}
 	}
+	d->watching = ifd != -1;
+	d->scan_every = poll_ms;
 	last_work = mono_ms();
 	for (;;) {
 		int64_t now, left;
@@ -859,11 +942,15 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 			struct pollfd pfd = { ifd, POLLIN, 0 };
 			int64_t until = mono_ms() + left;
 			char buf[4096];
+			ssize_t got;
 
 			if (poll(&pfd, ifd == -1 ? 0 : 1, (int)left) > 0) {
 				drain_gather(lo, work_end, until);	/* woken */
-				while (read(ifd, buf, sizeof(buf)) > 0)
-					;
+				while ((got = read(ifd, buf, sizeof(buf))) > 0)
+					drain_hint_read(d, buf, (size_t)got);
+				if (got == -1 && errno != EAGAIN &&
+				    errno != EINTR)
+					drain_hint_drop(d);
 			}
 		}
 		drain_seg_tick(d);
@@ -872,6 +959,8 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 	}
 	if (ifd != -1)
 		close(ifd);
+	d->watching = 0;
+	drain_hint_drop(d);
 	return rc;
 }
 
@@ -908,8 +997,13 @@ drain_items(struct drain *d, drain_handler *fn, void *arg, char **names,
 			}
 			drain_pause_point("hinted");
 		}
-		if ((r = spool_claim(&d->in, names[i])) == 1)
+		if ((r = spool_claim(&d->in, names[i])) == 1) {
+			/* One of that name still in cur/: it stays in new/
+			 * for the next pass, which must read new/ to see it. */
+			if (errno == EEXIST)
+				d->hint_ok = 0;
 			continue;
+		}
 		if (r == -1) {
 			log_warn("event=spool.claim.fail id=%s", names[i]);
 			rc = DRAIN_IO_EXIT(errno);
@@ -1069,24 +1163,58 @@ drain_pass(struct drain *d, drain_handler *fn, void *arg,
 		(void)spool_clean_tmp(&d->in, SPOOL_TMP_MAXAGE);
 		d->cleaned_at = mono_ms();
 	}
-	/*
-	 * The oldest scan_max names at a time, scanned again while more
-	 * wait: a backlog of millions costs 2 * scan_max names of memory.
-	 */
-	for (int more = 1; more && rc == 0 && !drain_stop; ) {
+	if (d->watching && d->hint_ok &&
+	    mono_ms() - d->scanned_at < d->scan_every) {
+		/*
+		 * Lingering: what inotify named since new/ was last read is
+		 * all that can have come (drain_hint_read), so new/ is not
+		 * read again, which costs as much as the directory ever
+		 * grew (a directory keeps its size after a backlog).
+		 */
 		size_t claimed;
 
-		if (spool_scan_max(&d->in, d->scan_max, &names, &n, &more) ==
-		    -1) {
-			log_warn("event=spool.scan.fail stage=%s",
-			    d->opts.stage);
-			rc = EX_IOERR;
-			break;
-		}
+		names = d->hint;
+		n = d->nhint;
+		d->hint = NULL;
+		d->nhint = d->caphint = 0;
+		spool_names_sort(names, &n);
+		log_debug("event=drain.hinted stage=%s names=%zu",
+		    d->opts.stage, n);
 		rc = drain_items(d, fn, arg, names, n, &claimed);
 		spool_names_free(names, n);
-		if (claimed == 0)
-			break;	/* all gone or waiting: the next pass */
+		if (rc != 0 || drain_stop)
+			d->hint_ok = 0;	/* some may be left in new/ */
+	} else {
+		int more = 1;
+
+		/* From here on inotify's names are the news. */
+		drain_hint_drop(d);
+		d->hint_ok = d->watching;
+		d->scanned_at = mono_ms();
+		/*
+		 * The oldest scan_max names at a time, scanned again while
+		 * more wait: a backlog of millions costs 2 * scan_max names
+		 * of memory.
+		 */
+		while (more && rc == 0 && !drain_stop) {
+			size_t claimed;
+
+			if (spool_scan_max(&d->in, d->scan_max, &names, &n,
+			    &more) == -1) {
+				log_warn("event=spool.scan.fail stage=%s",
+				    d->opts.stage);
+				rc = EX_IOERR;
+				break;
+			}
+			log_debug("event=drain.scan stage=%s names=%zu more=%d",
+			    d->opts.stage, n, more);
+			rc = drain_items(d, fn, arg, names, n, &claimed);
+			spool_names_free(names, n);
+			if (claimed == 0)
+				break;	/* all gone or waiting: the next pass */
+		}
+		if (more || rc != 0 || drain_stop)
+			d->hint_ok = 0;	/* left in new/: read it again */
 	}
 	if (rc == 0 || rc == EX_TEMPFAIL) {
 		int c = drain_commit(d);

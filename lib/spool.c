@@ -318,6 +318,22 @@ spool_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+void
+spool_names_sort(char **names, size_t *n)
+{
+	size_t k = 0;
+
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), spool_cmp);
+	for (size_t i = 0; i < *n; i++) {
+		if (k > 0 && strcmp(names[k - 1], names[i]) == 0)
+			free(names[i]);
+		else
+			names[k++] = names[i];
+	}
+	*n = k;
+}
+
 /* Sort names[0..*n) and keep the first max of them. */
 static void
 spool_cut(char **names, size_t *n, size_t max)
@@ -535,7 +551,9 @@ spool_status_tmp(const char *name)
  * tmp/ anything but a segment (a segment holds acknowledged events until
  * its producer hands it on: never aged out); in the queue's directory
  * only the regular files named ".status.<pid>" that a killed consumer
- * left (one is renamed a few microseconds after it is made).  Only the
+ * left (a live one writes its own every ten seconds while idle and once
+ * a second while busy; one aged out during a pass of over a minute is
+ * made again by spool_status_put).  Only the
  * queue's consumer may remove the latter; others fail quietly.
  */
 static int
@@ -578,8 +596,46 @@ spool_clean_tmp(struct spool *sp, time_t maxage)
 }
 
 /*
+ * Open <queue>/.status.<pid> to write a line into: the one a former call
+ * left (spool_status_put: no inode made or freed), if it is a regular
+ * file of ours with one link, else a fresh one.
+ */
+static int
+spool_status_open(struct spool *sp, const char *tmp)
+{
+	struct stat st;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO put there never blocks the open. */
+	fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0644);
+	if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink == 1 && st.st_uid == geteuid() &&
+	    ((st.st_mode & 07777) == 0644 || fchmod(fd, 0644) == 0))
+		return fd;
+	if (fd != -1)
+		close(fd);
+	if (unlinkat(sp->dirfd, tmp, 0) == -1 && errno == EISDIR)
+		(void)unlinkat(sp->dirfd, tmp, AT_REMOVEDIR);
+	if ((fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644)) == -1)
+		return -1;
+	if (fchmod(fd, 0644) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * The consumer's last run, for octospool-status: one line in
- * <queue>/status, replaced whole (temp + rename; no fsync: advisory).
+ * <queue>/status, replaced whole (no fsync: advisory).  The line is
+ * written to .status.<pid>, which then trades places with status
+ * (RENAME_EXCHANGE): it keeps the former line, to be written over by the
+ * next call, so that a drain writing a line a second makes and frees no
+ * inode for it (ext4 without a journal walks its inode table to make
+ * one).  Where there is no status yet, or no RENAME_EXCHANGE, a plain
+ * rename.  spool_status_end removes .status.<pid>.
  */
 int
 spool_status_put(struct spool *sp, const char *stage, int exitcode,
@@ -603,17 +659,28 @@ spool_status_put(struct spool *sp, const char *stage, int exitcode,
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
 	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
-	if ((fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_NOFOLLOW | O_CLOEXEC, 0644)) == -1)
+	if ((fd = spool_status_open(sp, tmp)) == -1)
 		return -1;
-	if (fchmod(fd, 0644) == 0 && io_write_all(fd, line, (size_t)n) == 0 &&
+	if (pwrite(fd, line, (size_t)n, 0) == n && ftruncate(fd, n) == 0 &&
 	    close(fd) == 0) {
 		fd = -1;
-		rc = renameat(sp->dirfd, tmp, sp->dirfd, "status");
+		rc = renameat2(sp->dirfd, tmp, sp->dirfd, "status",
+		    RENAME_EXCHANGE);
+		if (rc == -1 && (errno == ENOENT || errno == EINVAL))
+			rc = renameat(sp->dirfd, tmp, sp->dirfd, "status");
 	}
 	if (fd != -1)
 		close(fd);
 	if (rc == -1)
 		(void)unlinkat(sp->dirfd, tmp, 0);
 	return rc;
+}
+
+void
+spool_status_end(struct spool *sp)
+{
+	char tmp[64];
+
+	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
+	(void)unlinkat(sp->dirfd, tmp, 0);
 }

@@ -68,6 +68,8 @@ int	spool_scan(struct spool *, char ***names, size_t *n);
 int	spool_scan_max(struct spool *, size_t max, char ***names, size_t *n,
 	    int *more);
 void	spool_names_free(char **, size_t);
+/* Sort names[0..*n) in the order of spool_scan, each name once. */
+void	spool_names_sort(char **, size_t *n);
 int	spool_claim(struct spool *, const char *name);
 int	spool_open_cur(struct spool *, const char *name);
 int	spool_done(struct spool *, const char *name);
@@ -80,5 +82,7 @@ int	spool_clean_tmp(struct spool *, time_t maxage);
 int	spool_status_put(struct spool *, const char *stage, int exitcode,
 	    unsigned long seen, unsigned long done, unsigned long rejected,
 	    unsigned long retried, long long ms);
+/* Remove the .status.<pid> spool_status_put keeps between lines. */
+void	spool_status_end(struct spool *);
 
 #endif

@@ -46,3 +46,13 @@ xstrdup(const char *s)
 		fatal(EX_OSERR, "event=oom size=%zu", strlen(s));
 	return p;
 }
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		fatal(EX_OSERR, "event=oom size=%zu", n);
+	return p;
+}

@@ -428,6 +428,56 @@ V02=0f9a2c6e7d8b4a1e9c3f5b7d2e4a6c8b0d1f3e5a7c9b2d4f6e8a0c2e4f6a8b0c
 	one 14.a "kdf=0 kdf_cached=1"
 }
 
+# settled NAME: NAME passed or refused (waits up to 20 s: a KDF run each).
+settled() {
+	for _ in $(seq 1 400); do
+		{ [ -e "$OUT/new/$1" ] || [ -e "$Q/reject/$1" ]; } && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "lingering: the agent and its group's credential are read again in every pass; a new password, or the agent moved to another group, applies to the next pass" {
+	aa group-add 'Pass One' 2>/dev/null || true
+	aa group-add 'Pass Two' 2>/dev/null || true
+	g1=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Pass&#x20;One'")
+	g2=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Pass&#x20;Two'")
+	printf 'one-Pw-1\n' | aa passwd 'Pass One'
+	printf 'two-Pw-1\n' | aa passwd 'Pass Two'
+	agent_in mover01 "$g1"
+	printf '[agent-auth]\nidle_exit 30\n' >> "$CONF"
+	xml mover01 'Pass One' one-Pw-1 > "$W/a1"
+	xml mover01 'Pass One' one-Pw-2 > "$W/a2"
+	xml mover01 'Pass One' two-Pw-1 > "$W/a3"
+	"$BIN/agent-auth" -c "$CONF" -d 2>> "$W/aa.log" &
+	pid=$!
+	arrive "$W/a1" 1.a
+	settled 1.a
+	# A new password for the agent's group: the old one is refused in
+	# the next pass, the new one passes.
+	printf 'one-Pw-2\n' | aa passwd 'Pass One'
+	arrive "$W/a1" 2.a
+	settled 2.a
+	arrive "$W/a2" 3.a
+	settled 3.a
+	# The console moves the agent to the other group: its password now.
+	sql "UPDATE tagente SET id_grupo = $g2 WHERE nombre = 'mover01'"
+	arrive "$W/a2" 4.a
+	settled 4.a
+	arrive "$W/a3" 5.a
+	settled 5.a
+	kill -0 "$pid"
+	kill -TERM "$pid"
+	wait "$pid"
+	passed 1.a
+	refused 2.a
+	passed 3.a
+	refused 4.a
+	passed 5.a
+	# One process throughout (alive until the TERM), a pass each.
+	[ "$(grep -c 'event=drain.done' "$W/aa.log")" -ge 5 ]
+}
+
 @test "a hash made with the former parameters (scrypt N=2^17, r=8, p=1) still verifies" {
 	aa group-add 'Old Hash' 2>/dev/null || true
 	gid=$(sql "SELECT id_grupo FROM tgrupo WHERE nombre = 'Old&#x20;Hash'")

@@ -130,14 +130,6 @@ queue_empty() {
 	[ "$(count "$Q"/new/* "$Q"/cur/*)" -eq 0 ]
 }
 
-# arrive FILE NAME: FILE into the queue as NAME for a running drain,
-# written and owned before it appears.
-arrive() {
-	cp "$1" "$Q/tmp/$2"
-	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/$2"
-	mv "$Q/tmp/$2" "$Q/new/$2"
-}
-
 # settle N: the queue empty and N files done (committed).
 settle() {
 	for _ in $(seq 1 200); do
@@ -1337,6 +1329,21 @@ check_once() {
 	run "$BIN/db-load" -c "$W/init.conf" --init --dba db-dba
 	assert_success
 	[ "$(cols dl_full)" = "$before" ]
+	# Run by db-load's own account, no other section naming one: no
+	# account is made, and the schema's version, octo.sql's last
+	# statement, is committed all the same (another session reads it).
+	sql "DROP DATABASE IF EXISTS dl_lone; CREATE DATABASE dl_lone"
+	sh "$MDB" sql "$DBDIR" -D dl_lone < "$BATS_TEST_DIRNAME/../etc/sql/pandora-min.sql"
+	{
+		awk '/^\[/ { s = $0 } s == "[db]"' "$OCTO_DB_CONF"
+		printf '[db-load]\ndb_protocol socket\ndb_socket %s\ndb_user root\ndb_name dl_lone\n' "$MYSQL_SOCKET"
+	} > "$W/init3.conf"
+	run "$BIN/db-load" -c "$W/init3.conf" --init --dba db-load
+	assert_success
+	assert_output --partial "event=init.skip role=agent-auth"
+	run sql "SELECT version FROM dl_lone.octo_schema"
+	assert_output 3
+	sql "DROP DATABASE dl_lone"
 	# --print: the same SQL, the passwords left out, no Pandora table.
 	run "$BIN/db-load" -c "$W/init.conf" --init --print
 	assert_success
@@ -1668,6 +1675,51 @@ OUT
 	BG_PID=
 	[ "$(sql 'SELECT COUNT(*) FROM octo_loaded_file')" -eq 0 ]
 	[ "$(count "$Q"/new/* "$Q"/cur/* "$Q"/reject/*)" -eq 0 ]
+}
+
+# com NAME: the server's count of that statement (Com_NAME), every session.
+com() {
+	sql "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_$1'"
+}
+
+@test "autocommit off: a batch's transaction opens with its first statement (no START TRANSACTION), and between batches db-load holds no transaction and no table lock" {
+	mkconf allow_create yes auth_pubkey "$KEYS/agent-auth.pub" idle_exit 30
+	sql "INSERT INTO tagente (nombre, alias, id_grupo, modo, intervalo) VALUES ('g1', 'g1', 2, 1, 300)"
+	mkdir -p "$W/stage/new"
+	agent g1 '2026/11/27 21:00:00' "$(module M generic_data 1)$(module S generic_data_string up)$(module I generic_data_inc 10)" > "$W/1.data"
+	agent g1 '2026/11/27 21:05:00' "$(module M generic_data 2)$(module S generic_data_string down)$(module I generic_data_inc 20)" > "$W/2.data"
+	# The third creates an agent: its name lock is let go after the
+	# commit (DO RELEASE_ALL_LOCKS(), which reads no table).
+	agent n3 '2026/11/27 21:10:00' "$(module M generic_data 3)" > "$W/3.data"
+	(Q=$W/stage && decision "$W/1.data" 1.g1.data g1 2 'Auth-Create: no' &&
+	    decision "$W/2.data" 2.g1.data g1 2 'Auth-Create: no' &&
+	    decision "$W/3.data" 3.g1.data n3 2 'Auth-Create: yes')
+	begins=$(com BEGIN)
+	commits=$(com COMMIT)
+	dos=$(com DO)
+	"$BIN/db-load" -c "$CONF" -d -v 2>> "$W/dl.log" 3>&- &
+	BG_PID=$!
+	for i in 1 2 3; do
+		arrive "$W/stage/new/$i.g1.data" $i.g1.data
+		settle $i
+		# Lingering after its commit: no transaction open, and a
+		# session that needs every table it wrote to itself alone
+		# does not wait for it.
+		[ "$(sql 'SELECT COUNT(*) FROM information_schema.INNODB_TRX')" -eq 0 ]
+		sql "SET SESSION lock_wait_timeout = 2; LOCK TABLES tagente WRITE, tagente_modulo WRITE, tagente_estado WRITE, tagente_datos WRITE, tagente_datos_inc WRITE, tagente_datos_string WRITE, octo_loaded_file WRITE; UNLOCK TABLES"
+	done
+	kill -0 "$BG_PID"
+	kill -TERM "$BG_PID"
+	wait "$BG_PID"
+	BG_PID=
+	[ "$(com BEGIN)" -eq "$begins" ]
+	[ "$(com COMMIT)" -eq $((commits + 3)) ]
+	[ "$(sql "SELECT COUNT(*) FROM tagente WHERE nombre = 'n3'")" -eq 1 ]
+	[ "$(com DO)" -gt "$dos" ]
+	run sql "SELECT GROUP_CONCAT(d.datos ORDER BY d.utimestamp) FROM tagente_datos d JOIN tagente_modulo m USING (id_agente_modulo) WHERE m.nombre = 'M'"
+	assert_output 1,2,3
+	[ "$(sql 'SELECT COUNT(*) FROM tagente_datos_string')" -eq 2 ]
+	[ "$(count "$Q"/reject/*)" -eq 0 ]
 }
 
 @test "a batch's agent query that waits out a lock: the batch is given back (75, after the conflict retries), loaded once when the lock is gone" {

@@ -240,3 +240,11 @@ wait_gone() {
 	done
 	return 1
 }
+
+# arrive FILE NAME: FILE into the queue as NAME for a running drain,
+# written and owned before it appears.
+arrive() {
+	cp "$1" "$Q/tmp/$2"
+	[ "$(id -u)" -ne 0 ] || chown "$RUN_USER:$RUN_GROUP" "$Q/tmp/$2"
+	mv "$Q/tmp/$2" "$Q/new/$2"
+}

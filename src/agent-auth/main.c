@@ -670,6 +670,11 @@ fail_note(struct aa_run *run, struct drain *d, char kind, const char *key,
 
 /* ---- registry ----------------------------------------------------- */
 
+/* A group's credential row (octo_group_credential c), as group_fill
+ * reads it. */
+#define CRED_COLS	"c.kdf, c.kdf_params, c.salt, c.hash, c.self_create, " \
+			"c.max_agents, c.cert_required"
+
 static int
 db_ready(struct aa_run *run)
 {
@@ -677,11 +682,17 @@ db_ready(struct aa_run *run)
 		return 0;
 	if (db_connect(run->db) == -1)
 		return -1;
+	/*
+	 * The agent with its group's credential (column 6 on: CRED_COLS):
+	 * a known agent's file costs one query.
+	 */
 	if ((run->st_agent = db_prepare(run->db,
 	    "SELECT a.id_agente, a.id_grupo, p.cert_sha256, "
-	    "COALESCE(p.cert_cn, 0), COALESCE(p.no_learn, 0), p.module_cap "
+	    "COALESCE(p.cert_cn, 0), COALESCE(p.no_learn, 0), p.module_cap, "
+	    "c.id_grupo IS NOT NULL, " CRED_COLS " "
 	    "FROM tagente a LEFT JOIN octo_agent_policy p "
 	    "ON p.id_agente = a.id_agente "
+	    "LEFT JOIN octo_group_credential c ON c.id_grupo = a.id_grupo "
 	    /* Names compare byte for byte (octospool-spool(5)): the
 	     * first condition finds the rows through the index, the
 	     * second drops those the collation merely folds together. */
@@ -691,9 +702,8 @@ db_ready(struct aa_run *run)
 	    "SELECT id_grupo FROM tgrupo WHERE nombre = ? "
 	    "ORDER BY id_grupo LIMIT 1")) == NULL ||
 	    (run->st_cred = db_prepare(run->db,
-	    "SELECT kdf, kdf_params, salt, hash, self_create, max_agents, "
-	    "cert_required FROM octo_group_credential WHERE id_grupo = ?"))
-	    == NULL ||
+	    "SELECT " CRED_COLS " FROM octo_group_credential c "
+	    "WHERE c.id_grupo = ?")) == NULL ||
 	    (run->st_count = db_prepare(run->db,
 	    "SELECT COUNT(*) FROM tagente WHERE id_grupo = ?")) == NULL)
 		return -1;
@@ -701,53 +711,81 @@ db_ready(struct aa_run *run)
 	return 0;
 }
 
+/* A group's credential row from the columns of s from o on (CRED_COLS). */
+static void
+group_fill(struct aa_group *g, struct db_stmt *s, unsigned o)
+{
+	const char *t;
+	size_t n;
+
+	g->have_cred = 1;
+	t = db_col_text(s, o, &n);
+	strlcpy(g->kdf, t ? t : "", sizeof(g->kdf));
+	t = db_col_text(s, o + 1, &n);
+	strlcpy(g->params, t ? t : "", sizeof(g->params));
+	t = db_col_text(s, o + 2, &n);
+	if (t != NULL && n <= sizeof(g->salt)) {
+		memcpy(g->salt, t, n);
+		g->saltlen = n;
+	}
+	t = db_col_text(s, o + 3, &n);
+	if (t != NULL && n <= sizeof(g->hash)) {
+		memcpy(g->hash, t, n);
+		g->hashlen = n;
+	}
+	g->self_create = db_col_int(s, o + 4) != 0;
+	if (!db_col_null(s, o + 5))
+		g->max_agents = db_col_int(s, o + 5);
+	g->cert_required = db_col_int(s, o + 6) != 0;
+}
+
+/* The group gid as read in this run, NULL if not yet. */
+static struct aa_group *
+group_find(struct aa_run *run, unsigned long gid)
+{
+	for (size_t i = 0; i < run->ngroups; i++)
+		if (run->groups[i].id == gid)
+			return &run->groups[i];
+	return NULL;
+}
+
+/* Keep g (read in this run) for the run. */
+static struct aa_group *
+group_keep(struct aa_run *run, const struct aa_group *g)
+{
+	run->groups = xreallocarray(run->groups, run->ngroups + 1,
+	    sizeof(*run->groups));
+	run->groups[run->ngroups] = *g;
+	return &run->groups[run->ngroups++];
+}
+
+/* A group without a credential row yet. */
+static void
+group_init(struct aa_group *g, unsigned long gid)
+{
+	memset(g, 0, sizeof(*g));
+	g->id = gid;
+	g->max_agents = -1;
+}
+
 /* The group's credential row, from the run cache or the database. */
 static struct aa_group *
 group_get(struct aa_run *run, unsigned long gid)
 {
-	struct aa_group *g;
+	struct aa_group g, *c;
 	int r;
 
-	for (size_t i = 0; i < run->ngroups; i++)
-		if (run->groups[i].id == gid)
-			return &run->groups[i];
+	if ((c = group_find(run, gid)) != NULL)
+		return c;
 	if (db_stmt_exec(run->st_cred, (struct db_val[]){ DB_UINT(gid) }, 1)
 	    == -1)
 		return NULL;
-	run->groups = xreallocarray(run->groups, run->ngroups + 1,
-	    sizeof(*run->groups));
-	g = &run->groups[run->ngroups];
-	memset(g, 0, sizeof(*g));
-	g->id = gid;
-	g->max_agents = -1;
-	while ((r = db_stmt_fetch(run->st_cred)) == 1) {
-		const char *s;
-		size_t n;
-
-		g->have_cred = 1;
-		s = db_col_text(run->st_cred, 0, &n);
-		strlcpy(g->kdf, s ? s : "", sizeof(g->kdf));
-		s = db_col_text(run->st_cred, 1, &n);
-		strlcpy(g->params, s ? s : "", sizeof(g->params));
-		s = db_col_text(run->st_cred, 2, &n);
-		if (s != NULL && n <= sizeof(g->salt)) {
-			memcpy(g->salt, s, n);
-			g->saltlen = n;
-		}
-		s = db_col_text(run->st_cred, 3, &n);
-		if (s != NULL && n <= sizeof(g->hash)) {
-			memcpy(g->hash, s, n);
-			g->hashlen = n;
-		}
-		g->self_create = db_col_int(run->st_cred, 4) != 0;
-		if (!db_col_null(run->st_cred, 5))
-			g->max_agents = db_col_int(run->st_cred, 5);
-		g->cert_required = db_col_int(run->st_cred, 6) != 0;
-	}
+	group_init(&g, gid);
+	while ((r = db_stmt_fetch(run->st_cred)) == 1)
+		group_fill(&g, run->st_cred, 0);
 	if (r == -1)
 		return NULL;
-	run->ngroups++;
-	return g;
+	return group_keep(run, &g);
 }
 
 static unsigned long
@@ -1035,9 +1073,9 @@ decide(struct aa_run *run, struct drain_item *it,
 	const char *claimed = ad->attr[AX_A_GROUP];
 	char *enc, pin[65];
 	size_t enclen;
-	int r, found = 0, pol_cn = 0, has_pin = 0;
+	int r, found = 0, pol_cn = 0, has_pin = 0, have_cred = 0;
 	unsigned long gid = 0;
-	struct aa_group *g;
+	struct aa_group *g, cred;
 	const struct aa_agent *ca;
 
 	memset(dec, 0, sizeof(*dec));
@@ -1077,10 +1115,21 @@ decide(struct aa_run *run, struct drain_item *it,
 		dec->no_learn = db_col_int(run->st_agent, 4) != 0;
 		if (!db_col_null(run->st_agent, 5))
 			dec->cap = db_col_int(run->st_agent, 5);
+		/* Its group's credential, read with it (group_get then
+		 * finds it), unless this run read the group already. */
+		if (group_find(run, gid) == NULL) {
+			group_init(&cred, gid);
+			if (db_col_int(run->st_agent, 6) != 0)
+				group_fill(&cred, run->st_agent, 7);
+			have_cred = 1;
+		}
 	}
-	if (r != -1 && found)
+	if (r != -1 && found) {
 		agent_remember(run, name, gid, pin, pol_cn, dec->no_learn,
 		    1, dec->cap);
+		if (have_cred)
+			(void)group_keep(run, &cred);
+	}
 known:
 	if (r == -1)
 		return -1;

@@ -1179,6 +1179,7 @@ uploads_upkeep(void)
 		(void)spool_clean_tmp(&q, SPOOL_TMP_MAXAGE);
 		/* The review area's upkeep is this queue's "run". */
 		(void)spool_status_put(&q, CD_TOOL, 0, 0, 0, 0, 0, 0);
+		spool_status_end(&q);
 	}
 	spool_close(&q);
 }
@@ -1410,6 +1411,7 @@ cmd_drain(void)
 	}
 	spool_names_free(names, n);
 	(void)spool_status_put(&q, CD_TOOL, rc, n, done, refused, 0, 0);
+	spool_status_end(&q);
 	spool_close(&q);
 	uploads_upkeep();
 	log_info("event=drain.done items=%zu published=%zu refused=%zu rc=%d",

@@ -457,6 +457,17 @@ dl_connect(struct dl_run *run)
 			return schema_refused(run, n);
 		run->schema_checked = 1;
 	}
+	/*
+	 * Autocommit off: a batch's transaction opens with its first
+	 * statement, and db_begin sends no START TRANSACTION (a round trip
+	 * a transaction).  After the reads above, which end with their
+	 * statements.  Nothing runs outside a batch's transaction from here
+	 * on (dl_commit's DO RELEASE_ALL_LOCKS() reads no table), so no
+	 * lock or snapshot is held between batches.  Not for --init, whose
+	 * statements (octo.sql, the accounts) each commit on their own.
+	 */
+	if (!run->init && db_autocommit(run->db, 0) == -1)
+		return -1;
 	run->connected = 1;
 	log_debug("event=db.connected server=%s tls=\"%s\"",
 	    db_server(run->db), db_tls_cipher(run->db));

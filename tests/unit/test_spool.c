@@ -876,6 +876,95 @@ test_clean(void)
 	spool_close(&sp);
 }
 
+/* The inode of path, 0 if it cannot be stat'ed. */
+static ino_t
+ino_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/*
+ * The status line: the first replaces nothing; from the second on it
+ * trades places with .status.<pid>, which keeps the former line, so no
+ * inode is made or freed; a .status.<pid> that is a symlink or has a
+ * second link is never written through; spool_status_end removes it.
+ */
+static void
+test_status(void)
+{
+	struct spool sp;
+	char buf[512], tmp[64], want[32];
+	ino_t a, b;
+
+	CHECK_INT("status: fresh", fresh(&sp, "st", SPOOL_CONSUME), 0);
+	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
+	CHECK_INT("status: put 1", spool_status_put(&sp, "t", 0, 1, 1, 0, 0,
+	    5), 0);
+	CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+	    "stage=t ") == buf && strstr(buf, " seen=1 ") != NULL,
+	    "status: line 1: %s", buf);
+	CHECK_INT("status: no temporary after the first", exists(P("st", tmp)),
+	    0);
+	CHECK_INT("status: put 2", spool_status_put(&sp, "t", 0, 22, 22, 0, 0,
+	    5), 0);
+	CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+	    " seen=22 ") != NULL, "status: line 2: %s", buf);
+	CHECK(strstr(get_file(P("st", tmp), buf, sizeof(buf)), " seen=1 ") !=
+	    NULL, "status: the former line kept aside: %s", buf);
+	CHECK_INT("status: mode", (int)mode_of(P("st", "status")), 0644);
+	a = ino_of(P("st", "status"));
+	b = ino_of(P("st", tmp));
+	for (int i = 3; i < 6; i++) {
+		snprintf(want, sizeof(want), " seen=%d ", i);
+		CHECK_INT("status: put", spool_status_put(&sp, "t", 0,
+		    (unsigned long)i, 0, 0, 0, 5), 0);
+		CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+		    want) != NULL && strchr(buf, '\n') == buf + strlen(buf) - 1,
+		    "status: line %d whole: %s", i, buf);
+		CHECK((ino_of(P("st", "status")) == a &&
+		    ino_of(P("st", tmp)) == b) || (ino_of(P("st", "status")) ==
+		    b && ino_of(P("st", tmp)) == a),
+		    "status: put %d made no inode", i);
+	}
+	/* A symlink or a second link in its place: written around. */
+	put_file(P("st-target", NULL), "keep");
+	unlink(P("st", tmp));
+	CHECK_INT("status: symlink", symlink(P("st-target", NULL), P("st",
+	    tmp)), 0);
+	CHECK_INT("status: put past a symlink", spool_status_put(&sp, "t", 0,
+	    7, 0, 0, 0, 5), 0);
+	CHECK_STR("status: symlink target untouched", get_file(P("st-target",
+	    NULL), buf, sizeof(buf)), "keep");
+	unlink(P("st", tmp));
+	CHECK_INT("status: hard link", link(P("st-target", NULL), P("st", tmp)),
+	    0);
+	CHECK_INT("status: put past a hard link", spool_status_put(&sp, "t", 0,
+	    8, 0, 0, 0, 5), 0);
+	CHECK_STR("status: linked file untouched", get_file(P("st-target",
+	    NULL), buf, sizeof(buf)), "keep");
+	CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+	    " seen=8 ") != NULL, "status: line 8: %s", buf);
+	/* A FIFO (the open must not wait for a reader) or a directory. */
+	unlink(P("st", tmp));
+	CHECK_INT("status: fifo", mkfifo(P("st", tmp), 0644), 0);
+	CHECK_INT("status: put past a fifo", spool_status_put(&sp, "t", 0, 9,
+	    0, 0, 0, 5), 0);
+	CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+	    " seen=9 ") != NULL, "status: line 9: %s", buf);
+	unlink(P("st", tmp));
+	CHECK_INT("status: dir", mkdir(P("st", tmp), 0755), 0);
+	CHECK_INT("status: put past a directory", spool_status_put(&sp, "t", 0,
+	    10, 0, 0, 0, 5), 0);
+	CHECK(strstr(get_file(P("st", "status"), buf, sizeof(buf)),
+	    " seen=10 ") != NULL, "status: line 10: %s", buf);
+	spool_status_end(&sp);
+	CHECK_INT("status: end removes the temporary", exists(P("st", tmp)), 0);
+	CHECK_INT("status: end keeps the line", exists(P("st", "status")), 1);
+	spool_close(&sp);
+}
+
 /*
  * spool_scan_max against the whole sorted list: 300 names in random
  * order, read at many sizes (gathered to twice max, cut, and filtered by
@@ -1004,6 +1093,7 @@ main(void)
 	test_consume();
 	test_reject();
 	test_clean();
+	test_status();
 	test_scan_max();
 	test_flow();
 	umask(old);
