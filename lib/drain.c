@@ -791,9 +791,9 @@ drain_hint_drop(struct drain *d)
 }
 
 /*
- * The inotify events in buf[0..len): the names of items that came into
- * new/ (dot files aside, as spool_scan) kept for the next pass; an
- * overflow, or the watch gone, drops them.
+ * The inotify events in buf[0..len): the names of items created or
+ * renamed into new/ (dot files aside, as spool_scan) kept for the next
+ * pass; an overflow, or the watch gone, drops them.
  */
 static void
 drain_hint_read(struct drain *d, const char *buf, size_t len)
@@ -816,9 +816,15 @@ drain_hint_read(struct drain *d, const char *buf, size_t len)
 			drain_hint_drop(d);
 			if (ev.mask & (IN_IGNORED | IN_UNMOUNT))
 				d->watching = 0;	/* no more events */
-		} else if (d->hint_ok && ev.len > 0 &&
-		    (nl = strnlen(buf + off, ev.len)) > 0 &&
+		} else if (d->hint_ok && (ev.mask & (IN_CREATE | IN_MOVED_TO)) &&
+		    ev.len > 0 && (nl = strnlen(buf + off, ev.len)) > 0 &&
 		    buf[off] != '.') {
+			/*
+			 * An item's name comes with its creation or its
+			 * rename in; IN_CLOSE_WRITE (the watch's wake-up for
+			 * a file written in place) may name an anonymous
+			 * file's "#<inode>" once it is linked in.
+			 */
 			if (d->nhint == DRAIN_HINT_MAX) {
 				drain_hint_drop(d);	/* new/ is read */
 			} else if (d->hint_skip != NULL &&

@@ -595,6 +595,13 @@ spool_clean_tmp(struct spool *sp, time_t maxage)
 	return tmp == -1 ? -1 : tmp + (st > 0 ? st : 0);
 }
 
+/* This process's .status.<pid> (spool_status_tmp names it). */
+static void
+spool_status_name(char *buf, size_t len)
+{
+	snprintf(buf, len, ".status.%ld", (long)getpid());
+}
+
 /*
  * Open <queue>/.status.<pid> to write a line into: the one a former call
  * left (spool_status_put: no inode made or freed), if it is a regular
@@ -658,7 +665,7 @@ spool_status_put(struct spool *sp, const char *stage, int exitcode,
 	    exitcode, seen, done, rejected, retried, ms);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
-	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
+	spool_status_name(tmp, sizeof(tmp));
 	if ((fd = spool_status_open(sp, tmp)) == -1)
 		return -1;
 	if (pwrite(fd, line, (size_t)n, 0) == n && ftruncate(fd, n) == 0 &&
@@ -681,6 +688,6 @@ spool_status_end(struct spool *sp)
 {
 	char tmp[64];
 
-	snprintf(tmp, sizeof(tmp), ".status.%ld", (long)getpid());
+	spool_status_name(tmp, sizeof(tmp));
 	(void)unlinkat(sp->dirfd, tmp, 0);
 }

@@ -483,7 +483,7 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 	assert_failure
 }
 
-@test "a drain lingers as its unit runs it: an item sent while it waits is taken at once (inotify in the sandbox); SIGTERM through the runner ends it, exit 0" {
+@test "a drain lingers as its unit runs it: items sent while it waits are taken at once, each by the name inotify gave (in the sandbox); its status line is its user's; SIGTERM through the runner ends it, exit 0, no .status.<pid> left" {
 	# This test only: the drains linger (the shipped idle_exit), and the
 	# safety-net rescan is a minute away, so only inotify can wake it.
 	ns sed -i -E -e 's/^idle_exit 0$/idle_exit 30/' \
@@ -494,22 +494,32 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 	    chown octospool-xml: $q/.status.4242 &&
 	    touch -d "2 minutes ago" $q/.status.4242'
 	nsenter --mount="$DW/ns/mnt" -- "$BIN/tt-unitrun" \
-	    "$UNITS/xml-validate.service" -- -d 2>>"$DW/xml-linger.log" 3>&- &
+	    "$UNITS/xml-validate.service" -- -d -v 2>>"$DW/xml-linger.log" 3>&- &
 	pid=$!
 	echo "$pid" > "$DW/linger.pid"
 	sleep 1
-	agent_xml linger01 Servers "$PW" 3 > "$DW/linger01.1.data"
-	run send "$DW/linger01.1.data"
-	assert_success
-	got=
-	for _ in $(seq 1 60); do
-		got=$(ns sh -c 'ls /var/spool/octospool/agent-auth/new' | grep -c linger01 || true)
-		[ "$got" -ge 1 ] && break
-		sleep 0.05
+	# Two items, one after the other: each pass takes the name inotify
+	# gave, without reading new/ (event=drain.hinted).
+	for a in linger01 linger02; do
+		agent_xml $a Servers "$PW" 3 > "$DW/$a.1.data"
+		run send "$DW/$a.1.data"
+		assert_success
+		got=
+		for _ in $(seq 1 60); do
+			got=$(ns sh -c 'ls /var/spool/octospool/agent-auth/new' | grep -c $a || true)
+			[ "$got" -ge 1 ] && break
+			sleep 0.05
+		done
+		assert_equal "$got" 1
 	done
-	assert_equal "$got" 1
+	[ "$(grep -c 'event=drain.hinted stage=xml-validate names=1$' "$DW/xml-linger.log")" -ge 2 ]
 	run ns test -e /var/spool/octospool/xml-validate/.status.4242
 	assert_failure
+	# The status line: a regular file of the stage's user, 0644; the
+	# drain keeps its .status.<pid> (the former line) while it runs.
+	run ns sh -c 'cd /var/spool/octospool/xml-validate && stat -c "%U %a %F" status .status.*'
+	assert_output "octospool-xml 644 regular file
+octospool-xml 644 regular file"
 	kill -0 "$pid"
 	# The unit's stop: SIGTERM to the runner, passed on; the drain ends
 	# (its status 0 is the runner's).
@@ -517,6 +527,11 @@ octospool-auth 600 $(ns stat -c %s /var/spool/octospool/agent-auth/verified)"
 	wait "$pid"
 	rm -f "$DW/linger.pid"
 	grep -q 'event=drain.done stage=xml-validate' "$DW/xml-linger.log"
+	# Stopped: its .status.<pid> is gone, the line stays.
+	run ns sh -c 'ls -A /var/spool/octospool/xml-validate | grep -c "^\.status\." || true'
+	assert_output 0
+	run ns test -f /var/spool/octospool/xml-validate/status
+	assert_success
 	ns sed -i -E -e 's/^idle_exit 30$/idle_exit 0/' \
 	    -e 's/^poll_interval 60000$/poll_interval 1000/' "$CONF"
 	run ns grep -E '^(idle_exit|poll_interval) ' "$CONF"

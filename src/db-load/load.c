@@ -2930,7 +2930,8 @@ flush_all(struct dl_run *run)
 
 /*
  * The recount of the status counters of those of n agents marked
- * recount (none: no statement), in one statement: a multi-table UPDATE over the grouped count of their modules (one pass;
+ * recount (none marked: no statement), in one statement: a multi-table
+ * UPDATE over the grouped count of their modules (one pass;
  * correlated subqueries per counter cost a hundred times more).  Sent
  * as text with the ids written in, not prepared: MariaDB checks a
  * prepared multi-table UPDATE of tagente against every table whose
