@@ -869,7 +869,8 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 {
 	struct drain_stats st;
 	char path[PATH_MAX + 8];
-	int64_t last_work, t0, work_end = -1;	/* of the last pass with items */
+	int64_t last_work, t0, until;
+	int64_t work_end = -1;	/* of the last pass with items */
 	int rc = 0, ifd = -1, poll_ms = lo->poll_ms > 0 ? lo->poll_ms : 1000;
 
 	memset(total, 0, sizeof(*total));
@@ -935,6 +936,12 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 			break;
 		if (left > poll_ms)
 			left = poll_ms;
+		/*
+		 * A gathering wake-up may run past the segment's hand-off
+		 * below (its events are durable; only their move on to
+		 * audit-sign waits), never past the rescan or idle_exit.
+		 */
+		until = mono_ms() + left;
 		/* Wake up for the segment's hand-off as well. */
 		if (d->have_audit && d->seg.fd != -1) {
 			uint64_t due = auditseg_due(&d->seg), ns = auditseg_now();
@@ -946,7 +953,6 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		}
 		{
 			struct pollfd pfd = { ifd, POLLIN, 0 };
-			int64_t until = mono_ms() + left;
 			char buf[4096];
 			ssize_t got;
 

@@ -137,7 +137,15 @@ int		 drain_linger(struct drain *, drain_handler *, void *arg,
 #define DRAIN_LINGER_KEYS	"idle_exit", "poll_interval", "batch_wait", \
 				"busy_wait"
 #define DRAIN_IDLE_EXIT		30	/* seconds */
-#define DRAIN_BUSY_WAIT		10	/* ms: xml-validate's, agent-auth's */
+/*
+ * Gathering defaults (octospool.conf(5), Lingering drains): busy_wait of
+ * xml-validate, the first drain, which thus hands on batches at a
+ * steady trickle, and of agent-auth; batch_wait of the three data drains,
+ * so that a batch the stage before renamed in is taken whole.
+ */
+#define DRAIN_GATHER_WAIT	250	/* ms: xml-validate's busy_wait */
+#define DRAIN_BUSY_WAIT		10	/* ms: agent-auth's busy_wait */
+#define DRAIN_SETTLE_WAIT	1	/* ms: their and db-load's batch_wait */
 struct conf;
 /* idle_exit (seconds, default DRAIN_IDLE_EXIT, in the section or the top
  * part), poll_interval (ms), batch_wait and busy_wait (ms, defaults
@@ -149,8 +157,9 @@ int		 drain_linger_conf(struct drain_linger *, const struct conf *,
  * After an inotify wake-up: wait for more items, lo->batch_wait_ms, or
  * lo->busy_wait_ms if longer and the wake-up comes less than that after
  * work_end (the monotonic ms at which the last pass that had items
- * ended; -1: none yet); never past until (monotonic ms, the next thing
- * due; -1: none).
+ * ended; -1: none yet); never past until (monotonic ms: the rescan or
+ * idle_exit; not the audit segment's hand-off, which follows the pass;
+ * -1: none).
  */
 void		 drain_gather(const struct drain_linger *, int64_t work_end,
 		    int64_t until);

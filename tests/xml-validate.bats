@@ -742,15 +742,15 @@ wait_status() {
 	assert_equal "$(ls "$OUT" | wc -l)" 4
 }
 
-# burst BUSY_WAIT: a lingering drain with busy_wait BUSY_WAIT is given
-# item 1 after a quiet start, items 2-4 50 ms apart as soon as item 1 is
-# out, and item 5 after 2 s of quiet.  Sets $passes (the items of each
-# pass, in order) and $first and $last (ms from item 1's and item 5's
-# arrival to their output).
+# burst BUSY_WAIT [GAP]: a lingering drain with busy_wait BUSY_WAIT ("-":
+# the default) is given item 1 after a quiet start, items 2-4 GAP ms
+# (default 50) apart as soon as item 1 is out, and item 5 after 2 s of
+# quiet.  Sets $passes (the items of each pass, in order) and $first and
+# $last (ms from item 1's and item 5's arrival to their output).
 burst() {
-	local i t
+	local i t gap=${2:-50}
 	linger 6 5000
-	echo "busy_wait $1" >> "$T/xv.conf"
+	[ "$1" = - ] || echo "busy_wait $1" >> "$T/xv.conf"
 	for i in 1 2 3 4 5; do
 		ready "$i.a.179581653$i.data"
 	done
@@ -762,7 +762,7 @@ burst() {
 	first=$(($(date +%s%3N) - t))
 	for i in 2 3 4; do
 		mv "$IN/tmp/$i.a.179581653$i.data" "$IN/new/"
-		sleep 0.05
+		sleep "0.$(printf %03d "$gap")"
 	done
 	wait_for "$OUT/4.a.1795816534.data" 5
 	sleep 2
@@ -785,6 +785,53 @@ burst() {
 	assert_equal "$passes" "1 3 1 "
 	[ "$first" -lt 500 ]
 	[ "$last" -lt 500 ]
+}
+
+@test "lingering: the shipped busy_wait (250 ms) gathers items that follow a pass closely; an item after a quiet spell is taken at once" {
+	# The default: items 2-4 50 ms apart make one pass, items 1 and 5
+	# (after quiet) go at once.
+	burst -
+	assert_equal "$passes" "1 3 1 "
+	[ "$first" -lt 500 ]
+	[ "$last" -lt 500 ]
+}
+
+@test "lingering: the gathering runs past the audit segment's hand-off" {
+	# 150 ms apart: item 4 comes after the segment that item 1's pass
+	# wrote is due to be handed on to audit-sign (200 ms idle); the
+	# wait goes on, and the hand-off follows the pass.
+	burst 600 150
+	assert_equal "$passes" "1 3 1 "
+	[ -n "$(ls "$SP/audit-sign/new")" ]
+}
+
+@test "lingering: a batch renamed in by the stage before is taken in one pass (batch_wait 1 ms)" {
+	local i round
+	linger 30 5000
+	start_drain
+	sleep 0.5
+	# Five times: three items renamed into new/ by one process 0.3 ms
+	# apart, as the stage before publishes a batch; a drain woken by
+	# the first waits 1 ms and takes the three in one pass.
+	for round in 1 2 3 4 5; do
+		for i in 1 2 3; do
+			ready "$round$i.a.17958165$round$i.data"
+		done
+		python3 - "$IN" "$round" <<'EOF'
+import os, sys, time
+d, r = sys.argv[1], sys.argv[2]
+for i in (1, 2, 3):
+    n = "%s%d.a.17958165%s%d.data" % (r, i, r, i)
+    os.rename(os.path.join(d, "tmp", n), os.path.join(d, "new", n))
+    time.sleep(0.0003)
+EOF
+		wait_for "$OUT/${round}3.a.17958165${round}3.data" 5
+		sleep 0.5
+	done
+	kill -TERM "$pid"
+	wait "$pid"
+	assert_equal "$(ls "$OUT" | wc -l)" 15
+	assert_equal "$(sed -n 's/.*event=drain.done .* seen=\([1-9][0-9]*\) .*/\1/p' "$T/err" | tr '\n' ' ')" "3 3 3 3 3 "
 }
 
 @test "lingering: a pass takes the items inotify named without reading new/ again; new/ is still read every poll_interval, and that finds an item inotify did not name" {

@@ -216,7 +216,8 @@ configure(struct aa_conf *cf, int need_db)
 	cf->fail_block = tool_num(&tool, "fail_block", 0, 86400 * 7, 900);
 	cf->verified_ttl = tool_num(&tool, "verified_ttl", 60, 86400 * 366,
 	    86400);
-	tool_linger_conf(&tool, &cf->linger, 0, DRAIN_BUSY_WAIT);
+	tool_linger_conf(&tool, &cf->linger, DRAIN_SETTLE_WAIT,
+	    DRAIN_BUSY_WAIT);
 	cf->module_cap = tool_num(&tool, "module_cap", -1, ENVELOPE_CAP_MAX,
 	    -1);
 	cf->audit = tool_bool(&tool, "audit", 1);

@@ -97,7 +97,7 @@ configure(struct dl_conf *cf)
 	/* Bigger than the drain's default: an agent's modules are read once
 	 * per batch and its status rows written once. */
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DL_BATCH);
-	tool_linger_conf(&tool, &cf->linger, 0, 0);
+	tool_linger_conf(&tool, &cf->linger, DRAIN_SETTLE_WAIT, 0);
 	if (conf_get(tool.conf, tool.section, "cache_ttl") != NULL)
 		log_warnx("event=conf.ignored key=cache_ttl msg=\"db-load "
 		    "keeps its agents for one transaction; remove the key "

@@ -115,7 +115,8 @@ configure(struct xv_conf *cf)
 	cf->lim.max_future = tool_num(&tool, "max_future", 0, 366 * 86400,
 	    AGENTXML_MAX_FUTURE);
 	cf->batch = tool_num(&tool, "batch", 1, 4096, DRAIN_BATCH);
-	tool_linger_conf(&tool, &cf->linger, 0, DRAIN_BUSY_WAIT);
+	tool_linger_conf(&tool, &cf->linger, DRAIN_SETTLE_WAIT,
+	    DRAIN_GATHER_WAIT);
 	if (cli_now != NULL || conf_get(tool.conf, SECTION, "now") != NULL) {
 		const char *es = NULL, *s = cli_now ? cli_now :
 		    conf_get(tool.conf, SECTION, "now");
