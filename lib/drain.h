@@ -158,8 +158,8 @@ int		 drain_linger_conf(struct drain_linger *, const struct conf *,
  * lo->busy_wait_ms if longer and the wake-up comes less than that after
  * work_end (the monotonic ms at which the last pass that had items
  * ended; -1: none yet); never past until (monotonic ms: the rescan or
- * idle_exit; not the audit segment's hand-off, which follows the pass;
- * -1: none).
+ * idle_exit; not the audit segment's hand-off, which comes when the
+ * wait ends; -1: none).
  */
 void		 drain_gather(const struct drain_linger *, int64_t work_end,
 		    int64_t until);
