@@ -941,7 +941,7 @@ drain_linger(struct drain *d, drain_handler *fn, void *arg,
 		 * below (its events are durable; only their move on to
 		 * audit-sign waits), never past the rescan or idle_exit.
 		 */
-		until = mono_ms() + left;
+		until = now + left;
 		/* Wake up for the segment's hand-off as well. */
 		if (d->have_audit && d->seg.fd != -1) {
 			uint64_t due = auditseg_due(&d->seg), ns = auditseg_now();
